@@ -1,0 +1,178 @@
+/**
+ * The credentials the ambassador presents to the API server, kept fresh off the request path:
+ * loaded once at start (a failure is fatal), re-loaded on a timer and at once after a 401, keeping
+ * the last good value when a reload fails. Requests only read `current`, a prebuilt value.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
+
+export interface TlsMaterial {
+  readonly ca: Buffer | undefined;
+  readonly cert: Buffer | undefined;
+  readonly key: Buffer | undefined;
+  readonly servername: string | undefined;
+}
+
+export interface CredentialMaterial {
+  /** The whole `Authorization` header value (`Bearer …`), or undefined for client-certificate auth. */
+  readonly authorization: string | undefined;
+  /** A kubeconfig user's `as:`, sent as `Impersonate-User`. */
+  readonly impersonateUser: string | undefined;
+  readonly tls: TlsMaterial;
+  /** When the token or client certificate expires (epoch ms), where that can be read. */
+  readonly expiresAt: number | undefined;
+}
+
+export type LoadCredentials = () => Promise<CredentialMaterial>;
+
+/** A 401 storm must not turn into a reload storm. */
+const MIN_UNAUTHORIZED_RELOAD_INTERVAL_MS = 1000;
+
+export interface CredentialHealth {
+  readonly ready: boolean;
+  readonly reason: string;
+}
+
+export class CredentialStore {
+  #current: CredentialMaterial;
+  readonly #load: LoadCredentials;
+  readonly #log: Logger;
+  readonly #timer: NodeJS.Timeout;
+  readonly #tlsListeners: Array<(tls: TlsMaterial) => void> = [];
+  #reloading: Promise<void> | undefined;
+  #lastReloadAt = 0;
+  #failing = false;
+
+  private constructor(initial: CredentialMaterial, load: LoadCredentials, intervalMs: number, log: Logger) {
+    this.#current = initial;
+    this.#load = load;
+    this.#log = log;
+    this.#lastReloadAt = Date.now();
+    this.#timer = setInterval(() => void this.reload(), intervalMs).unref();
+  }
+
+  /** Loads the credentials once; rejects with the loader's error if that fails. */
+  static async open(load: LoadCredentials, intervalMs: number, log: Logger): Promise<CredentialStore> {
+    return new CredentialStore(await load(), load, intervalMs, log);
+  }
+
+  get current(): CredentialMaterial {
+    return this.#current;
+  }
+
+  /** Called with the new TLS material whenever the CA or client certificate changes. */
+  onTlsChange(listener: (tls: TlsMaterial) => void): void {
+    this.#tlsListeners.push(listener);
+  }
+
+  /** Reloads now (joining a reload already under way). Never rejects. */
+  reload(): Promise<void> {
+    this.#reloading ??= this.#reloadOnce().finally(() => {
+      this.#reloading = undefined;
+    });
+    return this.#reloading;
+  }
+
+  /**
+   * After the API server answered 401 to a request sent with `sentAuthorization`: makes sure the
+   * credentials were re-read since, and tells whether they changed (so a retry could succeed).
+   */
+  async refreshAfterUnauthorized(sentAuthorization: string | undefined): Promise<boolean> {
+    if (this.#current.authorization !== sentAuthorization) return true;
+    if (this.#reloading === undefined && Date.now() - this.#lastReloadAt < MIN_UNAUTHORIZED_RELOAD_INTERVAL_MS) {
+      return false;
+    }
+    await this.reload();
+    return this.#current.authorization !== sentAuthorization;
+  }
+
+  health(now: number): CredentialHealth {
+    const { expiresAt, authorization, tls } = this.#current;
+    if (authorization === undefined && tls.cert === undefined) {
+      return { ready: false, reason: 'no credentials loaded' };
+    }
+    if (expiresAt !== undefined && expiresAt <= now) {
+      return { ready: false, reason: `credentials expired at ${new Date(expiresAt).toISOString()}` };
+    }
+    return { ready: true, reason: 'credentials loaded' };
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  async #reloadOnce(): Promise<void> {
+    try {
+      const next = await this.#load();
+      const previous = this.#current;
+      this.#current = next;
+      if (this.#failing) this.#log.info('credentials load again');
+      this.#failing = false;
+      if (next.authorization !== previous.authorization) {
+        this.#log.info({ expiresAt: isoOrUndefined(next.expiresAt) }, 'credentials rotated');
+      }
+      if (!sameTls(previous.tls, next.tls)) {
+        this.#log.info('API server CA or client certificate changed; new connections use it');
+        for (const listener of this.#tlsListeners) listener(next.tls);
+      }
+    } catch (error) {
+      if (!this.#failing) {
+        this.#log.warn({ reason: (error as Error).message }, 'cannot reload credentials; keeping the last good ones');
+      }
+      this.#failing = true;
+    } finally {
+      this.#lastReloadAt = Date.now();
+    }
+  }
+}
+
+function isoOrUndefined(epochMs: number | undefined): string | undefined {
+  return epochMs === undefined ? undefined : new Date(epochMs).toISOString();
+}
+
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.equals(b));
+}
+
+function sameTls(a: TlsMaterial, b: TlsMaterial): boolean {
+  return sameBytes(a.ca, b.ca) && sameBytes(a.cert, b.cert) && sameBytes(a.key, b.key) && a.servername === b.servername;
+}
+
+/** Throws a readable error unless `pem` holds at least one parsable certificate. */
+export function assertCertificates(pem: Buffer, what: string): void {
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new Error(`${what} does not contain a PEM certificate`);
+  }
+}
+
+/** The `exp` claim of a JWT bearer token in epoch ms; undefined for opaque tokens. Never verifies. */
+export function tokenExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    if (typeof claims === 'object' && claims !== null && 'exp' in claims && typeof claims.exp === 'number') {
+      return claims.exp * 1000;
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+export function certificateExpiry(cert: Buffer | undefined): number | undefined {
+  if (cert === undefined) return undefined;
+  try {
+    return new X509Certificate(cert).validToDate.getTime();
+  } catch {
+    return undefined;
+  }
+}
+
+export function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}

@@ -1,0 +1,405 @@
+/**
+ * Command-line and environment configuration. One table defines every option: its flag (kubectl
+ * proxy's name where the meaning is the same), its environment variable, default, help and parser.
+ * Parsing reports every problem at once, naming the option; the result is frozen and trusted.
+ */
+import { isIP } from 'node:net';
+
+export const ENV_PREFIX = 'KUBE_API_AMBASSADOR_';
+export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+type Parsed<T> = { readonly value: T } | { readonly problem: string };
+
+interface OptionSpec<T> {
+  readonly short?: string;
+  readonly group: string;
+  readonly defaultText: string;
+  readonly help: string;
+  /** False for switches such as --disable-filter, which take no separate value. */
+  readonly takesValue: boolean;
+  readonly parse: (text: string) => Parsed<T>;
+}
+
+function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
+  return spec;
+}
+
+const LISTENER = 'Proxy listener';
+const FILTER = 'Request filter (kubectl proxy compatible)';
+const CLUSTER = 'Cluster and credentials';
+const ADMIN = 'Probes listener';
+const RUNTIME = 'Runtime';
+
+const SPECS = {
+  address: option({
+    group: LISTENER,
+    defaultText: '127.0.0.1',
+    help: 'IP address the proxy listens on. Keep it on loopback: anything that reaches this port acts with the pod\'s service account.',
+    takesValue: true,
+    parse: parseIp,
+  }),
+  port: option({
+    short: 'p',
+    group: LISTENER,
+    defaultText: '8001',
+    help: 'Port the proxy listens on; 0 picks a free port (logged at start).',
+    takesValue: true,
+    parse: parsePort,
+  }),
+  'unix-socket': option({
+    short: 'u',
+    group: LISTENER,
+    defaultText: '',
+    help: 'Listen on this Unix socket (created owner-only) instead of --address/--port.',
+    takesValue: true,
+    parse: parseText,
+  }),
+  'api-prefix': option({
+    group: LISTENER,
+    defaultText: '/',
+    help: 'Path prefix under which the API is served; a prefix not starting with /api is removed before forwarding.',
+    takesValue: true,
+    parse: parseApiPrefix,
+  }),
+  'accept-hosts': option({
+    group: FILTER,
+    defaultText: '^localhost$,^127\\.0\\.0\\.1$,^\\[::1\\]$',
+    help: 'Comma-separated regular expressions; the Host header (port removed) must match one. Guards against DNS rebinding.',
+    takesValue: true,
+    parse: parsePatterns,
+  }),
+  'accept-paths': option({
+    group: FILTER,
+    defaultText: '^.*',
+    help: 'Comma-separated regular expressions; the decoded canonical path must match one.',
+    takesValue: true,
+    parse: parsePatterns,
+  }),
+  'reject-paths': option({
+    group: FILTER,
+    defaultText: '^/api/.*/pods/.*/exec,^/api/.*/pods/.*/attach',
+    help: 'Comma-separated regular expressions; a matching path is refused (checked before --accept-paths). Empty to allow exec and attach.',
+    takesValue: true,
+    parse: parsePatterns,
+  }),
+  'reject-methods': option({
+    group: FILTER,
+    defaultText: '^$',
+    help: 'Comma-separated regular expressions; a matching HTTP method is refused.',
+    takesValue: true,
+    parse: parsePatterns,
+  }),
+  'disable-filter': option({
+    group: FILTER,
+    defaultText: 'false',
+    help: 'Turn off --accept-hosts, --accept-paths, --reject-paths and --reject-methods. Dangerous outside a Unix socket.',
+    takesValue: false,
+    parse: parseBoolean,
+  }),
+  server: option({
+    group: CLUSTER,
+    defaultText: '',
+    help: 'API server URL (https). Without it: in-cluster settings, then a kubeconfig.',
+    takesValue: true,
+    parse: parseServer,
+  }),
+  'certificate-authority': option({
+    group: CLUSTER,
+    defaultText: '',
+    help: 'CA bundle file that verifies the API server (default with --server or in a cluster: ca.crt in --service-account-dir). Re-read when it changes.',
+    takesValue: true,
+    parse: parseText,
+  }),
+  'token-file': option({
+    group: CLUSTER,
+    defaultText: '',
+    help: 'Bearer token file (default with --server or in a cluster: token in --service-account-dir). Re-read as the kubelet rotates it.',
+    takesValue: true,
+    parse: parseText,
+  }),
+  'tls-server-name': option({
+    group: CLUSTER,
+    defaultText: '',
+    help: 'Server name expected in the API server certificate, when it differs from the URL host.',
+    takesValue: true,
+    parse: parseText,
+  }),
+  'service-account-dir': option({
+    group: CLUSTER,
+    defaultText: DEFAULT_SERVICE_ACCOUNT_DIR,
+    help: 'Folder holding the service account token, ca.crt and namespace.',
+    takesValue: true,
+    parse: parseText,
+  }),
+  kubeconfig: option({
+    group: CLUSTER,
+    defaultText: '',
+    help: 'Kubeconfig file to use instead of in-cluster settings (default when not in a cluster: $KUBECONFIG, then ~/.kube/config).',
+    takesValue: true,
+    parse: parseText,
+  }),
+  context: option({
+    group: CLUSTER,
+    defaultText: '',
+    help: 'Kubeconfig context to use (default: its current context).',
+    takesValue: true,
+    parse: parseText,
+  }),
+  'credential-refresh-interval': option({
+    group: CLUSTER,
+    defaultText: '1m',
+    help: 'How often credentials are re-read (token and CA files, kubeconfig, exec plugins), off the request path. Also done at once after a 401.',
+    takesValue: true,
+    parse: parsePositiveDuration,
+  }),
+  'upstream-timeout': option({
+    group: CLUSTER,
+    defaultText: '70s',
+    help: 'Longest wait for the API server to start answering an ordinary request (504 after it); watches, logs and upgrades have none. Longer than the API server\'s own 60s, so its answer comes first.',
+    takesValue: true,
+    parse: parsePositiveDuration,
+  }),
+  keepalive: option({
+    group: CLUSTER,
+    defaultText: '30s',
+    help: 'TCP keep-alive probe period of connections to the API server, so half-open watches are noticed.',
+    takesValue: true,
+    parse: parsePositiveDuration,
+  }),
+  'admin-address': option({
+    group: ADMIN,
+    defaultText: '0.0.0.0',
+    help: 'IP address of the /livez and /readyz listener. Kubelet probes reach the pod IP, not its loopback.',
+    takesValue: true,
+    parse: parseIp,
+  }),
+  'admin-port': option({
+    group: ADMIN,
+    defaultText: '8002',
+    help: 'Port of the /livez and /readyz listener; 0 picks a free port (logged at start).',
+    takesValue: true,
+    parse: parsePort,
+  }),
+  'shutdown-grace-period': option({
+    group: RUNTIME,
+    defaultText: '20s',
+    help: 'On SIGTERM, how long in-flight requests may take to finish before connections are closed.',
+    takesValue: true,
+    parse: parseDuration,
+  }),
+  'log-level': option({
+    group: RUNTIME,
+    defaultText: 'info',
+    help: 'Log level: trace, debug, info, warn, error, fatal or silent.',
+    takesValue: true,
+    parse: parseLogLevel,
+  }),
+} as const;
+
+type Specs = typeof SPECS;
+export type OptionName = keyof Specs;
+export type Options = {
+  readonly [K in OptionName]: Specs[K] extends OptionSpec<infer T> ? T : never;
+};
+
+export type OptionsParse =
+  | { readonly kind: 'run'; readonly options: Options; readonly explicit: ReadonlySet<OptionName> }
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'invalid'; readonly problems: readonly string[] };
+
+const OPTION_NAMES = Object.keys(SPECS) as OptionName[];
+const BY_SHORT = new Map<string, OptionName>(
+  OPTION_NAMES.flatMap((name) => {
+    const short = (SPECS[name] as OptionSpec<unknown>).short;
+    return short === undefined ? [] : [[short, name] as const];
+  }),
+);
+
+export function envName(name: OptionName): string {
+  return ENV_PREFIX + name.toUpperCase().replaceAll('-', '_');
+}
+
+/** Reads options from flags (which win), then `KUBE_API_AMBASSADOR_*` variables, then defaults. */
+export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): OptionsParse {
+  const problems: string[] = [];
+  const fromFlags = new Map<OptionName, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--version') return { kind: 'version' };
+    const flag = /^(?:--([a-z][a-z-]*)|-([a-zA-Z]))(?:=(.*))?$/s.exec(arg);
+    const name = flag === null ? undefined : flag[1] !== undefined ? asOptionName(flag[1]) : BY_SHORT.get(flag[2] ?? '');
+    if (flag === null || name === undefined) {
+      problems.push(`${arg}: unknown ${flag === null ? 'argument' : 'flag'} (see --help)`);
+      continue;
+    }
+    const spec: OptionSpec<unknown> = SPECS[name];
+    let value = flag[3];
+    if (value === undefined) {
+      if (!spec.takesValue) value = 'true';
+      else if (i + 1 < argv.length) value = argv[++i];
+      else {
+        problems.push(`--${name}: needs a value`);
+        continue;
+      }
+    }
+    fromFlags.set(name, value ?? '');
+  }
+
+  const fromEnv = new Map<OptionName, string>();
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith(ENV_PREFIX) || value === undefined || isServiceLink(key, value)) continue;
+    const name = asOptionName(key.slice(ENV_PREFIX.length).toLowerCase().replaceAll('_', '-'));
+    if (name === undefined) problems.push(`${key}: unknown environment variable (see --help)`);
+    else fromEnv.set(name, value);
+  }
+
+  const values: Record<string, unknown> = {};
+  const explicit = new Set<OptionName>();
+  for (const name of OPTION_NAMES) {
+    const spec: OptionSpec<unknown> = SPECS[name];
+    const flagValue = fromFlags.get(name);
+    const envValue = fromEnv.get(name);
+    const text = flagValue ?? envValue ?? spec.defaultText;
+    if (flagValue !== undefined || envValue !== undefined) explicit.add(name);
+    const parsed = spec.parse(text);
+    if ('problem' in parsed) {
+      const source = flagValue !== undefined ? `--${name}` : envValue !== undefined ? envName(name) : `--${name} default`;
+      problems.push(`${source}: ${parsed.problem}, got ${JSON.stringify(text)}`);
+    } else {
+      values[name] = parsed.value;
+    }
+  }
+  if (explicit.has('unix-socket') && explicit.has('port')) {
+    problems.push('--unix-socket and --port: give one or the other, not both');
+  }
+  if (problems.length > 0) return { kind: 'invalid', problems };
+  return { kind: 'run', options: Object.freeze(values as Options), explicit };
+}
+
+function asOptionName(text: string): OptionName | undefined {
+  return Object.hasOwn(SPECS, text) ? (text as OptionName) : undefined;
+}
+
+/**
+ * Kubernetes injects `{SERVICE}_PORT=tcp://…`, `{SERVICE}_SERVICE_HOST` and the like for every
+ * Service in the namespace, so a Service named kube-api-ambassador would otherwise look like
+ * misspelt options.
+ */
+function isServiceLink(key: string, value: string): boolean {
+  return /^(tcp|udp|sctp):\/\//.test(value) || /_SERVICE_(HOST|PORT)|_PORT_\d+_(TCP|UDP|SCTP)/.test(key);
+}
+
+export function renderHelp(programName: string): string {
+  const lines = [
+    `${programName}: a localhost door to the Kubernetes API for the programs in a pod.`,
+    '',
+    `Usage: ${programName} [flags]`,
+    '',
+    'Listens on 127.0.0.1:8001 over plain HTTP and forwards each request to the API server over',
+    'HTTPS with the pod\'s service-account token (or a kubeconfig), re-read as it rotates.',
+    `Every flag can also be set with the environment variable shown (flags win).`,
+  ];
+  let group = '';
+  for (const name of OPTION_NAMES) {
+    const spec: OptionSpec<unknown> = SPECS[name];
+    if (spec.group !== group) {
+      group = spec.group;
+      lines.push('', `${group}:`);
+    }
+    const short = spec.short === undefined ? '' : `-${spec.short}, `;
+    const shown = spec.defaultText === '' ? '' : ` (default: ${spec.defaultText})`;
+    lines.push(`  ${short}--${name}${spec.takesValue ? ' VALUE' : ''}   [${envName(name)}]${shown}`);
+    lines.push(`      ${spec.help}`);
+  }
+  lines.push(
+    '',
+    'Other:',
+    '  -h, --help      Show this help.',
+    '  --version       Print the version.',
+    '',
+    'Exit codes: 0 stopped cleanly, 1 failed while running, 2 invalid configuration or no cluster found.',
+  );
+  return lines.join('\n') + '\n';
+}
+
+function parseText(text: string): Parsed<string> {
+  return { value: text };
+}
+
+function parseIp(text: string): Parsed<string> {
+  return isIP(text) === 0 ? { problem: 'must be an IPv4 or IPv6 address' } : { value: text };
+}
+
+function parsePort(text: string): Parsed<number> {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  return port >= 0 && port <= 65_535 ? { value: port } : { problem: 'must be a port number from 0 to 65535' };
+}
+
+function parseBoolean(text: string): Parsed<boolean> {
+  if (text === 'true' || text === '1') return { value: true };
+  if (text === 'false' || text === '0') return { value: false };
+  return { problem: 'must be true or false' };
+}
+
+function parseApiPrefix(text: string): Parsed<string> {
+  if (!text.startsWith('/')) return { problem: 'must start with "/"' };
+  return { value: text.endsWith('/') ? text : text + '/' };
+}
+
+function parseServer(text: string): Parsed<string> {
+  if (text === '') return { value: '' };
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'https:') return { problem: 'must be an https:// URL: the ambassador only speaks TLS to the API server' };
+    return { value: text };
+  } catch {
+    return { problem: 'must be a URL such as https://10.96.0.1:443' };
+  }
+}
+
+/** kubectl proxy's format: comma-separated regular expressions; empty means none. */
+function parsePatterns(text: string): Parsed<readonly RegExp[]> {
+  if (text === '') return { value: [] };
+  const patterns: RegExp[] = [];
+  for (const source of text.split(',')) {
+    try {
+      patterns.push(new RegExp(source));
+    } catch (error) {
+      return { problem: `${JSON.stringify(source)} is not a valid regular expression (${(error as Error).message})` };
+    }
+  }
+  return { value: Object.freeze(patterns) };
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Go-style durations as kubectl takes them (`500ms`, `30s`, `1m30s`, `0`), in milliseconds. */
+export function parseDuration(text: string): Parsed<number> {
+  if (text === '0') return { value: 0 };
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let match = part.exec(text); match !== null; match = part.exec(text)) {
+    total += Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? ''] ?? NaN);
+    consumed = part.lastIndex;
+  }
+  if (text === '' || consumed !== text.length || !Number.isFinite(total)) {
+    return { problem: 'must be a duration such as 500ms, 30s, 1m or 1h30m' };
+  }
+  return { value: Math.round(total) };
+}
+
+function parsePositiveDuration(text: string): Parsed<number> {
+  const parsed = parseDuration(text);
+  return 'value' in parsed && parsed.value === 0 ? { problem: 'must be longer than 0' } : parsed;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function parseLogLevel(text: string): Parsed<LogLevel> {
+  const level = LOG_LEVELS.find((candidate) => candidate === text);
+  return level === undefined ? { problem: `must be one of ${LOG_LEVELS.join(', ')}` } : { value: level };
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * kube-api-ambassador's composition root, and the only module that touches `process`:
+ * options → cluster → credentials → upstream → listeners → signals.
+ * Exit codes: 0 stopped cleanly, 1 failed while running, 2 invalid configuration or no cluster.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { pino, type Logger } from 'pino';
+import { CredentialStore } from './cluster/credentials.ts';
+import { discoverCluster } from './cluster/discover.ts';
+import { Upstream } from './cluster/upstream.ts';
+import { parseOptions, renderHelp, type Options } from './config/options.ts';
+import { filterFromOptions } from './proxy/filter.ts';
+import { ProxyHandler } from './proxy/handler.ts';
+import { InFlight } from './proxy/in-flight.ts';
+import { createAdminServer, createProxyServer, drain, listen, type ListenTarget } from './server/listeners.ts';
+import { Readiness } from './server/readiness.ts';
+
+const PROGRAM = 'kube-api-ambassador';
+const EXIT_RUNTIME_FAILURE = 1;
+const EXIT_CONFIGURATION = 2;
+
+function readVersion(): string {
+  const manifest: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  return typeof manifest === 'object' && manifest !== null && 'version' in manifest ? String(manifest.version) : 'unknown';
+}
+
+function createLogger(options: Options): Logger {
+  return pino({
+    name: PROGRAM,
+    level: options['log-level'],
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}
+
+async function run(): Promise<number> {
+  const parsed = parseOptions(process.argv.slice(2), process.env);
+  switch (parsed.kind) {
+    case 'help':
+      process.stdout.write(renderHelp(PROGRAM));
+      return 0;
+    case 'version':
+      process.stdout.write(`${PROGRAM} ${readVersion()}\n`);
+      return 0;
+    case 'invalid':
+      process.stderr.write(`${PROGRAM}: invalid configuration:\n${parsed.problems.map((p) => `  ${p}\n`).join('')}`);
+      return EXIT_CONFIGURATION;
+    case 'run':
+      break;
+  }
+  const { options } = parsed;
+  const log = createLogger(options);
+
+  const discovery = discoverCluster(options, process.env, homedir());
+  if (!discovery.ok) {
+    process.stderr.write(`${PROGRAM}: ${discovery.problem}\n`);
+    return EXIT_CONFIGURATION;
+  }
+  const cluster = discovery.source;
+  let credentials: CredentialStore;
+  try {
+    credentials = await CredentialStore.open(cluster.loadCredentials, options['credential-refresh-interval'], log);
+  } catch (error) {
+    process.stderr.write(`${PROGRAM}: cannot load credentials from ${cluster.description}: ${(error as Error).message}\n`);
+    return EXIT_CONFIGURATION;
+  }
+
+  const upstream = new Upstream(cluster.server, credentials, options.keepalive);
+  const inFlight = new InFlight();
+  const filter = filterFromOptions(options);
+  const handler = new ProxyHandler({
+    upstream,
+    credentials,
+    inFlight,
+    filter,
+    apiPrefix: options['api-prefix'],
+    upstreamTimeoutMs: options['upstream-timeout'],
+    log,
+  });
+  const proxyServer = createProxyServer(handler);
+  const adminServer = createAdminServer(new Readiness(credentials, upstream), log);
+  const proxyTarget: ListenTarget =
+    options['unix-socket'] !== '' ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
+
+  let proxyAddress: string;
+  let adminAddress: string;
+  try {
+    proxyAddress = await listen(proxyServer, proxyTarget);
+    adminAddress = await listen(adminServer, { host: options['admin-address'], port: options['admin-port'] });
+  } catch (error) {
+    log.fatal({ err: error }, 'cannot listen');
+    return EXIT_RUNTIME_FAILURE;
+  }
+  if (!filter.enabled) log.warn('the request filter is disabled: any local program or web page can use the ambassador');
+  else if (filter.rejectPaths.length === 0 || filter.rejectMethods.length === 0) log.warn('the request filter has been relaxed');
+  log.info(
+    { proxy: proxyAddress, probes: adminAddress, cluster: cluster.description, server: cluster.server.origin, namespace: cluster.namespace },
+    `serving the Kubernetes API on ${proxyAddress}`,
+  );
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  log.info({ signal, gracePeriodMs: options['shutdown-grace-period'] }, 'shutting down: finishing in-flight requests');
+  const cut = await drain(proxyServer, adminServer, inFlight, options['shutdown-grace-period']);
+  if (cut > 0) log.warn({ requests: cut }, 'grace period over: closed requests still in flight');
+  credentials.close();
+  upstream.close();
+  log.info('stopped');
+  return 0;
+}
+
+run().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${PROGRAM}: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(EXIT_RUNTIME_FAILURE);
+  },
+);

@@ -1,0 +1,177 @@
+/**
+ * Forwarding of ordinary (non-upgrade) requests: the body streams up and the response streams back
+ * with back-pressure, never buffered; long-running responses (watch, log, proxy) get their headers
+ * at once and no timeout; a client that leaves tears the upstream request down.
+ * Listeners are module-level functions that find their exchange through a symbol, so a request
+ * costs no closures.
+ */
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { CredentialStore } from '../cluster/credentials.ts';
+import type { Upstream } from '../cluster/upstream.ts';
+import { clientResponseHeaders } from './headers.ts';
+import type { InFlight } from './in-flight.ts';
+import { gatewayTimeout, upstreamFailure, writeStatus } from './status.ts';
+
+export interface ForwardDeps {
+  readonly upstream: Upstream;
+  readonly credentials: CredentialStore;
+  readonly inFlight: InFlight;
+  readonly upstreamTimeoutMs: number;
+  readonly log: Logger;
+}
+
+const EXCHANGE = Symbol('kube-api-ambassador.exchange');
+type Tagged<T> = T & { [EXCHANGE]?: Exchange };
+
+/** One client request and its upstream counterpart(s). */
+export class Exchange {
+  readonly deps: ForwardDeps;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  readonly pathAndQuery: string;
+  readonly headers: string[];
+  readonly longRunning: boolean;
+  readonly hasBody: boolean;
+  /** How many entries of `headers` came from the client; credentials are appended after them. */
+  readonly clientHeaderCount: number;
+  upstreamRequest: ClientRequest | undefined;
+  upstreamResponse: IncomingMessage | undefined;
+  sentAuthorization: string | undefined;
+  timer: NodeJS.Timeout | undefined;
+  retried = false;
+  timedOut = false;
+
+  constructor(
+    deps: ForwardDeps,
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathAndQuery: string,
+    headers: string[],
+    longRunning: boolean,
+  ) {
+    this.deps = deps;
+    this.req = req;
+    this.res = res;
+    this.method = req.method ?? 'GET';
+    this.pathAndQuery = pathAndQuery;
+    this.headers = headers;
+    this.clientHeaderCount = headers.length;
+    this.longRunning = longRunning;
+    this.hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+  }
+
+  /** Ends a long-running response cleanly (the client sees the stream end, as at a watch timeout). */
+  endStream(): void {
+    this.upstreamResponse?.unpipe(this.res);
+    this.upstreamRequest?.destroy();
+    this.res.end();
+  }
+}
+
+export function forward(exchange: Exchange): void {
+  exchange.deps.inFlight.add(exchange);
+  (exchange.res as Tagged<ServerResponse>)[EXCHANGE] = exchange;
+  exchange.res.on('close', onClientClose);
+  sendUpstream(exchange);
+}
+
+function sendUpstream(exchange: Exchange): void {
+  const { upstream } = exchange.deps;
+  exchange.sentAuthorization = upstream.authorization;
+  const request: Tagged<ClientRequest> = upstream.request(exchange.method, exchange.pathAndQuery, exchange.headers);
+  request[EXCHANGE] = exchange;
+  exchange.upstreamRequest = request;
+  request.on('response', onUpstreamResponse);
+  request.on('error', onUpstreamError);
+  if (!exchange.longRunning) request.on('finish', startHeaderTimer);
+  if (exchange.hasBody) exchange.req.pipe(request);
+  else request.end();
+}
+
+function startHeaderTimer(this: Tagged<ClientRequest>): void {
+  const exchange = this[EXCHANGE];
+  if (exchange !== undefined && exchange.upstreamResponse === undefined) {
+    exchange.timer = setTimeout(onHeaderTimeout, exchange.deps.upstreamTimeoutMs, exchange);
+  }
+}
+
+function onHeaderTimeout(exchange: Exchange): void {
+  exchange.timer = undefined;
+  exchange.timedOut = true;
+  const seconds = exchange.deps.upstreamTimeoutMs / 1000;
+  writeStatus(exchange.res, gatewayTimeout(`the API server did not start answering within ${seconds}s (--upstream-timeout)`));
+  exchange.upstreamRequest?.destroy();
+}
+
+function onUpstreamResponse(this: Tagged<ClientRequest>, response: IncomingMessage): void {
+  const exchange = this[EXCHANGE];
+  if (exchange === undefined) return;
+  clearTimeout(exchange.timer);
+  exchange.deps.upstream.lastContactAt = Date.now();
+  if (response.statusCode === 401) {
+    if (!exchange.hasBody && !exchange.retried) {
+      exchange.retried = true;
+      void retryAfterUnauthorized(exchange, response);
+      return;
+    }
+    void exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization);
+  }
+  relay(exchange, response);
+}
+
+/**
+ * The token may have rotated since it was last read: re-read it and, if it changed, send the
+ * request again. Only bodiless requests are retried: their bytes are all still at hand, and the
+ * API server refuses a 401 before acting, so nothing happens twice.
+ */
+async function retryAfterUnauthorized(exchange: Exchange, response: IncomingMessage): Promise<void> {
+  const changed = await exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization);
+  if (exchange.res.destroyed) {
+    response.destroy();
+    return;
+  }
+  if (!changed) {
+    relay(exchange, response);
+    return;
+  }
+  response.resume();
+  exchange.headers.length = exchange.clientHeaderCount;
+  sendUpstream(exchange);
+}
+
+function relay(exchange: Exchange, response: Tagged<IncomingMessage>): void {
+  const { res } = exchange;
+  exchange.upstreamResponse = response;
+  response[EXCHANGE] = exchange;
+  if (exchange.deps.inFlight.draining) res.shouldKeepAlive = false;
+  res.writeHead(response.statusCode ?? 502, response.statusMessage, clientResponseHeaders(response.rawHeaders));
+  // Long-running responses may wait minutes for their first byte; the client must see the headers now.
+  if (exchange.longRunning) res.flushHeaders();
+  response.on('error', onUpstreamBodyError);
+  response.pipe(res);
+}
+
+function onUpstreamBodyError(this: Tagged<IncomingMessage>): void {
+  // The status line is gone already; ending the connection is how the client learns the body broke.
+  this[EXCHANGE]?.res.destroy();
+}
+
+function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoException): void {
+  const exchange = this[EXCHANGE];
+  if (exchange === undefined) return;
+  clearTimeout(exchange.timer);
+  if (exchange.timedOut || exchange.res.destroyed) return;
+  const status = upstreamFailure(error, exchange.deps.upstream.hostHeader);
+  exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery }, status.message);
+  writeStatus(exchange.res, status);
+}
+
+function onClientClose(this: Tagged<ServerResponse>): void {
+  const exchange = this[EXCHANGE];
+  if (exchange === undefined) return;
+  clearTimeout(exchange.timer);
+  exchange.deps.inFlight.delete(exchange);
+  if (!this.writableFinished) exchange.upstreamRequest?.destroy();
+}

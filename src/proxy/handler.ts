@@ -1,0 +1,138 @@
+/**
+ * The request path, top to bottom: accept → check host → resolve attributes → decide → forward.
+ * Ordinary requests and upgrades share `admit`, so both are decided on the same canonical target,
+ * and what is forwarded is exactly what was decided on.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { isLongRunning, isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
+import { parseRequestTarget } from '../request/target.ts';
+import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
+import { Exchange, forward, type ForwardDeps } from './forward.ts';
+import { upstreamRequestHeaders } from './headers.ts';
+import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
+import {
+  badRequest,
+  forbidden,
+  headersTooLarge,
+  internalError,
+  notFound,
+  writeStatus,
+  writeStatusToSocket,
+  type ProxyStatus,
+} from './status.ts';
+
+export interface ProxyDeps extends ForwardDeps {
+  readonly filter: RequestFilter;
+  /** `/` by default; always ends with `/`. */
+  readonly apiPrefix: string;
+}
+
+interface Admitted {
+  readonly attributes: RequestAttributes;
+  /** Canonical path plus the original query: what is forwarded. */
+  readonly pathAndQuery: string;
+  readonly headers: string[];
+}
+
+function isStatus(value: unknown): value is ProxyStatus {
+  return typeof value === 'object' && value !== null && 'reason' in value;
+}
+
+/** Everything a request must pass before anything is sent upstream. */
+function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined): Admitted | ProxyStatus {
+  const method = req.method ?? '';
+  const hostProblem = hostRefusal(deps.filter, req.headers.host, req.headers.origin);
+  if (hostProblem !== undefined) return forbidden(hostProblem);
+
+  const requestTarget = stripApiPrefix(req.url ?? '', deps.apiPrefix);
+  if (requestTarget === undefined) return notFound(`the path is outside the API prefix ${deps.apiPrefix}`);
+  const parsed = parseRequestTarget(requestTarget);
+  if (!parsed.ok) return badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`);
+  const { target } = parsed;
+  const attributes = resolveAttributes(method, target);
+
+  const refusal = pathRefusal(deps.filter, method, target.decodedPath);
+  if (refusal !== undefined) return forbidden(refusal);
+  if (upgrade !== undefined && !isStreamingSubresource(attributes)) {
+    return badRequest('only exec, attach and portforward on a pod can be upgraded');
+  }
+
+  const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
+  if (isStatus(headers)) return headers;
+  return { attributes, pathAndQuery: target.query === '' ? target.path : `${target.path}?${target.query}`, headers };
+}
+
+/**
+ * kubectl proxy's --api-prefix: requests must start with it; a prefix that does not itself start
+ * with /api is removed before forwarding (`/k8s/api/v1` → `/api/v1`).
+ */
+function stripApiPrefix(url: string, prefix: string): string | undefined {
+  if (prefix === '/') return url;
+  if (!url.startsWith(prefix)) return undefined;
+  return prefix.startsWith('/api') ? url : url.slice(prefix.length - 1);
+}
+
+export class ProxyHandler {
+  readonly #deps: ProxyDeps;
+
+  constructor(deps: ProxyDeps) {
+    this.#deps = deps;
+  }
+
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      const admitted = admit(this.#deps, req, undefined);
+      if (isStatus(admitted)) {
+        writeStatus(res, admitted);
+        return;
+      }
+      const { attributes, pathAndQuery, headers } = admitted;
+      forward(new Exchange(this.#deps, req, res, pathAndQuery, headers, isLongRunning(attributes)));
+    } catch (error) {
+      this.#deps.log.error({ err: error }, 'unexpected error handling a request');
+      writeStatus(res, internalError('the ambassador failed to handle the request; see its log'));
+    }
+  };
+
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    try {
+      const protocol = upgradeProtocol(req.method ?? '', req.headers.upgrade);
+      const admitted = isStatus(protocol) ? protocol : admit(this.#deps, req, protocol);
+      if (isStatus(admitted)) {
+        writeStatusToSocket(socket, admitted);
+        return;
+      }
+      forwardUpgrade(this.#deps, req, socket, head, admitted.pathAndQuery, admitted.headers);
+    } catch (error) {
+      this.#deps.log.error({ err: error }, 'unexpected error handling an upgrade');
+      writeStatusToSocket(socket, internalError('the ambassador failed to handle the upgrade; see its log'));
+    }
+  };
+
+  /** CONNECT asks for a forward-proxy tunnel; the ambassador is not one. */
+  readonly handleConnect = (_req: IncomingMessage, socket: Duplex): void => {
+    writeStatusToSocket(socket, badRequest('CONNECT is not supported: the ambassador is not a forward proxy'));
+  };
+
+  /** Requests Node could not parse: answer with a Status instead of Node's bare 400. */
+  readonly handleClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? headersTooLarge()
+        : badRequest(`the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
+    writeStatusToSocket(socket, status);
+  };
+}
+
+/** Only WebSocket and SPDY upgrades are treated as upgrades; other Upgrade headers are ignored. */
+export function isProxiedUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  if (upgrade === undefined) return false;
+  const protocol = upgrade.trim().toLowerCase();
+  return protocol === 'websocket' || protocol === 'spdy/3.1';
+}

@@ -1,0 +1,139 @@
+/**
+ * The one place that builds the errors the ambassador itself answers with: a Kubernetes
+ * `metav1.Status` body, so every client library shows the reason as it would the API server's own.
+ * Messages never contain credentials, request headers or raw upstream error text.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** `metav1.StatusReason` values the ambassador uses, with their codes fixed by `statusFor*` below. */
+export type StatusReason =
+  | 'BadRequest'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'RequestHeaderFieldsTooLarge'
+  | 'InternalError'
+  | 'ServiceUnavailable'
+  | 'Timeout';
+
+export interface ProxyStatus {
+  readonly code: number;
+  readonly reason: StatusReason;
+  readonly message: string;
+}
+
+export function badRequest(message: string): ProxyStatus {
+  return { code: 400, reason: 'BadRequest', message };
+}
+
+export function forbidden(message: string): ProxyStatus {
+  return { code: 403, reason: 'Forbidden', message };
+}
+
+export function notFound(message: string): ProxyStatus {
+  return { code: 404, reason: 'NotFound', message };
+}
+
+export function headersTooLarge(): ProxyStatus {
+  return {
+    code: 431,
+    reason: 'RequestHeaderFieldsTooLarge',
+    message: 'request headers are larger than the ambassador accepts',
+  };
+}
+
+export function internalError(message: string): ProxyStatus {
+  return { code: 500, reason: 'InternalError', message };
+}
+
+/** The API server could not be reached, or its identity could not be verified. */
+export function serviceUnavailable(message: string): ProxyStatus {
+  return { code: 503, reason: 'ServiceUnavailable', message };
+}
+
+/** The API server took longer than the upstream timeout to start answering. */
+export function gatewayTimeout(message: string): ProxyStatus {
+  return { code: 504, reason: 'Timeout', message };
+}
+
+const TLS_VERIFY_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+
+/** The Status for a transport error talking to the API server at `host`; the one mapping there is. */
+export function upstreamFailure(error: NodeJS.ErrnoException, host: string): ProxyStatus {
+  const code = error.code ?? 'UNKNOWN';
+  if (TLS_VERIFY_CODES.has(code)) {
+    return serviceUnavailable(`the API server at ${host} presented a certificate that does not verify against the cluster CA (${code})`);
+  }
+  switch (code) {
+    case 'ECONNREFUSED':
+      return serviceUnavailable(`the API server at ${host} refused the connection (${code})`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return serviceUnavailable(`the API server host ${host} could not be resolved (${code})`);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ETIMEDOUT':
+      return serviceUnavailable(`the API server at ${host} cannot be reached (${code})`);
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return serviceUnavailable(`the connection to the API server at ${host} was closed before it answered (${code})`);
+    default:
+      return serviceUnavailable(`the request to the API server at ${host} failed (${code})`);
+  }
+}
+
+export function statusBody(status: ProxyStatus): string {
+  return JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: status.message,
+    reason: status.reason,
+    code: status.code,
+  });
+}
+
+/** Answers with a Status; if the response has already started, ends the stream instead. */
+export function writeStatus(res: ServerResponse, status: ProxyStatus): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = statusBody(status);
+  res.writeHead(status.code, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+/** Answers on a raw socket (an upgrade or a request Node could not parse), then closes it. */
+export function writeStatusToSocket(socket: Duplex, status: ProxyStatus): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = statusBody(status);
+  socket.end(
+    `HTTP/1.1 ${status.code} ${status.reason}\r\n` +
+      'content-type: application/json\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'x-content-type-options: nosniff\r\n' +
+      'connection: close\r\n\r\n' +
+      body,
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * exec, attach and port-forward over WebSocket (GET) or SPDY/3.1 (POST, kubectl's fallback). The
+ * request goes up as an upgrade; only a 101 from the API server joins the two sockets. Any other
+ * answer is relayed and the connection closed, never spliced (the CVE-2018-1002105 class of bug).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ForwardDeps } from './forward.ts';
+import { clientResponseHeaders, rawResponseHead } from './headers.ts';
+import { badRequest, gatewayTimeout, upstreamFailure, writeStatusToSocket, type ProxyStatus } from './status.ts';
+
+/** A refused upgrade's body is a small Status; anything larger is not worth relaying. */
+const MAX_REFUSAL_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The upgrade protocol to ask the API server for, or the Status refusing the request: WebSocket
+ * must be a GET (RFC 6455 §4.1), SPDY a POST or GET as client-go sends it.
+ */
+export function upgradeProtocol(method: string, upgradeHeader: string | undefined): string | ProxyStatus {
+  const protocol = (upgradeHeader ?? '').trim().toLowerCase();
+  if (protocol === 'websocket') {
+    return method === 'GET' ? 'websocket' : badRequest('a WebSocket upgrade must use GET');
+  }
+  if (protocol === 'spdy/3.1') {
+    return method === 'POST' || method === 'GET' ? 'SPDY/3.1' : badRequest('a SPDY upgrade must use POST');
+  }
+  return badRequest(`the upgrade ${JSON.stringify(upgradeHeader ?? '')} is not supported: only websocket and SPDY/3.1`);
+}
+
+export function forwardUpgrade(
+  deps: ForwardDeps,
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  pathAndQuery: string,
+  headers: string[],
+): void {
+  const { upstream } = deps;
+  const sentAuthorization = upstream.authorization;
+  const request = upstream.request(req.method ?? 'GET', pathAndQuery, headers);
+  let answered = false;
+  const timer = setTimeout(() => {
+    answered = true;
+    writeStatusToSocket(client, gatewayTimeout(`the API server did not answer the upgrade within ${deps.upstreamTimeoutMs / 1000}s`));
+    request.destroy();
+  }, deps.upstreamTimeoutMs);
+  const abandon = (): void => {
+    clearTimeout(timer);
+    if (!answered) request.destroy();
+  };
+  client.once('close', abandon);
+  client.on('error', abandon);
+
+  request.on('upgrade', (response: IncomingMessage, tunnel: Socket, tunnelHead: Buffer) => {
+    answered = true;
+    clearTimeout(timer);
+    client.off('close', abandon);
+    upstream.lastContactAt = Date.now();
+    if (client.destroyed) {
+      tunnel.destroy();
+      return;
+    }
+    // The 101's own headers (Upgrade, Connection, Sec-WebSocket-*, X-Stream-Protocol-Version) pass as they are.
+    client.write(rawResponseHead(101, response.statusMessage ?? 'Switching Protocols', response.rawHeaders));
+    if (tunnelHead.length > 0) client.write(tunnelHead);
+    if (head.length > 0) tunnel.write(head);
+    join(deps, client, tunnel);
+  });
+
+  request.on('response', (response: IncomingMessage) => {
+    answered = true;
+    clearTimeout(timer);
+    upstream.lastContactAt = Date.now();
+    if (response.statusCode === 401) void deps.credentials.refreshAfterUnauthorized(sentAuthorization);
+    relayRefusal(client, response);
+  });
+
+  request.on('error', (error: NodeJS.ErrnoException) => {
+    clearTimeout(timer);
+    if (answered) return;
+    answered = true;
+    const status = upstreamFailure(error, upstream.hostHeader);
+    deps.log.warn({ code: error.code, status: status.code, path: pathAndQuery }, status.message);
+    writeStatusToSocket(client, status);
+  });
+
+  request.end();
+}
+
+function join(deps: ForwardDeps, client: Duplex, tunnel: Socket): void {
+  deps.inFlight.addTunnel(client);
+  tunnel.setNoDelay(true);
+  const close = (): void => {
+    deps.inFlight.deleteTunnel(client);
+    client.destroy();
+    tunnel.destroy();
+  };
+  client.on('error', close);
+  tunnel.on('error', close);
+  client.on('close', close);
+  tunnel.on('close', close);
+  client.pipe(tunnel);
+  tunnel.pipe(client);
+}
+
+/** Writes the API server's non-101 answer to the client, then closes both connections. */
+function relayRefusal(client: Duplex, response: IncomingMessage): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  response.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_REFUSAL_BODY_BYTES) {
+      response.destroy();
+      client.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  response.on('error', () => client.destroy());
+  response.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const headers = clientResponseHeaders(response.rawHeaders, 'content-length');
+    headers.push('content-length', String(body.length), 'connection', 'close');
+    const head = rawResponseHead(response.statusCode ?? 502, response.statusMessage ?? '', headers);
+    client.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    response.socket.destroy();
+  });
+}

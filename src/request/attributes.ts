@@ -1,0 +1,191 @@
+/**
+ * Kubernetes request attributes, resolved from the canonical target exactly as kube-apiserver's
+ * RequestInfoFactory does (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go), so that a
+ * decision made here is a decision about what the API server will act on.
+ *
+ * Resource paths:
+ *   /api/{version}/{resource}[/{name}[/{subresource}]]
+ *   /api/{version}/namespaces/{namespace}/{resource}[/{name}[/{subresource}]]
+ *   /apis/{group}/{version}/…           (the same shapes, in a named group)
+ *   /api/{version}/watch/…, /api/{version}/proxy/…   (legacy verb-in-path forms)
+ * Everything else (/version, /healthz, /apis, /apis/{group}/{version}, …) is a non-resource URL.
+ */
+import { isTrueQueryFlag, queryValue, type RequestTarget } from './target.ts';
+
+export interface RequestAttributes {
+  readonly isResourceRequest: boolean;
+  /** Kubernetes verb (`get`, `list`, `watch`, `create`, …); lower-case HTTP method for non-resource URLs. */
+  readonly verb: string;
+  readonly apiPrefix: string;
+  readonly apiGroup: string;
+  readonly apiVersion: string;
+  readonly namespace: string;
+  readonly resource: string;
+  readonly subresource: string;
+  readonly name: string;
+  /** The decoded path, for non-resource URLs. */
+  readonly path: string;
+}
+
+const API_PREFIXES = new Set(['api', 'apis']);
+const GROUPLESS_PREFIX = 'api';
+const VERBS_IN_PATH = new Set(['watch', 'proxy']);
+const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
+const METHOD_VERBS: Readonly<Record<string, string>> = {
+  POST: 'create',
+  GET: 'get',
+  HEAD: 'get',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
+/** kube-apiserver's LongRunningFunc: these never get a request timeout. */
+const LONG_RUNNING_VERBS = new Set(['watch', 'proxy']);
+const LONG_RUNNING_SUBRESOURCES = new Set(['attach', 'exec', 'proxy', 'log', 'portforward']);
+/** The subresources whose protocol is an HTTP upgrade (WebSocket or SPDY). */
+const STREAMING_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
+
+export function resolveAttributes(method: string, target: RequestTarget): RequestAttributes {
+  const nonResource: RequestAttributes = {
+    isResourceRequest: false,
+    verb: method.toLowerCase(),
+    apiPrefix: '',
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+    path: target.decodedPath,
+  };
+  let parts = target.segments;
+  const prefix = parts[0];
+  if (parts.length < 3 || prefix === undefined || !API_PREFIXES.has(prefix)) return nonResource;
+
+  let apiGroup = '';
+  parts = parts.slice(1);
+  if (prefix !== GROUPLESS_PREFIX) {
+    if (parts.length < 3) return nonResource; // /apis/{group}/{version} is discovery
+    apiGroup = parts[0] ?? '';
+    parts = parts.slice(1);
+  }
+  const apiVersion = parts[0] ?? '';
+  parts = parts.slice(1);
+
+  let verb: string;
+  const first = parts[0] ?? '';
+  if (VERBS_IN_PATH.has(first)) {
+    if (parts.length < 2) return nonResource; // the API server answers this with an error
+    verb = first;
+    parts = parts.slice(1);
+  } else {
+    verb = METHOD_VERBS[method] ?? '';
+  }
+
+  let namespace = '';
+  if (parts[0] === 'namespaces') {
+    if (parts.length > 1) {
+      namespace = parts[1] ?? '';
+      if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2] ?? '')) parts = parts.slice(2);
+    }
+  }
+
+  const subresource = parts.length >= 3 && verb !== 'proxy' ? (parts[2] ?? '') : '';
+  let name = parts.length >= 2 ? (parts[1] ?? '') : '';
+  const resource = parts[0] ?? '';
+
+  if (verb === 'get' && name === '') {
+    verb = isTrueQueryFlag(target.query, 'watch') ? 'watch' : 'list';
+    name = nameFromFieldSelector(queryValue(target.query, 'fieldSelector')) ?? '';
+  }
+  if (verb === 'delete' && name === '') verb = 'deletecollection';
+
+  return {
+    isResourceRequest: true,
+    verb,
+    apiPrefix: prefix,
+    apiGroup,
+    apiVersion,
+    namespace,
+    resource,
+    subresource,
+    name,
+    path: target.decodedPath,
+  };
+}
+
+/**
+ * The name a field selector pins with `metadata.name=X` or `metadata.name==X` among its
+ * comma-separated requirements (apimachinery `fields.Selector.RequiresExactMatch`); `undefined`
+ * when none does or when X is not a valid path segment name.
+ */
+export function nameFromFieldSelector(selector: string | undefined): string | undefined {
+  if (selector === undefined || selector === '') return undefined;
+  for (const term of splitUnescaped(selector, ',')) {
+    const match = /^metadata\.name(==|=)(.*)$/s.exec(term);
+    if (match === null || match[2] === undefined) continue;
+    const value = unescapeFieldValue(match[2]);
+    if (value === undefined || !isValidPathSegmentName(value)) return undefined;
+    return value;
+  }
+  return undefined;
+}
+
+function splitUnescaped(text: string, separator: string): string[] {
+  const terms: string[] = [];
+  let current = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charAt(i);
+    if (ch === '\\' && i + 1 < text.length) {
+      current += ch + text.charAt(i + 1);
+      i++;
+    } else if (ch === separator) {
+      terms.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  terms.push(current);
+  return terms;
+}
+
+/** Field selector values escape `\`, `,` and `=` with a backslash; any other escape is invalid. */
+function unescapeFieldValue(value: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const ch = value.charAt(i);
+    if (ch !== '\\') {
+      out += ch;
+      continue;
+    }
+    const next = value.charAt(i + 1);
+    if (next !== '\\' && next !== ',' && next !== '=') return undefined;
+    out += next;
+    i++;
+  }
+  return out;
+}
+
+/** apimachinery `path.IsValidPathSegmentName`. */
+function isValidPathSegmentName(name: string): boolean {
+  return name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
+}
+
+export function isLongRunning(attributes: RequestAttributes): boolean {
+  return (
+    attributes.isResourceRequest &&
+    (LONG_RUNNING_VERBS.has(attributes.verb) || LONG_RUNNING_SUBRESOURCES.has(attributes.subresource))
+  );
+}
+
+/** exec, attach and port-forward on a pod: the only requests the ambassador upgrades. */
+export function isStreamingSubresource(attributes: RequestAttributes): boolean {
+  return (
+    attributes.isResourceRequest &&
+    attributes.apiGroup === '' &&
+    attributes.resource === 'pods' &&
+    attributes.name !== '' &&
+    STREAMING_SUBRESOURCES.has(attributes.subresource)
+  );
+}

@@ -1,0 +1,212 @@
+/**
+ * Strict, single parse of an HTTP request target into the canonical path that every later decision
+ * reads and that is forwarded verbatim, so the allow-list can never disagree with the API server.
+ *
+ * Accepted: origin-form `/seg/seg?query` (RFC 9112 §3.2.1) whose segments are RFC 3986 `pchar`s.
+ * Refused: anything else, and every spelling the API server could read differently from us —
+ * `//`, `.`/`..` segments, percent-encoded `/`, `\` or `.`, malformed or non-UTF-8 escapes,
+ * control characters, fragments, and `;` in the query (Go's ParseQuery drops such pairs).
+ */
+
+export interface RequestTarget {
+  /** Canonical percent-encoded path; forwarded as is. */
+  readonly path: string;
+  /** The same path decoded once, joined with `/`; what kubectl-style path filters match. */
+  readonly decodedPath: string;
+  /** Decoded segments, without the empty ones that a leading or trailing `/` would give. */
+  readonly segments: readonly string[];
+  /** Raw query without the `?`, validated, forwarded byte for byte; `''` when absent. */
+  readonly query: string;
+}
+
+export type TargetParse =
+  | { readonly ok: true; readonly target: RequestTarget }
+  | { readonly ok: false; readonly problem: string };
+
+/** Characters RFC 3986 allows literally in a path segment: unreserved, sub-delims, `:` and `@`. */
+const SEGMENT_LITERAL = charTable("-._~!$&'()*+,;=:@");
+/** Characters allowed literally in a query: pchar plus `/` and `?`, minus `;` (see above). */
+const QUERY_LITERAL = charTable("-._~!$&'()*+,=:@/?");
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  HEX_VALUE[65 + i] = 10 + i;
+  HEX_VALUE[97 + i] = 10 + i;
+}
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const UTF8_ENCODER = new TextEncoder();
+const HEX_DIGITS = '0123456789ABCDEF';
+const PERCENT = 0x25;
+
+function charTable(extra: string): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let c = 48; c <= 57; c++) table[c] = 1;
+  for (let c = 65; c <= 90; c++) table[c] = 1;
+  for (let c = 97; c <= 122; c++) table[c] = 1;
+  for (const ch of extra) table[ch.charCodeAt(0)] = 1;
+  return table;
+}
+
+function refuse(problem: string): TargetParse {
+  return { ok: false, problem };
+}
+
+export function parseRequestTarget(raw: string): TargetParse {
+  if (raw.charCodeAt(0) !== 0x2f) {
+    return refuse('the request target must be a path starting with "/" (origin-form)');
+  }
+  const queryStart = raw.indexOf('?');
+  const rawPath = queryStart === -1 ? raw : raw.slice(0, queryStart);
+  const query = queryStart === -1 ? '' : raw.slice(queryStart + 1);
+
+  const segments: string[] = [];
+  let canonical = '';
+  let hasEscapes = false;
+  let start = 1;
+  while (start <= rawPath.length) {
+    let end = rawPath.indexOf('/', start);
+    if (end === -1) end = rawPath.length;
+    if (end === start) {
+      if (end === rawPath.length) break; // one trailing "/", as in "/" or "/apis/"
+      return refuse('the path has an empty segment ("//")');
+    }
+    const decoded = decodeSegment(rawPath, start, end);
+    if (typeof decoded !== 'string') return refuse(decoded.problem);
+    if (decoded === '.' || decoded === '..') {
+      return refuse('the path has a "." or ".." segment');
+    }
+    const rawSegment = rawPath.slice(start, end);
+    const escaped = rawSegment.includes('%');
+    if (escaped) hasEscapes = true;
+    segments.push(decoded);
+    canonical += '/' + (escaped ? encodeSegment(decoded) : rawSegment);
+    start = end + 1;
+  }
+  const trailingSlash = rawPath.length > 1 && rawPath.charCodeAt(rawPath.length - 1) === 0x2f;
+  const queryProblem = checkQuery(query);
+  if (queryProblem !== undefined) return refuse(queryProblem);
+
+  const path = hasEscapes ? canonical + (trailingSlash ? '/' : '') : rawPath;
+  const decodedPath = '/' + segments.join('/') + (trailingSlash ? '/' : '');
+  return { ok: true, target: { path, decodedPath, segments, query } };
+}
+
+/** Decodes one segment once; returns the decoded text or why it was refused. */
+function decodeSegment(raw: string, start: number, end: number): string | { problem: string } {
+  let bytes: number[] | undefined;
+  for (let i = start; i < end; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === PERCENT) {
+      const byte = hexByte(raw, i + 1);
+      if (byte === -1) return { problem: 'the path has a malformed percent-escape' };
+      if (byte === 0x2f || byte === 0x5c || byte === 0x2e) {
+        return { problem: 'the path has a percent-encoded "/", "\\" or "."' };
+      }
+      if (byte < 0x20 || byte === 0x7f) {
+        return { problem: 'the path has a percent-encoded control character' };
+      }
+      bytes ??= asciiBytes(raw, start, i);
+      bytes.push(byte);
+      i += 2;
+    } else if (c < 128 && SEGMENT_LITERAL[c] === 1) {
+      bytes?.push(c);
+    } else {
+      return { problem: `the path has a character that must be percent-encoded (${describeChar(c)})` };
+    }
+  }
+  if (bytes === undefined) return raw.slice(start, end);
+  try {
+    return UTF8.decode(Uint8Array.from(bytes));
+  } catch {
+    return { problem: 'the path has percent-escapes that are not valid UTF-8' };
+  }
+}
+
+function asciiBytes(raw: string, start: number, end: number): number[] {
+  const bytes: number[] = [];
+  for (let i = start; i < end; i++) bytes.push(raw.charCodeAt(i));
+  return bytes;
+}
+
+function hexByte(raw: string, at: number): number {
+  const hi = raw.charCodeAt(at);
+  const lo = raw.charCodeAt(at + 1);
+  if (!(hi < 128 && lo < 128)) return -1;
+  const h = HEX_VALUE[hi] ?? -1;
+  const l = HEX_VALUE[lo] ?? -1;
+  return h === -1 || l === -1 ? -1 : (h << 4) | l;
+}
+
+/** Percent-encodes everything but RFC 3986 segment literals, with upper-case hex. */
+function encodeSegment(decoded: string): string {
+  let out = '';
+  for (const byte of UTF8_ENCODER.encode(decoded)) {
+    if (byte < 128 && SEGMENT_LITERAL[byte] === 1) out += String.fromCharCode(byte);
+    else out += '%' + HEX_DIGITS.charAt(byte >> 4) + HEX_DIGITS.charAt(byte & 15);
+  }
+  return out;
+}
+
+function checkQuery(query: string): string | undefined {
+  let hasEscapes = false;
+  for (let i = 0; i < query.length; i++) {
+    const c = query.charCodeAt(i);
+    if (c === PERCENT) {
+      const byte = hexByte(query, i + 1);
+      if (byte === -1) return 'the query has a malformed percent-escape';
+      if (byte < 0x20 || byte === 0x7f) return 'the query has a percent-encoded control character';
+      hasEscapes = true;
+      i += 2;
+    } else if (c === 0x3b) {
+      return 'the query has a ";", which the API server does not accept as a separator: encode it as %3B';
+    } else if (!(c < 128 && QUERY_LITERAL[c] === 1)) {
+      return `the query has a character that must be percent-encoded (${describeChar(c)})`;
+    }
+  }
+  if (hasEscapes) {
+    try {
+      decodeURIComponent(query);
+    } catch {
+      return 'the query has percent-escapes that are not valid UTF-8';
+    }
+  }
+  return undefined;
+}
+
+function describeChar(c: number): string {
+  return c > 0x20 && c < 0x7f ? `"${String.fromCharCode(c)}"` : `code point U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * The first value of a query parameter, form-decoded as Go's `url.ParseQuery` does (`+` is a space),
+ * or `undefined` when absent. The query must have passed `parseRequestTarget`.
+ */
+export function queryValue(query: string, name: string): string | undefined {
+  let start = 0;
+  while (start <= query.length) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    const eq = query.indexOf('=', start);
+    const keyEnd = eq === -1 || eq > end ? end : eq;
+    if (formDecode(query.slice(start, keyEnd)) === name) {
+      return keyEnd === end ? '' : formDecode(query.slice(keyEnd + 1, end));
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+function formDecode(text: string): string {
+  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
+  return decodeURIComponent(text.replaceAll('+', ' '));
+}
+
+/**
+ * Kubernetes' boolean query rule (apimachinery `runtime.Convert_Slice_string_To_bool`): only an
+ * absent parameter, `0` or `false` (any case) is false; `?watch`, `watch=1`, `watch=yes` are true.
+ */
+export function isTrueQueryFlag(query: string, name: string): boolean {
+  const value = queryValue(query, name);
+  if (value === undefined) return false;
+  return !(value === '0' || value.toLowerCase() === 'false');
+}
