@@ -25,9 +25,6 @@ export interface CredentialMaterial {
 
 export type LoadCredentials = () => Promise<CredentialMaterial>;
 
-/** A 401 storm must not turn into a reload storm. */
-const MIN_UNAUTHORIZED_RELOAD_INTERVAL_MS = 1000;
-
 export interface CredentialHealth {
   readonly ready: boolean;
   readonly reason: string;
@@ -40,14 +37,13 @@ export class CredentialStore {
   readonly #timer: NodeJS.Timeout;
   readonly #tlsListeners: Array<(tls: TlsMaterial) => void> = [];
   #reloading: Promise<void> | undefined;
-  #lastReloadAt = 0;
+  #reloadsStarted = 0;
   #failing = false;
 
   private constructor(initial: CredentialMaterial, load: LoadCredentials, intervalMs: number, log: Logger) {
     this.#current = initial;
     this.#load = load;
     this.#log = log;
-    this.#lastReloadAt = Date.now();
     this.#timer = setInterval(() => void this.reload(), intervalMs).unref();
   }
 
@@ -67,22 +63,31 @@ export class CredentialStore {
 
   /** Reloads now (joining a reload already under way). Never rejects. */
   reload(): Promise<void> {
-    this.#reloading ??= this.#reloadOnce().finally(() => {
-      this.#reloading = undefined;
-    });
+    if (this.#reloading === undefined) {
+      this.#reloadsStarted++;
+      this.#reloading = this.#reloadOnce().finally(() => {
+        this.#reloading = undefined;
+      });
+    }
     return this.#reloading;
   }
 
+  /** Identifies the credentials' read state; taken when a request is sent, given back after a 401. */
+  get reloadMark(): number {
+    return this.#reloadsStarted;
+  }
+
   /**
-   * After the API server answered 401 to a request sent with `sentAuthorization`: makes sure the
-   * credentials were re-read since, and tells whether they changed (so a retry could succeed).
+   * After the API server answered 401 to a request sent with `sentAuthorization` at `sentMark`:
+   * makes sure the credentials were re-read since it was sent (one read serves a burst of 401s),
+   * and tells whether they changed, so that a retry could succeed.
    */
-  async refreshAfterUnauthorized(sentAuthorization: string | undefined): Promise<boolean> {
-    if (this.#current.authorization !== sentAuthorization) return true;
-    if (this.#reloading === undefined && Date.now() - this.#lastReloadAt < MIN_UNAUTHORIZED_RELOAD_INTERVAL_MS) {
-      return false;
+  async refreshAfterUnauthorized(sentAuthorization: string | undefined, sentMark: number): Promise<boolean> {
+    if (this.#reloadsStarted === sentMark) {
+      await this.#reloading; // began before the request was sent: it may predate a rotation
+      if (this.#reloadsStarted === sentMark) await this.reload();
     }
-    await this.reload();
+    await this.#reloading;
     return this.#current.authorization !== sentAuthorization;
   }
 
@@ -120,8 +125,6 @@ export class CredentialStore {
         this.#log.warn({ reason: (error as Error).message }, 'cannot reload credentials; keeping the last good ones');
       }
       this.#failing = true;
-    } finally {
-      this.#lastReloadAt = Date.now();
     }
   }
 }

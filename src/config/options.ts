@@ -373,19 +373,29 @@ function parsePatterns(text: string): Parsed<readonly RegExp[]> {
   return { value: Object.freeze(patterns) };
 }
 
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  'µs': 1e-3,
+  'μs': 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
-/** Go-style durations as kubectl takes them (`500ms`, `30s`, `1m30s`, `0`), in milliseconds. */
+/** Go `time.ParseDuration` syntax (`500ms`, `1.5s`, `1m30s`, `0`), non-negative, in whole milliseconds. */
 export function parseDuration(text: string): Parsed<number> {
-  if (text === '0') return { value: 0 };
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  const unsigned = text.startsWith('+') ? text.slice(1) : text;
+  if (unsigned === '0') return { value: 0 };
+  const part = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/gy;
   let total = 0;
   let consumed = 0;
-  for (let match = part.exec(text); match !== null; match = part.exec(text)) {
+  for (let match = part.exec(unsigned); match !== null; match = part.exec(unsigned)) {
     total += Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? ''] ?? NaN);
     consumed = part.lastIndex;
   }
-  if (text === '' || consumed !== text.length || !Number.isFinite(total)) {
+  if (unsigned === '' || consumed !== unsigned.length || !Number.isFinite(total)) {
     return { problem: 'must be a duration such as 500ms, 30s, 1m or 1h30m' };
   }
   return { value: Math.round(total) };

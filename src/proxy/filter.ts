@@ -32,8 +32,10 @@ function matchesAny(patterns: readonly RegExp[], text: string): boolean {
 /** `host[:port]` → host, keeping the brackets of an IPv6 literal so `^\[::1\]$` can match. */
 export function hostWithoutPort(host: string): string {
   if (host.startsWith('[')) {
+    // Only "[addr]" or "[addr]:port"; anything else is kept whole, so it matches nothing by default.
     const end = host.indexOf(']');
-    return end === -1 ? host : host.slice(0, end + 1);
+    const rest = host.slice(end + 1);
+    return end !== -1 && (rest === '' || /^:\d*$/.test(rest)) ? host.slice(0, end + 1) : host;
   }
   const colon = host.lastIndexOf(':');
   return colon === -1 || host.indexOf(':') !== colon ? host : host.slice(0, colon);

@@ -39,6 +39,7 @@ export class Exchange {
   upstreamRequest: ClientRequest | undefined;
   upstreamResponse: IncomingMessage | undefined;
   sentAuthorization: string | undefined;
+  sentMark = 0;
   timer: NodeJS.Timeout | undefined;
   retried = false;
   timedOut = false;
@@ -80,6 +81,7 @@ export function forward(exchange: Exchange): void {
 function sendUpstream(exchange: Exchange): void {
   const { upstream } = exchange.deps;
   exchange.sentAuthorization = upstream.authorization;
+  exchange.sentMark = exchange.deps.credentials.reloadMark;
   const request: Tagged<ClientRequest> = upstream.request(exchange.method, exchange.pathAndQuery, exchange.headers);
   request[EXCHANGE] = exchange;
   exchange.upstreamRequest = request;
@@ -116,7 +118,7 @@ function onUpstreamResponse(this: Tagged<ClientRequest>, response: IncomingMessa
       void retryAfterUnauthorized(exchange, response);
       return;
     }
-    void exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization);
+    void exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization, exchange.sentMark);
   }
   relay(exchange, response);
 }
@@ -127,7 +129,7 @@ function onUpstreamResponse(this: Tagged<ClientRequest>, response: IncomingMessa
  * API server refuses a 401 before acting, so nothing happens twice.
  */
 async function retryAfterUnauthorized(exchange: Exchange, response: IncomingMessage): Promise<void> {
-  const changed = await exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization);
+  const changed = await exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization, exchange.sentMark);
   if (exchange.res.destroyed) {
     response.destroy();
     return;

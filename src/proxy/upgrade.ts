@@ -38,6 +38,7 @@ export function forwardUpgrade(
 ): void {
   const { upstream } = deps;
   const sentAuthorization = upstream.authorization;
+  const sentMark = deps.credentials.reloadMark;
   const request = upstream.request(req.method ?? 'GET', pathAndQuery, headers);
   let answered = false;
   const timer = setTimeout(() => {
@@ -72,7 +73,7 @@ export function forwardUpgrade(
     answered = true;
     clearTimeout(timer);
     upstream.lastContactAt = Date.now();
-    if (response.statusCode === 401) void deps.credentials.refreshAfterUnauthorized(sentAuthorization);
+    if (response.statusCode === 401) void deps.credentials.refreshAfterUnauthorized(sentAuthorization, sentMark);
     relayRefusal(client, response);
   });
 

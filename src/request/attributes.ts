@@ -31,14 +31,17 @@ const API_PREFIXES = new Set(['api', 'apis']);
 const GROUPLESS_PREFIX = 'api';
 const VERBS_IN_PATH = new Set(['watch', 'proxy']);
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
-const METHOD_VERBS: Readonly<Record<string, string>> = {
-  POST: 'create',
-  GET: 'get',
-  HEAD: 'get',
-  PUT: 'update',
-  PATCH: 'patch',
-  DELETE: 'delete',
-};
+const METHOD_VERBS: ReadonlyMap<string, string> = new Map([
+  ['POST', 'create'],
+  ['GET', 'get'],
+  ['HEAD', 'get'],
+  ['PUT', 'update'],
+  ['PATCH', 'patch'],
+  ['DELETE', 'delete'],
+]);
+/** ListOptions integers: a value that is not one makes the API server drop the selector's name. */
+const INTEGER_LIST_OPTIONS = ['limit', 'timeoutSeconds'];
+const INT64 = /^[+-]?\d{1,19}$/;
 /** kube-apiserver's LongRunningFunc: these never get a request timeout. */
 const LONG_RUNNING_VERBS = new Set(['watch', 'proxy']);
 const LONG_RUNNING_SUBRESOURCES = new Set(['attach', 'exec', 'proxy', 'log', 'portforward']);
@@ -79,7 +82,7 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
     verb = first;
     parts = parts.slice(1);
   } else {
-    verb = METHOD_VERBS[method] ?? '';
+    verb = METHOD_VERBS.get(method) ?? '';
   }
 
   let namespace = '';
@@ -96,7 +99,9 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
 
   if (verb === 'get' && name === '') {
     verb = isTrueQueryFlag(target.query, 'watch') ? 'watch' : 'list';
-    name = nameFromFieldSelector(queryValue(target.query, 'fieldSelector')) ?? '';
+    if (listOptionsDecode(target.query)) {
+      name = nameFromFieldSelector(queryValue(target.query, 'fieldSelector')) ?? '';
+    }
   }
   if (verb === 'delete' && name === '') verb = 'deletecollection';
 
@@ -115,18 +120,46 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
 }
 
 /**
- * The name a field selector pins with `metadata.name=X` or `metadata.name==X` among its
- * comma-separated requirements (apimachinery `fields.Selector.RequiresExactMatch`); `undefined`
- * when none does or when X is not a valid path segment name.
+ * Whether the query would decode as ListOptions; when it would not, the API server keeps the
+ * list/watch verb but takes no name from the field selector. Label selector syntax is not
+ * checked here: a request with a malformed one is refused by the API server before it acts.
+ */
+function listOptionsDecode(query: string): boolean {
+  for (const option of INTEGER_LIST_OPTIONS) {
+    const value = queryValue(query, option);
+    if (value !== undefined && !INT64.test(value)) return false;
+  }
+  return true;
+}
+
+/**
+ * The name a field selector pins with `metadata.name=X` or `metadata.name==X`
+ * (apimachinery `fields.ParseSelector` then `RequiresExactMatch`): terms are sorted first, any
+ * term that does not parse voids the whole selector, and X must be a valid path segment name.
  */
 export function nameFromFieldSelector(selector: string | undefined): string | undefined {
   if (selector === undefined || selector === '') return undefined;
-  for (const term of splitUnescaped(selector, ',')) {
-    const match = /^metadata\.name(==|=)(.*)$/s.exec(term);
-    if (match === null || match[2] === undefined) continue;
-    const value = unescapeFieldValue(match[2]);
-    if (value === undefined || !isValidPathSegmentName(value)) return undefined;
-    return value;
+  const terms = splitUnescaped(selector, ',').filter((term) => term !== '').sort();
+  let name: string | undefined;
+  for (const term of terms) {
+    const parsed = parseFieldTerm(term);
+    if (parsed === undefined) return undefined;
+    if (name === undefined && parsed.field === 'metadata.name' && parsed.operator !== '!=') name = parsed.value;
+  }
+  return name !== undefined && isValidPathSegmentName(name) ? name : undefined;
+}
+
+const FIELD_OPERATORS = ['!=', '==', '='] as const;
+
+/** apimachinery `splitTerm`: the first position where any operator starts splits the term. */
+function parseFieldTerm(term: string): { field: string; operator: string; value: string } | undefined {
+  for (let i = 0; i < term.length; i++) {
+    for (const operator of FIELD_OPERATORS) {
+      if (term.startsWith(operator, i)) {
+        const value = unescapeFieldValue(term.slice(i + operator.length));
+        return value === undefined ? undefined : { field: term.slice(0, i), operator, value };
+      }
+    }
   }
   return undefined;
 }
@@ -150,11 +183,15 @@ function splitUnescaped(text: string, separator: string): string[] {
   return terms;
 }
 
-/** Field selector values escape `\`, `,` and `=` with a backslash; any other escape is invalid. */
+/**
+ * apimachinery `fields.UnescapeValue`: `\\`, `\,` and `\=` are the only escapes, and an
+ * unescaped `,` or `=` makes the value invalid.
+ */
 function unescapeFieldValue(value: string): string | undefined {
   let out = '';
   for (let i = 0; i < value.length; i++) {
     const ch = value.charAt(i);
+    if (ch === ',' || ch === '=') return undefined;
     if (ch !== '\\') {
       out += ch;
       continue;
@@ -172,11 +209,11 @@ function isValidPathSegmentName(name: string): boolean {
   return name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
 }
 
+/** kube-apiserver's BasicLongRunningRequestCheck (server/filters/longrunning.go). */
 export function isLongRunning(attributes: RequestAttributes): boolean {
-  return (
-    attributes.isResourceRequest &&
-    (LONG_RUNNING_VERBS.has(attributes.verb) || LONG_RUNNING_SUBRESOURCES.has(attributes.subresource))
-  );
+  if (LONG_RUNNING_VERBS.has(attributes.verb)) return true;
+  if (attributes.isResourceRequest) return LONG_RUNNING_SUBRESOURCES.has(attributes.subresource);
+  return attributes.path.startsWith('/debug/pprof/');
 }
 
 /** exec, attach and port-forward on a pod: the only requests the ambassador upgrades. */
