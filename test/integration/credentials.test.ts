@@ -1,0 +1,130 @@
+import { writeFile } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { send } from '../support/http.ts';
+import { createPki } from '../support/pki.ts';
+
+let cluster: TestCluster;
+
+beforeEach(async () => {
+  cluster = await startTestCluster();
+});
+
+afterEach(async () => {
+  await cluster.close();
+});
+
+async function ambassadorWith(...extra: string[]): Promise<RunningAmbassador> {
+  const ambassador = await startAmbassador([...cluster.ambassadorArgs, ...extra]);
+  onTestFinished(async () => {
+    await ambassador.stop();
+  });
+  return ambassador;
+}
+
+function jwt(claims: Record<string, unknown>): string {
+  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'RS256' })}.${part(claims)}.signature`;
+}
+
+describe('token rotation', () => {
+  it('re-reads a rotated token at once after a 401 and retries the request, without a restart', async () => {
+    const ambassador = await ambassadorWith();
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods')).status).toBe(200);
+    await cluster.rotateToken('second-token');
+    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?after=rotation');
+    expect(res.status).toBe(200);
+    const attempts = cluster.api.requests.filter((r) => r.url.endsWith('?after=rotation'));
+    expect(attempts.map((r) => r.headers.authorization)).toEqual(['Bearer first-token', 'Bearer second-token']);
+  });
+
+  it('re-reads the token file on its timer, off the request path', async () => {
+    const ambassador = await ambassadorWith('--credential-refresh-interval', '100ms');
+    await cluster.rotateToken('timer-token');
+    await ambassador.waitForLog((line) => line.msg === 'credentials rotated');
+    await send(ambassador.port, 'GET', '/version?timer=1');
+    const seen = await cluster.api.waitForRequest((r) => r.url === '/version?timer=1');
+    expect(seen.headers.authorization).toBe('Bearer timer-token');
+  });
+
+  it('keeps the last good token when the file is emptied, and says so once', async () => {
+    const ambassador = await ambassadorWith('--credential-refresh-interval', '100ms');
+    await writeFile(cluster.tokenFile, '');
+    await ambassador.waitForLog((line) => line.msg === 'cannot reload credentials; keeping the last good ones');
+    await send(ambassador.port, 'GET', '/version?emptied=1');
+    const seen = await cluster.api.waitForRequest((r) => r.url === '/version?emptied=1');
+    expect(seen.headers.authorization).toBe('Bearer first-token');
+    expect(JSON.stringify(ambassador.logs)).not.toContain('first-token');
+  });
+
+  it('never puts the token in a log line or an error body', async () => {
+    const ambassador = await ambassadorWith('--log-level', 'trace');
+    cluster.api.script((_, url) => url === '/api/v1/pods', 'reset');
+    const res = await send(ambassador.port, 'GET', '/api/v1/pods');
+    expect(res.status).toBe(503);
+    expect(res.text).not.toContain('first-token');
+    expect(JSON.stringify(ambassador.logs) + ambassador.stderr()).not.toContain('first-token');
+  });
+
+  it('reports an expired token on /readyz', async () => {
+    await cluster.rotateToken(jwt({ sub: 'system:serviceaccount:default:app', exp: 1_000_000_000 }));
+    const ambassador = await ambassadorWith();
+    const readyz = await fetch(`${ambassador.adminUrl}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(await readyz.text()).toContain('[-]credentials failed: credentials expired at 2001-09-09T01:46:40.000Z');
+  });
+});
+
+describe('the cluster CA', () => {
+  it('refuses an API server whose certificate the CA does not verify, with a 503 Status', async () => {
+    const stranger = await createPki(cluster.dir, 'stranger');
+    const ambassador = await ambassadorWith('--certificate-authority', stranger.caFile);
+    const res = await send(ambassador.port, 'GET', '/api/v1/pods');
+    expect(res.status).toBe(503);
+    expect(res.json()).toMatchObject({ kind: 'Status', reason: 'ServiceUnavailable', code: 503 });
+    expect(String(res.json()['message'])).toContain('does not verify against the cluster CA');
+    expect(cluster.api.requests.some((r) => r.url === '/api/v1/pods')).toBe(false);
+  });
+
+  it('picks up a rotated CA file without a restart', async () => {
+    const ambassador = await ambassadorWith('--credential-refresh-interval', '100ms');
+    expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
+    const rotated = await createPki(cluster.dir, 'rotated');
+    cluster.api.setCertificate(rotated.certPem, rotated.keyPem);
+    await writeFile(cluster.pki.caFile, rotated.caPem);
+    await ambassador.waitForLog((line) => String(line.msg).includes('CA or client certificate changed'));
+    const res = await send(ambassador.port, 'GET', '/version?after=ca-rotation');
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('upstream faults', () => {
+  it('answers 503 while the API server is down, and recovers when it is back', async () => {
+    const ambassador = await ambassadorWith();
+    await cluster.api.stop();
+    const down = await send(ambassador.port, 'GET', '/api/v1/pods');
+    expect(down.status).toBe(503);
+    expect(String(down.json()['message'])).toContain('refused the connection (ECONNREFUSED)');
+    const readyz = await fetch(`${ambassador.adminUrl}/readyz`);
+    expect(readyz.status).toBe(503);
+    await cluster.api.start();
+    expect((await send(ambassador.port, 'GET', '/api/v1/pods')).status).toBe(200);
+    expect((await fetch(`${ambassador.adminUrl}/readyz`)).status).toBe(200);
+  });
+
+  it('answers 504 when the API server does not start answering in time', async () => {
+    const ambassador = await ambassadorWith('--upstream-timeout', '300ms');
+    cluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/slow', 'hang');
+    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods/slow');
+    expect(res.status).toBe(504);
+    expect(res.json()).toMatchObject({ kind: 'Status', reason: 'Timeout', code: 504 });
+  });
+
+  it('ends the client stream when the API server resets mid-body', async () => {
+    const ambassador = await ambassadorWith();
+    cluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/broken', 'reset-mid-body');
+    await expect(send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods/broken')).rejects.toThrow();
+    expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
+  });
+});

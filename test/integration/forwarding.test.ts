@@ -1,0 +1,162 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { curl, send } from '../support/http.ts';
+
+let cluster: TestCluster;
+let ambassador: RunningAmbassador;
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  ambassador = await startAmbassador(cluster.ambassadorArgs);
+});
+
+afterAll(async () => {
+  await ambassador?.stop();
+  await cluster?.close();
+});
+
+const podsUrl = (): string => `${ambassador.url}/api/v1/namespaces/default/pods`;
+
+describe('forwarding with curl', () => {
+  it('creates, gets, lists, patches and deletes a pod', async () => {
+    const manifest = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crud' }, spec: { containers: [{ name: 'main', image: 'busybox' }] } });
+    const created = JSON.parse((await curl(['-X', 'POST', '-H', 'content-type: application/json', '--data-binary', manifest, podsUrl()])).stdout) as { metadata: { name: string } };
+    expect(created.metadata.name).toBe('crud');
+
+    const got = JSON.parse((await curl([`${podsUrl()}/crud`])).stdout) as { kind: string; metadata: { name: string } };
+    expect(got).toMatchObject({ kind: 'Pod', metadata: { name: 'crud' } });
+
+    const list = JSON.parse((await curl([podsUrl()])).stdout) as { items: Array<{ metadata: { name: string } }> };
+    expect(list.items.map((pod) => pod.metadata.name)).toContain('crud');
+
+    const patched = JSON.parse(
+      (await curl(['-X', 'PATCH', '-H', 'content-type: application/merge-patch+json', '--data-binary', '{"metadata":{"labels":{"tier":"web"}}}', `${podsUrl()}/crud`])).stdout,
+    ) as { metadata: { labels: Record<string, string> } };
+    expect(patched.metadata.labels).toEqual({ tier: 'web' });
+
+    await curl(['-X', 'DELETE', `${podsUrl()}/crud`]);
+    const gone = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods/crud');
+    expect(gone.status).toBe(404);
+    expect(gone.json()).toMatchObject({ kind: 'Status', reason: 'NotFound', code: 404 });
+  });
+
+  it('forwards method, canonical path and query byte for byte, with the pod token', async () => {
+    const target = '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb%2Ctier%21%3Ddb&limit=5&watch=0';
+    await send(ambassador.port, 'GET', target);
+    const seen = await cluster.api.waitForRequest((r) => r.url === target);
+    expect(seen.method).toBe('GET');
+    expect(seen.headers.authorization).toBe('Bearer first-token');
+  });
+
+  it('forwards a canonical re-encoding of an escaped segment, decoded exactly once', async () => {
+    await send(ambassador.port, 'GET', '/api/v1/namespaces/default/configmaps/caf%C3%A9%41');
+    const seen = await cluster.api.waitForRequest((r) => r.url.startsWith('/api/v1/namespaces/default/configmaps/caf'));
+    expect(seen.url).toBe('/api/v1/namespaces/default/configmaps/caf%C3%A9A');
+  });
+
+  it('carries a 5 MB body up and back byte-exact', async () => {
+    const payload = randomBytes(3_750_000).toString('base64'); // 5,000,000 characters
+    const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big' }, data: { payload } }));
+    const digest = createHash('sha256').update(body).digest('hex');
+    const created = await send(ambassador.port, 'POST', '/api/v1/namespaces/default/configmaps', {
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(created.status).toBe(201);
+    const upstreamSaw = await cluster.api.waitForRequest((r) => r.method === 'POST' && r.url === '/api/v1/namespaces/default/configmaps');
+    expect(upstreamSaw.sha256).toBe(digest);
+    const back = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/configmaps/big');
+    expect(back.body.length).toBe(body.length);
+    expect(createHash('sha256').update(back.body).digest('hex')).toBe(digest);
+  });
+
+  it('streams a chunked request body up unchanged', async () => {
+    const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'chunked' }, data: { a: 'b' } }));
+    const res = await send(ambassador.port, 'PUT', '/api/v1/namespaces/default/configmaps/chunked', {
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      body,
+    });
+    expect(res.status).toBe(201);
+    const seen = await cluster.api.waitForRequest((r) => r.method === 'PUT' && r.url.endsWith('/configmaps/chunked'));
+    expect(seen.headers['transfer-encoding']).toBe('chunked');
+    expect(seen.body.equals(body)).toBe(true);
+  });
+
+  it('forwards HEAD as HEAD and answers without a body', async () => {
+    const head = await send(ambassador.port, 'HEAD', '/version?head=1');
+    const seen = await cluster.api.waitForRequest((r) => r.url === '/version?head=1');
+    expect(seen.method).toBe('HEAD');
+    expect(head.status).toBe(405); // the test API server, like many, does not implement HEAD here
+    expect(head.body.length).toBe(0);
+  });
+
+  it('passes the API server\'s own health endpoints through (the proxy listener serves only the API)', async () => {
+    for (const path of ['/healthz', '/livez', '/readyz']) {
+      const res = await send(ambassador.port, 'GET', path);
+      expect(res.status).toBe(200);
+      await cluster.api.waitForRequest((r) => r.url === path);
+    }
+  });
+
+  it('relays the API server\'s errors untouched', async () => {
+    cluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/throttled', {
+      status: 429,
+      headers: { 'retry-after': '7', 'content-type': 'application/json' },
+      body: '{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429}',
+    });
+    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods/throttled');
+    expect(res.status).toBe(429);
+    expect(res.headers['retry-after']).toBe('7');
+    expect(res.json()).toMatchObject({ reason: 'TooManyRequests' });
+  });
+});
+
+describe('outgoing headers are built, not copied', () => {
+  it('replaces the caller\'s credentials and drops forwarding, remote-user and hop-by-hop headers', async () => {
+    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?headers=1', {
+      headers: {
+        authorization: 'Bearer stolen',
+        'proxy-authorization': 'Basic eDp5',
+        'x-remote-user': 'system:admin',
+        'x-remote-group': 'system:masters',
+        'x-remote-extra-scopes': 'all',
+        'x-forwarded-for': '10.0.0.1',
+        'x-forwarded-host': 'evil.example',
+        forwarded: 'for=10.0.0.1',
+        'x-real-ip': '10.0.0.1',
+        'audit-id': 'client-chosen',
+        cookie: 'session=1',
+        'user-agent': 'test-agent/1.0',
+        accept: 'application/json',
+      },
+    });
+    expect(res.status).toBe(200);
+    const seen = await cluster.api.waitForRequest((r) => r.url.endsWith('?headers=1'));
+    expect(seen.headers.authorization).toBe('Bearer first-token');
+    for (const name of ['proxy-authorization', 'x-remote-user', 'x-remote-group', 'x-remote-extra-scopes', 'x-forwarded-for', 'x-forwarded-host', 'forwarded', 'x-real-ip', 'audit-id', 'cookie']) {
+      expect(seen.headers[name], name).toBeUndefined();
+    }
+    expect(seen.headers['user-agent']).toBe('test-agent/1.0');
+    expect(seen.headers.host).toBe(new URL(cluster.api.url).host);
+  });
+
+  it.each([
+    ['Impersonate-User', 'system:admin', 403, 'Forbidden'],
+    ['Impersonate-Group', 'system:masters', 403, 'Forbidden'],
+    ['Impersonate-Uid', '1234', 403, 'Forbidden'],
+    ['Impersonate-Extra-Scopes', 'all', 403, 'Forbidden'],
+    ['X-HTTP-Method-Override', 'DELETE', 400, 'BadRequest'],
+    ['X-Method-Override', 'DELETE', 400, 'BadRequest'],
+  ])('refuses a request carrying %s (%s) with %i, and sends nothing upstream', async (name, value, code, reason) => {
+    const marker = `/api/v1/namespaces/default/pods?refused=${name}`;
+    const before = cluster.api.requests.length;
+    const res = await send(ambassador.port, 'GET', marker, { headers: { [name]: value } });
+    expect(res.status).toBe(code);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(res.json()).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, code });
+    expect(String(res.json()['message'])).toContain(name);
+    expect(cluster.api.requests.slice(before).some((r) => r.url === marker)).toBe(false);
+  });
+});

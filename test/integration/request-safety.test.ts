@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { parseRawResponse, send, sendRaw } from '../support/http.ts';
+
+let cluster: TestCluster;
+let ambassador: RunningAmbassador;
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  ambassador = await startAmbassador(cluster.ambassadorArgs);
+});
+
+afterAll(async () => {
+  await ambassador?.stop();
+  await cluster?.close();
+});
+
+/** Sends a request target verbatim (no client normalisation) and returns the parsed answer. */
+async function rawGet(target: string, headers = `Host: localhost:${ambassador.port}\r\n`): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
+  return parseRawResponse(await sendRaw(ambassador.port, `GET ${target} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`));
+}
+
+describe('ambiguous request targets', () => {
+  it.each([
+    ['double slash', '/api/v1//namespaces/default/secrets'],
+    ['leading double slash', '//api/v1/namespaces/default/pods'],
+    ['dot segment', '/api/v1/namespaces/default/pods/./x'],
+    ['dot-dot segment', '/api/v1/namespaces/default/pods/../secrets'],
+    ['encoded slash', '/api/v1/namespaces/default/pods%2Fweb%2Fexec'],
+    ['encoded slash, lower case', '/api/v1/namespaces/default/pods%2fweb'],
+    ['encoded backslash', '/api/v1/namespaces/default/pods%5Cweb'],
+    ['encoded dot', '/api/v1/namespaces/default/pods/%2E%2E/secrets'],
+    ['half-encoded dot-dot', '/api/v1/namespaces/default/pods/.%2e/secrets'],
+    ['raw backslash', '/api\\v1\\pods'],
+    ['invalid escape', '/api/v1/namespaces/default/pods/%zz'],
+    ['truncated escape', '/api/v1/namespaces/default/pods/%4'],
+    ['encoded NUL', '/api/v1/namespaces/default/pods/a%00b'],
+    ['encoded newline', '/api/v1/namespaces/default/pods/a%0Ab'],
+    ['non-UTF-8 escape', '/api/v1/namespaces/default/pods/%C3%28'],
+    ['absolute-form', 'http://evil.example/api/v1/pods'],
+    ['asterisk-form', '*'],
+    ['semicolon in the query', '/api/v1/pods?watch=0;watch=1'],
+    ['invalid escape in the query', '/api/v1/pods?labelSelector=%G1'],
+    ['fragment', '/api/v1/pods#x'],
+  ])('refuses a %s with a 400 Status and sends nothing upstream', async (_, target) => {
+    const before = cluster.api.requests.length;
+    const { status, body } = await rawGet(target);
+    expect(status).toBe(400);
+    expect(body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'BadRequest', code: 400 });
+    expect(cluster.api.requests.length).toBe(before);
+  });
+
+  it('refuses CONNECT with a Status', async () => {
+    const raw = await sendRaw(ambassador.port, `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n`);
+    expect(parseRawResponse(raw)).toMatchObject({ status: 400, body: { reason: 'BadRequest' } });
+  });
+
+  it('answers a request Node cannot parse with a Status, and stays up', async () => {
+    const raw = await sendRaw(ambassador.port, 'GET /version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    expect(parseRawResponse(raw)).toMatchObject({ status: 400, body: { kind: 'Status', reason: 'BadRequest' } });
+    expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
+  });
+
+  it('answers oversized headers with 431', async () => {
+    const raw = await sendRaw(ambassador.port, `GET /version HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(parseRawResponse(raw)).toMatchObject({ status: 431, body: { kind: 'Status', code: 431 } });
+  });
+
+  it('accepts a trailing slash and a percent-encoded ordinary character', async () => {
+    expect((await rawGet('/api/v1/namespaces/default/pods/')).status).toBe(200);
+    expect((await rawGet('/api/v1/namespaces/default/%70ods')).status).toBe(200);
+    await cluster.api.waitForRequest((r) => r.url === '/api/v1/namespaces/default/pods' && r.method === 'GET');
+  });
+});
+
+describe('DNS rebinding and cross-site protection', () => {
+  it.each([
+    ['an external name', 'evil.example'],
+    ['an external name with the proxy port', 'evil.example:8001'],
+    ['a name that merely starts with localhost', 'localhost.evil.example'],
+    ['the pod IP', '10.1.2.3:8001'],
+  ])('refuses a Host header with %s', async (_, host) => {
+    const before = cluster.api.requests.length;
+    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods', { headers: { host } });
+    expect(res.status).toBe(403);
+    expect(res.json()).toMatchObject({ kind: 'Status', reason: 'Forbidden', code: 403 });
+    expect(cluster.api.requests.length).toBe(before);
+  });
+
+  it.each(['localhost', 'localhost:8001', '127.0.0.1:8001', '[::1]:8001', '[::1]'])('accepts the local Host %s', async (host) => {
+    const res = await send(ambassador.port, 'GET', '/version', { headers: { host } });
+    expect(res.status).toBe(200);
+  });
+
+  it('refuses a cross-site Origin, and accepts a local one', async () => {
+    const crossSite = await send(ambassador.port, 'GET', '/version', { headers: { origin: 'https://evil.example' } });
+    expect(crossSite.status).toBe(403);
+    const opaque = await send(ambassador.port, 'GET', '/version', { headers: { origin: 'null' } });
+    expect(opaque.status).toBe(403);
+    const local = await send(ambassador.port, 'GET', '/version', { headers: { origin: 'http://localhost:3000' } });
+    expect(local.status).toBe(200);
+  });
+
+  it('refuses a cross-site WebSocket upgrade before it reaches the API server', async () => {
+    const before = cluster.api.requests.length;
+    const raw = await sendRaw(
+      ambassador.port,
+      'GET /api/v1/namespaces/default/pods/web/exec?command=echo&stdout=true HTTP/1.1\r\n' +
+        `Host: localhost:${ambassador.port}\r\nOrigin: https://evil.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n',
+    );
+    expect(parseRawResponse(raw)).toMatchObject({ status: 403, body: { reason: 'Forbidden' } });
+    expect(cluster.api.requests.length).toBe(before);
+  });
+});
+
+describe('kubectl proxy filter defaults', () => {
+  it('refuses exec and attach by default, and says which flag', async () => {
+    for (const sub of ['exec', 'attach']) {
+      const res = await send(ambassador.port, 'POST', `/api/v1/namespaces/default/pods/web/${sub}?command=ls`);
+      expect(res.status).toBe(403);
+      expect(String(res.json()['message'])).toContain('--reject-paths');
+    }
+  });
+
+  it('does not mistake a pod named "exec" for the exec subresource', async () => {
+    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods/exec');
+    expect(res.status).toBe(404);
+    expect(res.json()).toMatchObject({ reason: 'NotFound' });
+    await cluster.api.waitForRequest((r) => r.url === '/api/v1/namespaces/default/pods/exec');
+  });
+
+  it('only upgrades exec, attach and portforward', async () => {
+    const raw = await sendRaw(
+      ambassador.port,
+      'GET /api/v1/namespaces/default/pods/web/log HTTP/1.1\r\n' +
+        `Host: localhost:${ambassador.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    expect(parseRawResponse(raw)).toMatchObject({ status: 400, body: { reason: 'BadRequest' } });
+  });
+});
