@@ -1,0 +1,62 @@
+/**
+ * `npm run demo`: the test API server on loopback with a few pods, and the ambassador in front of
+ * it on 127.0.0.1:8001 (probes on 127.0.0.1:8002), so it can be tried without a cluster.
+ */
+import { spawnAmbassador } from './ambassador.ts';
+import { startTestCluster } from './cluster.ts';
+
+const PORT = process.env['DEMO_PORT'] ?? '8001';
+const ADMIN_PORT = process.env['DEMO_ADMIN_PORT'] ?? '8002';
+const LOG_INTERVAL_MS = 5_000;
+
+const cluster = await startTestCluster();
+cluster.api.putPod('default', 'web', { metadata: { labels: { app: 'web' } } });
+cluster.api.putPod('default', 'worker', { metadata: { labels: { app: 'worker' } } });
+let tick = 0;
+const heartbeat = setInterval(() => cluster.api.appendLog('default', 'web', `web is serving (line ${++tick})`), LOG_INTERVAL_MS);
+
+const ambassador = spawnAmbassador([
+  ...cluster.ambassadorArgs,
+  '--port', PORT,
+  '--admin-address', '127.0.0.1',
+  '--admin-port', ADMIN_PORT,
+  '--reject-paths', '',
+]);
+ambassador.child.stdout?.pipe(process.stderr);
+try {
+  await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
+} catch {
+  process.stderr.write(`The ambassador did not start (is port ${PORT} free? set DEMO_PORT). ${ambassador.stderr()}\n`);
+  clearInterval(heartbeat);
+  await cluster.close();
+  process.exit(1);
+}
+
+process.stdout.write(`
+kube-api-ambassador is serving a test API server (${cluster.api.url}) on http://localhost:${PORT}.
+Try, from another terminal:
+
+  curl localhost:${PORT}/version
+  curl localhost:${PORT}/api/v1/namespaces/default/pods
+  curl "localhost:${PORT}/api/v1/namespaces/default/pods?watch=1"          # then, elsewhere:
+  curl -X DELETE localhost:${PORT}/api/v1/namespaces/default/pods/worker    # ...the watch shows it
+  curl "localhost:${PORT}/api/v1/namespaces/default/pods/web/log?follow=true"
+  curl -H 'Host: evil.example' localhost:${PORT}/version                    # refused: 403 Status
+  curl --path-as-is localhost:${PORT}/api/v1/namespaces/default/pods/../secrets   # refused: 400 Status
+  curl localhost:${ADMIN_PORT}/readyz
+
+kubectl works too, with a kubeconfig whose server is http://localhost:${PORT} (no credentials):
+  kubectl --server http://localhost:${PORT} get pods
+  kubectl --server http://localhost:${PORT} exec web -- echo hello
+
+Ctrl-C stops both.
+`);
+
+async function shutdown(): Promise<void> {
+  clearInterval(heartbeat);
+  await ambassador.stop();
+  await cluster.close();
+  process.exit(0);
+}
+process.once('SIGINT', () => void shutdown());
+process.once('SIGTERM', () => void shutdown());
