@@ -53,7 +53,7 @@ async function run(): Promise<number> {
   const { options } = parsed;
   const log = createLogger(options);
 
-  const discovery = discoverCluster(options, process.env, homedir());
+  const discovery = await discoverCluster(options, process.env, homedir());
   if (!discovery.ok) {
     process.stderr.write(`${PROGRAM}: ${discovery.problem}\n`);
     return EXIT_CONFIGURATION;

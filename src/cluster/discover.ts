@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { RequestOptions } from 'node:https';
 import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Options } from '../config/options.ts';
 import {
   assertCertificates,
@@ -33,10 +33,11 @@ export type Discovery = { readonly ok: true; readonly source: ClusterSource } | 
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-export function discoverCluster(options: Options, env: Env, homeDir: string): Discovery {
+/** Finds the cluster; only a kubeconfig makes it load @kubernetes/client-node (85 MB of heap at start). */
+export async function discoverCluster(options: Options, env: Env, homeDir: string): Promise<Discovery> {
   try {
     if (options.kubeconfig !== '' || options.context !== '') {
-      return fromKubeconfig(options, options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir));
+      return await fromKubeconfig(options, options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir));
     }
     if (options.server !== '') {
       return { ok: true, source: fromFiles(new URL(options.server), options, 'the --server flag') };
@@ -48,7 +49,7 @@ export function discoverCluster(options: Options, env: Env, homeDir: string): Di
       return { ok: true, source: fromFiles(server, options, 'in-cluster settings') };
     }
     const files = defaultKubeconfigFiles(env, homeDir);
-    if (files.some((file) => existsSync(file))) return fromKubeconfig(options, files);
+    if (files.some((file) => existsSync(file))) return await fromKubeconfig(options, files);
     return {
       ok: false,
       problem:
@@ -111,12 +112,14 @@ function readOptional(file: string): string | undefined {
   }
 }
 
-function fromKubeconfig(options: Options, files: readonly string[]): Discovery {
+async function fromKubeconfig(options: Options, files: readonly string[]): Promise<Discovery> {
   const existing = files.filter((file) => existsSync(file));
   if (existing.length === 0) {
     return { ok: false, problem: `No cluster found: the kubeconfig ${files.join(delimiter)} does not exist.` };
   }
-  const config = loadKubeconfig(existing, options.context);
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const loadKubeconfig = (): KubeConfig => readKubeconfig(new KubeConfig(), () => new KubeConfig(), existing, options.context);
+  const config = loadKubeconfig();
   const cluster = config.getCurrentCluster();
   if (cluster === null) {
     return { ok: false, problem: `The kubeconfig ${existing.join(delimiter)} has no current context; pass --context.` };
@@ -140,19 +143,19 @@ function fromKubeconfig(options: Options, files: readonly string[]): Discovery {
       namespace: undefined,
       // A fresh KubeConfig per load re-reads the files and makes exec plugins run again, so
       // credentials are renewed on the refresh timer, before they expire, not after.
-      loadCredentials: () => credentialsFromKubeconfig(loadKubeconfig(existing, options.context), servername),
+      loadCredentials: () => credentialsFromKubeconfig(loadKubeconfig(), servername),
     },
   };
 }
 
-function loadKubeconfig(files: readonly string[], context: string): KubeConfig {
-  const config = new KubeConfig();
+/** Loads `files` into `config`, merged as kubectl merges $KUBECONFIG, and selects `context`. */
+function readKubeconfig(config: KubeConfig, create: () => KubeConfig, files: readonly string[], context: string): KubeConfig {
   files.forEach((file, index) => {
     if (index === 0) {
       config.loadFromFile(file);
       return;
     }
-    const next = new KubeConfig();
+    const next = create();
     next.loadFromFile(file);
     config.mergeConfig(next, config.getCurrentContext() !== '');
   });

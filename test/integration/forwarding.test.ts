@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -110,6 +112,49 @@ describe('forwarding with curl', () => {
     expect(res.status).toBe(429);
     expect(res.headers['retry-after']).toBe('7');
     expect(res.json()).toMatchObject({ reason: 'TooManyRequests' });
+  });
+});
+
+/** The process's peak resident memory so far, in bytes (Linux `VmHWM`). */
+function peakRss(pid: number): number {
+  const kilobytes = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kilobytes) * 1024;
+}
+
+describe('connections and memory', () => {
+  it('reuses one keep-alive connection to the API server for sequential requests', async () => {
+    for (let i = 0; i < 5; i++) await send(ambassador.port, 'GET', `/version?reuse=${i}`);
+    const ports = new Set(cluster.api.requests.filter((r) => r.url.startsWith('/version?reuse=')).map((r) => r.clientPort));
+    expect(ports.size).toBe(1);
+  });
+
+  it('keeps serving ordinary requests while many watches are open', async () => {
+    const watches = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        new Promise<ReturnType<typeof request>>((resolve, reject) => {
+          const watch = request({ host: '127.0.0.1', port: ambassador.port, path: `/api/v1/namespaces/default/pods?watch=1&n=${i}`, headers: { host: 'localhost' } }, () => resolve(watch));
+          watch.on('error', reject).end();
+        }),
+      ),
+    );
+    try {
+      expect(cluster.api.openWatches()).toBeGreaterThanOrEqual(30);
+      expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods/none')).status).toBe(404);
+    } finally {
+      for (const watch of watches) watch.destroy();
+    }
+  });
+
+  it('streams 50 MB up and down without holding it in memory', async () => {
+    const pid = ambassador.child.pid ?? 0;
+    const peakBefore = peakRss(pid);
+    const size = 50 * 1024 * 1024;
+    const body = Buffer.concat([Buffer.from('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":"'), Buffer.alloc(size, 'k'), Buffer.from('"}}')]);
+    expect((await send(ambassador.port, 'POST', '/api/v1/namespaces/default/configmaps', { headers: { 'content-type': 'application/json' }, body })).status).toBe(201);
+    const back = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/configmaps/huge');
+    expect(back.body.length).toBe(body.length);
+    // Both directions together moved 150 MB through the proxy (upload, echoed answer, download).
+    expect(peakRss(pid) - peakBefore).toBeLessThan(25 * 1024 * 1024);
   });
 });
 

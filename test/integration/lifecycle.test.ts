@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, runAmbassador, spawnAmbassador, startAmbassador } from '../support/ambassador.ts';
+import { cleanEnv, NODE_FLAGS, runAmbassador, spawnAmbassador, startAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { curl, send } from '../support/http.ts';
 
@@ -60,6 +60,11 @@ describe('start-up', () => {
       await ambassador.stop();
     }
   });
+});
+
+it('is started with the same Node flags by npm start as by these tests', async () => {
+  const manifest = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  expect(manifest.scripts['start']).toBe(`node ${NODE_FLAGS.join(' ')} src/main.ts`);
 });
 
 describe('listeners', () => {

@@ -140,3 +140,37 @@ describe('kubectl proxy filter defaults', () => {
     expect(parseRawResponse(raw)).toMatchObject({ status: 400, body: { reason: 'BadRequest' } });
   });
 });
+
+describe('filter flags', () => {
+  it('honours --reject-methods, --accept-paths and --accept-hosts', async () => {
+    const strict = await startAmbassador([
+      ...cluster.ambassadorArgs,
+      '--reject-methods', '^DELETE$,^PUT$',
+      '--accept-paths', '^/api/v1/namespaces/default/,^/version$',
+      '--accept-hosts', '^app\\.local$',
+    ]);
+    try {
+      const asApp = { host: 'app.local:8001' };
+      expect((await send(strict.port, 'GET', '/version', { headers: asApp })).status).toBe(200);
+      expect((await send(strict.port, 'GET', '/version')).status).toBe(403); // localhost is no longer accepted
+      const deleted = await send(strict.port, 'DELETE', '/api/v1/namespaces/default/pods/web', { headers: asApp });
+      expect(deleted.status).toBe(403);
+      expect(String(deleted.json()['message'])).toContain('--reject-methods');
+      const outside = await send(strict.port, 'GET', '/api/v1/namespaces/kube-system/secrets', { headers: asApp });
+      expect(outside.status).toBe(403);
+      expect(String(outside.json()['message'])).toContain('--accept-paths');
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('--disable-filter turns the filter off, and says so', async () => {
+    const open = await startAmbassador([...cluster.ambassadorArgs, '--disable-filter']);
+    try {
+      await open.waitForLog((line) => line.level === 'warn' && String(line.msg).includes('request filter is disabled'));
+      expect((await send(open.port, 'GET', '/version', { headers: { host: 'anything.example' } })).status).toBe(200);
+    } finally {
+      await open.stop();
+    }
+  });
+});

@@ -35,6 +35,8 @@ export interface RecordedRequest {
   /** Hex SHA-256 of the body. */
   sha256: string;
   upgrade: boolean;
+  /** The client's port: requests that share it came over one connection. */
+  clientPort: number | undefined;
   /** 'token', the client certificate's CN, or undefined when unauthenticated. */
   user: string | undefined;
 }
@@ -993,6 +995,7 @@ class FakeApiServer implements ApiServer {
       body,
       sha256: createHash('sha256').update(body).digest('hex'),
       upgrade,
+      clientPort: req.socket.remotePort,
       user,
     };
     this.requests.push(request);

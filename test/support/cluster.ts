@@ -21,7 +21,13 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-export async function startTestCluster(options: { gitVersion?: string } = {}): Promise<TestCluster> {
+export interface TestClusterOptions {
+  gitVersion?: string;
+  /** Also accept client certificates signed by the cluster CA (see issueClientCert). */
+  clientCertificates?: boolean;
+}
+
+export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'ambassador-cluster-'));
   const pki = await createPki(dir);
   const tokenFile = join(dir, 'token');
@@ -30,6 +36,7 @@ export async function startTestCluster(options: { gitVersion?: string } = {}): P
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
     tokenFile,
     onUpgrade: handleStreamingUpgrade,
+    ...(options.clientCertificates === true ? { clientCaPem: pki.caPem } : {}),
     ...(options.gitVersion === undefined ? {} : { gitVersion: options.gitVersion }),
   });
   return {
