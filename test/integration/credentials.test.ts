@@ -1,9 +1,10 @@
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
-import { createPki } from '../support/pki.ts';
+import { createPki, issueClientCert } from '../support/pki.ts';
 
 let cluster: TestCluster;
 
@@ -126,5 +127,60 @@ describe('upstream faults', () => {
     cluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/broken', 'reset-mid-body');
     await expect(send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods/broken')).rejects.toThrow();
     expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
+  });
+});
+
+describe('kubeconfig credentials', () => {
+  it('re-runs an exec credential plugin on the refresh timer, so a new token is used before the old expires', async () => {
+    const kubeconfig = join(cluster.dir, 'exec-kubeconfig');
+    const plugin = `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat ${cluster.tokenFile})"`;
+    await writeFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'test', cluster: { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile } }],
+        users: [{ name: 'plugin', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'sh', args: ['-c', plugin], interactiveMode: 'Never' } } }],
+        contexts: [{ name: 'test', context: { cluster: 'test', user: 'plugin' } }],
+        'current-context': 'test',
+      }),
+    );
+    const ambassador = await startAmbassador(['--kubeconfig', kubeconfig, '--credential-refresh-interval', '100ms']);
+    onTestFinished(async () => {
+      await ambassador.stop();
+    });
+    expect((await send(ambassador.port, 'GET', '/version?plugin=1')).status).toBe(200);
+    await cluster.rotateToken('plugin-rotated');
+    await ambassador.waitForLog((line) => line.msg === 'credentials rotated');
+    await send(ambassador.port, 'GET', '/version?plugin=2');
+    const seen = await cluster.api.waitForRequest((r) => r.url === '/version?plugin=2');
+    expect(seen.headers.authorization).toBe('Bearer plugin-rotated');
+    expect(cluster.api.requests.filter((r) => r.url === '/version?plugin=2')).toHaveLength(1); // no 401 retry was needed
+  });
+
+  it('authenticates with a kubeconfig client certificate', async () => {
+    const withCerts = await startTestCluster({ clientCertificates: true });
+    onTestFinished(() => withCerts.close());
+    const client = await issueClientCert(withCerts.pki, 'alice');
+    const kubeconfig = join(withCerts.dir, 'cert-kubeconfig');
+    await writeFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'test', cluster: { server: withCerts.api.url, 'certificate-authority-data': Buffer.from(withCerts.pki.caPem).toString('base64') } }],
+        users: [{ name: 'alice', user: { 'client-certificate': client.certFile, 'client-key': client.keyFile } }],
+        contexts: [{ name: 'test', context: { cluster: 'test', user: 'alice' } }],
+        'current-context': 'test',
+      }),
+    );
+    const ambassador = await startAmbassador(['--kubeconfig', kubeconfig]);
+    onTestFinished(async () => {
+      await ambassador.stop();
+    });
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?cert=1')).status).toBe(200);
+    const seen = await withCerts.api.waitForRequest((r) => r.url.endsWith('?cert=1'));
+    expect(seen.user).toBe('alice');
+    expect(seen.headers.authorization).toBeUndefined();
   });
 });

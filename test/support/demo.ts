@@ -23,8 +23,12 @@ const ambassador = spawnAmbassador([
   '--reject-paths', '',
 ]);
 ambassador.child.stdout?.pipe(process.stderr);
+let port: string;
+let adminPort: string;
 try {
-  await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
+  const serving = await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
+  port = String(serving['proxy']).split(':').pop() ?? PORT;
+  adminPort = String(serving['probes']).split(':').pop() ?? ADMIN_PORT;
 } catch {
   process.stderr.write(`The ambassador did not start (is port ${PORT} free? set DEMO_PORT). ${ambassador.stderr()}\n`);
   clearInterval(heartbeat);
@@ -33,21 +37,21 @@ try {
 }
 
 process.stdout.write(`
-kube-api-ambassador is serving a test API server (${cluster.api.url}) on http://localhost:${PORT}.
+kube-api-ambassador is serving a test API server (${cluster.api.url}) on http://localhost:${port}.
 Try, from another terminal:
 
-  curl localhost:${PORT}/version
-  curl localhost:${PORT}/api/v1/namespaces/default/pods
-  curl "localhost:${PORT}/api/v1/namespaces/default/pods?watch=1"          # then, elsewhere:
-  curl -X DELETE localhost:${PORT}/api/v1/namespaces/default/pods/worker    # ...the watch shows it
-  curl "localhost:${PORT}/api/v1/namespaces/default/pods/web/log?follow=true"
-  curl -H 'Host: evil.example' localhost:${PORT}/version                    # refused: 403 Status
-  curl --path-as-is localhost:${PORT}/api/v1/namespaces/default/pods/../secrets   # refused: 400 Status
-  curl localhost:${ADMIN_PORT}/readyz
+  curl localhost:${port}/version
+  curl localhost:${port}/api/v1/namespaces/default/pods
+  curl "localhost:${port}/api/v1/namespaces/default/pods?watch=1"          # then, elsewhere:
+  curl -X DELETE localhost:${port}/api/v1/namespaces/default/pods/worker    # ...the watch shows it
+  curl "localhost:${port}/api/v1/namespaces/default/pods/web/log?follow=true"
+  curl -H 'Host: evil.example' localhost:${port}/version                    # refused: 403 Status
+  curl --path-as-is localhost:${port}/api/v1/namespaces/default/pods/../secrets   # refused: 400 Status
+  curl localhost:${adminPort}/readyz
 
-kubectl works too, with a kubeconfig whose server is http://localhost:${PORT} (no credentials):
-  kubectl --server http://localhost:${PORT} get pods
-  kubectl --server http://localhost:${PORT} exec web -- echo hello
+kubectl works too, with a kubeconfig whose server is http://localhost:${port} (no credentials):
+  kubectl --server http://localhost:${port} get pods
+  kubectl --server http://localhost:${port} exec web -- echo hello
 
 Ctrl-C stops both.
 `);
