@@ -92,7 +92,7 @@ const SPECS = {
   'disable-filter': option({
     group: FILTER,
     defaultText: 'false',
-    help: 'Turn off --accept-hosts, --accept-paths, --reject-paths and --reject-methods. Dangerous outside a Unix socket.',
+    help: 'Turn off --accept-hosts (and the cross-site Origin check), --accept-paths, --reject-paths and --reject-methods. Dangerous outside a Unix socket.',
     takesValue: false,
     parse: parseBoolean,
   }),
