@@ -13,7 +13,7 @@ import {
 } from '../../src/proxy/status.ts';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const FLAGS = [...renderHelp('x').matchAll(/^ {2}(?:-\w, )?--([a-z-]+)/gm)].map((match) => match[1] as OptionName);
+const FLAGS = [...renderHelp('x').matchAll(/^ {2}(?:-\w, )?--([a-z-]+)(?: VALUE)? {3}\[/gm)].map((match) => match[1] as OptionName);
 
 describe('the README documents', () => {
   it('every option, with its environment variable and default, in the configuration table', () => {
