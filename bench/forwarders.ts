@@ -10,7 +10,7 @@
  * the contenders interleaved; medians and min–max are reported, and the table is written to
  * bench/results/forwarders.md.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -68,12 +68,7 @@ function readSettings(): Settings {
 
 function requireTools(): void {
   if (!existsSync(NGINX_BINARY)) throw new Error(`${NGINX_BINARY} is missing: apt-get install -y nginx`);
-  try {
-    execFileSync(WRK_BINARY, ['-v'], { stdio: 'ignore' });
-  } catch (error) {
-    // wrk -v prints its version and exits 1; only a missing binary is a problem.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('wrk is missing: apt-get install -y wrk');
-  }
+  if (spawnSync(WRK_BINARY, ['-v'], { stdio: 'ignore' }).error !== undefined) throw new Error('wrk is missing: apt-get install -y wrk');
 }
 
 /** Every contender must return each document intact before it is timed. */
@@ -183,14 +178,10 @@ function formatBytes(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : `${round(bytes / 1024, 2)} KB`;
 }
 
+/** nginx -v and wrk -v print their version on stderr; wrk then exits 1. */
 function toolVersion(command: string, args: readonly string[], pattern: RegExp): string {
-  try {
-    return pattern.exec(execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))?.[1] ?? 'unknown';
-  } catch (error) {
-    // nginx -v and wrk -v print to stderr; wrk exits 1.
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    return pattern.exec(`${stdout ?? ''}${stderr ?? ''}`)?.[1] ?? 'unknown';
-  }
+  const { stdout, stderr } = spawnSync(command, args, { encoding: 'utf8', timeout: 5_000 });
+  return pattern.exec(`${stdout ?? ''}${stderr ?? ''}`)?.[1] ?? 'unknown';
 }
 
 function versions(): string {
@@ -211,7 +202,7 @@ ${versions()}. ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; 
 
 Upstream: nginx (1 worker) on 127.0.0.1 over TLS 1.3 with a bearer-token check and keep-alive, serving canned JSON.
 Load: wrk \`-t${THREADS}\` over keep-alive connections, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s per cell,
-${settings.repeats} runs per cell with the contenders interleaved; median (min–max). wrk, the forwarder and nginx share the
+${settings.repeats} run(s) per cell with the contenders interleaved; median (min–max). wrk, the forwarder and nginx share the
 machine's cores, so *CPU ms / 10k* (user + system time of the forwarder process per 10,000 requests, from /proc/PID/stat)
 is the fairer comparison when the machine is saturated. *× direct* is the median throughput over that of wrk straight to nginx.
 

@@ -60,7 +60,7 @@ export class Exchange {
     this.headers = headers;
     this.clientHeaderCount = headers.length;
     this.longRunning = longRunning;
-    this.hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    this.hasBody = hasBody(req);
   }
 
   /** Ends a long-running response cleanly (the client sees the stream end, as at a watch timeout). */
@@ -69,6 +69,12 @@ export class Exchange {
     this.upstreamRequest?.destroy();
     this.res.end();
   }
+}
+
+/** RFC 9112 §6.3: a request has a body only if it says so with Content-Length or Transfer-Encoding. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
 }
 
 export function forward(exchange: Exchange): void {

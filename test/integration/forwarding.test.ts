@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
@@ -155,6 +155,30 @@ describe('connections and memory', () => {
     expect(back.body.length).toBe(body.length);
     // Both directions together moved 150 MB through the proxy (upload, echoed answer, download).
     expect(peakRss(pid) - peakBefore).toBeLessThan(25 * 1024 * 1024);
+  });
+});
+
+describe('clients that go away', () => {
+  /** Opens a request without a keep-alive agent, waits until the API server has it, then abandons it. */
+  async function abandon(path: string): Promise<void> {
+    const req = request({ host: '127.0.0.1', port: ambassador.port, path, agent: false, headers: { host: 'localhost' } });
+    req.on('error', () => undefined);
+    req.end();
+    await cluster.api.waitForRequest((r) => r.url === path);
+    req.destroy();
+  }
+
+  it('leave no sockets behind in the proxy, mid-request or mid-watch', async () => {
+    const pid = ambassador.child.pid ?? 0;
+    const openFiles = (): number => readdirSync(`/proc/${pid}/fd`).length;
+    cluster.api.script((_, url) => url.startsWith('/api/v1/namespaces/default/pods/abandoned'), 'hang');
+    const before = openFiles();
+    for (let i = 0; i < 20; i++) {
+      await abandon(`/api/v1/namespaces/default/pods/abandoned?i=${i}`);
+      await abandon(`/api/v1/namespaces/default/pods?watch=1&abandoned=${i}`);
+    }
+    await expect.poll(openFiles, { timeout: 5000 }).toBeLessThanOrEqual(before);
+    await expect.poll(() => cluster.api.openWatches(), { timeout: 5000 }).toBe(0);
   });
 });
 
