@@ -200,7 +200,7 @@ Run on ${new Date().toISOString()} with \`${COMMAND}${process.argv.length > 2 ? 
 
 ${versions()}. ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; load average before the run ${loadBefore}.
 
-Upstream: nginx (1 worker) on 127.0.0.1 over TLS 1.3 with a bearer-token check and keep-alive, serving canned JSON.
+Upstream: nginx (1 worker) on 127.0.0.1 over HTTPS with a bearer-token check and keep-alive, serving canned JSON.
 Load: wrk \`-t${THREADS}\` over keep-alive connections, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s per cell,
 ${settings.repeats} run(s) per cell with the contenders interleaved; median (min–max). wrk, the forwarder and nginx share the
 machine's cores, so *CPU ms / 10k* (user + system time of the forwarder process per 10,000 requests, from /proc/PID/stat)

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import type { ApiDocument } from './api-documents.ts';
 import { waitForStatus } from './http.ts';
 import { findFreePort } from './ports.ts';
-import { startChild, type RunningChild } from './processes.ts';
+import { hasExited, startChild, type RunningChild } from './processes.ts';
 
 export const NGINX_BINARY = '/usr/sbin/nginx';
 
@@ -101,7 +101,7 @@ async function launch(prefix: string, port: number, options: NginxOptions, asRoo
     await waitForStatus(`${origin}${options.documents[0]?.path ?? '/'}`, 200, {
       ca: options.caPem,
       headers: { authorization: `Bearer ${options.token}` },
-      gaveUp: () => (running.child.exitCode !== null ? `nginx exited: ${running.output()}` : undefined),
+      gaveUp: () => (hasExited(running.child) ? `nginx exited: ${running.output()}` : undefined),
     });
   } catch (error) {
     await running.stop();

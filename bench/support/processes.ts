@@ -70,7 +70,7 @@ function trackChild(name: string, child: ChildProcess): RunningChild {
   };
 }
 
-function hasExited(child: ChildProcess): boolean {
+export function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
@@ -93,6 +93,9 @@ function waitForLine(running: RunningChild, pattern: RegExp, timeoutMs: number):
       clearTimeout(timer);
       child.off('exit', onExit);
       for (const reader of readers) reader.close();
+      // Closing readline pauses its input; keep draining so a chatty child never blocks on a full pipe.
+      child.stdout?.resume();
+      child.stderr?.resume();
       if (error) reject(error);
       else resolve(value);
     };
