@@ -16,6 +16,7 @@ import { ProxyHandler } from './proxy/handler.ts';
 import { InFlight } from './proxy/in-flight.ts';
 import { createAdminServer, createProxyServer, drain, listen, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
+import { PolicyStore } from './policy/store.ts';
 
 const PROGRAM = 'kube-api-ambassador';
 const EXIT_RUNTIME_FAILURE = 1;
@@ -36,6 +37,10 @@ function createLogger(options: Options): Logger {
 }
 
 async function run(): Promise<number> {
+  if (process.argv[2] === 'policy') {
+    const { runPolicyCommand } = await import('./cli/policy-command.ts');
+    return runPolicyCommand(process.argv.slice(3), process.env, process.stdout, process.stderr);
+  }
   const parsed = parseOptions(process.argv.slice(2), process.env);
   switch (parsed.kind) {
     case 'help':
@@ -67,14 +72,27 @@ async function run(): Promise<number> {
     return EXIT_CONFIGURATION;
   }
 
+  const podNamespace = process.env['POD_NAMESPACE'] || cluster.namespace;
+  let policy: PolicyStore | undefined;
+  if (options.policy !== '') {
+    try {
+      policy = await PolicyStore.open(options.policy, podNamespace, options['policy-reload-interval'], log);
+    } catch (error) {
+      process.stderr.write(`${PROGRAM}: ${options.policy}: ${(error as Error).message}\n`);
+      return EXIT_CONFIGURATION;
+    }
+  }
+
   const upstream = new Upstream(cluster.server, credentials, options.keepalive);
   const inFlight = new InFlight();
-  const filter = filterFromOptions(options);
+  // kubectl proxy's default --reject-paths (no exec, no attach) is the no-policy behaviour; a policy decides that itself.
+  const filter = filterFromOptions(options, policy !== undefined && !parsed.explicit.has('reject-paths'));
   const handler = new ProxyHandler({
     upstream,
     credentials,
     inFlight,
     filter,
+    policy: policy === undefined ? undefined : { store: policy, mode: options['policy-mode'] },
     apiPrefix: options['api-prefix'],
     upstreamTimeoutMs: options['upstream-timeout'],
     log,
@@ -94,7 +112,9 @@ async function run(): Promise<number> {
     return EXIT_RUNTIME_FAILURE;
   }
   if (!filter.enabled) log.warn('the request filter is disabled: any local program or web page can use the ambassador');
-  else if (filter.rejectPaths.length === 0 || filter.rejectMethods.length === 0) log.warn('the request filter has been relaxed');
+  else if (policy === undefined && (filter.rejectPaths.length === 0 || filter.rejectMethods.length === 0)) {
+    log.warn('the request filter has been relaxed');
+  }
   log.info(
     { proxy: proxyAddress, probes: adminAddress, cluster: cluster.description, server: cluster.server.origin, namespace: cluster.namespace },
     `serving the Kubernetes API on ${proxyAddress}`,
@@ -108,6 +128,7 @@ async function run(): Promise<number> {
   const cut = await drain(proxyServer, adminServer, inFlight, options['shutdown-grace-period']);
   if (cut > 0) log.warn({ requests: cut }, 'grace period over: closed requests still in flight');
   credentials.close();
+  policy?.close();
   upstream.close();
   log.info('stopped');
   return 0;

@@ -27,6 +27,7 @@ function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
 const LISTENER = 'Proxy listener';
 const FILTER = 'Request filter (kubectl proxy compatible)';
 const CLUSTER = 'Cluster and credentials';
+const POLICY = 'Allow-list policy';
 const ADMIN = 'Probes listener';
 const RUNTIME = 'Runtime';
 
@@ -95,6 +96,27 @@ const SPECS = {
     help: 'Turn off --accept-hosts (and the cross-site Origin check), --accept-paths, --reject-paths and --reject-methods. Dangerous outside a Unix socket.',
     takesValue: false,
     parse: parseBoolean,
+  }),
+  policy: option({
+    group: POLICY,
+    defaultText: '',
+    help: 'Allow-list policy file (YAML or JSON, RBAC-style rules); default deny once given. Without it, kubectl proxy\'s defaults apply. Re-read when it changes.',
+    takesValue: true,
+    parse: parseText,
+  }),
+  'policy-mode': option({
+    group: POLICY,
+    defaultText: 'enforce',
+    help: 'enforce: refuse what the policy does not allow; log: only log what it would refuse (to try a policy out).',
+    takesValue: true,
+    parse: parsePolicyMode,
+  }),
+  'policy-reload-interval': option({
+    group: POLICY,
+    defaultText: '10s',
+    help: 'How often the policy file is checked for changes; an invalid new version is logged and the previous one kept.',
+    takesValue: true,
+    parse: parsePositiveDuration,
   }),
   server: option({
     group: CLUSTER,
@@ -404,6 +426,14 @@ export function parseDuration(text: string): Parsed<number> {
 function parsePositiveDuration(text: string): Parsed<number> {
   const parsed = parseDuration(text);
   return 'value' in parsed && parsed.value === 0 ? { problem: 'must be longer than 0' } : parsed;
+}
+
+const POLICY_MODES = ['enforce', 'log'] as const;
+export type PolicyMode = (typeof POLICY_MODES)[number];
+
+function parsePolicyMode(text: string): Parsed<PolicyMode> {
+  const mode = POLICY_MODES.find((candidate) => candidate === text);
+  return mode === undefined ? { problem: `must be one of ${POLICY_MODES.join(', ')}` } : { value: mode };
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

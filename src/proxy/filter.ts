@@ -14,12 +14,13 @@ export interface RequestFilter {
   readonly rejectMethods: readonly RegExp[];
 }
 
-export function filterFromOptions(options: Options): RequestFilter {
+/** `withoutRejectPaths` drops --reject-paths (used when a policy replaces its default). */
+export function filterFromOptions(options: Options, withoutRejectPaths = false): RequestFilter {
   return {
     enabled: !options['disable-filter'],
     acceptHosts: options['accept-hosts'],
     acceptPaths: options['accept-paths'],
-    rejectPaths: options['reject-paths'],
+    rejectPaths: withoutRejectPaths ? [] : options['reject-paths'],
     rejectMethods: options['reject-methods'],
   };
 }

@@ -5,6 +5,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { PolicyMode } from '../config/options.ts';
+import { decideRequest, describe } from '../policy/policy.ts';
+import type { PolicyStore } from '../policy/store.ts';
 import { isLongRunning, isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
@@ -22,8 +25,15 @@ import {
   type ProxyStatus,
 } from './status.ts';
 
+export interface PolicyGate {
+  readonly store: PolicyStore;
+  readonly mode: PolicyMode;
+}
+
 export interface ProxyDeps extends ForwardDeps {
   readonly filter: RequestFilter;
+  /** The allow-list, when one is configured; both it and the filter must allow a request. */
+  readonly policy: PolicyGate | undefined;
   /** `/` by default; always ends with `/`. */
   readonly apiPrefix: string;
 }
@@ -56,6 +66,13 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   if (refusal !== undefined) return forbidden(refusal);
   if (upgrade !== undefined && !isStreamingSubresource(attributes)) {
     return badRequest('only exec, attach and portforward on a pod can be upgraded');
+  }
+  if (deps.policy !== undefined) {
+    const decision = decideRequest(deps.policy.store.current, attributes, target.query, upgrade !== undefined);
+    if (!decision.allowed) {
+      deps.log.info({ ...attributes, query: target.query, rule: decision.rule, mode: deps.policy.mode, reason: decision.reason }, 'request denied by policy');
+      if (deps.policy.mode === 'enforce') return forbidden(`${describe(attributes)} is forbidden: ${decision.reason}`);
+    }
   }
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);

@@ -182,18 +182,38 @@ function describeChar(c: number): string {
  * or `undefined` when absent. The query must have passed `parseRequestTarget`.
  */
 export function queryValue(query: string, name: string): string | undefined {
-  let start = 0;
-  while (start <= query.length) {
-    let end = query.indexOf('&', start);
-    if (end === -1) end = query.length;
-    const eq = query.indexOf('=', start);
-    const keyEnd = eq === -1 || eq > end ? end : eq;
-    if (formDecode(query.slice(start, keyEnd)) === name) {
-      return keyEnd === end ? '' : formDecode(query.slice(keyEnd + 1, end));
-    }
+  for (let start = 0; start <= query.length; ) {
+    const end = pairEnd(query, start);
+    const value = pairValue(query, start, end, name);
+    if (value !== undefined) return value;
     start = end + 1;
   }
   return undefined;
+}
+
+/** Every value of a query parameter, in order (exec's repeated `command=`, say). */
+export function queryValues(query: string, name: string): string[] {
+  const values: string[] = [];
+  for (let start = 0; start <= query.length; ) {
+    const end = pairEnd(query, start);
+    const value = pairValue(query, start, end, name);
+    if (value !== undefined) values.push(value);
+    start = end + 1;
+  }
+  return values;
+}
+
+function pairEnd(query: string, start: number): number {
+  const end = query.indexOf('&', start);
+  return end === -1 ? query.length : end;
+}
+
+/** The decoded value of the `key=value` pair at [start, end) if its key is `name`. */
+function pairValue(query: string, start: number, end: number, name: string): string | undefined {
+  const eq = query.indexOf('=', start);
+  const keyEnd = eq === -1 || eq > end ? end : eq;
+  if (formDecode(query.slice(start, keyEnd)) !== name) return undefined;
+  return keyEnd === end ? '' : formDecode(query.slice(keyEnd + 1, end));
 }
 
 function formDecode(text: string): string {

@@ -1,0 +1,317 @@
+/**
+ * The allow-list: rules shaped like RBAC PolicyRules, validated and compiled once, then matched
+ * against the request attributes the API server itself will act on. Default deny.
+ *
+ *   rules:
+ *     - name: read-pods                     # optional, named in denials and logs
+ *       verbs: [get, list, watch]
+ *       apiGroups: [""]
+ *       resources: [pods, pods/log]         # also "*", and subresource wildcards as in RBAC and audit
+ *       resourceNames: [web]                # optional
+ *       namespaces: ["$(POD_NAMESPACE)"]    # optional; "" means cluster-scoped
+ *       when: { follow: false }             # optional conditions, see Conditions
+ *     - verbs: [get]
+ *       nonResourceURLs: [/version, /healthz*]
+ */
+import { queryValue, queryValues } from '../request/target.ts';
+import type { RequestAttributes } from '../request/attributes.ts';
+
+/** Stands for the pod's own namespace (POD_NAMESPACE, else the service account's namespace file). */
+export const POD_NAMESPACE_PLACEHOLDER = '$(POD_NAMESPACE)';
+
+export interface Conditions {
+  /** Writes only as dry runs (`dryRun=All`). */
+  readonly dryRun?: boolean;
+  /** Lists, watches and collection deletes must carry a label selector. */
+  readonly labelSelector?: 'required';
+  /** Whether log requests may follow. */
+  readonly follow?: boolean;
+  /** exec, attach and log may only name these containers. */
+  readonly containers?: readonly string[];
+  /** exec may only run exactly these argument vectors. */
+  readonly commands?: ReadonlyArray<readonly string[]>;
+  /** Whether exec and attach may send stdin, or ask for a TTY. */
+  readonly stdin?: boolean;
+  readonly tty?: boolean;
+}
+
+interface CompiledRule {
+  readonly label: string;
+  readonly verbs: ReadonlySet<string>;
+  readonly apiGroups: ReadonlySet<string> | undefined;
+  readonly resources: readonly string[] | undefined;
+  readonly resourceNames: ReadonlySet<string> | undefined;
+  readonly namespaces: ReadonlySet<string> | undefined;
+  readonly nonResourceURLs: readonly string[] | undefined;
+  readonly when: Conditions | undefined;
+}
+
+export interface Policy {
+  /** Where the policy came from, for messages. */
+  readonly source: string;
+  readonly rules: readonly CompiledRule[];
+}
+
+export interface Decision {
+  readonly allowed: boolean;
+  /** The rule that allowed the request, or the one whose condition it failed. */
+  readonly rule: string | undefined;
+  /** Why, in words a person can act on. */
+  readonly reason: string;
+}
+
+const ALL = '*';
+const RULE_KEYS = new Set(['name', 'verbs', 'apiGroups', 'resources', 'resourceNames', 'namespaces', 'nonResourceURLs', 'when']);
+const CONDITION_KEYS = new Set(['dryRun', 'labelSelector', 'follow', 'containers', 'commands', 'stdin', 'tty']);
+const TOP_LEVEL_KEYS = new Set(['apiVersion', 'kind', 'rules']);
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export type PolicyCompile = { readonly ok: true; readonly policy: Policy } | { readonly ok: false; readonly problems: readonly string[] };
+
+/**
+ * Validates a parsed policy document and compiles it. Every problem is reported, each naming the
+ * rule and field. `podNamespace` replaces `$(POD_NAMESPACE)`; without it that placeholder is a problem.
+ */
+export function compilePolicy(document: unknown, source: string, podNamespace: string | undefined): PolicyCompile {
+  const problems: string[] = [];
+  if (!isRecord(document)) return { ok: false, problems: ['the policy must be a mapping with a "rules" list'] };
+  for (const key of Object.keys(document)) {
+    if (!TOP_LEVEL_KEYS.has(key)) problems.push(`${key}: unknown field (expected apiVersion, kind, rules)`);
+  }
+  const rules = document['rules'];
+  if (!Array.isArray(rules) || rules.length === 0) {
+    problems.push('rules: must be a non-empty list');
+    return { ok: false, problems };
+  }
+  const compiled: CompiledRule[] = [];
+  rules.forEach((rule: unknown, index) => {
+    const rule_ = compileRule(rule, index, podNamespace, problems);
+    if (rule_ !== undefined) compiled.push(rule_);
+  });
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, policy: { source, rules: compiled } };
+}
+
+function compileRule(rule: unknown, index: number, podNamespace: string | undefined, problems: string[]): CompiledRule | undefined {
+  const at = `rules[${index}]`;
+  if (!isRecord(rule)) {
+    problems.push(`${at}: must be a mapping`);
+    return undefined;
+  }
+  const before = problems.length;
+  for (const key of Object.keys(rule)) {
+    if (!RULE_KEYS.has(key)) problems.push(`${at}.${key}: unknown field (${RULE_KEYS.has(`${key}s`) ? `did you mean ${key}s?` : `expected ${[...RULE_KEYS].join(', ')}`})`);
+  }
+  const name = rule['name'];
+  if (name !== undefined && (typeof name !== 'string' || name === '')) problems.push(`${at}.name: must be a non-empty string`);
+  const label = typeof name === 'string' && name !== '' ? `"${name}" (${at})` : at;
+
+  const verbs = stringList(rule, 'verbs', at, problems, { required: true });
+  const apiGroups = stringList(rule, 'apiGroups', at, problems, { allowEmptyString: true });
+  const resources = stringList(rule, 'resources', at, problems);
+  const resourceNames = stringList(rule, 'resourceNames', at, problems);
+  const namespaces = stringList(rule, 'namespaces', at, problems, { allowEmptyString: true });
+  const nonResourceURLs = stringList(rule, 'nonResourceURLs', at, problems);
+
+  if (nonResourceURLs !== undefined && (resources !== undefined || apiGroups !== undefined || resourceNames !== undefined || namespaces !== undefined)) {
+    problems.push(`${at}: nonResourceURLs cannot be combined with apiGroups, resources, resourceNames or namespaces`);
+  }
+  if (nonResourceURLs === undefined && resources === undefined) {
+    problems.push(`${at}: needs resources (with apiGroups) or nonResourceURLs`);
+  }
+  if (resources !== undefined && apiGroups === undefined) {
+    problems.push(`${at}.apiGroups: required with resources (use [""] for the core group, as in RBAC)`);
+  }
+  if (resourceNames !== undefined && resources === undefined) problems.push(`${at}.resourceNames: requires resources`);
+  for (const url of nonResourceURLs ?? []) {
+    if (!url.startsWith('/') && url !== ALL) problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} must start with "/"`);
+    if (url.indexOf(ALL) !== -1 && url.indexOf(ALL) !== url.length - 1) {
+      problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} may only have "*" at the end`);
+    }
+  }
+  const resolvedNamespaces = namespaces?.map((namespace) => {
+    if (namespace !== POD_NAMESPACE_PLACEHOLDER) {
+      if (namespace !== '' && namespace !== ALL && !NAMESPACE_NAME.test(namespace)) {
+        problems.push(`${at}.namespaces: ${JSON.stringify(namespace)} is not a namespace name`);
+      }
+      return namespace;
+    }
+    if (podNamespace === undefined) {
+      problems.push(`${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs the POD_NAMESPACE variable or a service account namespace file`);
+    }
+    return podNamespace ?? '';
+  });
+  const when = compileConditions(rule['when'], `${at}.when`, problems);
+  if (problems.length > before || verbs === undefined) return undefined;
+
+  return {
+    label,
+    verbs: new Set(verbs),
+    apiGroups: apiGroups === undefined ? undefined : new Set(apiGroups),
+    resources,
+    resourceNames: resourceNames === undefined ? undefined : new Set(resourceNames),
+    namespaces: resolvedNamespaces === undefined || resolvedNamespaces.includes(ALL) ? undefined : new Set(resolvedNamespaces),
+    nonResourceURLs,
+    when,
+  };
+}
+
+function compileConditions(value: unknown, at: string, problems: string[]): Conditions | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value)) {
+    problems.push(`${at}: must be a mapping`);
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (!CONDITION_KEYS.has(key)) problems.push(`${at}.${key}: unknown condition (expected ${[...CONDITION_KEYS].join(', ')})`);
+  }
+  for (const key of ['dryRun', 'follow', 'stdin', 'tty'] as const) {
+    if (value[key] !== undefined && typeof value[key] !== 'boolean') problems.push(`${at}.${key}: must be true or false`);
+  }
+  if (value['labelSelector'] !== undefined && value['labelSelector'] !== 'required') {
+    problems.push(`${at}.labelSelector: the only value is "required"`);
+  }
+  const containers = stringList(value, 'containers', at, problems);
+  const commands = value['commands'];
+  if (commands !== undefined && !(Array.isArray(commands) && commands.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === 'string')))) {
+    problems.push(`${at}.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]`);
+  }
+  return {
+    ...(typeof value['dryRun'] === 'boolean' ? { dryRun: value['dryRun'] } : {}),
+    ...(value['labelSelector'] === 'required' ? { labelSelector: 'required' as const } : {}),
+    ...(typeof value['follow'] === 'boolean' ? { follow: value['follow'] } : {}),
+    ...(typeof value['stdin'] === 'boolean' ? { stdin: value['stdin'] } : {}),
+    ...(typeof value['tty'] === 'boolean' ? { tty: value['tty'] } : {}),
+    ...(containers === undefined ? {} : { containers }),
+    ...(Array.isArray(commands) ? { commands: commands as string[][] } : {}),
+  };
+}
+
+function stringList(
+  record: Record<string, unknown>,
+  key: string,
+  at: string,
+  problems: string[],
+  options: { required?: boolean; allowEmptyString?: boolean } = {},
+): string[] | undefined {
+  const value = record[key];
+  if (value === undefined) {
+    if (options.required === true) problems.push(`${at}.${key}: required`);
+    return undefined;
+  }
+  if (!Array.isArray(value) || value.length === 0 || !value.every((item) => typeof item === 'string')) {
+    problems.push(`${at}.${key}: must be a non-empty list of strings`);
+    return undefined;
+  }
+  const strings = value as string[];
+  if (options.allowEmptyString !== true && strings.includes('')) problems.push(`${at}.${key}: has an empty string`);
+  return strings;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** RBAC's ResourceMatches, plus the audit policy's `resource/*`. */
+function resourceMatches(patterns: readonly string[], resource: string, subresource: string): boolean {
+  const combined = subresource === '' ? resource : `${resource}/${subresource}`;
+  for (const pattern of patterns) {
+    if (pattern === ALL || pattern === combined) return true;
+    if (subresource === '') continue;
+    if (pattern === `*/${subresource}` || pattern === `${resource}/*`) return true;
+  }
+  return false;
+}
+
+function urlMatches(patterns: readonly string[], path: string): boolean {
+  for (const pattern of patterns) {
+    if (pattern === ALL || pattern === path) return true;
+    if (pattern.endsWith(ALL) && path.startsWith(pattern.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+/** Whether the rule covers the request's attributes, before conditions. */
+function ruleCovers(rule: CompiledRule, attributes: RequestAttributes, verb: string): boolean {
+  if (!rule.verbs.has(ALL) && !rule.verbs.has(verb)) return false;
+  if (!attributes.isResourceRequest) return rule.nonResourceURLs !== undefined && urlMatches(rule.nonResourceURLs, attributes.path);
+  if (rule.resources === undefined || rule.apiGroups === undefined) return false;
+  if (!rule.apiGroups.has(ALL) && !rule.apiGroups.has(attributes.apiGroup)) return false;
+  if (!resourceMatches(rule.resources, attributes.resource, attributes.subresource)) return false;
+  if (rule.resourceNames !== undefined && !rule.resourceNames.has(attributes.name)) return false;
+  return rule.namespaces === undefined || rule.namespaces.has(attributes.namespace);
+}
+
+const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+const COLLECTION_VERBS = new Set(['list', 'watch', 'deletecollection']);
+
+/** The condition the request fails, in words, or undefined when it meets them all. */
+function failedCondition(when: Conditions, attributes: RequestAttributes, verb: string, query: string): string | undefined {
+  if (when.dryRun === true && WRITE_VERBS.has(verb)) {
+    const values = queryValues(query, 'dryRun');
+    if (values.length === 0 || values.some((value) => value !== 'All')) return 'only as a dry run (dryRun=All)';
+  }
+  if (when.labelSelector === 'required' && COLLECTION_VERBS.has(verb) && !queryValue(query, 'labelSelector')) {
+    return 'only with a labelSelector';
+  }
+  const sub = attributes.subresource;
+  if (when.follow === false && sub === 'log' && isTrue(queryValue(query, 'follow'))) return 'only without follow';
+  if (when.containers !== undefined && (sub === 'exec' || sub === 'attach' || sub === 'log')) {
+    const container = queryValue(query, 'container');
+    if (container === undefined || !when.containers.includes(container)) {
+      return `only for the containers ${when.containers.join(', ')} (named with container=)`;
+    }
+  }
+  if (when.commands !== undefined && sub === 'exec') {
+    const command = queryValues(query, 'command');
+    if (!when.commands.some((allowed) => allowed.length === command.length && allowed.every((arg, i) => arg === command[i]))) {
+      return `only the commands ${when.commands.map((c) => JSON.stringify(c)).join(', ')}`;
+    }
+  }
+  if (when.stdin === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'stdin'))) return 'only without stdin';
+  if (when.tty === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'tty'))) return 'only without a TTY';
+  return undefined;
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && value !== '0' && value.toLowerCase() !== 'false';
+}
+
+/**
+ * Decides a request: the first rule that covers it and whose conditions it meets allows it.
+ * `verb` is normally `attributes.verb`; an exec/attach/portforward WebSocket upgrade is decided
+ * for both `get` and `create`, as kube-apiserver ≥1.35 authorizes it.
+ */
+export function decide(policy: Policy, attributes: RequestAttributes, query: string, verb: string = attributes.verb): Decision {
+  let failed: { rule: string; condition: string } | undefined;
+  for (const rule of policy.rules) {
+    if (!ruleCovers(rule, attributes, verb)) continue;
+    const condition = rule.when === undefined ? undefined : failedCondition(rule.when, attributes, verb, query);
+    if (condition === undefined) return { allowed: true, rule: rule.label, reason: `allowed by rule ${rule.label}` };
+    failed ??= { rule: rule.label, condition };
+  }
+  if (failed !== undefined) {
+    return { allowed: false, rule: failed.rule, reason: `rule ${failed.rule} of ${policy.source} allows ${describe(attributes, verb)} ${failed.condition}` };
+  }
+  return { allowed: false, rule: undefined, reason: `no rule of ${policy.source} allows ${describe(attributes, verb)}` };
+}
+
+/** apiserver-style phrasing: `list on resource "pods" in API group "" in the namespace "x"`. */
+export function describe(attributes: RequestAttributes, verb: string = attributes.verb): string {
+  if (!attributes.isResourceRequest) return `${verb} on ${JSON.stringify(attributes.path)}`;
+  const resource = attributes.subresource === '' ? attributes.resource : `${attributes.resource}/${attributes.subresource}`;
+  const name = attributes.name === '' ? '' : ` named ${JSON.stringify(attributes.name)}`;
+  const scope = attributes.namespace === '' ? ' at the cluster scope' : ` in the namespace ${JSON.stringify(attributes.namespace)}`;
+  return `${verb} on resource ${JSON.stringify(resource)}${name} in API group ${JSON.stringify(attributes.apiGroup)}${scope}`;
+}
+
+/**
+ * Decides a request as the proxy sees it. An upgrade (exec, attach, port-forward) over WebSocket
+ * is a GET, but kube-apiserver (≥1.35) also requires `create` for it, as for the SPDY POST: the
+ * policy must allow both.
+ */
+export function decideRequest(policy: Policy, attributes: RequestAttributes, query: string, isUpgrade: boolean): Decision {
+  const decision = decide(policy, attributes, query);
+  if (!decision.allowed || !isUpgrade || attributes.verb === 'create') return decision;
+  return decide(policy, attributes, query, 'create');
+}

@@ -1,0 +1,91 @@
+/**
+ * The policy in force: read and compiled at start (a bad file is fatal), then re-read on a timer
+ * so edits to a mounted ConfigMap (an atomic symlink swap) take effect without a restart. A new
+ * version that does not parse or validate is logged and ignored; the last good one stays in force.
+ */
+import { readFile } from 'node:fs/promises';
+import { load as parseYaml } from 'js-yaml';
+import type { Logger } from 'pino';
+import { compilePolicy, type Policy, type PolicyCompile } from './policy.ts';
+
+/** Reads, parses (YAML or JSON) and compiles a policy file. Never rejects. */
+export async function readPolicyFile(file: string, podNamespace: string | undefined): Promise<PolicyCompile & { text?: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    return { ok: false, problems: [`cannot read ${file}: ${(error as Error).message}`] };
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    return { ok: false, problems: [`${file} is not valid YAML: ${(error as Error).message}`] };
+  }
+  return { ...compilePolicy(document, file, podNamespace), text };
+}
+
+export class PolicyStore {
+  #current: Policy;
+  #text: string;
+  readonly #file: string;
+  readonly #podNamespace: string | undefined;
+  readonly #log: Logger;
+  readonly #timer: NodeJS.Timeout;
+  #rejectedText: string | undefined;
+  #lastProblem: string | undefined;
+
+  private constructor(policy: Policy, text: string, file: string, podNamespace: string | undefined, intervalMs: number, log: Logger) {
+    this.#current = policy;
+    this.#text = text;
+    this.#file = file;
+    this.#podNamespace = podNamespace;
+    this.#log = log;
+    this.#timer = setInterval(() => void this.reload(), intervalMs).unref();
+  }
+
+  /** Loads the policy; rejects with every problem listed if it is not valid. */
+  static async open(file: string, podNamespace: string | undefined, intervalMs: number, log: Logger): Promise<PolicyStore> {
+    const read = await readPolicyFile(file, podNamespace);
+    if (!read.ok) throw new Error(`invalid policy:\n  ${read.problems.join('\n  ')}`);
+    return new PolicyStore(read.policy, read.text ?? '', file, podNamespace, intervalMs, log);
+  }
+
+  get current(): Policy {
+    return this.#current;
+  }
+
+  /** Re-reads the file; swaps the policy in if it changed and is valid. */
+  async reload(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.#file, 'utf8');
+    } catch (error) {
+      this.#reject(`cannot read it: ${(error as Error).message}`, undefined);
+      return;
+    }
+    if (text === this.#text || text === this.#rejectedText) return;
+    const read = await readPolicyFile(this.#file, this.#podNamespace);
+    if (!read.ok || read.text !== text) {
+      this.#reject(read.ok ? 'it changed while being read' : read.problems.join('; '), text);
+      return;
+    }
+    this.#current = read.policy;
+    this.#text = text;
+    this.#rejectedText = undefined;
+    this.#lastProblem = undefined;
+    this.#log.info({ policy: this.#file, rules: read.policy.rules.length }, 'policy reloaded');
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Logs a rejected version once, not on every tick. */
+  #reject(problem: string, text: string | undefined): void {
+    this.#rejectedText = text;
+    if (problem === this.#lastProblem) return;
+    this.#lastProblem = problem;
+    this.#log.error({ policy: this.#file, problem }, 'the changed policy is not valid; keeping the previous one in force');
+  }
+}
