@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { load as parseYaml } from 'js-yaml';
 import { envName, renderHelp, type OptionName } from '../../src/config/options.ts';
+import { compilePolicy, decideRequest } from '../../src/policy/policy.ts';
+import { resolveAttributes } from '../../src/request/attributes.ts';
+import { parseRequestTarget } from '../../src/request/target.ts';
 import {
   badRequest,
   forbidden,
@@ -33,5 +37,47 @@ describe('the README documents', () => {
     ['gatewayTimeout', gatewayTimeout('x')],
   ])('the Status that %s produces, in the errors table', (_, status) => {
     expect(README).toMatch(new RegExp(`^\\| ${status.code} \\| \`${status.reason}\` \\|`, 'm'));
+  });
+});
+
+describe('the README\'s policy examples', () => {
+  const examples = new Map(
+    [...README.matchAll(/^### Example: (.+)\n\n```yaml\n([\s\S]*?)```/gm)].map((match) => [match[1] ?? '', match[2] ?? '']),
+  );
+
+  function decides(example: string, method: string, raw: string): boolean {
+    const compiled = compilePolicy(parseYaml(examples.get(example) ?? ''), 'README', 'team-a');
+    if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
+    const parsed = parseRequestTarget(raw);
+    if (!parsed.ok) throw new Error(parsed.problem);
+    return decideRequest(compiled.policy, resolveAttributes(method, parsed.target), parsed.target.query, false).allowed;
+  }
+
+  it.each<[string, string, string, boolean]>([
+    ['read-only observer', 'GET', '/api/v1/namespaces/team-a/pods?watch=1', true],
+    ['read-only observer', 'GET', '/apis/apps/v1/namespaces/team-a/deployments/web', true],
+    ['read-only observer', 'GET', '/api/v1/namespaces/team-a/pods/web/log?follow=true', true],
+    ['read-only observer', 'DELETE', '/api/v1/namespaces/team-a/pods/web', false],
+    ['read-only observer', 'GET', '/api/v1/namespaces/team-a/secrets', false],
+    ['read-only observer', 'GET', '/api/v1/namespaces/team-b/pods', false],
+    ['read-only observer', 'GET', '/apis', true],
+    ['the Job launcher (the Python client tutorial)', 'POST', '/apis/batch/v1/namespaces/team-a/jobs', true],
+    ['the Job launcher (the Python client tutorial)', 'GET', '/apis/batch/v1/namespaces/team-a/jobs/report', true],
+    ['the Job launcher (the Python client tutorial)', 'DELETE', '/apis/batch/v1/namespaces/team-a/jobs/report', false],
+    ['the Job launcher (the Python client tutorial)', 'GET', '/api/v1/namespaces/team-a/pods?labelSelector=job-name%3Dreport', true],
+    ['the Job launcher (the Python client tutorial)', 'GET', '/api/v1/namespaces/team-a/pods', false],
+    ['the Job launcher (the Python client tutorial)', 'GET', '/api/v1/namespaces/team-a/pods/report-x7k2/log', true],
+    ['a controller watching one CRD', 'GET', '/apis/example.com/v1/widgets?watch=true', true],
+    ['a controller watching one CRD', 'PUT', '/apis/example.com/v1/namespaces/x/widgets/w/status', true],
+    ['a controller watching one CRD', 'PUT', '/apis/example.com/v1/namespaces/x/widgets/w', false],
+    ['a controller watching one CRD', 'POST', '/api/v1/namespaces/x/events', true],
+    ['a controller watching one CRD', 'PUT', '/apis/coordination.k8s.io/v1/namespaces/team-a/leases/widget-controller', true],
+    ['a controller watching one CRD', 'PUT', '/apis/coordination.k8s.io/v1/namespaces/team-a/leases/other', false],
+  ])('%s: %s %s → %s', (example, method, url, allowed) => {
+    expect(decides(example, method, url)).toBe(allowed);
+  });
+
+  it('has the three examples', () => {
+    expect([...examples.keys()]).toEqual(['read-only observer', 'the Job launcher (the Python client tutorial)', 'a controller watching one CRD']);
   });
 });
