@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { cleanEnv, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import type { TestCluster } from '../support/cluster.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
 
 const execFileAsync = promisify(execFile);
@@ -12,14 +12,10 @@ let cluster: TestCluster;
 let ambassador: RunningAmbassador;
 
 beforeAll(async () => {
-  cluster = await startTestCluster();
-  ambassador = await startAmbassador(cluster.ambassadorArgs);
+  ({ cluster, ambassador } = await startClusterAndAmbassador());
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
 describe('kubectl, with a kubeconfig that points at the ambassador and holds no credentials', () => {
   it('creates, lists, patches and deletes', async () => {

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vit
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
+import { singleContextKubeconfig } from '../support/kubectl.ts';
 import { createPki, issueClientCert } from '../support/pki.ts';
 
 let cluster: TestCluster;
@@ -136,14 +137,10 @@ describe('kubeconfig credentials', () => {
     const plugin = `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat ${cluster.tokenFile})"`;
     await writeFile(
       kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'test', cluster: { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile } }],
-        users: [{ name: 'plugin', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'sh', args: ['-c', plugin], interactiveMode: 'Never' } } }],
-        contexts: [{ name: 'test', context: { cluster: 'test', user: 'plugin' } }],
-        'current-context': 'test',
-      }),
+      singleContextKubeconfig(
+        { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile },
+        { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'sh', args: ['-c', plugin], interactiveMode: 'Never' } },
+      ),
     );
     const ambassador = await startAmbassador(['--kubeconfig', kubeconfig, '--credential-refresh-interval', '100ms']);
     onTestFinished(async () => {
@@ -165,14 +162,10 @@ describe('kubeconfig credentials', () => {
     const kubeconfig = join(withCerts.dir, 'cert-kubeconfig');
     await writeFile(
       kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'test', cluster: { server: withCerts.api.url, 'certificate-authority-data': Buffer.from(withCerts.pki.caPem).toString('base64') } }],
-        users: [{ name: 'alice', user: { 'client-certificate': client.certFile, 'client-key': client.keyFile } }],
-        contexts: [{ name: 'test', context: { cluster: 'test', user: 'alice' } }],
-        'current-context': 'test',
-      }),
+      singleContextKubeconfig(
+        { server: withCerts.api.url, 'certificate-authority-data': Buffer.from(withCerts.pki.caPem).toString('base64') },
+        { 'client-certificate': client.certFile, 'client-key': client.keyFile },
+      ),
     );
     const ambassador = await startAmbassador(['--kubeconfig', kubeconfig]);
     onTestFinished(async () => {

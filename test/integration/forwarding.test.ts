@@ -2,22 +2,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import type { TestCluster } from '../support/cluster.ts';
 import { curl, send } from '../support/http.ts';
 
 let cluster: TestCluster;
 let ambassador: RunningAmbassador;
 
 beforeAll(async () => {
-  cluster = await startTestCluster();
-  ambassador = await startAmbassador(cluster.ambassadorArgs);
+  ({ cluster, ambassador } = await startClusterAndAmbassador());
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
 const podsUrl = (): string => `${ambassador.url}/api/v1/namespaces/default/pods`;
 

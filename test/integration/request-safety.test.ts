@@ -1,20 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import type { TestCluster } from '../support/cluster.ts';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
 
 let cluster: TestCluster;
 let ambassador: RunningAmbassador;
 
 beforeAll(async () => {
-  cluster = await startTestCluster();
-  ambassador = await startAmbassador(cluster.ambassadorArgs);
+  ({ cluster, ambassador } = await startClusterAndAmbassador());
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
 /** Sends a request target verbatim (no client normalisation) and returns the parsed answer. */
 async function rawGet(target: string, headers = `Host: localhost:${ambassador.port}\r\n`): Promise<{ status: number; body: Record<string, unknown> | undefined }> {

@@ -1,8 +1,8 @@
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import type { TestCluster } from '../support/cluster.ts';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
 import { kubectl, startKubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
 
@@ -11,17 +11,13 @@ let ambassador: RunningAmbassador;
 let kubeconfig: string;
 
 beforeAll(async () => {
-  cluster = await startTestCluster();
   // exec and attach are refused by kubectl proxy's default --reject-paths; these tests need them.
-  ambassador = await startAmbassador([...cluster.ambassadorArgs, '--reject-paths', '', '--upstream-timeout', '1s']);
+  ({ cluster, ambassador } = await startClusterAndAmbassador(['--reject-paths', '', '--upstream-timeout', '1s']));
   kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
   cluster.api.putPod('default', 'web');
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
 /** Opens a streaming GET and hands back the response plus a reader that waits for text to arrive. */
 function openStream(path: string): Promise<{ response: IncomingMessage; waitFor: (text: string) => Promise<string>; close: () => void }> {

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { startTestCluster, type TestCluster } from './cluster.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 /**
@@ -120,4 +121,21 @@ export async function runAmbassador(
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
   return { code, stdout, stderr };
+}
+
+export interface ClusterAndAmbassador {
+  readonly cluster: TestCluster;
+  readonly ambassador: RunningAmbassador;
+}
+
+/** A fresh test cluster and an ambassador in front of it, with `extraArgs` after the cluster's flags. */
+export async function startClusterAndAmbassador(extraArgs: readonly string[] = []): Promise<ClusterAndAmbassador> {
+  const cluster = await startTestCluster();
+  return { cluster, ambassador: await startAmbassador([...cluster.ambassadorArgs, ...extraArgs]) };
+}
+
+/** Stops what `startClusterAndAmbassador` started, even if it only got half way. */
+export async function stopClusterAndAmbassador(running: Partial<ClusterAndAmbassador>): Promise<void> {
+  await running.ambassador?.stop();
+  await running.cluster?.close();
 }

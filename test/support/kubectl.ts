@@ -6,20 +6,22 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
+/** A kubeconfig (as JSON, which is YAML) with one cluster, one user and that context current. */
+export function singleContextKubeconfig(cluster: Record<string, unknown>, user: Record<string, unknown>): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'the-cluster', cluster }],
+    users: [{ name: 'the-user', user }],
+    contexts: [{ name: 'the-context', context: { cluster: 'the-cluster', user: 'the-user', namespace: 'default' } }],
+    'current-context': 'the-context',
+  });
+}
+
 /** Writes a kubeconfig whose only cluster is the ambassador at `proxyUrl`, with no credentials. */
 export async function writeProxyKubeconfig(dir: string, proxyUrl: string): Promise<string> {
   const file = join(dir, `kubeconfig-${new URL(proxyUrl).port}`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'ambassador', cluster: { server: proxyUrl } }],
-      users: [{ name: 'nobody', user: {} }],
-      contexts: [{ name: 'ambassador', context: { cluster: 'ambassador', user: 'nobody', namespace: 'default' } }],
-      'current-context': 'ambassador',
-    }),
-  );
+  await writeFile(file, singleContextKubeconfig({ server: proxyUrl }, {}));
   return file;
 }
 
