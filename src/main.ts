@@ -16,7 +16,9 @@ import { ProxyHandler } from './proxy/handler.ts';
 import { InFlight } from './proxy/in-flight.ts';
 import { createAdminServer, createProxyServer, drain, listen, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
+import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
 import { PolicyStore } from './policy/store.ts';
+import { Metrics, NO_RECORDER } from './metrics/metrics.ts';
 
 const PROGRAM = 'kube-api-ambassador';
 const EXIT_RUNTIME_FAILURE = 1;
@@ -85,6 +87,11 @@ async function run(): Promise<number> {
 
   const upstream = new Upstream(cluster.server, credentials, options.keepalive);
   const inFlight = new InFlight();
+  const metrics = options['disable-metrics'] ? undefined : new Metrics({ version: readVersion(), credentials, inFlight });
+  if (metrics !== undefined) {
+    credentials.onReload((ok) => metrics.credentialReloads.inc({ result: ok ? 'success' : 'failure' }));
+    policy?.onReload((ok) => metrics.policyReloads.inc({ result: ok ? 'success' : 'failure' }));
+  }
   // kubectl proxy's default --reject-paths (no exec, no attach) is the no-policy behaviour; a policy decides that itself.
   const filter = filterFromOptions(options, policy !== undefined && !parsed.explicit.has('reject-paths'));
   const handler = new ProxyHandler({
@@ -96,9 +103,10 @@ async function run(): Promise<number> {
     apiPrefix: options['api-prefix'],
     upstreamTimeoutMs: options['upstream-timeout'],
     log,
+    recorder: metrics ?? NO_RECORDER,
   });
   const proxyServer = createProxyServer(handler);
-  const adminServer = createAdminServer(new Readiness(credentials, upstream), log);
+  const adminServer = createAdminServer(new Readiness(credentials, upstream), metrics?.registry, log);
   const proxyTarget: ListenTarget =
     options['unix-socket'] !== '' ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
 
@@ -119,6 +127,11 @@ async function run(): Promise<number> {
     { proxy: proxyAddress, probes: adminAddress, cluster: cluster.description, server: cluster.server.origin, namespace: cluster.namespace },
     `serving the Kubernetes API on ${proxyAddress}`,
   );
+  if (policy !== undefined) {
+    void checkPolicyAgainstRbac(policy.current, upstream, podNamespace, log).catch((error: unknown) => {
+      log.warn({ err: error }, 'cannot check the policy against RBAC');
+    });
+  }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -36,6 +36,7 @@ export class CredentialStore {
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout;
   readonly #tlsListeners: Array<(tls: TlsMaterial) => void> = [];
+  readonly #reloadListeners: Array<(ok: boolean) => void> = [];
   #reloading: Promise<void> | undefined;
   #reloadsStarted = 0;
   #failing = false;
@@ -59,6 +60,11 @@ export class CredentialStore {
   /** Called with the new TLS material whenever the CA or client certificate changes. */
   onTlsChange(listener: (tls: TlsMaterial) => void): void {
     this.#tlsListeners.push(listener);
+  }
+
+  /** Called after every reload, with whether it succeeded. */
+  onReload(listener: (ok: boolean) => void): void {
+    this.#reloadListeners.push(listener);
   }
 
   /** Reloads now (joining a reload already under way). Never rejects. */
@@ -120,11 +126,13 @@ export class CredentialStore {
         this.#log.info('API server CA or client certificate changed; new connections use it');
         for (const listener of this.#tlsListeners) listener(next.tls);
       }
+      for (const listener of this.#reloadListeners) listener(true);
     } catch (error) {
       if (!this.#failing) {
         this.#log.warn({ reason: (error as Error).message }, 'cannot reload credentials; keeping the last good ones');
       }
       this.#failing = true;
+      for (const listener of this.#reloadListeners) listener(false);
     }
   }
 }

@@ -28,7 +28,7 @@ const LISTENER = 'Proxy listener';
 const FILTER = 'Request filter (kubectl proxy compatible)';
 const CLUSTER = 'Cluster and credentials';
 const POLICY = 'Allow-list policy';
-const ADMIN = 'Probes listener';
+const ADMIN = 'Probes and metrics listener';
 const RUNTIME = 'Runtime';
 
 const SPECS = {
@@ -191,16 +191,23 @@ const SPECS = {
   'admin-address': option({
     group: ADMIN,
     defaultText: '0.0.0.0',
-    help: 'IP address of the /livez and /readyz listener. Kubelet probes reach the pod IP, not its loopback.',
+    help: 'IP address of the /livez, /readyz and /metrics listener. Kubelet probes and Prometheus reach the pod IP, not its loopback.',
     takesValue: true,
     parse: parseIp,
   }),
   'admin-port': option({
     group: ADMIN,
     defaultText: '8002',
-    help: 'Port of the /livez and /readyz listener; 0 picks a free port (logged at start).',
+    help: 'Port of the /livez, /readyz and /metrics listener; 0 picks a free port (logged at start).',
     takesValue: true,
     parse: parsePort,
+  }),
+  'disable-metrics': option({
+    group: ADMIN,
+    defaultText: 'false',
+    help: 'Turn off the Prometheus metrics (/metrics answers 404).',
+    takesValue: false,
+    parse: parseBoolean,
   }),
   'shutdown-grace-period': option({
     group: RUNTIME,

@@ -35,7 +35,8 @@ export interface Conditions {
   readonly tty?: boolean;
 }
 
-interface CompiledRule {
+/** A validated rule; `namespaces` undefined means every namespace, `""` in it the cluster scope. */
+export interface CompiledRule {
   readonly label: string;
   readonly verbs: ReadonlySet<string>;
   readonly apiGroups: ReadonlySet<string> | undefined;

@@ -34,6 +34,7 @@ export class PolicyStore {
   readonly #timer: NodeJS.Timeout;
   #rejectedText: string | undefined;
   #lastProblem: string | undefined;
+  readonly #reloadListeners: Array<(ok: boolean) => void> = [];
 
   private constructor(policy: Policy, text: string, file: string, podNamespace: string | undefined, intervalMs: number, log: Logger) {
     this.#current = policy;
@@ -75,6 +76,12 @@ export class PolicyStore {
     this.#rejectedText = undefined;
     this.#lastProblem = undefined;
     this.#log.info({ policy: this.#file, rules: read.policy.rules.length }, 'policy reloaded');
+    for (const listener of this.#reloadListeners) listener(true);
+  }
+
+  /** Called for every changed version of the file, with whether it was applied. */
+  onReload(listener: (ok: boolean) => void): void {
+    this.#reloadListeners.push(listener);
   }
 
   close(): void {
@@ -86,6 +93,7 @@ export class PolicyStore {
     this.#rejectedText = text;
     if (problem === this.#lastProblem) return;
     this.#lastProblem = problem;
+    for (const listener of this.#reloadListeners) listener(false);
     this.#log.error({ policy: this.#file, problem }, 'the changed policy is not valid; keeping the previous one in force');
   }
 }

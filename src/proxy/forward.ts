@@ -6,8 +6,11 @@
  * costs no closures.
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CredentialStore } from '../cluster/credentials.ts';
+import type { CompletedRequest, Decision, Recorder } from '../metrics/metrics.ts';
+import { longRunningKind, type RequestAttributes } from '../request/attributes.ts';
 import type { Upstream } from '../cluster/upstream.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { InFlight } from './in-flight.ts';
@@ -19,23 +22,43 @@ export interface ForwardDeps {
   readonly inFlight: InFlight;
   readonly upstreamTimeoutMs: number;
   readonly log: Logger;
+  readonly recorder: Recorder;
+}
+
+/** A request that passed every check, with what it was decided on and what will be sent. */
+export interface Admitted {
+  readonly attributes: RequestAttributes;
+  readonly query: string;
+  /** Canonical path plus the original query: what is forwarded. */
+  readonly pathAndQuery: string;
+  readonly headers: string[];
+  readonly decision: Decision;
 }
 
 const EXCHANGE = Symbol('kube-api-ambassador.exchange');
 type Tagged<T> = T & { [EXCHANGE]?: Exchange };
+/** nginx's code for "the client closed the connection before the response started", used in metrics. */
+export const CLIENT_CLOSED_REQUEST = 499;
 
-/** One client request and its upstream counterpart(s). */
-export class Exchange {
+/** One client request and its upstream counterpart(s); also what the recorder reads when it ends. */
+export class Exchange implements CompletedRequest {
   readonly deps: ForwardDeps;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly method: string;
+  readonly attributes: RequestAttributes;
+  readonly query: string;
   readonly pathAndQuery: string;
   readonly headers: string[];
-  readonly longRunning: boolean;
+  readonly decision: Decision;
+  readonly startedAt: number;
+  /** Set for watches, logs and other long-running requests: they get no timeout. */
+  readonly longRunningKind: string | undefined;
   readonly hasBody: boolean;
   /** How many entries of `headers` came from the client; credentials are appended after them. */
   readonly clientHeaderCount: number;
+  bytesFromClient = 0;
+  bytesToClient = 0;
   upstreamRequest: ClientRequest | undefined;
   upstreamResponse: IncomingMessage | undefined;
   sentAuthorization: string | undefined;
@@ -44,23 +67,28 @@ export class Exchange {
   retried = false;
   timedOut = false;
 
-  constructor(
-    deps: ForwardDeps,
-    req: IncomingMessage,
-    res: ServerResponse,
-    pathAndQuery: string,
-    headers: string[],
-    longRunning: boolean,
-  ) {
+  constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, startedAt: number) {
     this.deps = deps;
     this.req = req;
     this.res = res;
     this.method = req.method ?? 'GET';
-    this.pathAndQuery = pathAndQuery;
-    this.headers = headers;
-    this.clientHeaderCount = headers.length;
-    this.longRunning = longRunning;
+    this.attributes = admitted.attributes;
+    this.query = admitted.query;
+    this.pathAndQuery = admitted.pathAndQuery;
+    this.headers = admitted.headers;
+    this.decision = admitted.decision;
+    this.startedAt = startedAt;
+    this.longRunningKind = longRunningKind(admitted.attributes);
     this.hasBody = hasBody(req);
+    this.clientHeaderCount = admitted.headers.length;
+  }
+
+  get contentType(): string | undefined {
+    return this.req.headers['content-type'];
+  }
+
+  get statusCode(): number {
+    return this.res.headersSent ? this.res.statusCode : CLIENT_CLOSED_REQUEST;
   }
 
   /** Ends a long-running response cleanly (the client sees the stream end, as at a watch timeout). */
@@ -75,6 +103,19 @@ export class Exchange {
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+const ACCOUNTED = Symbol('kube-api-ambassador.accounted-bytes');
+type AccountedSocket = Socket & { [ACCOUNTED]?: [number, number] };
+
+/**
+ * The bytes a connection carried, each way, since the last time they were taken: a keep-alive
+ * connection serves many requests, so each request takes the counters' growth since the previous.
+ */
+export function takeConnectionBytes(socket: AccountedSocket): [number, number] {
+  const [read, written] = socket[ACCOUNTED] ?? [0, 0];
+  socket[ACCOUNTED] = [socket.bytesRead, socket.bytesWritten];
+  return [socket.bytesRead - read, socket.bytesWritten - written];
 }
 
 export function forward(exchange: Exchange): void {
@@ -93,7 +134,7 @@ function sendUpstream(exchange: Exchange): void {
   exchange.upstreamRequest = request;
   request.on('response', onUpstreamResponse);
   request.on('error', onUpstreamError);
-  if (!exchange.longRunning) request.on('finish', startHeaderTimer);
+  if (exchange.longRunningKind === undefined) request.on('finish', startHeaderTimer);
   if (exchange.hasBody) exchange.req.pipe(request);
   else request.end();
 }
@@ -108,6 +149,7 @@ function startHeaderTimer(this: Tagged<ClientRequest>): void {
 function onHeaderTimeout(exchange: Exchange): void {
   exchange.timer = undefined;
   exchange.timedOut = true;
+  exchange.deps.recorder.upstreamError('timeout');
   const seconds = exchange.deps.upstreamTimeoutMs / 1000;
   writeStatus(exchange.res, gatewayTimeout(`the API server did not start answering within ${seconds}s (--upstream-timeout)`));
   exchange.upstreamRequest?.destroy();
@@ -155,8 +197,11 @@ function relay(exchange: Exchange, response: Tagged<IncomingMessage>): void {
   response[EXCHANGE] = exchange;
   if (exchange.deps.inFlight.draining) res.shouldKeepAlive = false;
   res.writeHead(response.statusCode ?? 502, response.statusMessage, clientResponseHeaders(response.rawHeaders));
-  // Long-running responses may wait minutes for their first byte; the client must see the headers now.
-  if (exchange.longRunning) res.flushHeaders();
+  if (exchange.longRunningKind !== undefined) {
+    // Long-running responses may wait minutes for their first byte; the client must see the headers now.
+    res.flushHeaders();
+    exchange.deps.recorder.firstByte(exchange);
+  }
   response.on('error', onUpstreamBodyError);
   response.pipe(res);
 }
@@ -171,7 +216,8 @@ function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoExcepti
   if (exchange === undefined) return;
   clearTimeout(exchange.timer);
   if (exchange.timedOut || exchange.res.destroyed) return;
-  const status = upstreamFailure(error, exchange.deps.upstream.hostHeader);
+  const { cause, status } = upstreamFailure(error, exchange.deps.upstream.hostHeader);
+  exchange.deps.recorder.upstreamError(cause);
   exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery }, status.message);
   writeStatus(exchange.res, status);
 }
@@ -182,4 +228,6 @@ function onClientClose(this: Tagged<ServerResponse>): void {
   clearTimeout(exchange.timer);
   exchange.deps.inFlight.delete(exchange);
   if (!this.writableFinished) exchange.upstreamRequest?.destroy();
+  [exchange.bytesFromClient, exchange.bytesToClient] = takeConnectionBytes(exchange.req.socket);
+  exchange.deps.recorder.requestCompleted(exchange);
 }

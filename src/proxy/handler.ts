@@ -8,10 +8,11 @@ import type { Duplex } from 'node:stream';
 import type { PolicyMode } from '../config/options.ts';
 import { decideRequest, describe } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
-import { isLongRunning, isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
+import type { Decision } from '../metrics/metrics.ts';
+import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
-import { Exchange, forward, type ForwardDeps } from './forward.ts';
+import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
 import {
@@ -38,11 +39,19 @@ export interface ProxyDeps extends ForwardDeps {
   readonly apiPrefix: string;
 }
 
-interface Admitted {
-  readonly attributes: RequestAttributes;
-  /** Canonical path plus the original query: what is forwarded. */
-  readonly pathAndQuery: string;
-  readonly headers: string[];
+/** A request the ambassador answers itself, with what was resolved of it before it was refused. */
+interface Refusal {
+  readonly status: ProxyStatus;
+  readonly attributes: RequestAttributes | undefined;
+  readonly query: string;
+}
+
+function refuse(status: ProxyStatus, attributes?: RequestAttributes, query = ''): Refusal {
+  return { status, attributes, query };
+}
+
+function isRefusal(value: Admitted | Refusal): value is Refusal {
+  return 'status' in value;
 }
 
 function isStatus(value: unknown): value is ProxyStatus {
@@ -50,34 +59,55 @@ function isStatus(value: unknown): value is ProxyStatus {
 }
 
 /** Everything a request must pass before anything is sent upstream. */
-function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined): Admitted | ProxyStatus {
+function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined): Admitted | Refusal {
   const method = req.method ?? '';
   const hostProblem = hostRefusal(deps.filter, req.headers.host, req.headers.origin);
-  if (hostProblem !== undefined) return forbidden(hostProblem);
+  if (hostProblem !== undefined) return refuse(forbidden(hostProblem));
 
   const requestTarget = stripApiPrefix(req.url ?? '', deps.apiPrefix);
-  if (requestTarget === undefined) return notFound(`the path is outside the API prefix ${deps.apiPrefix}`);
+  if (requestTarget === undefined) return refuse(notFound(`the path is outside the API prefix ${deps.apiPrefix}`));
   const parsed = parseRequestTarget(requestTarget);
-  if (!parsed.ok) return badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`);
+  if (!parsed.ok) return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
   const { target } = parsed;
+  const { query } = target;
   const attributes = resolveAttributes(method, target);
 
   const refusal = pathRefusal(deps.filter, method, target.decodedPath);
-  if (refusal !== undefined) return forbidden(refusal);
+  if (refusal !== undefined) return refuse(forbidden(refusal), attributes, query);
   if (upgrade !== undefined && !isStreamingSubresource(attributes)) {
-    return badRequest('only exec, attach and portforward on a pod can be upgraded');
+    return refuse(badRequest('only exec, attach and portforward on a pod can be upgraded'), attributes, query);
   }
+  let decision: Decision = 'allow';
   if (deps.policy !== undefined) {
-    const decision = decideRequest(deps.policy.store.current, attributes, target.query, upgrade !== undefined);
-    if (!decision.allowed) {
-      deps.log.info({ ...attributes, query: target.query, rule: decision.rule, mode: deps.policy.mode, reason: decision.reason }, 'request denied by policy');
-      if (deps.policy.mode === 'enforce') return forbidden(`${describe(attributes)} is forbidden: ${decision.reason}`);
+    const verdict = decideRequest(deps.policy.store.current, attributes, query, upgrade !== undefined);
+    if (!verdict.allowed) {
+      const { mode } = deps.policy;
+      deps.recorder.policyDenied(verdict.rule, mode);
+      deps.log.info({ ...attributes, query, rule: verdict.rule, mode, reason: verdict.reason }, 'request denied by policy');
+      if (mode === 'enforce') return refuse(forbidden(`${describe(attributes)} is forbidden: ${verdict.reason}`), attributes, query);
+      decision = 'would_deny';
     }
   }
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
-  if (isStatus(headers)) return headers;
-  return { attributes, pathAndQuery: target.query === '' ? target.path : `${target.path}?${target.query}`, headers };
+  if (isStatus(headers)) return refuse(headers, attributes, query);
+  return { attributes, query, pathAndQuery: query === '' ? target.path : `${target.path}?${query}`, headers, decision };
+}
+
+/** Counts a refused request as the API server would label it, with the ambassador's decision. */
+function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, startedAt: number): void {
+  const [bytesFromClient, bytesToClient] = takeConnectionBytes(req.socket);
+  deps.recorder.requestCompleted({
+    method: req.method ?? '',
+    attributes: refusal.attributes,
+    query: refusal.query,
+    contentType: req.headers['content-type'],
+    statusCode: refusal.status.code,
+    decision: refusal.status.code === 403 ? 'deny' : 'invalid',
+    startedAt,
+    bytesFromClient,
+    bytesToClient,
+  });
 }
 
 /**
@@ -98,14 +128,15 @@ export class ProxyHandler {
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const startedAt = performance.now();
     try {
       const admitted = admit(this.#deps, req, undefined);
-      if (isStatus(admitted)) {
-        writeStatus(res, admitted);
+      if (isRefusal(admitted)) {
+        writeStatus(res, admitted.status);
+        recordRefusal(this.#deps, req, admitted, startedAt);
         return;
       }
-      const { attributes, pathAndQuery, headers } = admitted;
-      forward(new Exchange(this.#deps, req, res, pathAndQuery, headers, isLongRunning(attributes)));
+      forward(new Exchange(this.#deps, req, res, admitted, startedAt));
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling a request');
       writeStatus(res, internalError('the ambassador failed to handle the request; see its log'));
@@ -113,14 +144,16 @@ export class ProxyHandler {
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const startedAt = performance.now();
     try {
       const protocol = upgradeProtocol(req.method ?? '', req.headers.upgrade);
-      const admitted = isStatus(protocol) ? protocol : admit(this.#deps, req, protocol);
-      if (isStatus(admitted)) {
-        writeStatusToSocket(socket, admitted);
+      const admitted = isStatus(protocol) ? refuse(protocol) : admit(this.#deps, req, protocol);
+      if (isRefusal(admitted)) {
+        writeStatusToSocket(socket, admitted.status);
+        recordRefusal(this.#deps, req, admitted, startedAt);
         return;
       }
-      forwardUpgrade(this.#deps, req, socket, head, admitted.pathAndQuery, admitted.headers);
+      forwardUpgrade(this.#deps, req, socket, head, admitted, startedAt);
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling an upgrade');
       writeStatusToSocket(socket, internalError('the ambassador failed to handle the upgrade; see its log'));

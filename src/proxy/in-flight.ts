@@ -8,13 +8,14 @@ import type { Exchange } from './forward.ts';
 export class InFlight {
   readonly #ordinary = new Set<Exchange>();
   readonly #streams = new Set<Exchange>();
-  readonly #tunnels = new Set<Duplex>();
+  /** Upgraded sessions, with their kind (exec, attach, portforward). */
+  readonly #tunnels = new Map<Duplex, string>();
   #onIdle: (() => void) | undefined;
   /** Set at shutdown: responses then ask clients to close their connections. */
   draining = false;
 
   add(exchange: Exchange): void {
-    (exchange.longRunning ? this.#streams : this.#ordinary).add(exchange);
+    (exchange.longRunningKind === undefined ? this.#ordinary : this.#streams).add(exchange);
   }
 
   delete(exchange: Exchange): void {
@@ -22,8 +23,8 @@ export class InFlight {
     if (this.#ordinary.delete(exchange) && this.#ordinary.size === 0) this.#onIdle?.();
   }
 
-  addTunnel(socket: Duplex): void {
-    this.#tunnels.add(socket);
+  addTunnel(socket: Duplex, kind: string): void {
+    this.#tunnels.set(socket, kind);
   }
 
   deleteTunnel(socket: Duplex): void {
@@ -32,6 +33,22 @@ export class InFlight {
 
   get ordinaryCount(): number {
     return this.#ordinary.size;
+  }
+
+  /** Every request being served, upgraded sessions included. */
+  get count(): number {
+    return this.#ordinary.size + this.#streams.size + this.#tunnels.size;
+  }
+
+  /** Open long-running requests and sessions by kind; computed when asked (at a scrape). */
+  longRunningByKind(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const exchange of this.#streams) {
+      const kind = exchange.longRunningKind ?? '';
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    }
+    for (const kind of this.#tunnels.values()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    return counts;
   }
 
   /** Resolves when no ordinary request is in flight. */
@@ -45,6 +62,6 @@ export class InFlight {
   /** Ends every watch, log follow and upgraded session. */
   endLongRunning(): void {
     for (const exchange of this.#streams) exchange.endStream();
-    for (const socket of this.#tunnels) socket.destroy();
+    for (const socket of this.#tunnels.keys()) socket.destroy();
   }
 }

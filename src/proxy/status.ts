@@ -69,28 +69,40 @@ const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
 ]);
 
-/** The Status for a transport error talking to the API server at `host`; the one mapping there is. */
-export function upstreamFailure(error: NodeJS.ErrnoException, host: string): ProxyStatus {
+/** Why a request to the API server failed, as the upstream error metric labels it. */
+export type UpstreamErrorCause = 'connect_refused' | 'dns' | 'unreachable' | 'tls' | 'reset' | 'timeout' | 'other';
+
+export interface UpstreamFailure {
+  readonly cause: UpstreamErrorCause;
+  readonly status: ProxyStatus;
+}
+
+/** The cause and Status of a transport error talking to the API server at `host`; the one mapping there is. */
+export function upstreamFailure(error: NodeJS.ErrnoException, host: string): UpstreamFailure {
   const code = error.code ?? 'UNKNOWN';
   if (TLS_VERIFY_CODES.has(code)) {
-    return serviceUnavailable(`the API server at ${host} presented a certificate that does not verify against the cluster CA (${code})`);
+    return failure('tls', `the API server at ${host} presented a certificate that does not verify against the cluster CA (${code})`);
   }
   switch (code) {
     case 'ECONNREFUSED':
-      return serviceUnavailable(`the API server at ${host} refused the connection (${code})`);
+      return failure('connect_refused', `the API server at ${host} refused the connection (${code})`);
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return serviceUnavailable(`the API server host ${host} could not be resolved (${code})`);
+      return failure('dns', `the API server host ${host} could not be resolved (${code})`);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'ETIMEDOUT':
-      return serviceUnavailable(`the API server at ${host} cannot be reached (${code})`);
+      return failure('unreachable', `the API server at ${host} cannot be reached (${code})`);
     case 'ECONNRESET':
     case 'EPIPE':
-      return serviceUnavailable(`the connection to the API server at ${host} was closed before it answered (${code})`);
+      return failure('reset', `the connection to the API server at ${host} was closed before it answered (${code})`);
     default:
-      return serviceUnavailable(`the request to the API server at ${host} failed (${code})`);
+      return failure('other', `the request to the API server at ${host} failed (${code})`);
   }
+}
+
+function failure(cause: UpstreamErrorCause, message: string): UpstreamFailure {
+  return { cause, status: serviceUnavailable(message) };
 }
 
 export function statusBody(status: ProxyStatus): string {

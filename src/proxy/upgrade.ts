@@ -6,7 +6,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ForwardDeps } from './forward.ts';
+import type { CompletedRequest } from '../metrics/metrics.ts';
+import { CLIENT_CLOSED_REQUEST, type Admitted, type ForwardDeps } from './forward.ts';
 import { clientResponseHeaders, rawResponseHead } from './headers.ts';
 import { badRequest, gatewayTimeout, upstreamFailure, writeStatusToSocket, type ProxyStatus } from './status.ts';
 
@@ -28,74 +29,103 @@ export function upgradeProtocol(method: string, upgradeHeader: string | undefine
   return badRequest(`the upgrade ${JSON.stringify(upgradeHeader ?? '')} is not supported: only websocket and SPDY/3.1`);
 }
 
-export function forwardUpgrade(
-  deps: ForwardDeps,
-  req: IncomingMessage,
-  client: Duplex,
-  head: Buffer,
-  pathAndQuery: string,
-  headers: string[],
-): void {
+/** Per upgrade, what the recorder reads when the session or refusal ends. */
+interface UpgradeOutcome extends CompletedRequest {
+  statusCode: number;
+  bytesFromClient: number;
+  bytesToClient: number;
+}
+
+export function forwardUpgrade(deps: ForwardDeps, req: IncomingMessage, client: Duplex, head: Buffer, admitted: Admitted, startedAt: number): void {
   const { upstream } = deps;
   const sentAuthorization = upstream.authorization;
   const sentMark = deps.credentials.reloadMark;
-  const request = upstream.request(req.method ?? 'GET', pathAndQuery, headers);
+  const request = upstream.request(req.method ?? 'GET', admitted.pathAndQuery, admitted.headers);
+  const outcome: UpgradeOutcome = {
+    method: req.method ?? 'GET',
+    attributes: admitted.attributes,
+    query: admitted.query,
+    contentType: undefined,
+    statusCode: CLIENT_CLOSED_REQUEST,
+    decision: admitted.decision,
+    startedAt,
+    bytesFromClient: 0,
+    bytesToClient: 0,
+  };
   let answered = false;
-  const timer = setTimeout(() => {
+  const answer = (statusCode: number): void => {
     answered = true;
+    clearTimeout(timer);
+    outcome.statusCode = statusCode;
+  };
+  const timer = setTimeout(() => {
+    answer(504);
+    deps.recorder.upstreamError('timeout');
     writeStatusToSocket(client, gatewayTimeout(`the API server did not answer the upgrade within ${deps.upstreamTimeoutMs / 1000}s`));
     request.destroy();
+    deps.recorder.requestCompleted(outcome);
   }, deps.upstreamTimeoutMs);
   const abandon = (): void => {
-    clearTimeout(timer);
-    if (!answered) request.destroy();
+    if (answered) return;
+    answer(CLIENT_CLOSED_REQUEST);
+    request.destroy();
+    deps.recorder.requestCompleted(outcome);
   };
   client.once('close', abandon);
   client.on('error', abandon);
 
   request.on('upgrade', (response: IncomingMessage, tunnel: Socket, tunnelHead: Buffer) => {
-    answered = true;
-    clearTimeout(timer);
+    answer(101);
     client.off('close', abandon);
     upstream.lastContactAt = Date.now();
     if (client.destroyed) {
       tunnel.destroy();
+      deps.recorder.requestCompleted(outcome);
       return;
     }
+    deps.recorder.firstByte(outcome);
     // The 101's own headers (Upgrade, Connection, Sec-WebSocket-*, X-Stream-Protocol-Version) pass as they are.
     client.write(rawResponseHead(101, response.statusMessage ?? 'Switching Protocols', response.rawHeaders));
     if (tunnelHead.length > 0) client.write(tunnelHead);
     if (head.length > 0) tunnel.write(head);
-    join(deps, client, tunnel);
+    join(deps, client, tunnel, outcome);
   });
 
   request.on('response', (response: IncomingMessage) => {
-    answered = true;
-    clearTimeout(timer);
+    answer(response.statusCode ?? 502);
     upstream.lastContactAt = Date.now();
     if (response.statusCode === 401) void deps.credentials.refreshAfterUnauthorized(sentAuthorization, sentMark);
     relayRefusal(client, response);
+    deps.recorder.requestCompleted(outcome);
   });
 
   request.on('error', (error: NodeJS.ErrnoException) => {
-    clearTimeout(timer);
     if (answered) return;
-    answered = true;
-    const status = upstreamFailure(error, upstream.hostHeader);
-    deps.log.warn({ code: error.code, status: status.code, path: pathAndQuery }, status.message);
+    const { cause, status } = upstreamFailure(error, upstream.hostHeader);
+    answer(status.code);
+    deps.recorder.upstreamError(cause);
+    deps.log.warn({ code: error.code, status: status.code, path: admitted.pathAndQuery }, status.message);
     writeStatusToSocket(client, status);
+    deps.recorder.requestCompleted(outcome);
   });
 
   request.end();
 }
 
-function join(deps: ForwardDeps, client: Duplex, tunnel: Socket): void {
-  deps.inFlight.addTunnel(client);
+/** Joins the two connections until either ends; the session is then recorded with its bytes. */
+function join(deps: ForwardDeps, client: Duplex, tunnel: Socket, outcome: UpgradeOutcome): void {
+  deps.inFlight.addTunnel(client, outcome.attributes?.subresource ?? '');
   tunnel.setNoDelay(true);
+  let closed = false;
   const close = (): void => {
+    if (closed) return;
+    closed = true;
     deps.inFlight.deleteTunnel(client);
     client.destroy();
     tunnel.destroy();
+    outcome.bytesFromClient = tunnel.bytesWritten;
+    outcome.bytesToClient = tunnel.bytesRead;
+    deps.recorder.requestCompleted(outcome);
   };
   client.on('error', close);
   tunnel.on('error', close);

@@ -209,11 +209,21 @@ function isValidPathSegmentName(name: string): boolean {
   return name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
 }
 
-/** kube-apiserver's BasicLongRunningRequestCheck (server/filters/longrunning.go). */
+/**
+ * What kind of long-running request this is, after kube-apiserver's BasicLongRunningRequestCheck
+ * (server/filters/longrunning.go): `watch`, `proxy`, `log`, `exec`, `attach`, `portforward` or
+ * `debug` (pprof); undefined for ordinary requests, which get a timeout.
+ */
+export function longRunningKind(attributes: RequestAttributes): string | undefined {
+  if (LONG_RUNNING_VERBS.has(attributes.verb)) return attributes.verb;
+  if (attributes.isResourceRequest) {
+    return LONG_RUNNING_SUBRESOURCES.has(attributes.subresource) ? attributes.subresource : undefined;
+  }
+  return attributes.path.startsWith('/debug/pprof/') ? 'debug' : undefined;
+}
+
 export function isLongRunning(attributes: RequestAttributes): boolean {
-  if (LONG_RUNNING_VERBS.has(attributes.verb)) return true;
-  if (attributes.isResourceRequest) return LONG_RUNNING_SUBRESOURCES.has(attributes.subresource);
-  return attributes.path.startsWith('/debug/pprof/');
+  return longRunningKind(attributes) !== undefined;
 }
 
 /** exec, attach and port-forward on a pod: the only requests the ambassador upgrades. */

@@ -1,12 +1,13 @@
 /**
  * The two listeners and their lifecycle: the proxy on loopback (or a Unix socket), serving only the
- * API; the probes listener on the pod IP, serving only /livez and /readyz. Shutdown stops
+ * API; the probes listener on the pod IP, serving only /livez, /readyz and /metrics. Shutdown stops
  * accepting, ends watches and tunnels cleanly, and lets ordinary requests finish within a grace period.
  */
 import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { isProxiedUpgrade, type ProxyHandler } from '../proxy/handler.ts';
 import type { InFlight } from '../proxy/in-flight.ts';
 import type { Readiness } from './readiness.ts';
@@ -27,9 +28,19 @@ export function createProxyServer(handler: ProxyHandler): Server {
   return server;
 }
 
-export function createAdminServer(readiness: Readiness, log: Logger): Server {
+export function createAdminServer(readiness: Readiness, registry: Registry | undefined, log: Logger): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
+    if (path === '/metrics' && registry !== undefined) {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (error: unknown) => {
+          log.error({ err: error }, 'cannot collect metrics');
+          res.writeHead(500).end();
+        },
+      );
+      return;
+    }
     if (path === '/livez') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
       return;
@@ -48,7 +59,7 @@ export function createAdminServer(readiness: Readiness, log: Logger): Server {
       );
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: this listener serves /livez and /readyz\n');
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: this listener serves /livez, /readyz and /metrics\n');
   });
 }
 

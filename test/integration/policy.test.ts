@@ -49,6 +49,8 @@ beforeAll(async () => {
   await writePolicy(JOB_LAUNCHER);
   ambassador = await startAmbassador([...cluster.ambassadorArgs, '--policy', policyFile, '--policy-reload-interval', '100ms'], cleanEnv({ POD_NAMESPACE: 'team-a' }));
   cluster.api.putPod('team-a', 'web');
+  // The start-up RBAC check sends its reviews once; let it finish before tests count requests.
+  await ambassador.waitForLog((line) => /^(acting as|cannot check the policy against RBAC)/.test(String(line.msg)));
 });
 
 afterAll(async () => {

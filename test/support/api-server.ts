@@ -1,7 +1,8 @@
 /**
  * An in-memory fake of the Kubernetes API server for the test suite: a real HTTPS server on 127.0.0.1
  * that authenticates like kube-apiserver (bearer token or client certificate), records every request,
- * serves enough discovery for real kubectl, and stores pods, jobs and configmaps in memory.
+ * serves enough discovery for real kubectl, stores pods, jobs and configmaps in memory, and answers
+ * SelfSubjectReviews and SelfSubjectRulesReviews from settable RBAC rules.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -23,6 +24,16 @@ export interface ApiServerOptions {
   gitVersion?: string;
   /** Called for authenticated upgrade requests to pods/{name}/exec|attach|portforward. */
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** The username SelfSubjectReview reports; default 'system:serviceaccount:team-a:app'. */
+  selfSubject?: string;
+}
+
+/** What a SelfSubjectRulesReview reports for one namespace, in its wire shape. */
+export interface RbacRules {
+  resourceRules?: { verbs: string[]; apiGroups?: string[]; resources?: string[]; resourceNames?: string[] }[];
+  nonResourceRules?: { verbs: string[]; nonResourceURLs?: string[] }[];
+  incomplete?: boolean;
+  evaluationError?: string;
 }
 
 export interface RecordedRequest {
@@ -77,6 +88,8 @@ export interface ApiServer {
   endLogs(namespace: string, pod: string): void;
   /** Number of currently open watch streams. */
   openWatches(): number;
+  /** The rules SelfSubjectRulesReview reports for the namespace from now on; default: none at all. */
+  setRbacRules(namespace: string, rules: RbacRules): void;
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
@@ -303,6 +316,13 @@ function defaultPod(namespace: string, name: string): JsonObject {
       startTime: now,
     },
   };
+}
+
+/** The groups kube-apiserver gives a service account's token: all accounts, those of its namespace, authenticated. */
+function serviceAccountGroups(username: string): string[] {
+  const account = /^system:serviceaccount:([^:]+):[^:]+$/.exec(username);
+  const namespace = account?.[1];
+  return namespace === undefined ? ['system:authenticated'] : ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'];
 }
 
 function defaultJob(namespace: string, name: string): JsonObject {
@@ -892,6 +912,7 @@ class FakeApiServer implements ApiServer {
   readonly #jobs = new ObjectStore(JOBS, this.#versions, defaultJob);
   readonly #configMaps = new Map<string, Buffer>();
   readonly #logs = new PodLogs();
+  readonly #rbacRules = new Map<string, RbacRules>();
   readonly #routes: Route[];
 
   constructor(options: ApiServerOptions) {
@@ -1141,6 +1162,9 @@ class FakeApiServer implements ApiServer {
       ...[`${jobs}/:name`, `${jobs}/:name/status`].map((path) =>
         route('GET', path, ({ res }, { namespace, name }) => sendJson(res, 200, this.#existingJob(namespace, name))),
       ),
+
+      route('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', this.#selfSubjectReview.bind(this)),
+      route('POST', '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews', this.#selfSubjectRulesReview.bind(this)),
     ];
   }
 
@@ -1283,6 +1307,39 @@ class FakeApiServer implements ApiServer {
     sendJson(res, 201, this.#jobs.save(namespace, name, job));
   }
 
+  // --- self reviews: who the caller is and what RBAC lets it do -------------------------------
+
+  #selfSubjectReview({ res, body }: Exchange): void {
+    asObject(parseJson(body));
+    const username = this.#options.selfSubject ?? 'system:serviceaccount:team-a:app';
+    sendJson(res, 201, {
+      kind: 'SelfSubjectReview',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { creationTimestamp: null },
+      status: { userInfo: { username, groups: serviceAccountGroups(username) } },
+    });
+  }
+
+  /** Reports the rules set for the namespace (none by default); like the real server, it needs a namespace. */
+  #selfSubjectRulesReview({ res, body }: Exchange): void {
+    const spec = asObject(parseJson(body)).spec;
+    const namespace = isObject(spec) ? stringField(spec, 'namespace') : undefined;
+    if (namespace === undefined || namespace === '') throw badRequest('no namespace on request');
+    const rules = this.#rbacRules.get(namespace) ?? {};
+    sendJson(res, 201, {
+      kind: 'SelfSubjectRulesReview',
+      apiVersion: 'authorization.k8s.io/v1',
+      metadata: { creationTimestamp: null },
+      spec: { namespace },
+      status: {
+        resourceRules: rules.resourceRules ?? [],
+        nonResourceRules: rules.nonResourceRules ?? [],
+        incomplete: rules.incomplete ?? false,
+        ...(rules.evaluationError === undefined ? {} : { evaluationError: rules.evaluationError }),
+      },
+    });
+  }
+
   // --- state helpers for tests ---------------------------------------------------------------
 
   putPod(namespace: string, name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -1303,5 +1360,9 @@ class FakeApiServer implements ApiServer {
 
   openWatches(): number {
     return this.#watches.size;
+  }
+
+  setRbacRules(namespace: string, rules: RbacRules): void {
+    this.#rbacRules.set(namespace, structuredClone(rules));
   }
 }

@@ -29,6 +29,7 @@ const DEFAULTS: Options = {
   keepalive: 30_000,
   'admin-address': '0.0.0.0',
   'admin-port': 8002,
+  'disable-metrics': false,
   'shutdown-grace-period': 20_000,
   'log-level': 'info',
 };

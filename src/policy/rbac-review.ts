@@ -1,0 +1,160 @@
+/**
+ * Asks the API server, with the ambassador's own credentials, who it is (SelfSubjectReview) and
+ * what RBAC lets it do in each namespace (SelfSubjectRulesReview), then logs what rbac-check.ts
+ * makes of the policy. Advisory only: any failure is one warning, and nothing waits for it.
+ */
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { Policy } from './policy.ts';
+import { compareWithRbac, namespacesToReview, type NonResourceRule, type ResourceRule, type RulesReview } from './rbac-check.ts';
+
+/** The part of Upstream used here: it adds Host and credentials. */
+export interface ReviewUpstream {
+  request(method: string, pathAndQuery: string, headers: string[]): ClientRequest;
+}
+
+export interface RbacReview {
+  readonly username: string;
+  /** By namespace. */
+  readonly reviews: ReadonlyMap<string, RulesReview>;
+}
+
+const SELF_SUBJECT_REVIEWS = '/apis/authentication.k8s.io/v1/selfsubjectreviews';
+const RULES_REVIEWS = '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews';
+const REVIEW_TIMEOUT_MS = 10_000;
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** Makes the reviews (in parallel); rejects with a readable reason if any of them cannot be made. */
+export async function reviewRbac(upstream: ReviewUpstream, namespaces: readonly string[], timeoutMs = REVIEW_TIMEOUT_MS): Promise<RbacReview> {
+  const self = postJson(upstream, SELF_SUBJECT_REVIEWS, { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, timeoutMs);
+  const rules = namespaces.map((namespace) =>
+    postJson(upstream, RULES_REVIEWS, { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } }, timeoutMs),
+  );
+  const [selfAnswer, ...rulesAnswers] = await Promise.all([self, ...rules]);
+  return {
+    username: usernameOf(selfAnswer),
+    reviews: new Map(namespaces.map((namespace, index) => [namespace, parseRulesReview(rulesAnswers[index])])),
+  };
+}
+
+/** Reviews RBAC and logs who the ambassador acts as and every warning. Never rejects for a failed review. */
+export async function checkPolicyAgainstRbac(policy: Policy, upstream: ReviewUpstream, podNamespace: string | undefined, log: Logger): Promise<void> {
+  const namespaces = namespacesToReview(policy, podNamespace);
+  let review: RbacReview;
+  try {
+    review = await reviewRbac(upstream, namespaces);
+  } catch (error) {
+    log.warn({ policy: policy.source }, `cannot check the policy against RBAC: ${(error as Error).message}`);
+    return;
+  }
+  log.info({ user: review.username }, `acting as ${review.username}`);
+  const warnings = compareWithRbac(policy, review.reviews, podNamespace);
+  for (const warning of warnings) log.warn({ policy: policy.source }, warning);
+  if (warnings.length === 0) log.info({ policy: policy.source, namespaces }, "the policy agrees with the service account's RBAC");
+}
+
+function postJson(upstream: ReviewUpstream, path: string, body: object, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const headers = ['content-type', 'application/json', 'accept', 'application/json', 'content-length', String(Buffer.byteLength(payload))];
+    const request = upstream.request('POST', path, headers);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      request.destroy();
+    }, timeoutMs);
+    const fail = (error: NodeJS.ErrnoException, answered: boolean) => {
+      clearTimeout(timer);
+      if (timedOut) reject(new Error(`POST ${path}: no answer within ${timeoutMs / 1000}s`));
+      else reject(answered ? error : new Error(`POST ${path}: cannot reach the API server: ${error.code ?? error.message}`));
+    };
+    request.on('response', (response) => {
+      readAnswer(response, path).then(
+        (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        },
+        (error: Error) => fail(error, true),
+      );
+    });
+    request.on('error', (error) => fail(error, false));
+    request.end(payload);
+  });
+}
+
+/** The answer's JSON; an error with the Status message for anything but a 2xx. */
+async function readAnswer(response: IncomingMessage, path: string): Promise<unknown> {
+  const text = await readText(response, path);
+  const code = response.statusCode ?? 0;
+  if (code < 200 || code > 299) {
+    const message = statusMessage(text);
+    throw new Error(`POST ${path} answered ${code} ${response.statusMessage ?? ''}`.trimEnd() + (message === undefined ? '' : `: ${message}`));
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`POST ${path}: the answer is not JSON`);
+  }
+}
+
+async function readText(response: IncomingMessage, path: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of response) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_ANSWER_BYTES) break;
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    throw new Error(`POST ${path}: the answer was cut off: ${(error as Error).message}`);
+  }
+  if (size > MAX_ANSWER_BYTES) throw new Error(`POST ${path}: the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function statusMessage(text: string): string | undefined {
+  try {
+    const message = field(JSON.parse(text), 'message');
+    return typeof message === 'string' && message !== '' ? message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function usernameOf(answer: unknown): string {
+  const username = field(field(field(answer, 'status'), 'userInfo'), 'username');
+  return typeof username === 'string' && username !== '' ? username : 'an unnamed user';
+}
+
+function parseRulesReview(answer: unknown): RulesReview {
+  const status = field(answer, 'status');
+  const evaluationError = field(status, 'evaluationError');
+  return {
+    resourceRules: list(field(status, 'resourceRules')).map(
+      (rule): ResourceRule => ({
+        verbs: strings(field(rule, 'verbs')),
+        apiGroups: strings(field(rule, 'apiGroups')),
+        resources: strings(field(rule, 'resources')),
+        resourceNames: strings(field(rule, 'resourceNames')),
+      }),
+    ),
+    nonResourceRules: list(field(status, 'nonResourceRules')).map(
+      (rule): NonResourceRule => ({ verbs: strings(field(rule, 'verbs')), nonResourceURLs: strings(field(rule, 'nonResourceURLs')) }),
+    ),
+    incomplete: field(status, 'incomplete') === true,
+    ...(typeof evaluationError === 'string' && evaluationError !== '' ? { evaluationError } : {}),
+  };
+}
+
+function field(value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[name] : undefined;
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function strings(value: unknown): string[] {
+  return list(value).filter((item): item is string => typeof item === 'string');
+}

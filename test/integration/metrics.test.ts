@@ -1,0 +1,190 @@
+import { Agent, request } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { send } from '../support/http.ts';
+import { promtoolCheckMetrics, startPrometheus } from '../support/prometheus.ts';
+
+let cluster: TestCluster;
+let ambassador: RunningAmbassador;
+
+beforeAll(async () => {
+  ({ cluster, ambassador } = await startClusterAndAmbassador());
+});
+
+afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
+
+interface Series {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** Parses the Prometheus text exposition into samples. */
+function parseExposition(text: string): Series[] {
+  const series: Series[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (match === null) continue;
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] ?? ''] = pair[2] ?? '';
+    series.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
+  }
+  return series;
+}
+
+async function scrape(target: RunningAmbassador = ambassador): Promise<{ text: string; series: Series[] }> {
+  const response = await fetch(`${target.adminUrl}/metrics`);
+  expect(response.headers.get('content-type')).toContain('text/plain');
+  const text = await response.text();
+  return { text, series: parseExposition(text) };
+}
+
+function valueOf(series: Series[], name: string, labels: Record<string, string>): number | undefined {
+  return series.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
+
+describe('the /metrics endpoint', () => {
+  it('counts requests with apiserver_request_total\'s labels plus the decision, and passes promtool', async () => {
+    for (let i = 0; i < 3; i++) expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/pods')).status).toBe(200);
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/pods/missing')).status).toBe(404);
+    expect((await send(ambassador.port, 'POST', '/api/v1/namespaces/metrics/pods?dryRun=All', { headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBeGreaterThanOrEqual(400);
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/configmaps', { headers: { host: 'evil.example' } })).status).toBe(403);
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/%2e%2e/secrets')).status).toBe(400);
+
+    const { text, series } = await scrape();
+    const requests = 'kube_api_ambassador_requests_total';
+    const pods = { group: '', version: 'v1', resource: 'pods', subresource: '' };
+    expect(valueOf(series, requests, { ...pods, verb: 'LIST', scope: 'namespace', code: '200', decision: 'allow', dry_run: '' })).toBe(3);
+    expect(valueOf(series, requests, { ...pods, verb: 'GET', scope: 'resource', code: '404', decision: 'allow' })).toBe(1);
+    expect(valueOf(series, requests, { ...pods, verb: 'POST', scope: 'resource', decision: 'allow', dry_run: 'All' })).toBe(1);
+    expect(valueOf(series, requests, { verb: 'GET', resource: '', code: '403', decision: 'deny' })).toBe(1);
+    expect(valueOf(series, requests, { verb: 'GET', resource: '', code: '400', decision: 'invalid' })).toBe(1);
+    expect(valueOf(series, 'kube_api_ambassador_request_duration_seconds_count', { verb: 'LIST', resource: 'pods' })).toBe(3);
+    expect(valueOf(series, 'kube_api_ambassador_received_bytes_total', {})).toBeGreaterThan(0);
+    expect(valueOf(series, 'kube_api_ambassador_sent_bytes_total', {})).toBeGreaterThan(0);
+    expect(valueOf(series, 'kube_api_ambassador_build_info', { version: '0.1.0', node_version: process.version })).toBe(1);
+    expect(valueOf(series, 'process_cpu_seconds_total', {})).toBeGreaterThan(0);
+    expect(valueOf(series, 'nodejs_eventloop_lag_seconds', {})).toBeGreaterThanOrEqual(0);
+
+    const check = await promtoolCheckMetrics(text);
+    expect(check.output).toBe('');
+    expect(check.ok).toBe(true);
+  });
+
+  it('shows open watches and in-flight requests while they are open', async () => {
+    const watch = request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/metrics/pods?watch=1', headers: { host: 'localhost' } });
+    const opened = new Promise<void>((resolve) => watch.on('response', () => resolve()));
+    watch.on('error', () => undefined).end();
+    await opened;
+    try {
+      const { series } = await scrape();
+      expect(valueOf(series, 'kube_api_ambassador_long_running_requests', { kind: 'watch' })).toBe(1);
+      expect(valueOf(series, 'kube_api_ambassador_requests_in_flight', {})).toBeGreaterThanOrEqual(1);
+      expect(valueOf(series, 'kube_api_ambassador_long_running_first_byte_seconds_count', { verb: 'WATCH', resource: 'pods' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      watch.destroy();
+    }
+  });
+
+  it('counts upstream errors by cause', async () => {
+    cluster.api.script((_, url) => url === '/api/v1/namespaces/metrics/pods/reset', 'reset');
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/pods/reset')).status).toBe(503);
+    expect(valueOf((await scrape()).series, 'kube_api_ambassador_upstream_errors_total', { cause: 'reset' })).toBe(1);
+  });
+
+  it('keeps label cardinality bounded under 10,000 requests with random names and invented resources', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    onTestFinished(() => agent.destroy());
+    const get = (path: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        request({ host: '127.0.0.1', port: ambassador.port, path, agent, headers: { host: 'localhost' } }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        })
+          .on('error', reject)
+          .end();
+      });
+    const paths = Array.from({ length: 10_000 }, (_, i) =>
+      i % 2 === 0 ? `/api/v1/namespaces/ns-${randomUUID()}/pods/${randomUUID()}` : `/apis/g${i}.example.com/v1/namespaces/x/r${randomUUID().slice(0, 8)}`,
+    );
+    for (let i = 0; i < paths.length; i += 16) await Promise.all(paths.slice(i, i + 16).map(get));
+
+    const { series } = await scrape();
+    const requestSeries = series.filter((s) => s.name === 'kube_api_ambassador_requests_total');
+    expect(requestSeries.length).toBeLessThan(400);
+    expect(requestSeries.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThanOrEqual(10_000);
+    expect(valueOf(series, 'kube_api_ambassador_requests_total', { group: 'other', resource: 'other' })).toBeGreaterThan(4000);
+    for (const s of requestSeries) expect(JSON.stringify(s.labels)).not.toMatch(/ns-|[0-9a-f]{8}-[0-9a-f]{4}/);
+  }, 120_000);
+
+  it('is off with --disable-metrics', async () => {
+    const quiet = await startAmbassador([...cluster.ambassadorArgs, '--disable-metrics']);
+    onTestFinished(() => quiet.stop().then(() => undefined));
+    expect((await fetch(`${quiet.adminUrl}/metrics`)).status).toBe(404);
+    expect((await send(quiet.port, 'GET', '/version')).status).toBe(200);
+  });
+});
+
+describe('a real Prometheus scraping the ambassador', () => {
+  /** The PromQL under each question heading of the README's metrics section. */
+  function readmeQuery(question: string): string {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const query = new RegExp(`\\*\\*${question.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\*\\*[^\\n]*(?:\\n[^\\n]+)*\\n\\n\`\`\`promql\\n([^\`]+)\`\`\``).exec(readme)?.[1];
+    if (query === undefined) throw new Error(`no PromQL for "${question}" in the README`);
+    return query.trim();
+  }
+
+  it('answers the README\'s questions with the right numbers', async () => {
+    const cluster = await startTestCluster();
+    onTestFinished(() => cluster.close());
+    const tokenLife = 300;
+    await cluster.rotateToken(jwt(Math.floor(Date.now() / 1000) + tokenLife));
+    const target = await startAmbassador(cluster.ambassadorArgs);
+    onTestFinished(() => target.stop().then(() => undefined));
+    const prometheus = await startPrometheus([new URL(target.adminUrl).host], 200);
+    onTestFinished(() => prometheus.stop());
+    cluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/busy', { status: 429, headers: { 'retry-after': '1' }, body: '{}' });
+
+    // Rates need an increase between two scrapes of a series: each kind of traffic once before a
+    // scrape (which creates its series), and again after it.
+    const traffic = async (times: number): Promise<void> => {
+      for (let i = 0; i < times; i++) {
+        await send(target.port, 'GET', '/api/v1/namespaces/default/pods');
+        await send(target.port, 'GET', '/api/v1/namespaces/default/pods', { headers: { host: 'evil.example' } });
+        await send(target.port, 'GET', '/api/v1/namespaces/default/pods/busy');
+      }
+    };
+    await traffic(1);
+    await prometheus.scrapedAfter(Date.now());
+    await traffic(2);
+    await prometheus.scrapedAfter(Date.now());
+
+    const listed = await prometheus.query('sum(kube_api_ambassador_requests_total{verb="LIST",resource="pods",code="200"})');
+    expect(listed.map((sample) => sample.value)).toEqual([3]);
+
+    const deniedOrThrottled = await prometheus.query(readmeQuery('Which pods are denied or throttled?'));
+    const byKind = new Map(deniedOrThrottled.map((sample) => [`${sample.metric['decision']}/${sample.metric['code']}`, sample.value]));
+    expect([...byKind.keys()].sort()).toEqual(['allow/429', 'deny/403']);
+    // increase() extrapolates to the window's edges, so it reads at least what happened, not exactly.
+    expect(byKind.get('deny/403')).toBeGreaterThanOrEqual(2);
+    expect(byKind.get('allow/429')).toBeGreaterThanOrEqual(2);
+
+    const p99 = await prometheus.query(readmeQuery('API latency p99 by resource'));
+    const podsP99 = p99.find((sample) => sample.metric['resource'] === 'pods')?.value;
+    expect(podsP99).toBeGreaterThan(0);
+    expect(podsP99).toBeLessThanOrEqual(60);
+
+    const expiring = await prometheus.query(readmeQuery("Is any sidecar's token about to expire?"));
+    expect(expiring).toHaveLength(1);
+    expect(expiring[0]?.value).toBeGreaterThan(0);
+    expect(expiring[0]?.value).toBeLessThanOrEqual(tokenLife);
+  });
+});
+
+function jwt(exp: number): string {
+  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'RS256' })}.${part({ sub: 'system:serviceaccount:default:app', exp })}.signature`;
+}
