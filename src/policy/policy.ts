@@ -33,6 +33,12 @@ export interface Conditions {
   /** Whether exec and attach may send stdin, or ask for a TTY. */
   readonly stdin?: boolean;
   readonly tty?: boolean;
+  /**
+   * port-forward may only reach these ports, named in the request's `ports=` (as the WebSocket
+   * clients of client-node and the Python client send them). kubectl names its ports inside the
+   * SPDY stream instead, where the ambassador does not look, so such a rule refuses kubectl.
+   */
+  readonly ports?: readonly number[];
 }
 
 /** A validated rule; `namespaces` undefined means every namespace, `""` in it the cluster scope. */
@@ -63,7 +69,7 @@ export interface Decision {
 
 const ALL = '*';
 const RULE_KEYS = new Set(['name', 'verbs', 'apiGroups', 'resources', 'resourceNames', 'namespaces', 'nonResourceURLs', 'when']);
-const CONDITION_KEYS = new Set(['dryRun', 'labelSelector', 'follow', 'containers', 'commands', 'stdin', 'tty']);
+const CONDITION_KEYS = new Set(['dryRun', 'labelSelector', 'follow', 'containers', 'commands', 'stdin', 'tty', 'ports']);
 const TOP_LEVEL_KEYS = new Set(['apiVersion', 'kind', 'rules']);
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -177,7 +183,11 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
   if (commands !== undefined && !(Array.isArray(commands) && commands.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === 'string')))) {
     problems.push(`${at}.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]`);
   }
+  const ports = value['ports'];
+  const isPortList = Array.isArray(ports) && ports.length > 0 && ports.every((port) => Number.isInteger(port) && port >= 1 && port <= 65_535);
+  if (ports !== undefined && !isPortList) problems.push(`${at}.ports: must be a non-empty list of port numbers (1-65535)`);
   return {
+    ...(isPortList ? { ports: ports as number[] } : {}),
     ...(typeof value['dryRun'] === 'boolean' ? { dryRun: value['dryRun'] } : {}),
     ...(value['labelSelector'] === 'required' ? { labelSelector: 'required' as const } : {}),
     ...(typeof value['follow'] === 'boolean' ? { follow: value['follow'] } : {}),
@@ -271,6 +281,12 @@ function failedCondition(when: Conditions, attributes: RequestAttributes, verb: 
   }
   if (when.stdin === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'stdin'))) return 'only without stdin';
   if (when.tty === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'tty'))) return 'only without a TTY';
+  if (when.ports !== undefined && sub === 'portforward') {
+    const ports = queryValues(query, 'ports');
+    if (ports.length === 0 || ports.some((port) => !when.ports?.includes(Number(port)))) {
+      return `only to the ports ${when.ports.join(', ')}, named in the request (ports=); kubectl names its ports inside the stream, where they cannot be checked`;
+    }
+  }
   return undefined;
 }
 

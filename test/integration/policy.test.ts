@@ -30,6 +30,12 @@ rules:
     resources: [pods/exec]
     namespaces: ["$(POD_NAMESPACE)"]
     when: { commands: [[echo, allowed]] }
+  - name: forward-http
+    verbs: [get, create]
+    apiGroups: [""]
+    resources: [pods/portforward]
+    namespaces: ["$(POD_NAMESPACE)"]
+    when: { ports: [8080] }
   - verbs: [get]
     nonResourceURLs: [/version, /api, /api/*, /apis, /apis/*, /openapi/*]
 `;
@@ -121,6 +127,13 @@ describe('enforcing an allow-list', () => {
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toContain('only the commands ["echo","allowed"]');
     }
+  });
+
+  it('refuses kubectl port-forward under a ports condition, saying why', async () => {
+    const kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
+    const refused = await kubectl(kubeconfig, ['port-forward', '-n', 'team-a', 'pod/web', '8080'], { env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('kubectl names its ports inside the stream');
   });
 
   it('works with the Python client: creates a Job and reads it, and gets a 403 for the rest', async () => {

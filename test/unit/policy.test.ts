@@ -100,6 +100,12 @@ describe('conditions', () => {
     [{ stdin: false, tty: false }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=sh&stdin=true', 'deny'],
     [{ stdin: false, tty: false }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=sh&tty=1', 'deny'],
     [{ stdin: false, tty: false }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=sh&stdin=false', 'allow'],
+    [{ ports: [8080, 9090] }, 'GET', '/api/v1/namespaces/x/pods/p/portforward?ports=8080', 'allow'],
+    [{ ports: [8080, 9090] }, 'GET', '/api/v1/namespaces/x/pods/p/portforward?ports=8080&ports=9090', 'allow'],
+    [{ ports: [8080, 9090] }, 'GET', '/api/v1/namespaces/x/pods/p/portforward?ports=8080&ports=22', 'deny'],
+    [{ ports: [8080, 9090] }, 'GET', '/api/v1/namespaces/x/pods/p/portforward?ports=08080', 'allow'],
+    [{ ports: [8080, 9090] }, 'POST', '/api/v1/namespaces/x/pods/p/portforward', 'deny'], // kubectl: ports inside the stream
+    [{ ports: [8080] }, 'GET', '/api/v1/namespaces/x/pods/p/log', 'allow'], // ports constrain port-forward only
   ])('%j: %s %s → %s', (when, method, url, expected) => {
     expect(verdict(rule(when), method, url)).toBe(expected);
   });
@@ -127,11 +133,12 @@ describe('compilePolicy reports every problem, naming the rule and field', () =>
     [{ rules: [{ verbs: ['get'], nonResourceURLs: ['metrics', '/a*b'] }] }, ['rules[0].nonResourceURLs: "metrics" must start with "/"', 'rules[0].nonResourceURLs: "/a*b" may only have "*" at the end']],
     [{ rules: [{ verbs: 'get', apiGroups: [''], resources: ['pods'], namespaces: ['Team_A'] }] }, ['rules[0].verbs: must be a non-empty list of strings', 'rules[0].namespaces: "Team_A" is not a namespace name']],
     [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], when: { dryrun: true, follow: 'no', labelSelector: 'yes', commands: ['ls'] } }] }, [
-      'rules[0].when.dryrun: unknown condition (expected dryRun, labelSelector, follow, containers, commands, stdin, tty)',
+      'rules[0].when.dryrun: unknown condition (expected dryRun, labelSelector, follow, containers, commands, stdin, tty, ports)',
       'rules[0].when.follow: must be true or false',
       'rules[0].when.labelSelector: the only value is "required"',
       'rules[0].when.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]',
     ]],
+    [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods/portforward'], when: { ports: [0, 'http'] } }] }, ['rules[0].when.ports: must be a non-empty list of port numbers (1-65535)']],
     [{ rules: [{ name: 'mine', verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: ['a'], namespaces: ['$(POD_NAMESPACE)'] }, 'x'] }, [
       'rules[0].namespaces: $(POD_NAMESPACE) needs the POD_NAMESPACE variable or a service account namespace file',
       'rules[1]: must be a mapping',
