@@ -1,5 +1,5 @@
 /**
- * The request path, top to bottom: accept → check host → resolve attributes → decide → forward.
+ * The request path, top to bottom: accept → check host → resolve attributes → decide → forward → record.
  * Ordinary requests and upgrades share `admit`, so both are decided on the same canonical target,
  * and what is forwarded is exactly what was decided on.
  */
