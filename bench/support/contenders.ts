@@ -2,6 +2,7 @@
  * The paths a benchmark loads: straight to the upstream, or through a forwarder started as its own
  * process on 127.0.0.1:0 and found from the address it logs.
  */
+import { NODE_FLAGS } from '../../test/support/ambassador.ts';
 import { startChild, type RunningChild } from './processes.ts';
 
 export interface Contender {
@@ -31,15 +32,25 @@ export function directContender(upstream: UpstreamAccess): Contender {
   return { name: 'direct', baseUrl: upstream.origin, headers: { authorization: `Bearer ${upstream.token}` } };
 }
 
+export interface AmbassadorOptions {
+  /** The contender's name in progress lines and tables; default `ours`. */
+  readonly name?: string;
+  /** CLI flags after the upstream and listener flags. */
+  readonly args?: readonly string[];
+}
+
 /**
- * The real CLI with its defaults (filter on, log level info, which logs nothing per request).
+ * The real CLI as it ships (the Node flags of `npm start`), with its defaults unless `args` says
+ * otherwise (filter on, metrics on, log level info, which logs nothing per request).
  * `home` becomes $HOME so no kubeconfig of this machine is read.
  */
-export async function startAmbassador(upstream: UpstreamAccess, home: string): Promise<Contender> {
+export async function startAmbassador(upstream: UpstreamAccess, home: string, options: AmbassadorOptions = {}): Promise<Contender> {
+  const name = options.name ?? 'ours';
   const { running, ready } = await startChild({
-    name: 'kube-api-ambassador',
+    name,
     command: process.execPath,
     args: [
+      ...NODE_FLAGS,
       AMBASSADOR_MAIN,
       '--server', upstream.origin,
       '--certificate-authority', upstream.caFile,
@@ -48,11 +59,12 @@ export async function startAmbassador(upstream: UpstreamAccess, home: string): P
       '--admin-address', '127.0.0.1',
       '--admin-port', '0',
       '--log-level', 'info',
+      ...(options.args ?? []),
     ],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home },
     readyPattern: PROXY_ADDRESS,
   });
-  return { name: 'ours', baseUrl: `http://127.0.0.1:${ready}`, headers: {}, running };
+  return { name, baseUrl: `http://127.0.0.1:${ready}`, headers: {}, running };
 }
 
 export async function startHttpProxy3(upstream: UpstreamAccess): Promise<Contender> {

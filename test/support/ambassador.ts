@@ -99,7 +99,13 @@ export function spawnAmbassador(args: readonly string[], env: Record<string, str
 /** Starts the ambassador and resolves once it serves, with its proxy and probes addresses filled in. */
 export async function startAmbassador(args: readonly string[], env?: Record<string, string>): Promise<RunningAmbassador> {
   const ambassador = spawnAmbassador(['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', ...args], env);
-  const serving = await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
+  let serving: LogLine;
+  try {
+    serving = await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
+  } catch (error) {
+    await ambassador.stop('SIGKILL'); // never leave a process behind that did not come up
+    throw error;
+  }
   const proxy = String(serving['proxy']);
   const port = Number(proxy.slice(proxy.lastIndexOf(':') + 1));
   return Object.assign(ambassador, {
