@@ -54,6 +54,8 @@ describe('token rotation', () => {
     const ambassador = await ambassadorWith('--credential-refresh-interval', '100ms');
     await writeFile(cluster.tokenFile, '');
     await ambassador.waitForLog((line) => line.msg === 'cannot reload credentials; keeping the last good ones');
+    const metrics = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^kube_api_ambassador_credential_reloads_total\{result="failure"\} [1-9]/m);
     await send(ambassador.port, 'GET', '/version?emptied=1');
     const seen = await cluster.api.waitForRequest((r) => r.url === '/version?emptied=1');
     expect(seen.headers.authorization).toBe('Bearer first-token');

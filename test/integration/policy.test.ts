@@ -88,6 +88,9 @@ describe('enforcing an allow-list', () => {
     });
     expect(cluster.api.requests.some((r) => r.url.endsWith('?policy=1'))).toBe(false);
     await ambassador.waitForLog((line) => line.msg === 'request denied by policy' && line['resource'] === 'secrets');
+    const metrics = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^kube_api_ambassador_policy_denials_total\{rule="",mode="enforce"\} [1-9]/m);
+    expect(metrics).toMatch(/^kube_api_ambassador_requests_total\{[^}]*resource="secrets"[^}]*decision="deny"\} [1-9]/m);
   });
 
   it('decides a watch as a watch, however it is spelled', async () => {
@@ -162,12 +165,20 @@ describe('changing the policy', () => {
   it('applies a changed file without a restart, and keeps the last good one when the new one is broken', async () => {
     const secretsUrl = '/api/v1/namespaces/team-a/secrets';
     expect((await send(ambassador.port, 'GET', secretsUrl)).status).toBe(403);
+    const refusedByRule = await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/pods/web/exec?command=ls');
+    expect(refusedByRule.status).toBe(403);
+    expect(await (await fetch(`${ambassador.adminUrl}/metrics`)).text()).toMatch(
+      /^kube_api_ambassador_policy_denials_total\{rule="\\"exec-echo\\" \(rules\[2\]\)",mode="enforce"\} [1-9]/m,
+    );
     await writePolicy(`${JOB_LAUNCHER}\n  - { verbs: [list], apiGroups: [""], resources: [secrets], namespaces: [team-a] }\n`);
     await ambassador.waitForLog((line) => line.msg === 'policy reloaded');
     expect((await send(ambassador.port, 'GET', secretsUrl)).status).not.toBe(403);
 
     await writePolicy('rules:\n  - verbs: [list]\n    resources: [secrets]\n');
     const rejected = await ambassador.waitForLog((line) => line.msg === 'the changed policy is not valid; keeping the previous one in force');
+    const reloads = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
+    expect(reloads).toMatch(/^kube_api_ambassador_policy_reloads_total\{result="success"\} [1-9]/m);
+    expect(reloads).toMatch(/^kube_api_ambassador_policy_reloads_total\{result="failure"\} [1-9]/m);
     expect(String(rejected['problem'])).toContain('rules[0].apiGroups: required with resources');
     expect((await send(ambassador.port, 'GET', secretsUrl)).status).not.toBe(403);
     expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/kube-system/secrets')).status).toBe(403);
