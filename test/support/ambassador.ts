@@ -39,8 +39,22 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: mkdtempSync(join(tmpdir(), 'ambassador-home-')), ...extra };
 }
 
+/** Flags that make the ambassador pick free ports on loopback and log them. */
+export const EPHEMERAL_PORTS = ['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0'] as const;
+
 export function spawnAmbassador(args: readonly string[], env: Record<string, string> = cleanEnv()): RunningAmbassador {
-  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnAmbassadorProcess(process.execPath, [...NODE_FLAGS, MAIN], args, undefined, env);
+}
+
+/** Runs `command entry… args…` (an image's entrypoint, say), optionally as another user. */
+export function spawnAmbassadorProcess(
+  command: string,
+  entry: readonly string[],
+  args: readonly string[],
+  user?: { readonly uid: number; readonly gid: number },
+  env: Record<string, string> = cleanEnv(),
+): RunningAmbassador {
+  const child = spawn(command, [...entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], ...user });
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
   let stderr = '';
@@ -98,7 +112,7 @@ export function spawnAmbassador(args: readonly string[], env: Record<string, str
 
 /** Starts the ambassador and resolves once it serves, with its proxy and probes addresses filled in. */
 export async function startAmbassador(args: readonly string[], env?: Record<string, string>): Promise<RunningAmbassador> {
-  const ambassador = spawnAmbassador(['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', ...args], env);
+  const ambassador = spawnAmbassador([...EPHEMERAL_PORTS, ...args], env);
   let serving: LogLine;
   try {
     serving = await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
