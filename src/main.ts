@@ -119,6 +119,13 @@ async function run(): Promise<number> {
     log.fatal({ err: error }, 'cannot listen');
     return EXIT_RUNTIME_FAILURE;
   }
+  const { POD_IP: podIp, HOST_IP: hostIp } = process.env;
+  if (podIp !== undefined && podIp !== '' && podIp === hostIp) {
+    log.warn(
+      { podIp, hostIp },
+      "the pod uses host networking: 127.0.0.1 is the node's loopback, so every host-network pod and process on the node can use the ambassador",
+    );
+  }
   if (!filter.enabled) log.warn('the request filter is disabled: any local program or web page can use the ambassador');
   else if (policy === undefined && (filter.rejectPaths.length === 0 || filter.rejectMethods.length === 0)) {
     log.warn('the request filter has been relaxed');

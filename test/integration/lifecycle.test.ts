@@ -67,6 +67,18 @@ it('is started with the same Node flags by npm start as by these tests', async (
   expect(manifest.scripts['start']).toBe(`node ${NODE_FLAGS.join(' ')} src/main.ts`);
 });
 
+it('warns at start when the pod uses host networking (the Downward API\'s pod and host IPs are equal)', async () => {
+  const hostNetwork = await startAmbassador(cluster.ambassadorArgs, cleanEnv({ POD_IP: '10.0.0.7', HOST_IP: '10.0.0.7' }));
+  const podNetwork = await startAmbassador(cluster.ambassadorArgs, cleanEnv({ POD_IP: '10.244.1.9', HOST_IP: '10.0.0.7' }));
+  try {
+    await hostNetwork.waitForLog((line) => line.level === 'warn' && String(line.msg).startsWith('the pod uses host networking'));
+    expect(podNetwork.logs.some((line) => String(line.msg).startsWith('the pod uses host networking'))).toBe(false);
+  } finally {
+    await hostNetwork.stop();
+    await podNetwork.stop();
+  }
+});
+
 describe('listeners', () => {
   it('serves a Unix socket, created owner-only', async () => {
     const socketPath = join(cluster.dir, 'ambassador.sock');
