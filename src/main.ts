@@ -18,7 +18,9 @@ import { createAdminServer, createProxyServer, drain, listen, type ListenTarget 
 import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
 import { PolicyStore } from './policy/store.ts';
-import { Metrics, NO_RECORDER } from './metrics/metrics.ts';
+import { Metrics } from './metrics/metrics.ts';
+import { combineRecorders, type Recorder } from './proxy/recorder.ts';
+import { AuditLog } from './audit/audit-log.ts';
 
 const PROGRAM = 'kube-api-ambassador';
 const EXIT_RUNTIME_FAILURE = 1;
@@ -92,6 +94,14 @@ async function run(): Promise<number> {
     credentials.onReload((ok) => metrics.credentialReloads.inc({ result: ok ? 'success' : 'failure' }));
     policy?.onReload((ok) => metrics.policyReloads.inc({ result: ok ? 'success' : 'failure' }));
   }
+  const level = options['audit-level'];
+  const audit =
+    level === 'None'
+      ? undefined
+      : new AuditLog(options['audit-log-path'], level, credentials, log, (reason) => metrics?.auditEventsLost.inc({ reason }));
+  const recorders: Recorder[] = [];
+  if (metrics !== undefined) recorders.push(metrics);
+  if (audit !== undefined) recorders.push(audit);
   // kubectl proxy's default --reject-paths (no exec, no attach) is the no-policy behaviour; a policy decides that itself.
   const filter = filterFromOptions(options, policy !== undefined && !parsed.explicit.has('reject-paths'));
   const handler = new ProxyHandler({
@@ -103,7 +113,7 @@ async function run(): Promise<number> {
     apiPrefix: options['api-prefix'],
     upstreamTimeoutMs: options['upstream-timeout'],
     log,
-    recorder: metrics ?? NO_RECORDER,
+    recorder: combineRecorders(recorders),
   });
   const proxyServer = createProxyServer(handler);
   const adminServer = createAdminServer(new Readiness(credentials, upstream), metrics?.registry, log);
@@ -147,6 +157,7 @@ async function run(): Promise<number> {
   log.info({ signal, gracePeriodMs: options['shutdown-grace-period'] }, 'shutting down: finishing in-flight requests');
   const cut = await drain(proxyServer, adminServer, inFlight, options['shutdown-grace-period']);
   if (cut > 0) log.warn({ requests: cut }, 'grace period over: closed requests still in flight');
+  await audit?.flush();
   credentials.close();
   policy?.close();
   upstream.close();

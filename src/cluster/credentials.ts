@@ -13,6 +13,13 @@ export interface TlsMaterial {
   readonly servername: string | undefined;
 }
 
+/** Who the API server will take the ambassador to be, as far as its credentials tell (audit `user`). */
+export interface UserInfo {
+  readonly username: string;
+  readonly uid?: string;
+  readonly groups?: readonly string[];
+}
+
 export interface CredentialMaterial {
   /** The whole `Authorization` header value (`Bearer …`), or undefined for client-certificate auth. */
   readonly authorization: string | undefined;
@@ -21,6 +28,8 @@ export interface CredentialMaterial {
   readonly tls: TlsMaterial;
   /** When the token or client certificate expires (epoch ms), where that can be read. */
   readonly expiresAt: number | undefined;
+  /** Read from the token's claims or the client certificate's subject; never the token itself. */
+  readonly identity: UserInfo | undefined;
 }
 
 export type LoadCredentials = () => Promise<CredentialMaterial>;
@@ -158,19 +167,59 @@ export function assertCertificates(pem: Buffer, what: string): void {
   }
 }
 
-/** The `exp` claim of a JWT bearer token in epoch ms; undefined for opaque tokens. Never verifies. */
-export function tokenExpiry(token: string): number | undefined {
+interface TokenClaims {
+  readonly exp?: unknown;
+  readonly sub?: unknown;
+  readonly 'kubernetes.io'?: { readonly serviceaccount?: { readonly uid?: unknown } };
+}
+
+/** The claims of a JWT bearer token; undefined for opaque tokens. Never verifies anything. */
+function tokenClaims(token: string): TokenClaims | undefined {
   const payload = token.split('.')[1];
   if (payload === undefined) return undefined;
   try {
     const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    if (typeof claims === 'object' && claims !== null && 'exp' in claims && typeof claims.exp === 'number') {
-      return claims.exp * 1000;
-    }
+    return typeof claims === 'object' && claims !== null ? (claims as TokenClaims) : undefined;
   } catch {
     return undefined;
   }
-  return undefined;
+}
+
+/** The `exp` claim of a JWT bearer token in epoch ms; undefined for opaque tokens. */
+export function tokenExpiry(token: string): number | undefined {
+  const exp = tokenClaims(token)?.exp;
+  return typeof exp === 'number' ? exp * 1000 : undefined;
+}
+
+const SERVICE_ACCOUNT_USER = /^system:serviceaccount:([^:]+):[^:]+$/;
+
+/**
+ * The user a bearer token authenticates as: its `sub`, with the groups kube-apiserver gives a
+ * service account; undefined for opaque tokens.
+ */
+export function tokenIdentity(token: string): UserInfo | undefined {
+  const claims = tokenClaims(token);
+  if (typeof claims?.sub !== 'string') return undefined;
+  const uid = claims['kubernetes.io']?.serviceaccount?.uid;
+  const namespace = SERVICE_ACCOUNT_USER.exec(claims.sub)?.[1];
+  return {
+    username: claims.sub,
+    ...(typeof uid === 'string' ? { uid } : {}),
+    ...(namespace === undefined ? {} : { groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] }),
+  };
+}
+
+/** The user a client certificate authenticates as: CN the name, O the groups. */
+export function certificateIdentity(cert: Buffer | undefined): UserInfo | undefined {
+  if (cert === undefined) return undefined;
+  try {
+    const subject = new X509Certificate(cert).subject.split('\n');
+    const username = subject.find((part) => part.startsWith('CN='))?.slice(3);
+    const groups = subject.filter((part) => part.startsWith('O=')).map((part) => part.slice(2));
+    return username === undefined ? undefined : { username, ...(groups.length > 0 ? { groups } : {}) };
+  } catch {
+    return undefined;
+  }
 }
 
 export function certificateExpiry(cert: Buffer | undefined): number | undefined {

@@ -14,8 +14,10 @@ import type { Options } from '../config/options.ts';
 import {
   assertCertificates,
   certificateExpiry,
+  certificateIdentity,
   earliest,
   tokenExpiry,
+  tokenIdentity,
   type CredentialMaterial,
   type LoadCredentials,
 } from './credentials.ts';
@@ -87,6 +89,7 @@ function fromFiles(server: URL, options: Options, origin: string): ClusterSource
         impersonateUser: undefined,
         tls: { ca, cert: undefined, key: undefined, servername },
         expiresAt: tokenExpiry(token),
+        identity: tokenIdentity(token),
       };
     },
   };
@@ -187,6 +190,7 @@ async function credentialsFromKubeconfig(config: KubeConfig, servername: string 
     impersonateUser: headers['Impersonate-User'],
     tls: { ca, cert, key: asBuffer(request.key), servername: servername ?? request.servername },
     expiresAt: earliest(token === undefined ? undefined : tokenExpiry(token), certificateExpiry(cert)),
+    identity: (token === undefined ? undefined : tokenIdentity(token)) ?? certificateIdentity(cert),
   };
 }
 

@@ -28,6 +28,7 @@ const LISTENER = 'Proxy listener';
 const FILTER = 'Request filter (kubectl proxy compatible)';
 const CLUSTER = 'Cluster and credentials';
 const POLICY = 'Allow-list policy';
+const AUDIT = 'Audit log';
 const ADMIN = 'Probes and metrics listener';
 const RUNTIME = 'Runtime';
 
@@ -117,6 +118,20 @@ const SPECS = {
     help: 'How often the policy file is checked for changes; an invalid new version is logged and the previous one kept.',
     takesValue: true,
     parse: parsePositiveDuration,
+  }),
+  'audit-level': option({
+    group: AUDIT,
+    defaultText: 'Metadata',
+    help: 'Metadata: one audit.k8s.io/v1 Event per request (health and metrics paths excepted), ResponseStarted too for watches and streams; None: no audit log.',
+    takesValue: true,
+    parse: parseAuditLevel,
+  }),
+  'audit-log-path': option({
+    group: AUDIT,
+    defaultText: '-',
+    help: 'Where audit events go, one JSON line each: "-" is stdout (next to the operational log, told apart by "kind":"Event"), else a file.',
+    takesValue: true,
+    parse: parseText,
   }),
   server: option({
     group: CLUSTER,
@@ -433,6 +448,15 @@ export function parseDuration(text: string): Parsed<number> {
 function parsePositiveDuration(text: string): Parsed<number> {
   const parsed = parseDuration(text);
   return 'value' in parsed && parsed.value === 0 ? { problem: 'must be longer than 0' } : parsed;
+}
+
+const AUDIT_LEVELS = ['None', 'Metadata'] as const;
+
+function parseAuditLevel(text: string): Parsed<(typeof AUDIT_LEVELS)[number]> {
+  const level = AUDIT_LEVELS.find((candidate) => candidate === text);
+  return level === undefined
+    ? { problem: `must be one of ${AUDIT_LEVELS.join(', ')} (Request and RequestResponse are not supported yet)` }
+    : { value: level };
 }
 
 const POLICY_MODES = ['enforce', 'log'] as const;

@@ -7,6 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CredentialStore } from '../cluster/credentials.ts';
 import type { InFlight } from '../proxy/in-flight.ts';
+import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
 import type { UpstreamErrorCause } from '../proxy/status.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
 import { queryValues } from '../request/target.ts';
@@ -30,39 +31,6 @@ const METRICS_VERBS: ReadonlyMap<string, string> = new Map([
   ['deletecollection', 'DELETECOLLECTION'],
   ['proxy', 'PROXY'],
 ]);
-
-/** What happened to a request at the ambassador's own gate. */
-export type Decision = 'allow' | 'deny' | 'would_deny' | 'invalid';
-
-/** One finished request, as the recorder reads it (a forwarded exchange satisfies this). */
-export interface CompletedRequest {
-  readonly method: string;
-  /** Undefined when the request target could not be parsed. */
-  readonly attributes: RequestAttributes | undefined;
-  readonly query: string;
-  readonly contentType: string | undefined;
-  readonly statusCode: number;
-  readonly decision: Decision;
-  /** `performance.now()` when the request arrived. */
-  readonly startedAt: number;
-  readonly bytesFromClient: number;
-  readonly bytesToClient: number;
-}
-
-/** Where the request path reports to; a no-op when metrics are off, chosen once at start. */
-export interface Recorder {
-  requestCompleted(request: CompletedRequest): void;
-  firstByte(request: CompletedRequest): void;
-  upstreamError(cause: UpstreamErrorCause): void;
-  policyDenied(rule: string | undefined, mode: string): void;
-}
-
-export const NO_RECORDER: Recorder = {
-  requestCompleted: () => undefined,
-  firstByte: () => undefined,
-  upstreamError: () => undefined,
-  policyDenied: () => undefined,
-};
 
 /** kube-apiserver's `CleanVerb`: WATCH apart from LIST, APPLY apart from PATCH, CONNECT for streams. */
 export function metricsVerb(method: string, attributes: RequestAttributes | undefined, contentType: string | undefined): string {
@@ -98,6 +66,7 @@ export class Metrics implements Recorder {
   readonly #policyDenials: Counter<string>;
   readonly credentialReloads: Counter<string>;
   readonly policyReloads: Counter<string>;
+  readonly auditEventsLost: Counter<string>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -145,6 +114,12 @@ export class Metrics implements Recorder {
       name: `${PREFIX}policy_reloads_total`,
       help: 'Changed policy files read, by result (an invalid one is not applied).',
       labelNames: ['result'],
+      registers,
+    });
+    this.auditEventsLost = new Counter({
+      name: `${PREFIX}audit_events_lost_total`,
+      help: 'Audit events not written: "dropped" while the sink was too slow, "sink_error" once it failed.',
+      labelNames: ['reason'],
       registers,
     });
     new Gauge({

@@ -9,7 +9,7 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CredentialStore } from '../cluster/credentials.ts';
-import type { CompletedRequest, Decision, Recorder } from '../metrics/metrics.ts';
+import type { Arrival, CompletedRequest, Decision, Recorder } from './recorder.ts';
 import { longRunningKind, type RequestAttributes } from '../request/attributes.ts';
 import type { Upstream } from '../cluster/upstream.ts';
 import { clientResponseHeaders } from './headers.ts';
@@ -33,6 +33,8 @@ export interface Admitted {
   readonly pathAndQuery: string;
   readonly headers: string[];
   readonly decision: Decision;
+  /** Why the policy would have refused it (in log mode). */
+  readonly reason: string | undefined;
 }
 
 const EXCHANGE = Symbol('kube-api-ambassador.exchange');
@@ -51,7 +53,15 @@ export class Exchange implements CompletedRequest {
   readonly pathAndQuery: string;
   readonly headers: string[];
   readonly decision: Decision;
+  /** Why the policy would refuse it (log mode), or why the ambassador answered with an error. */
+  reason: string | undefined;
   readonly startedAt: number;
+  readonly receivedAt: number;
+  readonly auditId: string;
+  readonly requestUri: string;
+  readonly userAgent: string | undefined;
+  readonly sourceIp: string | undefined;
+  readonly clientAuditId: string | undefined;
   /** Set for watches, logs and other long-running requests: they get no timeout. */
   readonly longRunningKind: string | undefined;
   readonly hasBody: boolean;
@@ -67,17 +77,24 @@ export class Exchange implements CompletedRequest {
   retried = false;
   timedOut = false;
 
-  constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, startedAt: number) {
+  constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, arrival: Arrival) {
     this.deps = deps;
     this.req = req;
     this.res = res;
-    this.method = req.method ?? 'GET';
+    this.method = arrival.method;
     this.attributes = admitted.attributes;
     this.query = admitted.query;
     this.pathAndQuery = admitted.pathAndQuery;
     this.headers = admitted.headers;
     this.decision = admitted.decision;
-    this.startedAt = startedAt;
+    this.reason = admitted.reason;
+    this.startedAt = arrival.startedAt;
+    this.receivedAt = arrival.receivedAt;
+    this.auditId = arrival.auditId;
+    this.requestUri = arrival.requestUri;
+    this.userAgent = arrival.userAgent;
+    this.sourceIp = arrival.sourceIp;
+    this.clientAuditId = arrival.clientAuditId;
     this.longRunningKind = longRunningKind(admitted.attributes);
     this.hasBody = hasBody(req);
     this.clientHeaderCount = admitted.headers.length;
@@ -151,7 +168,9 @@ function onHeaderTimeout(exchange: Exchange): void {
   exchange.timedOut = true;
   exchange.deps.recorder.upstreamError('timeout');
   const seconds = exchange.deps.upstreamTimeoutMs / 1000;
-  writeStatus(exchange.res, gatewayTimeout(`the API server did not start answering within ${seconds}s (--upstream-timeout)`));
+  const status = gatewayTimeout(`the API server did not start answering within ${seconds}s (--upstream-timeout)`);
+  exchange.reason = status.message;
+  writeStatus(exchange.res, status);
   exchange.upstreamRequest?.destroy();
 }
 
@@ -219,6 +238,7 @@ function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoExcepti
   const { cause, status } = upstreamFailure(error, exchange.deps.upstream.hostHeader);
   exchange.deps.recorder.upstreamError(cause);
   exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery }, status.message);
+  exchange.reason = status.message;
   writeStatus(exchange.res, status);
 }
 

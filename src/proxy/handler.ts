@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { PolicyMode } from '../config/options.ts';
 import { decideRequest, describe } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
-import type { Decision } from '../metrics/metrics.ts';
+import { arrivalOf, type Arrival, type Decision } from './recorder.ts';
 import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
@@ -59,7 +59,7 @@ function isStatus(value: unknown): value is ProxyStatus {
 }
 
 /** Everything a request must pass before anything is sent upstream. */
-function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined): Admitted | Refusal {
+function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined, auditId: string): Admitted | Refusal {
   const method = req.method ?? '';
   const hostProblem = hostRefusal(deps.filter, req.headers.host, req.headers.origin);
   if (hostProblem !== undefined) return refuse(forbidden(hostProblem));
@@ -78,6 +78,7 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
     return refuse(badRequest('only exec, attach and portforward on a pod can be upgraded'), attributes, query);
   }
   let decision: Decision = 'allow';
+  let reason: string | undefined;
   if (deps.policy !== undefined) {
     const verdict = decideRequest(deps.policy.store.current, attributes, query, upgrade !== undefined);
     if (!verdict.allowed) {
@@ -86,25 +87,28 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
       deps.log.info({ ...attributes, query, rule: verdict.rule, mode, reason: verdict.reason }, 'request denied by policy');
       if (mode === 'enforce') return refuse(forbidden(`${describe(attributes)} is forbidden: ${verdict.reason}`), attributes, query);
       decision = 'would_deny';
+      reason = verdict.reason;
     }
   }
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
   if (isStatus(headers)) return refuse(headers, attributes, query);
-  return { attributes, query, pathAndQuery: query === '' ? target.path : `${target.path}?${query}`, headers, decision };
+  // kube-apiserver adopts a request's Audit-ID as its own: the two audit logs join on it.
+  headers.push('audit-id', auditId);
+  return { attributes, query, pathAndQuery: query === '' ? target.path : `${target.path}?${query}`, headers, decision, reason };
 }
 
-/** Counts a refused request as the API server would label it, with the ambassador's decision. */
-function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, startedAt: number): void {
+/** Records a refused request as the API server would label it, with the ambassador's decision. */
+function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, arrival: Arrival): void {
   const [bytesFromClient, bytesToClient] = takeConnectionBytes(req.socket);
   deps.recorder.requestCompleted({
-    method: req.method ?? '',
+    ...arrival,
     attributes: refusal.attributes,
     query: refusal.query,
     contentType: req.headers['content-type'],
     statusCode: refusal.status.code,
     decision: refusal.status.code === 403 ? 'deny' : 'invalid',
-    startedAt,
+    reason: refusal.status.message,
     bytesFromClient,
     bytesToClient,
   });
@@ -128,15 +132,15 @@ export class ProxyHandler {
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const startedAt = performance.now();
+    const arrival = arrivalOf(req);
     try {
-      const admitted = admit(this.#deps, req, undefined);
+      const admitted = admit(this.#deps, req, undefined, arrival.auditId);
       if (isRefusal(admitted)) {
         writeStatus(res, admitted.status);
-        recordRefusal(this.#deps, req, admitted, startedAt);
+        recordRefusal(this.#deps, req, admitted, arrival);
         return;
       }
-      forward(new Exchange(this.#deps, req, res, admitted, startedAt));
+      forward(new Exchange(this.#deps, req, res, admitted, arrival));
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling a request');
       writeStatus(res, internalError('the ambassador failed to handle the request; see its log'));
@@ -144,16 +148,16 @@ export class ProxyHandler {
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const startedAt = performance.now();
+    const arrival = arrivalOf(req);
     try {
       const protocol = upgradeProtocol(req.method ?? '', req.headers.upgrade);
-      const admitted = isStatus(protocol) ? refuse(protocol) : admit(this.#deps, req, protocol);
+      const admitted = isStatus(protocol) ? refuse(protocol) : admit(this.#deps, req, protocol, arrival.auditId);
       if (isRefusal(admitted)) {
         writeStatusToSocket(socket, admitted.status);
-        recordRefusal(this.#deps, req, admitted, startedAt);
+        recordRefusal(this.#deps, req, admitted, arrival);
         return;
       }
-      forwardUpgrade(this.#deps, req, socket, head, admitted, startedAt);
+      forwardUpgrade(this.#deps, req, socket, head, admitted, arrival);
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling an upgrade');
       writeStatusToSocket(socket, internalError('the ambassador failed to handle the upgrade; see its log'));

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { CompletedRequest } from '../metrics/metrics.ts';
+import type { Arrival, CompletedRequest } from './recorder.ts';
 import { CLIENT_CLOSED_REQUEST, type Admitted, type ForwardDeps } from './forward.ts';
 import { clientResponseHeaders, rawResponseHead } from './headers.ts';
 import { badRequest, gatewayTimeout, upstreamFailure, writeStatusToSocket, type ProxyStatus } from './status.ts';
@@ -32,23 +32,24 @@ export function upgradeProtocol(method: string, upgradeHeader: string | undefine
 /** Per upgrade, what the recorder reads when the session or refusal ends. */
 interface UpgradeOutcome extends CompletedRequest {
   statusCode: number;
+  reason: string | undefined;
   bytesFromClient: number;
   bytesToClient: number;
 }
 
-export function forwardUpgrade(deps: ForwardDeps, req: IncomingMessage, client: Duplex, head: Buffer, admitted: Admitted, startedAt: number): void {
+export function forwardUpgrade(deps: ForwardDeps, req: IncomingMessage, client: Duplex, head: Buffer, admitted: Admitted, arrival: Arrival): void {
   const { upstream } = deps;
   const sentAuthorization = upstream.authorization;
   const sentMark = deps.credentials.reloadMark;
   const request = upstream.request(req.method ?? 'GET', admitted.pathAndQuery, admitted.headers);
   const outcome: UpgradeOutcome = {
-    method: req.method ?? 'GET',
+    ...arrival,
     attributes: admitted.attributes,
     query: admitted.query,
     contentType: undefined,
     statusCode: CLIENT_CLOSED_REQUEST,
     decision: admitted.decision,
-    startedAt,
+    reason: admitted.reason,
     bytesFromClient: 0,
     bytesToClient: 0,
   };
@@ -61,7 +62,9 @@ export function forwardUpgrade(deps: ForwardDeps, req: IncomingMessage, client: 
   const timer = setTimeout(() => {
     answer(504);
     deps.recorder.upstreamError('timeout');
-    writeStatusToSocket(client, gatewayTimeout(`the API server did not answer the upgrade within ${deps.upstreamTimeoutMs / 1000}s`));
+    const status = gatewayTimeout(`the API server did not answer the upgrade within ${deps.upstreamTimeoutMs / 1000}s`);
+    outcome.reason = status.message;
+    writeStatusToSocket(client, status);
     request.destroy();
     deps.recorder.requestCompleted(outcome);
   }, deps.upstreamTimeoutMs);
@@ -103,6 +106,7 @@ export function forwardUpgrade(deps: ForwardDeps, req: IncomingMessage, client: 
     if (answered) return;
     const { cause, status } = upstreamFailure(error, upstream.hostHeader);
     answer(status.code);
+    outcome.reason = status.message;
     deps.recorder.upstreamError(cause);
     deps.log.warn({ code: error.code, status: status.code, path: admitted.pathAndQuery }, status.message);
     writeStatusToSocket(client, status);

@@ -17,6 +17,8 @@ const DEFAULTS: Options = {
   policy: '',
   'policy-mode': 'enforce',
   'policy-reload-interval': 10_000,
+  'audit-level': 'Metadata',
+  'audit-log-path': '-',
   server: '',
   'certificate-authority': '',
   'token-file': '',

@@ -1,0 +1,83 @@
+/**
+ * The audit log: one JSON line per event, written asynchronously (pino's sonic-boom) to stdout or a
+ * file, so a slow sink never blocks proxying. The buffer is bounded: past it events are dropped and
+ * counted. If the sink fails, the proxy keeps serving, says so once, and counts what was lost.
+ */
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import type { CredentialStore } from '../cluster/credentials.ts';
+import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
+import { auditEvent, isAudited, type AuditLevel } from './event.ts';
+
+/** Events waiting for a slow sink; beyond this many bytes new ones are dropped, not buffered. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+export type AuditLoss = 'dropped' | 'sink_error';
+
+type SonicBoom = ReturnType<typeof pino.destination>;
+
+export class AuditLog implements Recorder {
+  readonly #sink: SonicBoom;
+  readonly #level: AuditLevel;
+  readonly #credentials: CredentialStore;
+  readonly #log: Logger;
+  readonly #onLoss: (reason: AuditLoss) => void;
+  #broken = false;
+
+  /** `destination` is a file path, or `-` for stdout. */
+  constructor(destination: string, level: AuditLevel, credentials: CredentialStore, log: Logger, onLoss: (reason: AuditLoss) => void) {
+    this.#level = level;
+    this.#credentials = credentials;
+    this.#log = log;
+    this.#onLoss = onLoss;
+    this.#sink = pino.destination({
+      dest: destination === '-' ? 1 : destination,
+      sync: false,
+      mkdir: false,
+      maxLength: MAX_BUFFERED_BYTES,
+    });
+    this.#sink.on('error', (error: Error) => this.#fail(error));
+    this.#sink.on('drop', () => this.#onLoss('dropped'));
+  }
+
+  requestCompleted(request: CompletedRequest): void {
+    this.#write(request, 'ResponseComplete');
+  }
+
+  /** Long-running requests also get a ResponseStarted event, as the API server writes them. */
+  firstByte(request: CompletedRequest): void {
+    this.#write(request, 'ResponseStarted');
+  }
+
+  /** Upstream errors and denials are in the request's own event (code, decision, reason). */
+  upstreamError(): void {}
+
+  policyDenied(): void {}
+
+  /** Writes what is buffered; resolves when the sink has it. */
+  flush(): Promise<void> {
+    if (this.#broken) return Promise.resolve();
+    return new Promise((resolve) => this.#sink.flush(() => resolve()));
+  }
+
+  #write(request: CompletedRequest, stage: 'ResponseStarted' | 'ResponseComplete'): void {
+    if (!isAudited(this.#level, request)) return;
+    if (this.#broken) {
+      this.#onLoss('sink_error');
+      return;
+    }
+    const line = JSON.stringify(auditEvent(stage, request, this.#credentials.current.identity, Date.now())) + '\n';
+    try {
+      this.#sink.write(line);
+    } catch (error) {
+      this.#fail(error as Error);
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#onLoss('sink_error');
+    if (this.#broken) return;
+    this.#broken = true;
+    this.#log.error({ reason: error.message }, 'the audit log cannot be written; the proxy keeps serving, and lost events are counted');
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * What the request path reports when a request ends (and when a long-running one starts), and
+ * to whom: metrics and the audit log implement `Recorder`; which ones run is decided once at start.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { RequestAttributes } from '../request/attributes.ts';
+import type { UpstreamErrorCause } from './status.ts';
+
+/** What happened to a request at the ambassador's own gate. */
+export type Decision = 'allow' | 'deny' | 'would_deny' | 'invalid';
+
+/** What is known of a request the moment it arrives. */
+export interface Arrival {
+  readonly method: string;
+  /** `performance.now()` when the request arrived. */
+  readonly startedAt: number;
+  /** Epoch ms when the request arrived. */
+  readonly receivedAt: number;
+  /** The ID sent to the API server as `Audit-ID`, so its audit log joins ours. */
+  readonly auditId: string;
+  /** The request target as the client sent it. */
+  readonly requestUri: string;
+  readonly userAgent: string | undefined;
+  readonly sourceIp: string | undefined;
+  /** An `Audit-ID` the client sent (replaced upstream by `auditId`). */
+  readonly clientAuditId: string | undefined;
+}
+
+export function arrivalOf(req: IncomingMessage): Arrival {
+  return {
+    method: req.method ?? '',
+    startedAt: performance.now(),
+    receivedAt: Date.now(),
+    auditId: randomUUID(),
+    requestUri: req.url ?? '',
+    userAgent: req.headers['user-agent'],
+    sourceIp: req.socket.remoteAddress,
+    clientAuditId: req.headers['audit-id'] as string | undefined,
+  };
+}
+
+/** One request as the recorders read it when it ends; a forwarded exchange satisfies this. */
+export interface CompletedRequest extends Arrival {
+  /** Undefined when the request target could not be parsed. */
+  readonly attributes: RequestAttributes | undefined;
+  readonly query: string;
+  readonly contentType: string | undefined;
+  readonly statusCode: number;
+  readonly decision: Decision;
+  /** Why the ambassador refused (or, in log mode, would have refused) the request. */
+  readonly reason: string | undefined;
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+}
+
+export interface Recorder {
+  requestCompleted(request: CompletedRequest): void;
+  /** A long-running request got its response headers (or its upgrade). */
+  firstByte(request: CompletedRequest): void;
+  upstreamError(cause: UpstreamErrorCause): void;
+  policyDenied(rule: string | undefined, mode: string): void;
+}
+
+export const NO_RECORDER: Recorder = {
+  requestCompleted: () => undefined,
+  firstByte: () => undefined,
+  upstreamError: () => undefined,
+  policyDenied: () => undefined,
+};
+
+/** One recorder that reports to each of `recorders` (none: the no-op one). */
+export function combineRecorders(recorders: readonly Recorder[]): Recorder {
+  if (recorders.length === 0) return NO_RECORDER;
+  if (recorders.length === 1 && recorders[0] !== undefined) return recorders[0];
+  return {
+    requestCompleted: (request) => recorders.forEach((recorder) => recorder.requestCompleted(request)),
+    firstByte: (request) => recorders.forEach((recorder) => recorder.firstByte(request)),
+    upstreamError: (cause) => recorders.forEach((recorder) => recorder.upstreamError(cause)),
+    policyDenied: (rule, mode) => recorders.forEach((recorder) => recorder.policyDenied(rule, mode)),
+  };
+}
