@@ -8,36 +8,17 @@ import { cleanEnv, runAmbassador, startAmbassador, type RunningAmbassador } from
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { curl, send } from '../support/http.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
+import { JOB_LAUNCHER_POLICY } from '../support/policies.ts';
 
 const execFileAsync = promisify(execFile);
 
-/** The issue's own example: list/watch pods and configmaps in my namespace, create jobs. */
-const JOB_LAUNCHER = `
-rules:
-  - name: observe
-    verbs: [get, list, watch]
-    apiGroups: [""]
-    resources: [pods, configmaps]
-    namespaces: ["$(POD_NAMESPACE)"]
-  - name: launch-jobs
-    verbs: [create, get]
-    apiGroups: [batch]
-    resources: [jobs]
-    namespaces: ["$(POD_NAMESPACE)"]
-  - name: exec-echo
-    verbs: [get, create]
-    apiGroups: [""]
-    resources: [pods/exec]
-    namespaces: ["$(POD_NAMESPACE)"]
-    when: { commands: [[echo, allowed]] }
-  - name: forward-http
+/** The shared job-launcher policy, plus port-forward to port 8080 only. */
+const JOB_LAUNCHER = `${JOB_LAUNCHER_POLICY}  - name: forward-http
     verbs: [get, create]
     apiGroups: [""]
     resources: [pods/portforward]
     namespaces: ["$(POD_NAMESPACE)"]
     when: { ports: [8080] }
-  - verbs: [get]
-    nonResourceURLs: [/version, /api, /api/*, /apis, /apis/*, /openapi/*]
 `;
 
 let cluster: TestCluster;

@@ -4,29 +4,9 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { cleanEnv, startAmbassador, type LogLine, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
+import { JOB_LAUNCHER_POLICY } from '../support/policies.ts';
 
 /** The job launcher of policy.test.ts. */
-const JOB_LAUNCHER = `
-rules:
-  - name: observe
-    verbs: [get, list, watch]
-    apiGroups: [""]
-    resources: [pods, configmaps]
-    namespaces: ["$(POD_NAMESPACE)"]
-  - name: launch-jobs
-    verbs: [create, get]
-    apiGroups: [batch]
-    resources: [jobs]
-    namespaces: ["$(POD_NAMESPACE)"]
-  - name: exec-echo
-    verbs: [get, create]
-    apiGroups: [""]
-    resources: [pods/exec]
-    namespaces: ["$(POD_NAMESPACE)"]
-    when: { commands: [[echo, allowed]] }
-  - verbs: [get]
-    nonResourceURLs: [/version, /api, /api/*, /apis, /apis/*, /openapi/*]
-`;
 
 /** A Role that misses some of it (list on configmaps, get on pods/exec, /openapi/*) and lets the account read secrets. */
 const TEAM_A_RBAC = {
@@ -69,7 +49,7 @@ function warning(msg: string): (line: LogLine) => boolean {
 
 describe('checking the policy against RBAC at start', () => {
   it('says who it acts as, which policy parts RBAC refuses, and which dangerous rights the policy never uses', async () => {
-    const ambassador = await startWithPolicy('job-launcher', JOB_LAUNCHER);
+    const ambassador = await startWithPolicy('job-launcher', JOB_LAUNCHER_POLICY);
     const actingAs = await ambassador.waitForLog((line) => line.msg === 'acting as system:serviceaccount:team-a:app');
     expect(actingAs.level).toBe('info');
     await ambassador.waitForLog(warning(`policy rule "observe" (rules[0]) allows list on configmaps in team-a, ${REFUSED}`));
@@ -116,7 +96,7 @@ describe('checking the policy against RBAC at start', () => {
     const forbidden = JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'forbidden by the test', reason: 'Forbidden', code: 403 });
     cluster.api.script((method, url) => method === 'POST' && url.includes('.k8s.io/v1/self'), { status: 403, body: forbidden });
     onTestFinished(() => cluster.api.clearScripts());
-    const ambassador = await startWithPolicy('job-launcher', JOB_LAUNCHER);
+    const ambassador = await startWithPolicy('job-launcher', JOB_LAUNCHER_POLICY);
     const cannot = await ambassador.waitForLog((line) => String(line.msg).startsWith('cannot check the policy against RBAC'));
     expect(cannot.level).toBe('warn');
     expect(cannot.msg).toMatch(/^cannot check the policy against RBAC: POST \/apis\/\S+ answered 403 Forbidden: forbidden by the test$/);
