@@ -148,6 +148,7 @@ export class ProxyHandler {
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', destroyOnError);
     const arrival = arrivalOf(req);
     try {
       const protocol = upgradeProtocol(req.method ?? '', req.headers.upgrade);
@@ -166,6 +167,7 @@ export class ProxyHandler {
 
   /** CONNECT asks for a forward-proxy tunnel; the ambassador is not one. */
   readonly handleConnect = (_req: IncomingMessage, socket: Duplex): void => {
+    socket.on('error', destroyOnError);
     writeStatusToSocket(socket, badRequest('CONNECT is not supported: the ambassador is not a forward proxy'));
   };
 
@@ -181,6 +183,14 @@ export class ProxyHandler {
         : badRequest(`the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
     writeStatusToSocket(socket, status);
   };
+}
+
+/**
+ * Node hands upgrade and CONNECT sockets over without its own 'error' listener: a client that
+ * resets the connection after reading a refusal would otherwise crash the process.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 /** Only WebSocket and SPDY upgrades are treated as upgrades; other Upgrade headers are ignored. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import type { TestCluster } from '../support/cluster.ts';
+import { connect } from 'node:net';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
 
 let cluster: TestCluster;
@@ -108,6 +109,26 @@ describe('DNS rebinding and cross-site protection', () => {
     );
     expect(parseRawResponse(raw)).toMatchObject({ status: 403, body: { reason: 'Forbidden' } });
     expect(cluster.api.requests.length).toBe(before);
+  });
+});
+
+describe('clients that reset the connection after a refusal', () => {
+  // Regression: Node gives upgrade sockets no 'error' listener, and the Python client resets the
+  // connection after reading a refused exec's 403, which crashed the ambassador.
+  it.each([
+    ['a refused upgrade', 'GET /api/v1/namespaces/default/pods/web/exec?command=ls HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'],
+    ['a refused CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'],
+  ])('keep the ambassador up: %s', async (_, bytes) => {
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(ambassador.port, '127.0.0.1', () => socket.write(bytes));
+      socket.once('data', () => {
+        socket.resetAndDestroy();
+        resolve();
+      });
+      socket.on('error', reject);
+    });
+    expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
+    expect(ambassador.child.exitCode).toBeNull();
   });
 });
 
