@@ -118,6 +118,8 @@ describe('clients that reset the connection after a refusal', () => {
   it.each([
     ['a refused upgrade', 'GET /api/v1/namespaces/default/pods/web/exec?command=ls HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'],
     ['a refused CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'],
+    ['a request Node cannot parse', 'GET /version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    ['oversized headers', `GET /version HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
   ])('keep the ambassador up: %s', async (_, bytes) => {
     await new Promise<void>((resolve, reject) => {
       const socket = connect(ambassador.port, '127.0.0.1', () => socket.write(bytes));
