@@ -115,7 +115,7 @@ async function run(): Promise<number> {
     log,
     recorder: combineRecorders(recorders),
   });
-  const proxyServer = createProxyServer(handler);
+  const proxyServer = createProxyServer(handler, options['request-header-timeout']);
   const adminServer = createAdminServer(new Readiness(credentials, upstream), metrics?.registry, log);
   const proxyTarget: ListenTarget =
     options['unix-socket'] !== '' ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };

@@ -63,6 +63,13 @@ const SPECS = {
     takesValue: true,
     parse: parseApiPrefix,
   }),
+  'request-header-timeout': option({
+    group: LISTENER,
+    defaultText: '30s',
+    help: 'Longest a client may take to send its request headers (408 after it), against clients that trickle them (slowloris).',
+    takesValue: true,
+    parse: parsePositiveDuration,
+  }),
   'accept-hosts': option({
     group: FILTER,
     defaultText: '^localhost$,^127\\.0\\.0\\.1$,^\\[::1\\]$',

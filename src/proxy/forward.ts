@@ -226,8 +226,22 @@ function relay(exchange: Exchange, response: Tagged<IncomingMessage>): void {
 }
 
 function onUpstreamBodyError(this: Tagged<IncomingMessage>): void {
-  // The status line is gone already; ending the connection is how the client learns the body broke.
-  this[EXCHANGE]?.res.destroy();
+  const exchange = this[EXCHANGE];
+  if (exchange !== undefined) endBrokenResponse(exchange);
+}
+
+/**
+ * The API server went away after the response started. A watch then ends cleanly, as at the API
+ * server's own timeouts, so clients simply watch again; any other body is cut off, since ending it
+ * would pass a truncated answer for a whole one.
+ */
+function endBrokenResponse(exchange: Exchange): void {
+  if (exchange.longRunningKind === 'watch' && !exchange.res.destroyed) {
+    exchange.upstreamResponse?.unpipe(exchange.res);
+    exchange.res.end();
+    return;
+  }
+  exchange.res.destroy();
 }
 
 function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoException): void {
@@ -235,6 +249,10 @@ function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoExcepti
   if (exchange === undefined) return;
   clearTimeout(exchange.timer);
   if (exchange.timedOut || exchange.res.destroyed) return;
+  if (exchange.upstreamResponse !== undefined) {
+    endBrokenResponse(exchange);
+    return;
+  }
   const { cause, status } = upstreamFailure(error, exchange.deps.upstream.hostHeader);
   exchange.deps.recorder.upstreamError(cause);
   exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery }, status.message);

@@ -21,6 +21,7 @@ import {
   headersTooLarge,
   internalError,
   notFound,
+  requestTimeout,
   writeStatus,
   writeStatusToSocket,
   type ProxyStatus,
@@ -180,7 +181,9 @@ export class ProxyHandler {
     const status =
       error.code === 'HPE_HEADER_OVERFLOW'
         ? headersTooLarge()
-        : badRequest(`the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? requestTimeout('the request headers did not arrive within --request-header-timeout')
+          : badRequest(`the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
     writeStatusToSocket(socket, status);
   };
 }

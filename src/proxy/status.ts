@@ -35,6 +35,11 @@ export function notFound(message: string): ProxyStatus {
   return { code: 404, reason: 'NotFound', message };
 }
 
+/** The client did not finish sending its request headers in time (a slowloris client, say). */
+export function requestTimeout(message: string): ProxyStatus {
+  return { code: 408, reason: 'Timeout', message };
+}
+
 export function headersTooLarge(): ProxyStatus {
   return {
     code: 431,

@@ -17,9 +17,17 @@ const CLIENT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export type ListenTarget = { readonly host: string; readonly port: number } | { readonly socketPath: string };
 
-export function createProxyServer(handler: ProxyHandler): Server {
+/** `headerTimeoutMs`: how long a client may take to send its request headers (slowloris defence). */
+export function createProxyServer(handler: ProxyHandler, headerTimeoutMs: number): Server {
   const server = createServer(
-    { shouldUpgradeCallback: isProxiedUpgrade, requireHostHeader: true, keepAliveTimeout: CLIENT_KEEP_ALIVE_TIMEOUT_MS },
+    {
+      shouldUpgradeCallback: isProxiedUpgrade,
+      requireHostHeader: true,
+      keepAliveTimeout: CLIENT_KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: headerTimeoutMs,
+      // Node checks its timeouts only this often (30 s by default), which would stretch a short one.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, headerTimeoutMs / 4)),
+    },
     handler.handleRequest,
   );
   server.on('upgrade', handler.handleUpgrade);

@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
@@ -115,6 +116,31 @@ describe('upstream faults', () => {
     await cluster.api.start();
     expect((await send(ambassador.port, 'GET', '/api/v1/pods')).status).toBe(200);
     expect((await fetch(`${ambassador.adminUrl}/readyz`)).status).toBe(200);
+  });
+
+  it('ends a watch cleanly when the API server restarts, so the client watches again', async () => {
+    const ambassador = await ambassadorWith();
+    cluster.api.putPod('default', 'before-restart');
+    const firstWatch = await new Promise<{ ended: Promise<string> }>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/default/pods?watch=1', headers: { host: 'localhost' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        const ended = new Promise<string>((done, failed) => {
+          res.on('end', () => done(body));
+          res.on('error', failed);
+        });
+        resolve({ ended });
+      })
+        .on('error', reject)
+        .end();
+    });
+    await cluster.api.waitForRequest((r) => r.url === '/api/v1/namespaces/default/pods?watch=1');
+    await cluster.api.stop();
+    expect(await firstWatch.ended).toContain('"name":"before-restart"'); // ended, not aborted
+    await cluster.api.start();
+    const again = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1');
+    expect(again.status).toBe(200);
+    expect(again.text).toContain('"name":"before-restart"');
   });
 
   it('answers 504 when the API server does not start answering in time', async () => {

@@ -193,3 +193,22 @@ describe('filter flags', () => {
     }
   });
 });
+
+describe('slow clients', () => {
+  it('answers a client that trickles its headers (slowloris) with 408 after --request-header-timeout', async () => {
+    const strict = await startAmbassador([...cluster.ambassadorArgs, '--request-header-timeout', '300ms']);
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(strict.port, '127.0.0.1', () => socket.write('GET /version HTTP/1.1\r\nHost: localhost\r\nX-Slow: '));
+        let received = '';
+        socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+      });
+      expect(parseRawResponse(answer)).toMatchObject({ status: 408, body: { kind: 'Status', code: 408 } });
+      expect((await send(strict.port, 'GET', '/version')).status).toBe(200);
+    } finally {
+      await strict.stop();
+    }
+  });
+});

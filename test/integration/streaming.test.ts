@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
-import { kubectl, startKubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
+import { spawn } from 'node:child_process';
+import { kubectl, kubectlEnv, startKubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
 
 let cluster: TestCluster;
 let ambassador: RunningAmbassador;
@@ -132,6 +133,20 @@ describe.each([
     } finally {
       forwarder.child.kill();
     }
+  });
+});
+
+describe('clients that leave mid-session', () => {
+  it('closes the tunnel when kubectl exec is killed mid-session', async () => {
+    const execGauge = async (): Promise<string | undefined> =>
+      /^kube_api_ambassador_long_running_requests\{kind="exec"\} (\d+)/m.exec(await (await fetch(`${ambassador.adminUrl}/metrics`)).text())?.[1];
+    const session = spawn('kubectl', ['exec', '-i', 'web', '--', 'cat'], { env: kubectlEnv(kubeconfig), stdio: ['pipe', 'pipe', 'pipe'] });
+    const echoed = new Promise<void>((resolve) => session.stdout.once('data', () => resolve()));
+    session.stdin.write('still here\n');
+    await echoed; // the session is up, end to end
+    expect(await execGauge()).toBe('1');
+    session.kill('SIGKILL');
+    await expect.poll(execGauge, { timeout: 5000 }).toBeUndefined();
   });
 });
 

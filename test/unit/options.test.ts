@@ -9,6 +9,7 @@ const DEFAULTS: Options = {
   port: 8001,
   'unix-socket': '',
   'api-prefix': '/',
+  'request-header-timeout': 30_000,
   'accept-hosts': [/^localhost$/, /^127\.0\.0\.1$/, /^\[::1\]$/],
   'accept-paths': [/^.*/],
   'reject-paths': [/^\/api\/.*\/pods\/.*\/exec/, /^\/api\/.*\/pods\/.*\/attach/],

@@ -12,6 +12,7 @@ import {
   headersTooLarge,
   internalError,
   notFound,
+  requestTimeout,
   serviceUnavailable,
   type ProxyStatus,
 } from '../../src/proxy/status.ts';
@@ -31,6 +32,7 @@ describe('the README documents', () => {
     ['badRequest', badRequest('x')],
     ['forbidden', forbidden('x')],
     ['notFound', notFound('x')],
+    ['requestTimeout', requestTimeout('x')],
     ['headersTooLarge', headersTooLarge()],
     ['internalError', internalError('x')],
     ['serviceUnavailable', serviceUnavailable('x')],
