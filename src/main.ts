@@ -109,6 +109,7 @@ async function run(): Promise<number> {
     credentials,
     inFlight,
     filter,
+    limits: { ordinary: options['max-requests-in-flight'], longRunning: options['max-long-running-requests'] },
     policy: policy === undefined ? undefined : { store: policy, mode: options['policy-mode'] },
     apiPrefix: options['api-prefix'],
     upstreamTimeoutMs: options['upstream-timeout'],

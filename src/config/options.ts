@@ -70,6 +70,20 @@ const SPECS = {
     takesValue: true,
     parse: parsePositiveDuration,
   }),
+  'max-requests-in-flight': option({
+    group: LISTENER,
+    defaultText: '0',
+    help: 'Most ordinary requests served at once; past it, 429 with Retry-After, as the API server\'s max-in-flight filter answers. 0: no limit.',
+    takesValue: true,
+    parse: parseCount,
+  }),
+  'max-long-running-requests': option({
+    group: LISTENER,
+    defaultText: '0',
+    help: 'Most watches, log streams and exec/attach/port-forward sessions open at once; past it, 429. 0: no limit.',
+    takesValue: true,
+    parse: parseCount,
+  }),
   'accept-hosts': option({
     group: FILTER,
     defaultText: '^localhost$,^127\\.0\\.0\\.1$,^\\[::1\\]$',
@@ -386,6 +400,10 @@ function parseIp(text: string): Parsed<string> {
 function parsePort(text: string): Parsed<number> {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   return port >= 0 && port <= 65_535 ? { value: port } : { problem: 'must be a port number from 0 to 65535' };
+}
+
+function parseCount(text: string): Parsed<number> {
+  return /^\d{1,9}$/.test(text) ? { value: Number(text) } : { problem: 'must be a whole number (0 for no limit)' };
 }
 
 function parseBoolean(text: string): Parsed<boolean> {

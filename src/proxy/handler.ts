@@ -9,7 +9,7 @@ import type { PolicyMode } from '../config/options.ts';
 import { decideRequest, describe } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
 import { arrivalOf, type Arrival, type Decision } from './recorder.ts';
-import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
+import { isLongRunning, isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
 import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
@@ -22,6 +22,7 @@ import {
   internalError,
   notFound,
   requestTimeout,
+  tooManyRequests,
   writeStatus,
   writeStatusToSocket,
   type ProxyStatus,
@@ -32,8 +33,18 @@ export interface PolicyGate {
   readonly mode: PolicyMode;
 }
 
+/** Concurrency limits like kube-apiserver's max-in-flight filter; 0 is no limit. */
+export interface InFlightLimits {
+  readonly ordinary: number;
+  readonly longRunning: number;
+}
+
+/** kube-apiserver answers max-in-flight rejections with Retry-After: 1. */
+const RETRY_AFTER_SECONDS = 1;
+
 export interface ProxyDeps extends ForwardDeps {
   readonly filter: RequestFilter;
+  readonly limits: InFlightLimits;
   /** The allow-list, when one is configured; both it and the filter must allow a request. */
   readonly policy: PolicyGate | undefined;
   /** `/` by default; always ends with `/`. */
@@ -92,12 +103,33 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
     }
   }
 
+  const overLimit = limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes));
+  if (overLimit !== undefined) return refuse(overLimit, attributes, query);
+
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
   if (isStatus(headers)) return refuse(headers, attributes, query);
   // kube-apiserver adopts a request's Audit-ID as its own: the two audit logs join on it.
   headers.push('audit-id', auditId);
   return { attributes, query, pathAndQuery: query === '' ? target.path : `${target.path}?${query}`, headers, decision, reason };
 }
+
+/** The 429 for a request past its concurrency limit, or undefined when there is room. */
+function limitRefusal(deps: ProxyDeps, longRunning: boolean): ProxyStatus | undefined {
+  const { ordinary, longRunning: longRunningLimit } = deps.limits;
+  if (longRunning) {
+    if (longRunningLimit > 0 && deps.inFlight.longRunningCount >= longRunningLimit) {
+      return tooManyRequests(`too many watches, logs and sessions open (--max-long-running-requests=${longRunningLimit}); try again later`, RETRY_AFTER_SECONDS);
+    }
+  } else if (ordinary > 0 && deps.inFlight.ordinaryCount >= ordinary) {
+    return tooManyRequests(`too many requests in flight (--max-requests-in-flight=${ordinary}); try again later`, RETRY_AFTER_SECONDS);
+  }
+  return undefined;
+}
+
+const DECISION_BY_CODE: ReadonlyMap<number, Decision> = new Map([
+  [403, 'deny'],
+  [429, 'throttled'],
+]);
 
 /** Records a refused request as the API server would label it, with the ambassador's decision. */
 function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, arrival: Arrival): void {
@@ -108,7 +140,7 @@ function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, 
     query: refusal.query,
     contentType: req.headers['content-type'],
     statusCode: refusal.status.code,
-    decision: refusal.status.code === 403 ? 'deny' : 'invalid',
+    decision: DECISION_BY_CODE.get(refusal.status.code) ?? 'invalid',
     reason: refusal.status.message,
     bytesFromClient,
     bytesToClient,

@@ -35,6 +35,11 @@ export class InFlight {
     return this.#ordinary.size;
   }
 
+  /** Watches, logs and upgraded sessions open now. */
+  get longRunningCount(): number {
+    return this.#streams.size + this.#tunnels.size;
+  }
+
   /** Every request being served, upgraded sessions included. */
   get count(): number {
     return this.#ordinary.size + this.#streams.size + this.#tunnels.size;

@@ -8,7 +8,7 @@ import type { RequestAttributes } from '../request/attributes.ts';
 import type { UpstreamErrorCause } from './status.ts';
 
 /** What happened to a request at the ambassador's own gate. */
-export type Decision = 'allow' | 'deny' | 'would_deny' | 'invalid';
+export type Decision = 'allow' | 'deny' | 'would_deny' | 'invalid' | 'throttled';
 
 /** What is known of a request the moment it arrives. */
 export interface Arrival {

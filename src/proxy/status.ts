@@ -15,12 +15,15 @@ export type StatusReason =
   | 'RequestHeaderFieldsTooLarge'
   | 'InternalError'
   | 'ServiceUnavailable'
-  | 'Timeout';
+  | 'Timeout'
+  | 'TooManyRequests';
 
 export interface ProxyStatus {
   readonly code: number;
   readonly reason: StatusReason;
   readonly message: string;
+  /** Sent as `Retry-After` and `details.retryAfterSeconds`, as kube-apiserver does. */
+  readonly retryAfterSeconds?: number;
 }
 
 export function badRequest(message: string): ProxyStatus {
@@ -33,6 +36,11 @@ export function forbidden(message: string): ProxyStatus {
 
 export function notFound(message: string): ProxyStatus {
   return { code: 404, reason: 'NotFound', message };
+}
+
+/** Past a concurrency limit, like kube-apiserver's max-in-flight filter. */
+export function tooManyRequests(message: string, retryAfterSeconds: number): ProxyStatus {
+  return { code: 429, reason: 'TooManyRequests', message, retryAfterSeconds };
 }
 
 /** The client did not finish sending its request headers in time (a slowloris client, say). */
@@ -118,6 +126,7 @@ export function statusBody(status: ProxyStatus): string {
     status: 'Failure',
     message: status.message,
     reason: status.reason,
+    ...(status.retryAfterSeconds === undefined ? {} : { details: { retryAfterSeconds: status.retryAfterSeconds } }),
     code: status.code,
   });
 }
@@ -134,6 +143,7 @@ export function writeStatus(res: ServerResponse, status: ProxyStatus): void {
     'content-length': Buffer.byteLength(body),
     'x-content-type-options': 'nosniff',
     'cache-control': 'no-store',
+    ...(status.retryAfterSeconds === undefined ? {} : { 'retry-after': String(status.retryAfterSeconds) }),
   });
   res.end(body);
 }
@@ -150,6 +160,7 @@ export function writeStatusToSocket(socket: Duplex, status: ProxyStatus): void {
       'content-type: application/json\r\n' +
       `content-length: ${Buffer.byteLength(body)}\r\n` +
       'x-content-type-options: nosniff\r\n' +
+      (status.retryAfterSeconds === undefined ? '' : `retry-after: ${status.retryAfterSeconds}\r\n`) +
       'connection: close\r\n\r\n' +
       body,
   );

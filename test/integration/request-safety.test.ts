@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import type { TestCluster } from '../support/cluster.ts';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
 
@@ -209,6 +210,36 @@ describe('slow clients', () => {
       expect((await send(strict.port, 'GET', '/version')).status).toBe(200);
     } finally {
       await strict.stop();
+    }
+  });
+});
+
+describe('concurrency limits', () => {
+  it('answers 429 with Retry-After past --max-requests-in-flight, counting watches separately', async () => {
+    const limited = await startAmbassador([...cluster.ambassadorArgs, '--max-requests-in-flight', '2', '--max-long-running-requests', '1']);
+    cluster.api.script((_, url) => url.startsWith('/api/v1/namespaces/default/pods/held'), 'hang');
+    const held = ['/api/v1/namespaces/default/pods/held-1', '/api/v1/namespaces/default/pods/held-2'].map((path) => {
+      const req = request({ host: '127.0.0.1', port: limited.port, path, agent: false, headers: { host: 'localhost' } });
+      req.on('error', () => undefined).end();
+      return req;
+    });
+    const watch = request({ host: '127.0.0.1', port: limited.port, path: '/api/v1/namespaces/default/pods?watch=1', agent: false, headers: { host: 'localhost' } });
+    try {
+      await Promise.all(['held-1', 'held-2'].map((name) => cluster.api.waitForRequest((r) => r.url.endsWith(name))));
+      const third = await send(limited.port, 'GET', '/api/v1/namespaces/default/pods/web');
+      expect(third.status).toBe(429);
+      expect(third.headers['retry-after']).toBe('1');
+      expect(third.json()).toMatchObject({ kind: 'Status', reason: 'TooManyRequests', code: 429, details: { retryAfterSeconds: 1 } });
+
+      const watching = new Promise<number>((resolve) => watch.on('response', (res) => resolve(res.statusCode ?? 0)));
+      watch.on('error', () => undefined).end();
+      expect(await watching).toBe(200); // long-running requests have their own limit
+      const secondWatch = await send(limited.port, 'GET', '/api/v1/namespaces/default/pods?watch=1');
+      expect(secondWatch.status).toBe(429);
+      expect(String(secondWatch.json()['message'])).toContain('--max-long-running-requests=1');
+    } finally {
+      for (const req of [...held, watch]) req.destroy();
+      await limited.stop();
     }
   });
 });

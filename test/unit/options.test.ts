@@ -10,6 +10,8 @@ const DEFAULTS: Options = {
   'unix-socket': '',
   'api-prefix': '/',
   'request-header-timeout': 30_000,
+  'max-requests-in-flight': 0,
+  'max-long-running-requests': 0,
   'accept-hosts': [/^localhost$/, /^127\.0\.0\.1$/, /^\[::1\]$/],
   'accept-paths': [/^.*/],
   'reject-paths': [/^\/api\/.*\/pods\/.*\/exec/, /^\/api\/.*\/pods\/.*\/attach/],

@@ -14,6 +14,7 @@ import {
   notFound,
   requestTimeout,
   serviceUnavailable,
+  tooManyRequests,
   type ProxyStatus,
 } from '../../src/proxy/status.ts';
 
@@ -33,6 +34,7 @@ describe('the README documents', () => {
     ['forbidden', forbidden('x')],
     ['notFound', notFound('x')],
     ['requestTimeout', requestTimeout('x')],
+    ['tooManyRequests', tooManyRequests('x', 1)],
     ['headersTooLarge', headersTooLarge()],
     ['internalError', internalError('x')],
     ['serviceUnavailable', serviceUnavailable('x')],
