@@ -14,6 +14,7 @@ import { parseOptions, renderHelp, type Options } from './config/options.ts';
 import { filterFromOptions } from './proxy/filter.ts';
 import { ProxyHandler } from './proxy/handler.ts';
 import { InFlight } from './proxy/in-flight.ts';
+import { TokenBucket } from './proxy/rate-limit.ts';
 import { createAdminServer, createProxyServer, drain, listen, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
@@ -110,6 +111,7 @@ async function run(): Promise<number> {
     inFlight,
     filter,
     limits: { ordinary: options['max-requests-in-flight'], longRunning: options['max-long-running-requests'] },
+    rateLimit: options['max-qps'] > 0 ? new TokenBucket(options['max-qps'], options['max-burst'], Date.now()) : undefined,
     policy: policy === undefined ? undefined : { store: policy, mode: options['policy-mode'] },
     apiPrefix: options['api-prefix'],
     upstreamTimeoutMs: options['upstream-timeout'],

@@ -84,6 +84,20 @@ const SPECS = {
     takesValue: true,
     parse: parseCount,
   }),
+  'max-qps': option({
+    group: LISTENER,
+    defaultText: '0',
+    help: 'Client-side rate limit, as client-go\'s QPS: past it (after --max-burst), 429 with Retry-After, protecting the API server from a runaway program. 0: no limit.',
+    takesValue: true,
+    parse: parseRate,
+  }),
+  'max-burst': option({
+    group: LISTENER,
+    defaultText: '10',
+    help: 'Requests allowed at once above --max-qps.',
+    takesValue: true,
+    parse: parsePositiveCount,
+  }),
   'accept-hosts': option({
     group: FILTER,
     defaultText: '^localhost$,^127\\.0\\.0\\.1$,^\\[::1\\]$',
@@ -404,6 +418,15 @@ function parsePort(text: string): Parsed<number> {
 
 function parseCount(text: string): Parsed<number> {
   return /^\d{1,9}$/.test(text) ? { value: Number(text) } : { problem: 'must be a whole number (0 for no limit)' };
+}
+
+function parsePositiveCount(text: string): Parsed<number> {
+  return /^[1-9]\d{0,8}$/.test(text) ? { value: Number(text) } : { problem: 'must be a whole number of at least 1' };
+}
+
+function parseRate(text: string): Parsed<number> {
+  const rate = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  return Number.isFinite(rate) ? { value: rate } : { problem: 'must be a number of requests per second, such as 5 or 0.5 (0 for no limit)' };
 }
 
 function parseBoolean(text: string): Parsed<boolean> {

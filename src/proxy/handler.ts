@@ -14,6 +14,7 @@ import { parseRequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
 import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
 import { upstreamRequestHeaders } from './headers.ts';
+import type { TokenBucket } from './rate-limit.ts';
 import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
 import {
   badRequest,
@@ -45,6 +46,8 @@ const RETRY_AFTER_SECONDS = 1;
 export interface ProxyDeps extends ForwardDeps {
   readonly filter: RequestFilter;
   readonly limits: InFlightLimits;
+  /** The client-side rate limit, when one is set. */
+  readonly rateLimit: TokenBucket | undefined;
   /** The allow-list, when one is configured; both it and the filter must allow a request. */
   readonly policy: PolicyGate | undefined;
   /** `/` by default; always ends with `/`. */
@@ -103,7 +106,7 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
     }
   }
 
-  const overLimit = limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes));
+  const overLimit = limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes)) ?? rateRefusal(deps.rateLimit);
   if (overLimit !== undefined) return refuse(overLimit, attributes, query);
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
@@ -124,6 +127,12 @@ function limitRefusal(deps: ProxyDeps, longRunning: boolean): ProxyStatus | unde
     return tooManyRequests(`too many requests in flight (--max-requests-in-flight=${ordinary}); try again later`, RETRY_AFTER_SECONDS);
   }
   return undefined;
+}
+
+function rateRefusal(bucket: TokenBucket | undefined): ProxyStatus | undefined {
+  const wait = bucket?.take(Date.now()) ?? 0;
+  if (bucket === undefined || wait === 0) return undefined;
+  return tooManyRequests(`more than --max-qps=${bucket.qps} requests per second (burst ${bucket.burst}); retry in ${wait}s`, wait);
 }
 
 const DECISION_BY_CODE: ReadonlyMap<number, Decision> = new Map([

@@ -215,6 +215,22 @@ describe('slow clients', () => {
 });
 
 describe('concurrency limits', () => {
+  it('answers 429 with the wait until the next token past --max-qps and --max-burst', async () => {
+    const limited = await startAmbassador([...cluster.ambassadorArgs, '--max-qps', '0.2', '--max-burst', '2']);
+    try {
+      expect((await send(limited.port, 'GET', '/version')).status).toBe(200);
+      expect((await send(limited.port, 'GET', '/version')).status).toBe(200);
+      const third = await send(limited.port, 'GET', '/version?third=1');
+      expect(third.status).toBe(429);
+      expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(Number(third.headers['retry-after'])).toBeLessThanOrEqual(5);
+      expect(String(third.json()['message'])).toContain('--max-qps=0.2');
+      expect(cluster.api.requests.some((r) => r.url === '/version?third=1')).toBe(false);
+    } finally {
+      await limited.stop();
+    }
+  });
+
   it('answers 429 with Retry-After past --max-requests-in-flight, counting watches separately', async () => {
     const limited = await startAmbassador([...cluster.ambassadorArgs, '--max-requests-in-flight', '2', '--max-long-running-requests', '1']);
     cluster.api.script((_, url) => url.startsWith('/api/v1/namespaces/default/pods/held'), 'hang');

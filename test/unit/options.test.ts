@@ -12,6 +12,8 @@ const DEFAULTS: Options = {
   'request-header-timeout': 30_000,
   'max-requests-in-flight': 0,
   'max-long-running-requests': 0,
+  'max-qps': 0,
+  'max-burst': 10,
   'accept-hosts': [/^localhost$/, /^127\.0\.0\.1$/, /^\[::1\]$/],
   'accept-paths': [/^.*/],
   'reject-paths': [/^\/api\/.*\/pods\/.*\/exec/, /^\/api\/.*\/pods\/.*\/attach/],
