@@ -6,14 +6,11 @@
  * rendered policy in front of the fake API server.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as clientNode from '@kubernetes/client-node';
 import { load } from 'js-yaml';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
-import { Job } from 'kubernetes-models/batch/v1/Job';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
@@ -27,6 +24,7 @@ import { compilePolicy, decideRequest, type Policy } from '../../src/policy/poli
 import { resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 
 const execFileAsync = promisify(execFile);
@@ -36,99 +34,8 @@ const APP = 'analytics';
 const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const POD_NAMESPACE = 'team-a';
 
-interface KubeObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string };
-  readonly [field: string]: unknown;
-}
-
-// --- rendering and schema validation --------------------------------------------------------
-
-/** `kubectl kustomize DIR`, with HOME and KUBECONFIG in a fresh folder so nothing of this machine's is read. */
-async function render(dir: string): Promise<KubeObject[]> {
-  const home = await mkdtemp(join(tmpdir(), 'kustomize-home-'));
-  const { stdout } = await execFileAsync('kubectl', ['kustomize', join(root, dir)], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: home, KUBECONFIG: join(home, 'none') },
-  });
-  return stdout.split(/^---$/m).map((text) => load(text) as KubeObject);
-}
-
-interface SchemaModel {
-  validate(): void;
-}
-
-/** kubernetes-models' classes, each validating against its kind's JSON schema (types, required fields, enums, formats). */
-const SCHEMAS = new Map<string, new (data: never) => SchemaModel>([
-  ['v1 ServiceAccount', ServiceAccount],
-  ['v1 ConfigMap', ConfigMap],
-  ['rbac.authorization.k8s.io/v1 Role', Role],
-  ['rbac.authorization.k8s.io/v1 RoleBinding', RoleBinding],
-  ['apps/v1 Deployment', Deployment],
-  ['batch/v1 Job', Job],
-  ['networking.k8s.io/v1 NetworkPolicy', NetworkPolicy],
-]);
-
-interface Attribute {
-  readonly baseName: string;
-  readonly type: string;
-}
-
-/** The field list client-node generated for a model type (V1Container, …), or undefined for primitives. */
-function attributesOf(type: string): readonly Attribute[] | undefined {
-  const model = (clientNode as unknown as Record<string, { getAttributeTypeMap?: () => readonly Attribute[] } | undefined>)[type];
-  return model?.getAttributeTypeMap?.();
-}
-
-/**
- * The JSON schemas accept unknown fields (the API's OpenAPI has no additionalProperties: false), so
- * a misspelt field would pass them; the API server rejects it (kubectl's strict field validation).
- * This walks the object along the field lists client-node generated from the same OpenAPI.
- */
-function unknownFields(value: unknown, type: string, path: string, problems: string[]): void {
-  const list = /^Array<(.+)>$/.exec(type)?.[1];
-  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type)?.[1];
-  if (list !== undefined && Array.isArray(value)) {
-    value.forEach((item, index) => unknownFields(item, list, `${path}/${index}`, problems));
-    return;
-  }
-  if (map !== undefined && isRecord(value)) {
-    for (const [key, item] of Object.entries(value)) unknownFields(item, map, `${path}/${key}`, problems);
-    return;
-  }
-  const attributes = attributesOf(type);
-  if (attributes === undefined || !isRecord(value)) return;
-  const fields = new Map(attributes.map((attribute) => [attribute.baseName, attribute.type]));
-  for (const [key, item] of Object.entries(value)) {
-    const fieldType = fields.get(key);
-    if (fieldType === undefined) problems.push(`${path}/${key}: unknown field in ${type}`);
-    else unknownFields(item, fieldType, `${path}/${key}`, problems);
-  }
-}
-
-/** Every reason the API server's schema would refuse the object; empty when it is valid. */
-function schemaProblems(object: KubeObject): string[] {
-  const label = `${object.apiVersion} ${object.kind}`;
-  const Model = SCHEMAS.get(label);
-  if (Model === undefined) return [`${label}: no schema known to this test`];
-  const problems: string[] = [];
-  try {
-    new Model(object as never).validate();
-  } catch (error) {
-    problems.push((error as Error).message);
-  }
-  const version = object.apiVersion.slice(object.apiVersion.lastIndexOf('/') + 1);
-  const type = `${version[0]?.toUpperCase() ?? ''}${version.slice(1)}${object.kind}`;
-  if (attributesOf(type) === undefined) problems.push(`${label}: client-node has no model ${type}`);
-  unknownFields(object, type, '', problems);
-  return problems;
-}
 
 // --- finding things in the rendered objects -------------------------------------------------
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function find<T>(objects: readonly KubeObject[], guard: (value: unknown) => value is T, name: string): T {
   const found = objects.find((object) => guard(object) && object.metadata.name === name);
@@ -195,7 +102,7 @@ let legacy: KubeObject[];
 let networkPolicy: KubeObject[];
 
 beforeAll(async () => {
-  [base, legacy, networkPolicy] = await Promise.all([render('manifests/base'), render('manifests/legacy-sidecar'), render('manifests/network-policy')]);
+  [base, legacy, networkPolicy] = await Promise.all([renderKustomize('manifests/base'), renderKustomize('manifests/legacy-sidecar'), renderKustomize('manifests/network-policy')]);
 });
 
 describe('the rendered manifests', () => {
@@ -338,7 +245,7 @@ describe('manifests/base', () => {
 
   it('labels and annotates the pods for manifests/monitoring and annotation-based scraping', async () => {
     const template = find(base, Deployment.is, APP).spec?.template;
-    const [podMonitor] = await render('manifests/monitoring');
+    const [podMonitor] = await renderKustomize('manifests/monitoring');
     const selector = (podMonitor?.['spec'] as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
     expect(template?.metadata?.labels).toMatchObject(selector);
     expect(template?.metadata?.annotations).toMatchObject({

@@ -15,7 +15,6 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import * as clientNode from '@kubernetes/client-node';
 import { Ajv } from 'ajv';
 import { dump, load, loadAll } from 'js-yaml';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -27,6 +26,7 @@ import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
+import { schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 
 const execFileAsync = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
@@ -40,12 +40,6 @@ const RELEASE = { Name: APP, Namespace: APP, Service: 'Helm' };
 
 type Values = Record<string, unknown>;
 
-interface KubeObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string };
-  readonly [field: string]: unknown;
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -437,68 +431,6 @@ function referenceProblems(references: readonly string[][], values: Values, avai
   const reads = (leaf: readonly string[]) => references.some((path) => path.length <= leaf.length && path.every((key, i) => key === leaf[i]));
   const unused = leafPaths(values).filter((leaf) => !reads(leaf)).map((leaf) => `${leaf.join('.')} is never read by a template`);
   return [...missing, ...unused];
-}
-
-// --- schema validation (as in deploy-manifests.test.ts) -----------------------------------------
-
-interface SchemaModel {
-  validate(): void;
-}
-
-const SCHEMAS = new Map<string, new (data: never) => SchemaModel>([
-  ['v1 ServiceAccount', ServiceAccount],
-  ['v1 ConfigMap', ConfigMap],
-  ['rbac.authorization.k8s.io/v1 Role', Role],
-  ['rbac.authorization.k8s.io/v1 RoleBinding', RoleBinding],
-  ['apps/v1 Deployment', Deployment],
-]);
-
-interface Attribute {
-  readonly baseName: string;
-  readonly type: string;
-}
-
-function attributesOf(type: string): readonly Attribute[] | undefined {
-  const model = (clientNode as unknown as Record<string, { getAttributeTypeMap?: () => readonly Attribute[] } | undefined>)[type];
-  return model?.getAttributeTypeMap?.();
-}
-
-/** The JSON schemas accept unknown fields; the API server's strict field validation does not. */
-function unknownFields(value: unknown, type: string, path: string, problems: string[]): void {
-  const list = /^Array<(.+)>$/.exec(type)?.[1];
-  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type)?.[1];
-  if (list !== undefined && Array.isArray(value)) {
-    value.forEach((item, index) => unknownFields(item, list, `${path}/${index}`, problems));
-    return;
-  }
-  if (map !== undefined && isRecord(value)) {
-    for (const [key, item] of Object.entries(value)) unknownFields(item, map, `${path}/${key}`, problems);
-    return;
-  }
-  const attributes = attributesOf(type);
-  if (attributes === undefined || !isRecord(value)) return;
-  const fields = new Map(attributes.map((attribute) => [attribute.baseName, attribute.type]));
-  for (const [key, item] of Object.entries(value)) {
-    const fieldType = fields.get(key);
-    if (fieldType === undefined) problems.push(`${path}/${key}: unknown field in ${type}`);
-    else unknownFields(item, fieldType, `${path}/${key}`, problems);
-  }
-}
-
-function schemaProblems(object: KubeObject): string[] {
-  const label = `${object.apiVersion} ${object.kind}`;
-  const Model = SCHEMAS.get(label);
-  if (Model === undefined) return [`${label}: no schema known to this test`];
-  const problems: string[] = [];
-  try {
-    new Model(object as never).validate();
-  } catch (error) {
-    problems.push((error as Error).message);
-  }
-  const version = object.apiVersion.slice(object.apiVersion.lastIndexOf('/') + 1);
-  const type = `${version[0]?.toUpperCase() ?? ''}${version.slice(1)}${object.kind}`;
-  unknownFields(object, type, '', problems);
-  return problems;
 }
 
 /** values.schema.json's problems with the values, as "path: message"; empty when they are valid. */
