@@ -197,7 +197,7 @@ describe('manifests/base', () => {
     expect(sidecar.securityContext).toEqual(HARDENED);
     expect(container(spec.containers, APP).securityContext).toEqual(HARDENED);
     expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(sidecar.resources).toEqual({ requests: { cpu: '20m', memory: '64Mi' }, limits: { memory: '192Mi' } });
+    expect(sidecar.resources).toEqual({ requests: { cpu: '20m', memory: '96Mi' }, limits: { memory: '192Mi' } });
   });
 
   it('gives the token to the sidecar only: no automount, a projected volume mounted read-only in the sidecar alone', () => {
