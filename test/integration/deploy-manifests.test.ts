@@ -14,9 +14,8 @@ import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployme
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
-import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
-import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
@@ -24,7 +23,7 @@ import { compilePolicy, decideRequest, type Policy } from '../../src/policy/poli
 import { resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import { configMapFile, container, find, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 
 const execFileAsync = promisify(execFile);
@@ -36,30 +35,6 @@ const POD_NAMESPACE = 'team-a';
 
 
 // --- finding things in the rendered objects -------------------------------------------------
-
-function find<T>(objects: readonly KubeObject[], guard: (value: unknown) => value is T, name: string): T {
-  const found = objects.find((object) => guard(object) && object.metadata.name === name);
-  if (found === undefined || !guard(found)) throw new Error(`no such object named ${name}`);
-  return found;
-}
-
-function podSpec(deployment: IDeployment): IPodSpec {
-  const spec = deployment.spec?.template.spec;
-  if (spec === undefined) throw new Error(`${deployment.metadata?.name ?? ''} has no pod spec`);
-  return spec;
-}
-
-function container(list: readonly IContainer[] | undefined, name: string): IContainer {
-  const found = list?.find((item) => item.name === name);
-  if (found === undefined) throw new Error(`no container ${name}`);
-  return found;
-}
-
-function configMapFile(configMap: IConfigMap, key: string): string {
-  const text = configMap.data?.[key];
-  if (text === undefined) throw new Error(`ConfigMap ${configMap.metadata?.name ?? ''} has no key ${key}`);
-  return text;
-}
 
 /** The volumes the container mounts, by volume name. */
 function mounts(item: IContainer): Map<string, { mountPath: string; readOnly?: boolean; subPath?: string }> {

@@ -20,13 +20,13 @@ import { dump, load, loadAll } from 'js-yaml';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
-import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
-import { schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import { configMapFile, container, find, podSpec, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 
 const execFileAsync = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
@@ -449,29 +449,6 @@ async function kustomize(dir: string): Promise<KubeObject[]> {
   return stdout.split(/^---$/m).map((text) => load(text) as KubeObject);
 }
 
-function find<T>(objects: readonly KubeObject[], guard: (value: unknown) => value is T, name: string): T {
-  const found = objects.find((object) => guard(object) && object.metadata.name === name);
-  if (found === undefined || !guard(found)) throw new Error(`no such object named ${name}`);
-  return found;
-}
-
-function podSpec(deployment: IDeployment): IPodSpec {
-  const spec = deployment.spec?.template.spec;
-  if (spec === undefined) throw new Error(`${deployment.metadata?.name ?? ''} has no pod spec`);
-  return spec;
-}
-
-function container(list: readonly IContainer[] | undefined, name: string): IContainer {
-  const found = list?.find((item) => item.name === name);
-  if (found === undefined) throw new Error(`no container ${name}`);
-  return found;
-}
-
-function configMapFile(configMap: IConfigMap, key: string): string {
-  const text = configMap.data?.[key];
-  if (text === undefined) throw new Error(`ConfigMap ${configMap.metadata?.name ?? ''} has no key ${key}`);
-  return text;
-}
 
 /** The ambassador's options from the sidecar's args, with $(VAR) expanded as the kubelet does. */
 function sidecarOptions(sidecar: IContainer): Record<string, unknown> {

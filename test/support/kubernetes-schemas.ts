@@ -1,7 +1,8 @@
 /**
  * Validation of Kubernetes objects as the API server would check them: kubernetes-models' JSON
  * schemas (types, required fields, enums, formats), plus unknown fields, which those schemas accept
- * but kubectl's strict field validation refuses. And `kubectl kustomize`, run hermetically.
+ * but kubectl's strict field validation refuses. And `kubectl kustomize`, run hermetically, and
+ * finding things in the objects it renders.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
@@ -10,12 +11,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as clientNode from '@kubernetes/client-node';
 import { load } from 'js-yaml';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
-import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 
 const execFileAsync = promisify(execFile);
@@ -109,4 +112,28 @@ export function schemaProblems(object: KubeObject): string[] {
   if (attributesOf(type) === undefined) problems.push(`${label}: client-node has no model ${type}`);
   unknownFields(object, type, '', problems);
   return problems;
+}
+
+export function find<T>(objects: readonly KubeObject[], guard: (value: unknown) => value is T, name: string): T {
+  const found = objects.find((object) => guard(object) && object.metadata.name === name);
+  if (found === undefined || !guard(found)) throw new Error(`no such object named ${name}`);
+  return found;
+}
+
+export function podSpec(deployment: IDeployment): IPodSpec {
+  const spec = deployment.spec?.template.spec;
+  if (spec === undefined) throw new Error(`${deployment.metadata?.name ?? ''} has no pod spec`);
+  return spec;
+}
+
+export function container(list: readonly IContainer[] | undefined, name: string): IContainer {
+  const found = list?.find((item) => item.name === name);
+  if (found === undefined) throw new Error(`no container ${name}`);
+  return found;
+}
+
+export function configMapFile(configMap: IConfigMap, key: string): string {
+  const text = configMap.data?.[key];
+  if (text === undefined) throw new Error(`ConfigMap ${configMap.metadata?.name ?? ''} has no key ${key}`);
+  return text;
 }
