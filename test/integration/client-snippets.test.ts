@@ -227,7 +227,6 @@ describe('the Python snippets (python3-kubernetes)', () => {
     expect(requestsSince(from)).toEqual([]);
     expect((await fetch(`${ambassador.url}/version`)).status).toBe(200);
   });
-
 });
 
 describe('the JavaScript snippets (@kubernetes/client-node)', () => {
