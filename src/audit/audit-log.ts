@@ -7,10 +7,16 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { CredentialStore } from '../cluster/credentials.ts';
 import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
-import { auditEvent, isAudited, type AuditLevel } from './event.ts';
+import { auditLine, isAudited, type AuditLevel } from './event.ts';
 
 /** Events waiting for a slow sink; beyond this many bytes new ones are dropped, not buffered. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/**
+ * Events are written in batches of this many bytes: one write system call per event cost up to 20%
+ * of the proxy's throughput (npm run bench:audit). The timer writes what a quiet period leaves.
+ */
+const BATCH_BYTES = 8 * 1024;
+const FLUSH_INTERVAL_MS = 1000;
 
 export type AuditLoss = 'dropped' | 'sink_error';
 
@@ -22,6 +28,7 @@ export class AuditLog implements Recorder {
   readonly #credentials: CredentialStore;
   readonly #log: Logger;
   readonly #onLoss: (reason: AuditLoss) => void;
+  readonly #flushTimer: NodeJS.Timeout;
   #broken = false;
 
   /** `destination` is a file path, or `-` for stdout. */
@@ -34,10 +41,12 @@ export class AuditLog implements Recorder {
       dest: destination === '-' ? 1 : destination,
       sync: false,
       mkdir: false,
+      minLength: BATCH_BYTES,
       maxLength: MAX_BUFFERED_BYTES,
     });
     this.#sink.on('error', (error: Error) => this.#fail(error));
     this.#sink.on('drop', () => this.#onLoss('dropped'));
+    this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
   }
 
   requestCompleted(request: CompletedRequest): void {
@@ -60,13 +69,19 @@ export class AuditLog implements Recorder {
     return new Promise((resolve) => this.#sink.flush(() => resolve()));
   }
 
+  /** Writes what is left and stops the timer (at shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.#flushTimer);
+    await this.flush();
+  }
+
   #write(request: CompletedRequest, stage: 'ResponseStarted' | 'ResponseComplete'): void {
     if (!isAudited(this.#level, request)) return;
     if (this.#broken) {
       this.#onLoss('sink_error');
       return;
     }
-    const line = JSON.stringify(auditEvent(stage, request, this.#credentials.current.identity, Date.now())) + '\n';
+    const line = auditLine(stage, request, this.#credentials.current.identity, Date.now());
     try {
       this.#sink.write(line);
     } catch (error) {

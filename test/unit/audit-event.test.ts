@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { auditLine, isAudited, type AuditStage } from '../../src/audit/event.ts';
+import type { CompletedRequest } from '../../src/proxy/recorder.ts';
+import { resolveAttributes } from '../../src/request/attributes.ts';
+import { parseRequestTarget } from '../../src/request/target.ts';
+
+const RECEIVED = Date.UTC(2026, 10, 22, 3, 41, 12, 104);
+const NOW = RECEIVED + 5;
+const USER = { username: 'system:serviceaccount:team-a:app', groups: ['system:authenticated'] };
+
+function completed(method: string, uri: string, overrides: Partial<CompletedRequest> = {}): CompletedRequest {
+  const parsed = parseRequestTarget(uri);
+  return {
+    method,
+    attributes: parsed.ok ? resolveAttributes(method, parsed.target) : undefined,
+    query: parsed.ok ? parsed.target.query : '',
+    contentType: undefined,
+    statusCode: 200,
+    decision: 'allow',
+    reason: undefined,
+    startedAt: 0,
+    receivedAt: RECEIVED,
+    auditId: '3f6c2a0e-0000-4000-8000-000000000001',
+    requestUri: uri,
+    userAgent: 'kubectl/v1.33.0',
+    sourceIp: '127.0.0.1',
+    clientAuditId: undefined,
+    bytesFromClient: 0,
+    bytesToClient: 0,
+    ...overrides,
+  };
+}
+
+const BASE = {
+  kind: 'Event',
+  apiVersion: 'audit.k8s.io/v1',
+  level: 'Metadata',
+  auditID: '3f6c2a0e-0000-4000-8000-000000000001',
+  user: USER,
+  sourceIPs: ['127.0.0.1'],
+  userAgent: 'kubectl/v1.33.0',
+  requestReceivedTimestamp: '2026-11-22T03:41:12.104000Z',
+  stageTimestamp: '2026-11-22T03:41:12.109000Z',
+};
+
+describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
+  it.each<[string, AuditStage, CompletedRequest, Record<string, unknown>]>([
+    [
+      'a get',
+      'ResponseComplete',
+      completed('GET', '/api/v1/namespaces/team-a/pods/web'),
+      {
+        ...BASE,
+        stage: 'ResponseComplete',
+        requestURI: '/api/v1/namespaces/team-a/pods/web',
+        verb: 'get',
+        objectRef: { resource: 'pods', namespace: 'team-a', name: 'web', apiVersion: 'v1' },
+        responseStatus: { metadata: {}, code: 200 },
+        annotations: { 'kube-api-ambassador/decision': 'allow' },
+      },
+    ],
+    [
+      'a watch as it starts (no responseStatus yet)',
+      'ResponseStarted',
+      completed('GET', '/apis/apps/v1/watch/namespaces/x/deployments'),
+      {
+        ...BASE,
+        stage: 'ResponseStarted',
+        requestURI: '/apis/apps/v1/watch/namespaces/x/deployments',
+        verb: 'watch',
+        objectRef: { resource: 'deployments', namespace: 'x', apiGroup: 'apps', apiVersion: 'v1' },
+        annotations: { 'kube-api-ambassador/decision': 'allow' },
+      },
+    ],
+    [
+      'a denial, with the client\'s Audit-ID and characters JSON must escape',
+      'ResponseComplete',
+      completed('DELETE', '/api/v1/nodes/n1/status', {
+        statusCode: 403,
+        decision: 'deny',
+        reason: 'no rule allows "delete" on nodes\n',
+        clientAuditId: 'client "id"',
+        userAgent: 'agent\u0000with\\control',
+      }),
+      {
+        ...BASE,
+        userAgent: 'agent\u0000with\\control',
+        stage: 'ResponseComplete',
+        requestURI: '/api/v1/nodes/n1/status',
+        verb: 'delete',
+        objectRef: { resource: 'nodes', name: 'n1', apiVersion: 'v1', subresource: 'status' },
+        responseStatus: { metadata: {}, code: 403, status: 'Failure', message: 'no rule allows "delete" on nodes\n' },
+        annotations: {
+          'kube-api-ambassador/decision': 'deny',
+          'kube-api-ambassador/reason': 'no rule allows "delete" on nodes\n',
+          'kube-api-ambassador/client-audit-id': 'client "id"',
+        },
+      },
+    ],
+    [
+      'a malformed target: no objectRef, the method as verb, no user agent or source',
+      'ResponseComplete',
+      completed('GET', '/api/v1/%zz', { statusCode: 400, decision: 'invalid', reason: 'malformed', userAgent: undefined, sourceIp: undefined }),
+      {
+        ...BASE,
+        userAgent: undefined,
+        sourceIPs: [],
+        stage: 'ResponseComplete',
+        requestURI: '/api/v1/%zz',
+        verb: 'get',
+        responseStatus: { metadata: {}, code: 400, status: 'Failure', message: 'malformed' },
+        annotations: { 'kube-api-ambassador/decision': 'invalid', 'kube-api-ambassador/reason': 'malformed' },
+      },
+    ],
+  ])('%s', (_, stage, request, expected) => {
+    const line = auditLine(stage, request, USER, NOW);
+    expect(line.endsWith('}\n')).toBe(true);
+    expect(line.slice(0, -1)).not.toContain('\n');
+    expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(expected)));
+  });
+
+  it('names an unknown user when the credentials do not say who they are', () => {
+    expect(JSON.parse(auditLine('ResponseComplete', completed('GET', '/version'), undefined, NOW)).user).toEqual({ username: 'unknown' });
+  });
+
+  it.each<[string, string, boolean]>([
+    ['GET', '/api/v1/pods', true],
+    ['GET', '/version', true],
+    ['GET', '/healthz', false],
+    ['GET', '/livez', false],
+    ['GET', '/readyz', false],
+    ['GET', '/metrics', false],
+  ])('audits %s %s: %s', (method, uri, audited) => {
+    expect(isAudited('Metadata', completed(method, uri))).toBe(audited);
+    expect(isAudited('None', completed(method, uri))).toBe(false);
+  });
+});
