@@ -160,7 +160,7 @@ async function run(): Promise<number> {
   log.info({ signal, gracePeriodMs: options['shutdown-grace-period'] }, 'shutting down: finishing in-flight requests');
   const cut = await drain(proxyServer, adminServer, inFlight, options['shutdown-grace-period']);
   if (cut > 0) log.warn({ requests: cut }, 'grace period over: closed requests still in flight');
-  await audit?.flush();
+  await audit?.close();
   credentials.close();
   policy?.close();
   upstream.close();
