@@ -50,17 +50,12 @@ function userJson(user: UserInfo): string {
 
 /** `objectRef` with only its non-empty fields, in the API's order. */
 function objectRefJson(attributes: RequestAttributes): string {
-  let json = '';
-  for (const [key, value] of [
-    ['resource', attributes.resource],
-    ['namespace', attributes.namespace],
-    ['name', attributes.name],
-    ['apiGroup', attributes.apiGroup],
-    ['apiVersion', attributes.apiVersion],
-    ['subresource', attributes.subresource],
-  ] as const) {
-    if (value !== '') json += `${json === '' ? '' : ','}"${key}":${JSON.stringify(value)}`;
-  }
+  let json = `"resource":${JSON.stringify(attributes.resource)}`;
+  if (attributes.namespace !== '') json += `,"namespace":${JSON.stringify(attributes.namespace)}`;
+  if (attributes.name !== '') json += `,"name":${JSON.stringify(attributes.name)}`;
+  if (attributes.apiGroup !== '') json += `,"apiGroup":${JSON.stringify(attributes.apiGroup)}`;
+  if (attributes.apiVersion !== '') json += `,"apiVersion":${JSON.stringify(attributes.apiVersion)}`;
+  if (attributes.subresource !== '') json += `,"subresource":${JSON.stringify(attributes.subresource)}`;
   return `{${json}}`;
 }
 
@@ -69,19 +64,19 @@ function objectRefJson(attributes: RequestAttributes): string {
  * stringifying an object per request cost a measurable share of the proxy's CPU (npm run bench:audit).
  */
 export function auditLine(stage: AuditStage, request: CompletedRequest, user: UserInfo | undefined, now: number): string {
-  const { attributes } = request;
+  const { attributes, arrival } = request;
   let line =
     '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":' +
-    JSON.stringify(request.auditId) +
+    JSON.stringify(arrival.auditId) +
     `,"stage":"${stage}","requestURI":` +
-    JSON.stringify(request.requestUri) +
+    JSON.stringify(arrival.requestUri) +
     ',"verb":' +
-    JSON.stringify(attributes?.verb ?? request.method.toLowerCase()) +
+    JSON.stringify(attributes?.verb ?? arrival.method.toLowerCase()) +
     ',"user":' +
     userJson(user ?? UNKNOWN_USER) +
     ',"sourceIPs":' +
-    (request.sourceIp === undefined ? '[]' : `[${JSON.stringify(request.sourceIp)}]`);
-  if (request.userAgent !== undefined) line += `,"userAgent":${JSON.stringify(request.userAgent)}`;
+    (arrival.sourceIp === undefined ? '[]' : `[${JSON.stringify(arrival.sourceIp)}]`);
+  if (arrival.userAgent !== undefined) line += `,"userAgent":${JSON.stringify(arrival.userAgent)}`;
   if (attributes?.isResourceRequest === true) line += `,"objectRef":${objectRefJson(attributes)}`;
   if (stage !== 'ResponseStarted') {
     line += `,"responseStatus":{"metadata":{},"code":${request.statusCode}`;
@@ -91,9 +86,9 @@ export function auditLine(stage: AuditStage, request: CompletedRequest, user: Us
     }
     line += '}';
   }
-  line += `,"requestReceivedTimestamp":"${timestamp(request.receivedAt)}","stageTimestamp":"${timestamp(now)}"`;
+  line += `,"requestReceivedTimestamp":"${timestamp(arrival.receivedAt)}","stageTimestamp":"${timestamp(now)}"`;
   line += `,"annotations":{"${AUDIT_ANNOTATIONS.decision}":"${request.decision}"`;
   if (request.reason !== undefined) line += `,"${AUDIT_ANNOTATIONS.reason}":${JSON.stringify(request.reason)}`;
-  if (request.clientAuditId !== undefined) line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(request.clientAuditId)}`;
+  if (arrival.clientAuditId !== undefined) line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(arrival.clientAuditId)}`;
   return `${line}}}\n`;
 }

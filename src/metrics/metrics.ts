@@ -165,7 +165,7 @@ export class Metrics implements Recorder {
 
   requestCompleted(request: CompletedRequest): void {
     const { attributes } = request;
-    const verb = metricsVerb(request.method, attributes, request.contentType);
+    const verb = metricsVerb(request.arrival.method, attributes, request.contentType);
     const [group, resource] = this.#groupResource(attributes);
     this.#requests.inc({
       verb,
@@ -178,14 +178,17 @@ export class Metrics implements Recorder {
       dry_run: dryRun(request.query),
       decision: request.decision,
     });
-    this.#duration.observe({ verb, group, resource }, (performance.now() - request.startedAt) / 1000);
+    this.#duration.observe({ verb, group, resource }, (performance.now() - request.arrival.startedAt) / 1000);
     this.#bytesFromClients.inc(request.bytesFromClient);
     this.#bytesToClients.inc(request.bytesToClient);
   }
 
   firstByte(request: CompletedRequest): void {
     const [, resource] = this.#groupResource(request.attributes);
-    this.#firstByte.observe({ verb: metricsVerb(request.method, request.attributes, request.contentType), resource }, (performance.now() - request.startedAt) / 1000);
+    this.#firstByte.observe(
+      { verb: metricsVerb(request.arrival.method, request.attributes, request.contentType), resource },
+      (performance.now() - request.arrival.startedAt) / 1000,
+    );
   }
 
   upstreamError(cause: UpstreamErrorCause): void {

@@ -47,7 +47,7 @@ export class Exchange implements CompletedRequest {
   readonly deps: ForwardDeps;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  readonly method: string;
+  readonly arrival: Arrival;
   readonly attributes: RequestAttributes;
   readonly query: string;
   readonly pathAndQuery: string;
@@ -55,13 +55,6 @@ export class Exchange implements CompletedRequest {
   readonly decision: Decision;
   /** Why the policy would refuse it (log mode), or why the ambassador answered with an error. */
   reason: string | undefined;
-  readonly startedAt: number;
-  readonly receivedAt: number;
-  readonly auditId: string;
-  readonly requestUri: string;
-  readonly userAgent: string | undefined;
-  readonly sourceIp: string | undefined;
-  readonly clientAuditId: string | undefined;
   /** Set for watches, logs and other long-running requests: they get no timeout. */
   readonly longRunningKind: string | undefined;
   readonly hasBody: boolean;
@@ -81,20 +74,13 @@ export class Exchange implements CompletedRequest {
     this.deps = deps;
     this.req = req;
     this.res = res;
-    this.method = arrival.method;
+    this.arrival = arrival;
     this.attributes = admitted.attributes;
     this.query = admitted.query;
     this.pathAndQuery = admitted.pathAndQuery;
     this.headers = admitted.headers;
     this.decision = admitted.decision;
     this.reason = admitted.reason;
-    this.startedAt = arrival.startedAt;
-    this.receivedAt = arrival.receivedAt;
-    this.auditId = arrival.auditId;
-    this.requestUri = arrival.requestUri;
-    this.userAgent = arrival.userAgent;
-    this.sourceIp = arrival.sourceIp;
-    this.clientAuditId = arrival.clientAuditId;
     this.longRunningKind = longRunningKind(admitted.attributes);
     this.hasBody = hasBody(req);
     this.clientHeaderCount = admitted.headers.length;
@@ -146,7 +132,7 @@ function sendUpstream(exchange: Exchange): void {
   const { upstream } = exchange.deps;
   exchange.sentAuthorization = upstream.authorization;
   exchange.sentMark = exchange.deps.credentials.reloadMark;
-  const request: Tagged<ClientRequest> = upstream.request(exchange.method, exchange.pathAndQuery, exchange.headers);
+  const request: Tagged<ClientRequest> = upstream.request(exchange.arrival.method, exchange.pathAndQuery, exchange.headers);
   request[EXCHANGE] = exchange;
   exchange.upstreamRequest = request;
   request.on('response', onUpstreamResponse);

@@ -144,7 +144,7 @@ const DECISION_BY_CODE: ReadonlyMap<number, Decision> = new Map([
 function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, arrival: Arrival): void {
   const [bytesFromClient, bytesToClient] = takeConnectionBytes(req.socket);
   deps.recorder.requestCompleted({
-    ...arrival,
+    arrival,
     attributes: refusal.attributes,
     query: refusal.query,
     contentType: req.headers['content-type'],
@@ -200,7 +200,7 @@ export class ProxyHandler {
         recordRefusal(this.#deps, req, admitted, arrival);
         return;
       }
-      forwardUpgrade(this.#deps, req, socket, head, admitted, arrival);
+      forwardUpgrade(this.#deps, socket, head, admitted, arrival);
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling an upgrade');
       writeStatusToSocket(socket, internalError('the ambassador failed to handle the upgrade; see its log'));

@@ -41,7 +41,8 @@ export function arrivalOf(req: IncomingMessage): Arrival {
 }
 
 /** One request as the recorders read it when it ends; a forwarded exchange satisfies this. */
-export interface CompletedRequest extends Arrival {
+export interface CompletedRequest {
+  readonly arrival: Arrival;
   /** Undefined when the request target could not be parsed. */
   readonly attributes: RequestAttributes | undefined;
   readonly query: string;

@@ -11,7 +11,6 @@ export type StatusReason =
   | 'BadRequest'
   | 'Forbidden'
   | 'NotFound'
-  | 'MethodNotAllowed'
   | 'RequestHeaderFieldsTooLarge'
   | 'InternalError'
   | 'ServiceUnavailable'
@@ -118,7 +117,7 @@ function failure(cause: UpstreamErrorCause, message: string): UpstreamFailure {
   return { cause, status: serviceUnavailable(message) };
 }
 
-export function statusBody(status: ProxyStatus): string {
+function statusBody(status: ProxyStatus): string {
   return JSON.stringify({
     kind: 'Status',
     apiVersion: 'v1',

@@ -37,13 +37,13 @@ interface UpgradeOutcome extends CompletedRequest {
   bytesToClient: number;
 }
 
-export function forwardUpgrade(deps: ForwardDeps, req: IncomingMessage, client: Duplex, head: Buffer, admitted: Admitted, arrival: Arrival): void {
+export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, admitted: Admitted, arrival: Arrival): void {
   const { upstream } = deps;
   const sentAuthorization = upstream.authorization;
   const sentMark = deps.credentials.reloadMark;
-  const request = upstream.request(req.method ?? 'GET', admitted.pathAndQuery, admitted.headers);
+  const request = upstream.request(arrival.method, admitted.pathAndQuery, admitted.headers);
   const outcome: UpgradeOutcome = {
-    ...arrival,
+    arrival,
     attributes: admitted.attributes,
     query: admitted.query,
     contentType: undefined,

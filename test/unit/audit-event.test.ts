@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { auditLine, isAudited, type AuditStage } from '../../src/audit/event.ts';
-import type { CompletedRequest } from '../../src/proxy/recorder.ts';
+import type { Arrival, CompletedRequest } from '../../src/proxy/recorder.ts';
 import { resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 
@@ -8,23 +8,26 @@ const RECEIVED = Date.UTC(2026, 10, 22, 3, 41, 12, 104);
 const NOW = RECEIVED + 5;
 const USER = { username: 'system:serviceaccount:team-a:app', groups: ['system:authenticated'] };
 
-function completed(method: string, uri: string, overrides: Partial<CompletedRequest> = {}): CompletedRequest {
+function completed(method: string, uri: string, overrides: Partial<CompletedRequest> = {}, arrival: Partial<Arrival> = {}): CompletedRequest {
   const parsed = parseRequestTarget(uri);
   return {
-    method,
+    arrival: {
+      method,
+      startedAt: 0,
+      receivedAt: RECEIVED,
+      auditId: '3f6c2a0e-0000-4000-8000-000000000001',
+      requestUri: uri,
+      userAgent: 'kubectl/v1.33.0',
+      sourceIp: '127.0.0.1',
+      clientAuditId: undefined,
+      ...arrival,
+    },
     attributes: parsed.ok ? resolveAttributes(method, parsed.target) : undefined,
     query: parsed.ok ? parsed.target.query : '',
     contentType: undefined,
     statusCode: 200,
     decision: 'allow',
     reason: undefined,
-    startedAt: 0,
-    receivedAt: RECEIVED,
-    auditId: '3f6c2a0e-0000-4000-8000-000000000001',
-    requestUri: uri,
-    userAgent: 'kubectl/v1.33.0',
-    sourceIp: '127.0.0.1',
-    clientAuditId: undefined,
     bytesFromClient: 0,
     bytesToClient: 0,
     ...overrides,
@@ -75,13 +78,12 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
     [
       'a denial, with the client\'s Audit-ID and characters JSON must escape',
       'ResponseComplete',
-      completed('DELETE', '/api/v1/nodes/n1/status', {
-        statusCode: 403,
-        decision: 'deny',
-        reason: 'no rule allows "delete" on nodes\n',
-        clientAuditId: 'client "id"',
-        userAgent: 'agent\u0000with\\control',
-      }),
+      completed(
+        'DELETE',
+        '/api/v1/nodes/n1/status',
+        { statusCode: 403, decision: 'deny', reason: 'no rule allows "delete" on nodes\n' },
+        { clientAuditId: 'client "id"', userAgent: 'agent\u0000with\\control' },
+      ),
       {
         ...BASE,
         userAgent: 'agent\u0000with\\control',
@@ -100,7 +102,7 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
     [
       'a malformed target: no objectRef, the method as verb, no user agent or source',
       'ResponseComplete',
-      completed('GET', '/api/v1/%zz', { statusCode: 400, decision: 'invalid', reason: 'malformed', userAgent: undefined, sourceIp: undefined }),
+      completed('GET', '/api/v1/%zz', { statusCode: 400, decision: 'invalid', reason: 'malformed' }, { userAgent: undefined, sourceIp: undefined }),
       {
         ...BASE,
         userAgent: undefined,
