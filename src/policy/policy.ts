@@ -86,8 +86,9 @@ export function compilePolicy(document: unknown, source: string, podNamespace: s
     if (!TOP_LEVEL_KEYS.has(key)) problems.push(`${key}: unknown field (expected apiVersion, kind, rules)`);
   }
   const rules = document['rules'];
-  if (!Array.isArray(rules) || rules.length === 0) {
-    problems.push('rules: must be a non-empty list');
+  // An empty list allows nothing, as an RBAC Role without rules: the start of `--policy-mode log`.
+  if (!Array.isArray(rules)) {
+    problems.push('rules: must be a list (empty allows nothing)');
     return { ok: false, problems };
   }
   const compiled: CompiledRule[] = [];

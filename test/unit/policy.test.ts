@@ -76,6 +76,13 @@ describe('decide: RBAC-shaped rules, default deny', () => {
     expect(verdict(createOnly, 'GET', exec, true)).toBe('deny');
     expect(verdict(both, 'GET', exec, true)).toBe('allow');
   });
+
+  it('allows nothing with an empty rules list (the starting point of --policy-mode log)', () => {
+    const nothing = policyOf([]);
+    expect(verdict(nothing, 'GET', '/version')).toBe('deny');
+    expect(verdict(nothing, 'GET', '/api/v1/namespaces/team-a/pods')).toBe('deny');
+    expect(verdict(nothing, 'POST', '/api/v1/namespaces/team-a/pods/web/exec?command=ls', true)).toBe('deny');
+  });
 });
 
 describe('conditions', () => {
@@ -125,7 +132,8 @@ describe('conditions', () => {
 describe('compilePolicy reports every problem, naming the rule and field', () => {
   it.each<[unknown, string[]]>([
     [[], ['the policy must be a mapping with a "rules" list']],
-    [{ rules: [] }, ['rules: must be a non-empty list']],
+    [{}, ['rules: must be a list (empty allows nothing)']],
+    [{ rules: { verbs: ['get'] } }, ['rules: must be a list (empty allows nothing)']],
     [{ rules: [{ verbs: ['get'], resources: ['pods'] }], extra: 1 }, ['extra: unknown field (expected apiVersion, kind, rules)', 'rules[0].apiGroups: required with resources (use [""] for the core group, as in RBAC)']],
     [{ rules: [{ verb: ['get'], apiGroups: [''], resources: ['pods'] }] }, ['rules[0].verb: unknown field (did you mean verbs?)', 'rules[0].verbs: required']],
     [{ rules: [{ verbs: ['get'] }] }, ['rules[0]: needs resources (with apiGroups) or nonResourceURLs']],
