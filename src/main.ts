@@ -44,7 +44,7 @@ function createLogger(options: Options): Logger {
 async function run(): Promise<number> {
   if (process.argv[2] === 'policy') {
     const { runPolicyCommand } = await import('./cli/policy-command.ts');
-    return runPolicyCommand(process.argv.slice(3), process.env, process.stdout, process.stderr);
+    return runPolicyCommand(process.argv.slice(3), process.env, process.stdin, process.stdout, process.stderr);
   }
   const parsed = parseOptions(process.argv.slice(2), process.env);
   switch (parsed.kind) {

@@ -2,26 +2,30 @@
  * `kube-api-ambassador policy check --policy FILE [--pod-namespace NS] METHOD TARGET`: validates a
  * policy and prints the attributes and decision the proxy would reach for one request, so a policy
  * can be written and tested without a cluster. Exit codes: 0 allowed, 3 refused, 2 usage or invalid policy.
+ * `kube-api-ambassador policy learn [--pod-namespace NS] AUDIT_LOG`: see learn-command.ts.
  */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { decideRequest } from '../policy/policy.ts';
 import { readPolicyFile } from '../policy/store.ts';
 import { isStreamingSubresource, resolveAttributes } from '../request/attributes.ts';
 import { parseRequestTarget } from '../request/target.ts';
+import { LEARN_USAGE, runLearnCommand } from './learn-command.ts';
 
 const EXIT_ALLOWED = 0;
 const EXIT_USAGE = 2;
 const EXIT_REFUSED = 3;
-const USAGE = `Usage: kube-api-ambassador policy check --policy FILE [--pod-namespace NS] METHOD TARGET
+const CHECK_USAGE = `Usage: kube-api-ambassador policy check --policy FILE [--pod-namespace NS] METHOD TARGET
   e.g. kube-api-ambassador policy check --policy policy.yaml GET '/api/v1/namespaces/team-a/pods?watch=1'
 Prints the request's attributes and the decision. Exit code 0 allowed, 3 refused, 2 usage or invalid policy.
 $(POD_NAMESPACE) in the policy is --pod-namespace, else $POD_NAMESPACE.
 `;
+const USAGE = `${CHECK_USAGE}\n${LEARN_USAGE}`;
 
 export async function runPolicyCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
+  stdin: Readable,
   out: Writable,
   err: Writable,
 ): Promise<number> {
@@ -40,6 +44,14 @@ export async function runPolicyCommand(
   if (parsed.values.help === true) {
     out.write(USAGE);
     return EXIT_ALLOWED;
+  }
+  if (command === 'learn') {
+    const [, input] = parsed.positionals;
+    if (parsed.values.policy !== undefined || input === undefined || parsed.positionals.length !== 2) {
+      err.write(parsed.values.policy === undefined ? LEARN_USAGE : `--policy is for policy check; learn reads only an audit log\n${LEARN_USAGE}`);
+      return EXIT_USAGE;
+    }
+    return runLearnCommand(input, parsed.values['pod-namespace'], stdin, out, err);
   }
   if (command !== 'check' || parsed.values.policy === undefined || method === undefined || rawTarget === undefined || parsed.positionals.length !== 3) {
     err.write(USAGE);

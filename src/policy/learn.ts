@@ -1,0 +1,523 @@
+/**
+ * Learns an allow-list from the ambassador's audit log: the smallest policy in the format of
+ * policy.ts that allows every request the log records and nothing else, in the terms a policy
+ * decides on (verb, API group, resource/subresource, namespace, non-resource URL). resourceNames
+ * are never learned: a policy naming every object seen breaks on the next object. Pure: the caller
+ * reads the lines and prints the result.
+ *
+ * Learned: decisions `allow`, `would_deny` (what --policy-mode log lets through) and `throttled`
+ * (the app wanted it), once per request at ResponseComplete, or at ResponseStarted for a request
+ * still open when the log ends. Not learned, but listed for the reviewer: `deny` (refused by the
+ * request filter or an enforced policy: learning it would undo the refusal) and requests a policy
+ * cannot name without a wildcard. Counted: `invalid` (no attributes), operational log lines and
+ * malformed lines.
+ */
+import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
+import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
+import { parseRequestTarget } from '../request/target.ts';
+import { compilePolicy, describe, POD_NAMESPACE_PLACEHOLDER } from './policy.ts';
+
+/** What one audit event says, as far as learning needs; other fields (level, bodies, …) are ignored. */
+export interface AuditEvent {
+  readonly auditId: string;
+  readonly stage: string;
+  readonly decision: string;
+  readonly reason: string | undefined;
+  readonly verb: string;
+  readonly requestUri: string;
+  readonly objectRef: ObjectRef | undefined;
+  readonly receivedAt: string | undefined;
+  readonly stageAt: string | undefined;
+}
+
+export interface ObjectRef {
+  readonly resource: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly apiGroup: string;
+  readonly apiVersion: string;
+  readonly subresource: string;
+}
+
+export type AuditLine =
+  | { readonly kind: 'blank' }
+  /** A JSON line that is not an audit event: the operational log shares stdout with events. */
+  | { readonly kind: 'operational' }
+  | { readonly kind: 'malformed'; readonly problem: string }
+  | { readonly kind: 'event'; readonly event: AuditEvent };
+
+const LEARNED_DECISIONS = ['allow', 'would_deny', 'throttled'] as const;
+type LearnedDecision = (typeof LEARNED_DECISIONS)[number];
+const KNOWN_DECISIONS: ReadonlySet<string> = new Set([...LEARNED_DECISIONS, 'deny', 'invalid']);
+const WILDCARD = '*';
+
+export function parseAuditLine(text: string): AuditLine {
+  if (text.trim() === '') return { kind: 'blank' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'malformed', problem: 'not JSON' };
+  }
+  if (!isRecord(value)) return { kind: 'malformed', problem: 'not a JSON object' };
+  if (value['kind'] !== 'Event') return { kind: 'operational' };
+  const missing = ['auditID', 'stage', 'verb', 'requestURI'].filter((field) => typeof value[field] !== 'string');
+  if (missing.length > 0) return { kind: 'malformed', problem: `an event without ${missing.join(', ')}` };
+  const annotations = isRecord(value['annotations']) ? value['annotations'] : {};
+  const decision = annotations[AUDIT_ANNOTATIONS.decision];
+  if (typeof decision !== 'string' || !KNOWN_DECISIONS.has(decision)) {
+    return { kind: 'malformed', problem: `an event without a known ${AUDIT_ANNOTATIONS.decision} annotation` };
+  }
+  const objectRef = value['objectRef'];
+  if (objectRef !== undefined && !(isRecord(objectRef) && typeof objectRef['resource'] === 'string' && objectRef['resource'] !== '')) {
+    return { kind: 'malformed', problem: 'an objectRef without a resource' };
+  }
+  return {
+    kind: 'event',
+    event: {
+      auditId: String(value['auditID']),
+      stage: String(value['stage']),
+      decision,
+      reason: optionalString(annotations[AUDIT_ANNOTATIONS.reason]),
+      verb: String(value['verb']),
+      requestUri: String(value['requestURI']),
+      objectRef: objectRef === undefined ? undefined : readObjectRef(objectRef),
+      receivedAt: optionalString(value['requestReceivedTimestamp']),
+      stageAt: optionalString(value['stageTimestamp']),
+    },
+  };
+}
+
+function readObjectRef(ref: Record<string, unknown>): ObjectRef {
+  const field = (key: string): string => optionalString(ref[key]) ?? '';
+  return {
+    resource: field('resource'),
+    namespace: field('namespace'),
+    name: field('name'),
+    apiGroup: field('apiGroup'),
+    apiVersion: field('apiVersion'),
+    subresource: field('subresource'),
+  };
+}
+
+/** The attributes the ambassador decided the request on, read back from its event. */
+export function attributesOf(event: AuditEvent): RequestAttributes {
+  const parsed = parseRequestTarget(event.requestUri);
+  const path = parsed.ok ? parsed.target.decodedPath : (event.requestUri.split('?')[0] ?? '');
+  const ref = event.objectRef;
+  if (ref === undefined) {
+    return { isResourceRequest: false, verb: event.verb, apiPrefix: '', apiGroup: '', apiVersion: '', namespace: '', resource: '', subresource: '', name: '', path };
+  }
+  return { isResourceRequest: true, verb: event.verb, apiPrefix: ref.apiGroup === '' ? 'api' : 'apis', path, ...ref };
+}
+
+/** Resources with the verbs used on them, counted per (namespace, API group, resource[/subresource]). */
+interface ResourceUse {
+  readonly namespace: string;
+  readonly apiGroup: string;
+  readonly resource: string;
+  readonly verbs: Set<string>;
+  requests: number;
+}
+
+interface UrlUse {
+  readonly url: string;
+  readonly verbs: Set<string>;
+  requests: number;
+}
+
+/** Requests seen but not learned, by description: how many, and the first reason given. */
+interface Unlearned {
+  count: number;
+  readonly reason: string;
+}
+
+export interface MalformedLine {
+  readonly line: number;
+  readonly problem: string;
+}
+
+export interface AuditLogSummary {
+  readonly events: number;
+  readonly firstAt: string | undefined;
+  readonly lastAt: string | undefined;
+  readonly learned: Readonly<Record<LearnedDecision, number>>;
+  /** Requests with a ResponseStarted event but no ResponseComplete: still open when the log ended. */
+  readonly stillOpen: number;
+  /** ResponseStarted events of requests learned at their ResponseComplete. */
+  readonly startedEvents: number;
+  readonly otherStages: number;
+  readonly invalid: number;
+  readonly operationalLines: number;
+  readonly malformedLines: number;
+  readonly firstMalformed: readonly MalformedLine[];
+  readonly denied: ReadonlyMap<string, Readonly<Unlearned>>;
+  readonly inexpressible: ReadonlyMap<string, Readonly<Unlearned>>;
+  readonly resources: readonly Readonly<ResourceUse>[];
+  readonly urls: readonly Readonly<UrlUse>[];
+}
+
+const MALFORMED_SHOWN = 5;
+
+/** Reads an audit log line by line and sums up what a policy must allow; `finish` after the last line. */
+export class AuditLogReader {
+  #lineNumber = 0;
+  #events = 0;
+  #firstAt: string | undefined;
+  #lastAt: string | undefined;
+  readonly #learned: Record<LearnedDecision, number> = { allow: 0, would_deny: 0, throttled: 0 };
+  #startedEvents = 0;
+  #otherStages = 0;
+  #invalid = 0;
+  #operationalLines = 0;
+  #malformedLines = 0;
+  readonly #firstMalformed: MalformedLine[] = [];
+  /** ResponseStarted events waiting for their ResponseComplete, by audit ID. */
+  readonly #open = new Map<string, AuditEvent>();
+  readonly #denied = new Map<string, Unlearned>();
+  readonly #inexpressible = new Map<string, Unlearned>();
+  readonly #resources = new Map<string, ResourceUse>();
+  readonly #urls = new Map<string, UrlUse>();
+  /** Why a target cannot be written in a policy ('' when it can), so each is checked once. */
+  readonly #targetProblems = new Map<string, string>();
+
+  read(text: string): void {
+    this.#lineNumber++;
+    const line = parseAuditLine(text);
+    switch (line.kind) {
+      case 'blank':
+        return;
+      case 'operational':
+        this.#operationalLines++;
+        return;
+      case 'malformed':
+        this.#malformedLines++;
+        if (this.#firstMalformed.length < MALFORMED_SHOWN) this.#firstMalformed.push({ line: this.#lineNumber, problem: line.problem });
+        return;
+      case 'event':
+        this.#readEvent(line.event);
+    }
+  }
+
+  /** What the log held, once its last line has been read. */
+  finish(): AuditLogSummary {
+    for (const event of this.#open.values()) this.#learn(event);
+    const stillOpen = this.#open.size;
+    this.#open.clear();
+    return {
+      events: this.#events,
+      firstAt: this.#firstAt,
+      lastAt: this.#lastAt,
+      learned: { ...this.#learned },
+      stillOpen,
+      startedEvents: this.#startedEvents - stillOpen,
+      otherStages: this.#otherStages,
+      invalid: this.#invalid,
+      operationalLines: this.#operationalLines,
+      malformedLines: this.#malformedLines,
+      firstMalformed: [...this.#firstMalformed],
+      denied: new Map(this.#denied),
+      inexpressible: new Map(this.#inexpressible),
+      resources: [...this.#resources.values()],
+      urls: [...this.#urls.values()],
+    };
+  }
+
+  #readEvent(event: AuditEvent): void {
+    this.#events++;
+    if (event.receivedAt !== undefined && (this.#firstAt === undefined || event.receivedAt < this.#firstAt)) this.#firstAt = event.receivedAt;
+    if (event.stageAt !== undefined && (this.#lastAt === undefined || event.stageAt > this.#lastAt)) this.#lastAt = event.stageAt;
+    if (event.stage === 'ResponseStarted') {
+      this.#startedEvents++;
+      this.#open.set(event.auditId, event);
+    } else if (event.stage === 'ResponseComplete') {
+      this.#open.delete(event.auditId);
+      this.#learn(event);
+    } else {
+      this.#otherStages++;
+    }
+  }
+
+  #learn(event: AuditEvent): void {
+    if (event.decision === 'invalid') {
+      this.#invalid++;
+      return;
+    }
+    const attributes = attributesOf(event);
+    if (event.decision === 'deny') {
+      tally(this.#denied, describe({ ...attributes, name: '' }), event.reason ?? 'refused');
+      return;
+    }
+    const problem = this.#targetProblem(attributes);
+    if (problem !== '') {
+      tally(this.#inexpressible, describe({ ...attributes, name: '' }), problem);
+      return;
+    }
+    this.#learned[event.decision as LearnedDecision]++;
+    const verbs = impliedVerbs(attributes);
+    if (attributes.isResourceRequest) {
+      const { namespace, apiGroup } = attributes;
+      const resource = resourceOf(attributes);
+      const key = JSON.stringify([namespace, apiGroup, resource]);
+      const use = this.#resources.get(key) ?? { namespace, apiGroup, resource, verbs: new Set<string>(), requests: 0 };
+      this.#resources.set(key, use);
+      recordUse(use, verbs);
+    } else {
+      const use = this.#urls.get(attributes.path) ?? { url: attributes.path, verbs: new Set<string>(), requests: 0 };
+      this.#urls.set(attributes.path, use);
+      recordUse(use, verbs);
+    }
+  }
+
+  #targetProblem(attributes: RequestAttributes): string {
+    const key = JSON.stringify([attributes.verb, attributes.apiGroup, resourceOf(attributes), attributes.namespace, attributes.path, attributes.isResourceRequest]);
+    let problem = this.#targetProblems.get(key);
+    if (problem === undefined) {
+      problem = whyInexpressible(attributes) ?? '';
+      this.#targetProblems.set(key, problem);
+    }
+    return problem;
+  }
+}
+
+function recordUse(use: { verbs: Set<string>; requests: number }, verbs: readonly string[]): void {
+  for (const verb of verbs) use.verbs.add(verb);
+  use.requests++;
+}
+
+function tally(unlearned: Map<string, Unlearned>, description: string, reason: string): void {
+  const seen = unlearned.get(description);
+  if (seen === undefined) unlearned.set(description, { count: 1, reason });
+  else seen.count++;
+}
+
+function resourceOf(attributes: RequestAttributes): string {
+  return attributes.subresource === '' ? attributes.resource : `${attributes.resource}/${attributes.subresource}`;
+}
+
+/**
+ * A WebSocket exec, attach or port-forward is a GET that kube-apiserver (≥1.35), and so the
+ * policy, also authorizes as `create`; the event records only `get`.
+ */
+function impliedVerbs(attributes: RequestAttributes): readonly string[] {
+  return attributes.verb === 'get' && isStreamingSubresource(attributes) ? ['get', 'create'] : [attributes.verb];
+}
+
+/**
+ * Why a request cannot be allowed by a rule that allows only it, or undefined. A `*` in a request
+ * (say GET /api/v1/namespaces/x/*) would be read back as a wildcard; names the API server refuses
+ * anyway (a namespace "Team_A") do not validate.
+ */
+function whyInexpressible(attributes: RequestAttributes): string | undefined {
+  const values = [attributes.verb, attributes.apiGroup, attributes.resource, attributes.subresource, attributes.namespace, attributes.path];
+  if (values.some((value) => value.includes(WILDCARD))) return 'a "*" in a policy is a wildcard, so no rule allows only this request';
+  const rule = attributes.isResourceRequest
+    ? { verbs: [attributes.verb], apiGroups: [attributes.apiGroup], resources: [resourceOf(attributes)], namespaces: [attributes.namespace] }
+    : { verbs: [attributes.verb], nonResourceURLs: [attributes.path] };
+  const compiled = compilePolicy({ rules: [rule] }, 'the learned rule', undefined);
+  return compiled.ok ? undefined : compiled.problems.join('; ').replaceAll('rules[0].', '');
+}
+
+export interface ResourceRule {
+  readonly verbs: readonly string[];
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly namespaces: readonly string[];
+  /** How many requests of the log the rule allows. */
+  readonly requests: number;
+}
+
+export interface UrlRule {
+  readonly verbs: readonly string[];
+  readonly nonResourceURLs: readonly string[];
+  readonly requests: number;
+}
+
+export type LearnedRule = ResourceRule | UrlRule;
+
+const VERB_ORDER = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
+const MERGED_DIMENSIONS = ['resources', 'namespaces', 'apiGroups'] as const;
+type Dimension = (typeof MERGED_DIMENSIONS)[number];
+
+/**
+ * The rules for what the log used, each a product verbs × apiGroups × resources × namespaces that
+ * holds only combinations the log used. It starts with one rule per (namespace, group, resource)
+ * and merges two rules whenever they differ in one dimension only (their union is then exactly
+ * both), first across resources, then namespaces, then groups, until nothing merges. The log's own
+ * namespace `podNamespace` becomes $(POD_NAMESPACE).
+ */
+export function learnRules(summary: Pick<AuditLogSummary, 'resources' | 'urls'>, podNamespace: string | undefined): LearnedRule[] {
+  let rules: ResourceRule[] = summary.resources.map((use) => ({
+    verbs: sortVerbs(use.verbs),
+    apiGroups: [use.apiGroup],
+    resources: [use.resource],
+    namespaces: [use.namespace === podNamespace ? POD_NAMESPACE_PLACEHOLDER : use.namespace],
+    requests: use.requests,
+  }));
+  let before;
+  do {
+    before = rules.length;
+    for (const dimension of MERGED_DIMENSIONS) rules = mergeAlong(rules, dimension);
+  } while (rules.length < before);
+  rules.sort(compareResourceRules);
+  return [...rules, ...urlRules(summary.urls)];
+}
+
+function mergeAlong(rules: readonly ResourceRule[], dimension: Dimension): ResourceRule[] {
+  const merged = new Map<string, ResourceRule>();
+  for (const rule of rules) {
+    const key = JSON.stringify([rule.verbs, ...MERGED_DIMENSIONS.filter((other) => other !== dimension).map((other) => rule[other])]);
+    const existing = merged.get(key);
+    merged.set(
+      key,
+      existing === undefined
+        ? rule
+        : { ...existing, [dimension]: SORTS[dimension]([...existing[dimension], ...rule[dimension]]), requests: existing.requests + rule.requests },
+    );
+  }
+  return [...merged.values()];
+}
+
+/** One rule per set of verbs, listing the URLs used with exactly those verbs. */
+function urlRules(urls: readonly Readonly<UrlUse>[]): UrlRule[] {
+  const byVerbs = new Map<string, { verbs: string[]; urls: string[]; requests: number }>();
+  for (const use of urls) {
+    const verbs = sortVerbs(use.verbs);
+    const key = verbs.join(' ');
+    const group = byVerbs.get(key) ?? { verbs, urls: [], requests: 0 };
+    byVerbs.set(key, group);
+    group.urls.push(use.url);
+    group.requests += use.requests;
+  }
+  return [...byVerbs.values()]
+    .map((group) => ({ verbs: group.verbs, nonResourceURLs: group.urls.sort(), requests: group.requests }))
+    .sort((a, b) => compareText(a.nonResourceURLs[0] ?? '', b.nonResourceURLs[0] ?? ''));
+}
+
+function sortVerbs(verbs: Iterable<string>): string[] {
+  const rank = (verb: string): number => (VERB_ORDER.includes(verb) ? VERB_ORDER.indexOf(verb) : VERB_ORDER.length);
+  return [...new Set(verbs)].sort((a, b) => rank(a) - rank(b) || compareText(a, b));
+}
+
+/** The pod's own namespace first, named namespaces next, the cluster scope ("") last. */
+function namespaceRank(namespace: string): number {
+  if (namespace === POD_NAMESPACE_PLACEHOLDER) return 0;
+  return namespace === '' ? 2 : 1;
+}
+
+function sortNamespaces(namespaces: Iterable<string>): string[] {
+  return [...new Set(namespaces)].sort((a, b) => namespaceRank(a) - namespaceRank(b) || compareText(a, b));
+}
+
+function sortText(values: Iterable<string>): string[] {
+  return [...new Set(values)].sort(compareText);
+}
+
+const SORTS: Readonly<Record<Dimension, (values: Iterable<string>) => string[]>> = {
+  resources: sortText,
+  namespaces: sortNamespaces,
+  apiGroups: sortText,
+};
+
+function compareResourceRules(a: ResourceRule, b: ResourceRule): number {
+  const [na = '', ga = '', ra = ''] = [a.namespaces[0], a.apiGroups[0], a.resources[0]];
+  const [nb = '', gb = '', rb = ''] = [b.namespaces[0], b.apiGroups[0], b.resources[0]];
+  return namespaceRank(na) - namespaceRank(nb) || compareText(na, nb) || compareText(ga, gb) || compareText(ra, rb);
+}
+
+function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
+/** The policy as YAML a person reviews: a header saying where it came from and what was left out. */
+export function renderLearnedPolicy(summary: AuditLogSummary, rules: readonly LearnedRule[], source: string): string {
+  const lines = [...header(summary, source).map(comment)];
+  if (rules.length === 0) {
+    lines.push('rules: []');
+  } else {
+    lines.push('rules:');
+    for (const rule of rules) lines.push(...renderRule(rule));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function header(summary: AuditLogSummary, source: string): string[] {
+  const learned = Object.values(summary.learned).reduce((sum, count) => sum + count, 0);
+  const period = summary.firstAt === undefined || summary.lastAt === undefined ? '' : `, ${summary.firstAt} to ${summary.lastAt}`;
+  const lines = [
+    `Learned by kube-api-ambassador policy learn from ${source}; review it before enforcing it.`,
+    `${plural(summary.events, 'audit event')}${period}.`,
+    `Learned from ${plural(learned, 'request')}: ${summary.learned.allow} allowed, ${summary.learned.would_deny} would have been denied (--policy-mode log), ` +
+      `${summary.learned.throttled} throttled${summary.stillOpen === 0 ? '' : `; ${summary.stillOpen} of them still open when the log ended`}.`,
+    `Skipped: ${skipped(summary)}.`,
+    'resourceNames are never learned: each rule covers every object of its resources. Requests the audit',
+    'log leaves out (by default /healthz, /livez, /readyz and /metrics) are not learned either.',
+  ];
+  if (summary.denied.size > 0) {
+    lines.push('', `WARNING: these were denied, so they are NOT in this policy; add a rule by hand if the app needs them:`);
+    lines.push(...unlearnedLines(summary.denied));
+  }
+  if (summary.inexpressible.size > 0) {
+    lines.push('', 'WARNING: these cannot be allowed without allowing more, so they are NOT in this policy:');
+    lines.push(...unlearnedLines(summary.inexpressible));
+  }
+  return lines;
+}
+
+function skipped(summary: AuditLogSummary): string {
+  const parts = [
+    summary.invalid === 0 ? '' : `${plural(summary.invalid, 'invalid request')} (no attributes to learn from)`,
+    summary.startedEvents === 0 ? '' : `${plural(summary.startedEvents, 'ResponseStarted event')} (each request counts once, at ResponseComplete)`,
+    summary.otherStages === 0 ? '' : `${plural(summary.otherStages, 'event')} at other stages`,
+    summary.operationalLines === 0 ? '' : `${plural(summary.operationalLines, 'operational log line')}`,
+    summary.malformedLines === 0
+      ? ''
+      : `${plural(summary.malformedLines, 'malformed line')} (${summary.firstMalformed.map((m) => `line ${m.line}: ${m.problem}`).join(', ')}${summary.malformedLines > summary.firstMalformed.length ? ', …' : ''})`,
+  ].filter((part) => part !== '');
+  return parts.length === 0 ? 'nothing' : parts.join(', ');
+}
+
+function unlearnedLines(unlearned: ReadonlyMap<string, Readonly<Unlearned>>): string[] {
+  return [...unlearned].map(([description, { count, reason }]) => `  ${count} × ${description}: ${reason}`);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** A comment line; line breaks in logged text (a reason, say) must not end the comment. */
+function comment(text: string): string {
+  return text === '' ? '#' : `# ${text.replace(/[\r\n\u0085\u2028\u2029]/g, ' ')}`;
+}
+
+function renderRule(rule: LearnedRule): string[] {
+  const lines = [`  ${comment(plural(rule.requests, 'request'))}`, `  - verbs: ${flowList(rule.verbs)}`];
+  if ('nonResourceURLs' in rule) {
+    lines.push(`    nonResourceURLs: ${flowList(rule.nonResourceURLs)}`);
+  } else {
+    lines.push(`    apiGroups: ${flowList(rule.apiGroups)}`, `    resources: ${flowList(rule.resources)}`, `    namespaces: ${flowList(rule.namespaces)}`);
+  }
+  return lines;
+}
+
+function flowList(values: readonly string[]): string {
+  return `[${values.map(scalar).join(', ')}]`;
+}
+
+const PLAIN = /^(?:[A-Za-z][A-Za-z0-9._/-]*|\/[A-Za-z0-9._/~-]*)$/;
+/** Words YAML 1.1 or 1.2 read as booleans or null. */
+const RESERVED = /^(?:true|false|yes|no|on|off|y|n|null)$/i;
+
+/** Plain when YAML reads it back as the same string, else double-quoted (JSON strings are YAML). */
+function scalar(value: string): string {
+  return PLAIN.test(value) && !RESERVED.test(value) ? value : JSON.stringify(value);
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
