@@ -18,10 +18,11 @@ import { TokenBucket } from './proxy/rate-limit.ts';
 import { createAdminServer, createProxyServer, drain, listen, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
-import { PolicyStore } from './policy/store.ts';
+import { PolicyStore, readYamlFile } from './policy/store.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { combineRecorders, type Recorder } from './proxy/recorder.ts';
 import { AuditLog } from './audit/audit-log.ts';
+import { auditPolicyForLevel, compileAuditPolicy, type AuditPolicyCompile } from './audit/policy.ts';
 
 const PROGRAM = 'kube-api-ambassador';
 const EXIT_RUNTIME_FAILURE = 1;
@@ -39,6 +40,13 @@ function createLogger(options: Options): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   });
+}
+
+/** --audit-policy when given, else --audit-level for everything but probes and metrics. */
+async function readAuditPolicy(options: Options, podNamespace: string | undefined): Promise<AuditPolicyCompile> {
+  if (options['audit-policy'] === '') return { ok: true, policy: auditPolicyForLevel(options['audit-level']) };
+  const read = await readYamlFile(options['audit-policy']);
+  return read.ok ? compileAuditPolicy(read.document, podNamespace) : read;
 }
 
 async function run(): Promise<number> {
@@ -95,11 +103,15 @@ async function run(): Promise<number> {
     credentials.onReload((ok) => metrics.credentialReloads.inc({ result: ok ? 'success' : 'failure' }));
     policy?.onReload((ok) => metrics.policyReloads.inc({ result: ok ? 'success' : 'failure' }));
   }
-  const level = options['audit-level'];
+  const auditPolicy = await readAuditPolicy(options, podNamespace);
+  if (!auditPolicy.ok) {
+    process.stderr.write(`${PROGRAM}: ${options['audit-policy']}: invalid audit policy:\n${auditPolicy.problems.map((problem) => `  ${problem}\n`).join('')}`);
+    return EXIT_CONFIGURATION;
+  }
   const audit =
-    level === 'None'
+    auditPolicy.policy.rules.length === 0
       ? undefined
-      : new AuditLog(options['audit-log-path'], level, credentials, log, (reason) => metrics?.auditEventsLost.inc({ reason }));
+      : new AuditLog(options['audit-log-path'], credentials, log, (reason) => metrics?.auditEventsLost.inc({ reason }));
   const recorders: Recorder[] = [];
   if (metrics !== undefined) recorders.push(metrics);
   if (audit !== undefined) recorders.push(audit);
@@ -114,6 +126,8 @@ async function run(): Promise<number> {
     rateLimit: options['max-qps'] > 0 ? new TokenBucket(options['max-qps'], options['max-burst'], Date.now()) : undefined,
     policy: policy === undefined ? undefined : { store: policy, mode: options['policy-mode'] },
     apiPrefix: options['api-prefix'],
+    auditPolicy: auditPolicy.policy,
+    auditBodyLimit: options['audit-max-body-bytes'],
     upstreamTimeoutMs: options['upstream-timeout'],
     log,
     recorder: combineRecorders(recorders),

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { CredentialStore } from '../cluster/credentials.ts';
 import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
-import { auditLine, isAudited, type AuditLevel } from './event.ts';
+import { auditLine } from './event.ts';
+import type { AuditStage } from './policy.ts';
 
 /** Events waiting for a slow sink; beyond this many bytes new ones are dropped, not buffered. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -24,7 +25,6 @@ type SonicBoom = ReturnType<typeof pino.destination>;
 
 export class AuditLog implements Recorder {
   readonly #sink: SonicBoom;
-  readonly #level: AuditLevel;
   readonly #credentials: CredentialStore;
   readonly #log: Logger;
   readonly #onLoss: (reason: AuditLoss) => void;
@@ -32,8 +32,7 @@ export class AuditLog implements Recorder {
   #broken = false;
 
   /** `destination` is a file path, or `-` for stdout. */
-  constructor(destination: string, level: AuditLevel, credentials: CredentialStore, log: Logger, onLoss: (reason: AuditLoss) => void) {
-    this.#level = level;
+  constructor(destination: string, credentials: CredentialStore, log: Logger, onLoss: (reason: AuditLoss) => void) {
     this.#credentials = credentials;
     this.#log = log;
     this.#onLoss = onLoss;
@@ -50,7 +49,7 @@ export class AuditLog implements Recorder {
   }
 
   requestCompleted(request: CompletedRequest): void {
-    this.#write(request, 'ResponseComplete');
+    this.#write(request, request.panicked === true ? 'Panic' : 'ResponseComplete');
   }
 
   /** Long-running requests also get a ResponseStarted event, as the API server writes them. */
@@ -75,8 +74,8 @@ export class AuditLog implements Recorder {
     await this.flush();
   }
 
-  #write(request: CompletedRequest, stage: 'ResponseStarted' | 'ResponseComplete'): void {
-    if (!isAudited(this.#level, request)) return;
+  #write(request: CompletedRequest, stage: AuditStage): void {
+    if (request.audit.level === 'None' || request.audit.omitStages.has(stage)) return;
     if (this.#broken) {
       this.#onLoss('sink_error');
       return;

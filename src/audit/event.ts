@@ -7,28 +7,22 @@
 import type { UserInfo } from '../cluster/credentials.ts';
 import type { CompletedRequest } from '../proxy/recorder.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
-
-export type AuditStage = 'ResponseStarted' | 'ResponseComplete' | 'Panic';
-export type AuditLevel = 'None' | 'Metadata';
+import type { AuditStage } from './policy.ts';
+import { loggedBody } from './redact.ts';
 
 /** Annotation keys, namespaced as Kubernetes annotations are. */
 export const AUDIT_ANNOTATIONS = {
   decision: 'kube-api-ambassador/decision',
   reason: 'kube-api-ambassador/reason',
   clientAuditId: 'kube-api-ambassador/client-audit-id',
+  /** Why a body the level asks for is not in the event. */
+  requestObject: 'kube-api-ambassador/request-object',
+  responseObject: 'kube-api-ambassador/response-object',
+  /** kube-apiserver's own mark for an event whose bodies were dropped for size. */
+  truncated: 'audit.k8s.io/truncated',
 } as const;
 
-/** Non-resource paths not audited by default: probes and metrics, as clusters' audit policies do. */
-const UNAUDITED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
-
 const UNKNOWN_USER: UserInfo = { username: 'unknown' };
-
-/** Whether a request is audited at all at `level` (None, or a probe or metrics path). */
-export function isAudited(level: AuditLevel, request: CompletedRequest): boolean {
-  if (level === 'None') return false;
-  const attributes = request.attributes;
-  return attributes === undefined || attributes.isResourceRequest || !UNAUDITED_PATHS.has(attributes.path);
-}
 
 /** Microsecond-precision RFC 3339, as kube-apiserver writes audit timestamps. */
 function timestamp(epochMs: number): string {
@@ -64,9 +58,9 @@ function objectRefJson(attributes: RequestAttributes): string {
  * stringifying an object per request cost a measurable share of the proxy's CPU (npm run bench:audit).
  */
 export function auditLine(stage: AuditStage, request: CompletedRequest, user: UserInfo | undefined, now: number): string {
-  const { attributes, arrival } = request;
+  const { attributes, arrival, audit } = request;
   let line =
-    '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":' +
+    `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"${audit.level}","auditID":` +
     JSON.stringify(arrival.auditId) +
     `,"stage":"${stage}","requestURI":` +
     JSON.stringify(arrival.requestUri) +
@@ -86,9 +80,36 @@ export function auditLine(stage: AuditStage, request: CompletedRequest, user: Us
     }
     line += '}';
   }
+  const bodies = request.requestBody === undefined && request.responseBody === undefined ? undefined : bodiesJson(request);
+  if (bodies !== undefined) line += bodies.fields;
   line += `,"requestReceivedTimestamp":"${timestamp(arrival.receivedAt)}","stageTimestamp":"${timestamp(now)}"`;
   line += `,"annotations":{"${AUDIT_ANNOTATIONS.decision}":"${request.decision}"`;
   if (request.reason !== undefined) line += `,"${AUDIT_ANNOTATIONS.reason}":${JSON.stringify(request.reason)}`;
   if (arrival.clientAuditId !== undefined) line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(arrival.clientAuditId)}`;
-  return `${line}}}\n`;
+  return `${line}${bodies?.annotations ?? ''}}}\n`;
+}
+
+/**
+ * `requestObject` and `responseObject` for the bodies captured (the request path captures only
+ * what the audit level asks for), or annotations saying why one is left out.
+ */
+function bodiesJson(request: CompletedRequest): { fields: string; annotations: string } {
+  let fields = '';
+  let annotations = '';
+  let truncated = false;
+  const captures = [
+    ['requestObject', request.requestBody, AUDIT_ANNOTATIONS.requestObject],
+    ['responseObject', request.responseBody, AUDIT_ANNOTATIONS.responseObject],
+  ] as const;
+  for (const [field, capture, annotation] of captures) {
+    if (capture === undefined) continue;
+    const body = loggedBody(capture, request.attributes, request.audit.omitManagedFields);
+    if ('json' in body) fields += `,"${field}":${body.json}`;
+    else {
+      annotations += `,"${annotation}":${JSON.stringify(`omitted: ${body.omitted}`)}`;
+      truncated ||= body.truncated === true;
+    }
+  }
+  if (truncated) annotations += `,"${AUDIT_ANNOTATIONS.truncated}":"true"`;
+  return { fields, annotations };
 }

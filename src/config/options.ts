@@ -4,6 +4,7 @@
  * Parsing reports every problem at once, naming the option; the result is frozen and trusted.
  */
 import { isIP } from 'node:net';
+import { AUDIT_LEVELS, type AuditLevel } from '../audit/policy.ts';
 
 export const ENV_PREFIX = 'KUBE_API_AMBASSADOR_';
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -157,9 +158,23 @@ const SPECS = {
   'audit-level': option({
     group: AUDIT,
     defaultText: 'Metadata',
-    help: 'Metadata: one audit.k8s.io/v1 Event per request (health and metrics paths excepted), ResponseStarted too for watches and streams; None: no audit log.',
+    help: 'Metadata: one audit.k8s.io/v1 Event per request (health and metrics paths excepted), ResponseStarted too for watches and streams; Request adds request bodies, RequestResponse response bodies too, with secrets redacted; None: no audit log.',
     takesValue: true,
     parse: parseAuditLevel,
+  }),
+  'audit-policy': option({
+    group: AUDIT,
+    defaultText: '',
+    help: 'A Kubernetes audit policy file (audit.k8s.io/v1 Policy) choosing the level per request by users, verbs, resources, namespaces and URLs, with omitStages; replaces --audit-level. Read at start.',
+    takesValue: true,
+    parse: parseText,
+  }),
+  'audit-max-body-bytes': option({
+    group: AUDIT,
+    defaultText: '65536',
+    help: 'At the Request levels, a body longer than this is left out of its event (marked audit.k8s.io/truncated); bodies are copied as they stream, never held up.',
+    takesValue: true,
+    parse: parsePositiveCount,
   }),
   'audit-log-path': option({
     group: AUDIT,
@@ -498,13 +513,9 @@ function parsePositiveDuration(text: string): Parsed<number> {
   return 'value' in parsed && parsed.value === 0 ? { problem: 'must be longer than 0' } : parsed;
 }
 
-const AUDIT_LEVELS = ['None', 'Metadata'] as const;
-
-function parseAuditLevel(text: string): Parsed<(typeof AUDIT_LEVELS)[number]> {
+function parseAuditLevel(text: string): Parsed<AuditLevel> {
   const level = AUDIT_LEVELS.find((candidate) => candidate === text);
-  return level === undefined
-    ? { problem: `must be one of ${AUDIT_LEVELS.join(', ')} (Request and RequestResponse are not supported yet)` }
-    : { value: level };
+  return level === undefined ? { problem: `must be one of ${AUDIT_LEVELS.join(', ')}` } : { value: level };
 }
 
 const POLICY_MODES = ['enforce', 'log'] as const;

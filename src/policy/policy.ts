@@ -220,12 +220,12 @@ function stringList(
   return strings;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** RBAC's ResourceMatches, plus the audit policy's `resource/*`. */
-function resourceMatches(patterns: readonly string[], resource: string, subresource: string): boolean {
+export function resourceMatches(patterns: readonly string[], resource: string, subresource: string): boolean {
   const combined = subresource === '' ? resource : `${resource}/${subresource}`;
   for (const pattern of patterns) {
     if (pattern === ALL || pattern === combined) return true;
@@ -235,7 +235,8 @@ function resourceMatches(patterns: readonly string[], resource: string, subresou
   return false;
 }
 
-function urlMatches(patterns: readonly string[], path: string): boolean {
+/** RBAC's and the audit policy's non-resource URL match: exact, `*`, or a `prefix*`. */
+export function urlMatches(patterns: readonly string[], path: string): boolean {
   for (const pattern of patterns) {
     if (pattern === ALL || pattern === path) return true;
     if (pattern.endsWith(ALL) && path.startsWith(pattern.slice(0, -1))) return true;

@@ -8,21 +8,27 @@ import { load as parseYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { compilePolicy, type Policy, type PolicyCompile } from './policy.ts';
 
-/** Reads, parses (YAML or JSON) and compiles a policy file. Never rejects. */
-export async function readPolicyFile(file: string, podNamespace: string | undefined): Promise<PolicyCompile & { text?: string }> {
+export type YamlRead = { readonly ok: true; readonly document: unknown; readonly text: string } | { readonly ok: false; readonly problems: readonly string[] };
+
+/** Reads and parses a YAML (or JSON) file. Never rejects. */
+export async function readYamlFile(file: string): Promise<YamlRead> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     return { ok: false, problems: [`cannot read ${file}: ${(error as Error).message}`] };
   }
-  let document: unknown;
   try {
-    document = parseYaml(text);
+    return { ok: true, document: parseYaml(text), text };
   } catch (error) {
     return { ok: false, problems: [`${file} is not valid YAML: ${(error as Error).message}`] };
   }
-  return { ...compilePolicy(document, file, podNamespace), text };
+}
+
+/** Reads, parses (YAML or JSON) and compiles a policy file. Never rejects. */
+export async function readPolicyFile(file: string, podNamespace: string | undefined): Promise<PolicyCompile & { text?: string }> {
+  const read = await readYamlFile(file);
+  return read.ok ? { ...compilePolicy(read.document, file, podNamespace), text: read.text } : read;
 }
 
 export class PolicyStore {

@@ -8,10 +8,12 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { AuditVerdict } from '../audit/policy.ts';
 import type { CredentialStore } from '../cluster/credentials.ts';
 import type { Arrival, CompletedRequest, Decision, Recorder } from './recorder.ts';
 import { longRunningKind, type RequestAttributes } from '../request/attributes.ts';
 import type { Upstream } from '../cluster/upstream.ts';
+import { BodyCapture } from './body-capture.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { InFlight } from './in-flight.ts';
 import { gatewayTimeout, upstreamFailure, writeStatus } from './status.ts';
@@ -23,6 +25,8 @@ export interface ForwardDeps {
   readonly upstreamTimeoutMs: number;
   readonly log: Logger;
   readonly recorder: Recorder;
+  /** At the Request levels, bodies longer than this are not logged. */
+  readonly auditBodyLimit: number;
 }
 
 /** A request that passed every check, with what it was decided on and what will be sent. */
@@ -60,6 +64,10 @@ export class Exchange implements CompletedRequest {
   readonly hasBody: boolean;
   /** How many entries of `headers` came from the client; credentials are appended after them. */
   readonly clientHeaderCount: number;
+  readonly audit: AuditVerdict;
+  readonly requestBody: BodyCapture | undefined;
+  responseBody: BodyCapture | undefined;
+  panicked = false;
   bytesFromClient = 0;
   bytesToClient = 0;
   upstreamRequest: ClientRequest | undefined;
@@ -70,7 +78,7 @@ export class Exchange implements CompletedRequest {
   retried = false;
   timedOut = false;
 
-  constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, arrival: Arrival) {
+  constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, arrival: Arrival, audit: AuditVerdict) {
     this.deps = deps;
     this.req = req;
     this.res = res;
@@ -84,6 +92,11 @@ export class Exchange implements CompletedRequest {
     this.longRunningKind = longRunningKind(admitted.attributes);
     this.hasBody = hasBody(req);
     this.clientHeaderCount = admitted.headers.length;
+    this.audit = audit;
+    this.requestBody =
+      this.hasBody && this.longRunningKind === undefined && audit.level !== 'None' && audit.level !== 'Metadata'
+        ? new BodyCapture(deps.auditBodyLimit, req.headers['content-type'], req.headers['content-encoding'])
+        : undefined;
   }
 
   get contentType(): string | undefined {
@@ -122,10 +135,23 @@ export function takeConnectionBytes(socket: AccountedSocket): [number, number] {
 }
 
 export function forward(exchange: Exchange): void {
-  exchange.deps.inFlight.add(exchange);
   (exchange.res as Tagged<ServerResponse>)[EXCHANGE] = exchange;
   exchange.res.on('close', onClientClose);
+  exchange.deps.inFlight.add(exchange);
+  if (exchange.requestBody !== undefined) {
+    (exchange.req as Tagged<IncomingMessage>)[EXCHANGE] = exchange;
+    exchange.req.on('data', onRequestChunk);
+  }
   sendUpstream(exchange);
+}
+
+/** Sees the request body go by for the audit log; the pipe upstream is unaffected. */
+function onRequestChunk(this: Tagged<IncomingMessage>, chunk: Buffer): void {
+  this[EXCHANGE]?.requestBody?.add(chunk);
+}
+
+function onResponseChunk(this: Tagged<IncomingMessage>, chunk: Buffer): void {
+  this[EXCHANGE]?.responseBody?.add(chunk);
 }
 
 function sendUpstream(exchange: Exchange): void {
@@ -208,6 +234,10 @@ function relay(exchange: Exchange, response: Tagged<IncomingMessage>): void {
     exchange.deps.recorder.firstByte(exchange);
   }
   response.on('error', onUpstreamBodyError);
+  if (exchange.audit.level === 'RequestResponse' && exchange.longRunningKind === undefined) {
+    exchange.responseBody = new BodyCapture(exchange.deps.auditBodyLimit, response.headers['content-type'], response.headers['content-encoding']);
+    response.on('data', onResponseChunk);
+  }
   response.pipe(res);
 }
 

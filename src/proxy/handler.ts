@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { auditVerdict, type AuditPolicy, type AuditVerdict } from '../audit/policy.ts';
 import type { PolicyMode } from '../config/options.ts';
 import { decideRequest, describe } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
@@ -52,6 +53,8 @@ export interface ProxyDeps extends ForwardDeps {
   readonly policy: PolicyGate | undefined;
   /** `/` by default; always ends with `/`. */
   readonly apiPrefix: string;
+  /** Which requests are audited, at which level. */
+  readonly auditPolicy: AuditPolicy;
 }
 
 /** A request the ambassador answers itself, with what was resolved of it before it was refused. */
@@ -140,8 +143,13 @@ const DECISION_BY_CODE: ReadonlyMap<number, Decision> = new Map([
   [429, 'throttled'],
 ]);
 
+/** The audit level and options for a request, decided as soon as its attributes are known. */
+function auditOf(deps: ProxyDeps, attributes: RequestAttributes | undefined): AuditVerdict {
+  return auditVerdict(deps.auditPolicy, attributes, deps.credentials.current.identity);
+}
+
 /** Records a refused request as the API server would label it, with the ambassador's decision. */
-function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, arrival: Arrival): void {
+function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, arrival: Arrival, panicked = false): void {
   const [bytesFromClient, bytesToClient] = takeConnectionBytes(req.socket);
   deps.recorder.requestCompleted({
     arrival,
@@ -153,6 +161,8 @@ function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, 
     reason: refusal.status.message,
     bytesFromClient,
     bytesToClient,
+    audit: auditOf(deps, refusal.attributes),
+    panicked,
   });
 }
 
@@ -175,6 +185,7 @@ export class ProxyHandler {
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const arrival = arrivalOf(req);
+    let exchange: Exchange | undefined;
     try {
       const admitted = admit(this.#deps, req, undefined, arrival.auditId);
       if (isRefusal(admitted)) {
@@ -182,10 +193,18 @@ export class ProxyHandler {
         recordRefusal(this.#deps, req, admitted, arrival);
         return;
       }
-      forward(new Exchange(this.#deps, req, res, admitted, arrival));
+      exchange = new Exchange(this.#deps, req, res, admitted, arrival, auditOf(this.#deps, admitted.attributes));
+      forward(exchange);
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling a request');
-      writeStatus(res, internalError('the ambassador failed to handle the request; see its log'));
+      const status = internalError('the ambassador failed to handle the request; see its log');
+      if (exchange !== undefined) {
+        exchange.panicked = true;
+        exchange.reason = status.message;
+      }
+      writeStatus(res, status);
+      // Once forwarding began, the exchange records itself when the response closes.
+      if (exchange === undefined) recordRefusal(this.#deps, req, refuse(status), arrival, true);
     }
   };
 
@@ -200,10 +219,12 @@ export class ProxyHandler {
         recordRefusal(this.#deps, req, admitted, arrival);
         return;
       }
-      forwardUpgrade(this.#deps, socket, head, admitted, arrival);
+      forwardUpgrade(this.#deps, socket, head, admitted, arrival, auditOf(this.#deps, admitted.attributes));
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling an upgrade');
-      writeStatusToSocket(socket, internalError('the ambassador failed to handle the upgrade; see its log'));
+      const status = internalError('the ambassador failed to handle the upgrade; see its log');
+      writeStatusToSocket(socket, status);
+      recordRefusal(this.#deps, req, refuse(status), arrival, true);
     }
   };
 

@@ -4,7 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { AuditVerdict } from '../audit/policy.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
+import type { BodyCapture } from './body-capture.ts';
 import type { UpstreamErrorCause } from './status.ts';
 
 /** What happened to a request at the ambassador's own gate. */
@@ -53,6 +55,13 @@ export interface CompletedRequest {
   readonly reason: string | undefined;
   readonly bytesFromClient: number;
   readonly bytesToClient: number;
+  /** What the audit policy chose for the request. */
+  readonly audit: AuditVerdict;
+  /** The bodies as they went by, when the audit level asks for them. */
+  readonly requestBody?: BodyCapture | undefined;
+  readonly responseBody?: BodyCapture | undefined;
+  /** The ambassador itself failed while handling the request (the audit stage Panic). */
+  readonly panicked?: boolean;
 }
 
 export interface Recorder {

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { AuditVerdict } from '../audit/policy.ts';
 import type { Arrival, CompletedRequest } from './recorder.ts';
 import { CLIENT_CLOSED_REQUEST, type Admitted, type ForwardDeps } from './forward.ts';
 import { clientResponseHeaders, rawResponseHead } from './headers.ts';
@@ -37,7 +38,7 @@ interface UpgradeOutcome extends CompletedRequest {
   bytesToClient: number;
 }
 
-export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, admitted: Admitted, arrival: Arrival): void {
+export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, admitted: Admitted, arrival: Arrival, audit: AuditVerdict): void {
   const { upstream } = deps;
   const sentAuthorization = upstream.authorization;
   const sentMark = deps.credentials.reloadMark;
@@ -52,6 +53,7 @@ export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, 
     reason: admitted.reason,
     bytesFromClient: 0,
     bytesToClient: 0,
+    audit,
   };
   let answered = false;
   const answer = (statusCode: number): void => {

@@ -24,6 +24,8 @@ const DEFAULTS: Options = {
   'policy-reload-interval': 10_000,
   'audit-level': 'Metadata',
   'audit-log-path': '-',
+  'audit-policy': '',
+  'audit-max-body-bytes': 65_536,
   server: '',
   'certificate-authority': '',
   'token-file': '',

@@ -1,0 +1,241 @@
+/**
+ * Which requests are audited, and how much of each: a Kubernetes audit policy (audit.k8s.io/v1
+ * `Policy`), the same document a cluster's `--audit-policy-file` takes, matched as kube-apiserver
+ * matches it: the first rule that covers the request sets its level; no rule, no event. Pure.
+ *
+ *   apiVersion: audit.k8s.io/v1
+ *   kind: Policy
+ *   omitStages: [ResponseStarted]
+ *   rules:
+ *     - level: None
+ *       nonResourceURLs: [/healthz*, /version]
+ *     - level: RequestResponse
+ *       resources: [{ group: "", resources: [configmaps] }]
+ *       namespaces: ["$(POD_NAMESPACE)"]
+ *       verbs: [create, update, patch]
+ *     - level: Metadata
+ */
+import type { UserInfo } from '../cluster/credentials.ts';
+import { isRecord, POD_NAMESPACE_PLACEHOLDER, resourceMatches, urlMatches } from '../policy/policy.ts';
+import type { RequestAttributes } from '../request/attributes.ts';
+
+export const AUDIT_LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
+export type AuditLevel = (typeof AUDIT_LEVELS)[number];
+/** RequestReceived is accepted in `omitStages` for compatibility; the ambassador never writes it. */
+export const AUDIT_STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
+export type AuditStage = (typeof AUDIT_STAGES)[number];
+
+/** What the audit log does with one request: the matched rule's level and options. */
+export interface AuditVerdict {
+  readonly level: AuditLevel;
+  readonly omitStages: ReadonlySet<AuditStage>;
+  /** Remove `metadata.managedFields` from logged bodies. */
+  readonly omitManagedFields: boolean;
+}
+
+interface GroupResources {
+  readonly group: string;
+  readonly resources: readonly string[] | undefined;
+  readonly resourceNames: ReadonlySet<string> | undefined;
+}
+
+interface AuditRule extends AuditVerdict {
+  readonly users: ReadonlySet<string> | undefined;
+  readonly userGroups: ReadonlySet<string> | undefined;
+  readonly verbs: ReadonlySet<string> | undefined;
+  readonly namespaces: ReadonlySet<string> | undefined;
+  readonly resources: readonly GroupResources[] | undefined;
+  readonly nonResourceURLs: readonly string[] | undefined;
+}
+
+export interface AuditPolicy {
+  readonly rules: readonly AuditRule[];
+}
+
+export type AuditPolicyCompile = { readonly ok: true; readonly policy: AuditPolicy } | { readonly ok: false; readonly problems: readonly string[] };
+
+export const NOT_AUDITED: AuditVerdict = { level: 'None', omitStages: new Set(), omitManagedFields: false };
+
+/** Probes and metrics: left out by default, as clusters' own audit policies leave them out. */
+const UNAUDITED_PATHS = ['/healthz*', '/livez*', '/readyz*', '/metrics'];
+
+/** `--audit-level` without `--audit-policy`: everything at `level` but probes and metrics. */
+export function auditPolicyForLevel(level: AuditLevel): AuditPolicy {
+  const none = rule({ level: 'None', nonResourceURLs: UNAUDITED_PATHS });
+  return { rules: level === 'None' ? [] : [none, rule({ level })] };
+}
+
+function rule(fields: Partial<AuditRule> & { level: AuditLevel }): AuditRule {
+  return {
+    omitStages: new Set(),
+    omitManagedFields: false,
+    users: undefined,
+    userGroups: undefined,
+    verbs: undefined,
+    namespaces: undefined,
+    resources: undefined,
+    nonResourceURLs: undefined,
+    ...fields,
+  };
+}
+
+/**
+ * kube-apiserver's audit policy checker (apiserver/pkg/audit/policy/checker.go). A request whose
+ * target could not be parsed has no attributes: only rules that name no verbs, resources,
+ * namespaces or URLs can match it.
+ */
+export function auditVerdict(policy: AuditPolicy, attributes: RequestAttributes | undefined, user: UserInfo | undefined): AuditVerdict {
+  for (const candidate of policy.rules) {
+    if (ruleMatches(candidate, attributes, user)) return candidate;
+  }
+  return NOT_AUDITED;
+}
+
+function ruleMatches(candidate: AuditRule, attributes: RequestAttributes | undefined, user: UserInfo | undefined): boolean {
+  if (candidate.users !== undefined && (user === undefined || !candidate.users.has(user.username))) return false;
+  if (candidate.userGroups !== undefined && !(user?.groups ?? []).some((group) => candidate.userGroups?.has(group))) return false;
+  if (attributes === undefined) {
+    return candidate.verbs === undefined && candidate.namespaces === undefined && candidate.resources === undefined && candidate.nonResourceURLs === undefined;
+  }
+  if (candidate.verbs !== undefined && !candidate.verbs.has(attributes.verb)) return false;
+  if (candidate.namespaces !== undefined || candidate.resources !== undefined) return resourceRuleMatches(candidate, attributes);
+  if (candidate.nonResourceURLs !== undefined) return !attributes.isResourceRequest && urlMatches(candidate.nonResourceURLs, attributes.path);
+  return true;
+}
+
+function resourceRuleMatches(candidate: AuditRule, attributes: RequestAttributes): boolean {
+  if (!attributes.isResourceRequest) return false;
+  if (candidate.namespaces !== undefined && !candidate.namespaces.has(attributes.namespace)) return false;
+  if (candidate.resources === undefined) return true;
+  return candidate.resources.some(
+    (groupResources) =>
+      groupResources.group === attributes.apiGroup &&
+      (groupResources.resources === undefined ||
+        ((groupResources.resourceNames === undefined || groupResources.resourceNames.has(attributes.name)) &&
+          resourceMatches(groupResources.resources, attributes.resource, attributes.subresource))),
+  );
+}
+
+const TOP_LEVEL_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'rules', 'omitStages', 'omitManagedFields']);
+const RULE_KEYS = new Set(['level', 'users', 'userGroups', 'verbs', 'resources', 'namespaces', 'nonResourceURLs', 'omitStages', 'omitManagedFields']);
+const GROUP_RESOURCE_KEYS = new Set(['group', 'resources', 'resourceNames']);
+
+/**
+ * Validates a parsed audit policy and compiles it, reporting every problem with its rule and field.
+ * `$(POD_NAMESPACE)` in `namespaces` is `podNamespace`.
+ */
+export function compileAuditPolicy(document: unknown, podNamespace: string | undefined): AuditPolicyCompile {
+  const problems: string[] = [];
+  if (!isRecord(document)) return { ok: false, problems: ['the audit policy must be a mapping with a "rules" list'] };
+  unknownKeys(document, TOP_LEVEL_KEYS, '', problems);
+  if (document['apiVersion'] !== undefined && document['apiVersion'] !== 'audit.k8s.io/v1') problems.push('apiVersion: must be audit.k8s.io/v1');
+  if (document['kind'] !== undefined && document['kind'] !== 'Policy') problems.push('kind: must be Policy');
+  const policyOmitStages = stageList(document, 'omitStages', 'omitStages', problems);
+  const policyOmitManagedFields = booleanField(document, 'omitManagedFields', 'omitManagedFields', problems) ?? false;
+  const rules = document['rules'];
+  if (!Array.isArray(rules) || rules.length === 0) {
+    problems.push('rules: must be a non-empty list');
+    return { ok: false, problems };
+  }
+  const compiled = rules.map((entry: unknown, index) =>
+    compileRule(entry, `rules[${index}]`, policyOmitStages, policyOmitManagedFields, podNamespace, problems),
+  );
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, policy: { rules: compiled } };
+}
+
+function compileRule(
+  entry: unknown,
+  at: string,
+  policyOmitStages: readonly AuditStage[],
+  policyOmitManagedFields: boolean,
+  podNamespace: string | undefined,
+  problems: string[],
+): AuditRule {
+  if (!isRecord(entry)) {
+    problems.push(`${at}: must be a mapping`);
+    return rule({ level: 'None' });
+  }
+  unknownKeys(entry, RULE_KEYS, `${at}.`, problems);
+  const level = AUDIT_LEVELS.find((candidate) => candidate === entry['level']);
+  if (level === undefined) problems.push(`${at}.level: required, one of ${AUDIT_LEVELS.join(', ')}`);
+  const nonResourceURLs = stringList(entry, 'nonResourceURLs', at, problems);
+  const namespaces = stringList(entry, 'namespaces', at, problems)?.map((namespace) => {
+    if (namespace !== POD_NAMESPACE_PLACEHOLDER) return namespace;
+    if (podNamespace === undefined) problems.push(`${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs the POD_NAMESPACE variable or a service account namespace file`);
+    return podNamespace ?? '';
+  });
+  const resources = groupResourcesList(entry['resources'], `${at}.resources`, problems);
+  if (nonResourceURLs !== undefined && (resources !== undefined || namespaces !== undefined)) {
+    problems.push(`${at}: nonResourceURLs cannot be combined with resources or namespaces`);
+  }
+  for (const url of nonResourceURLs ?? []) {
+    if (!url.startsWith('/') && url !== '*') problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} must start with "/"`);
+  }
+  const ruleOmitStages = stageList(entry, 'omitStages', `${at}.omitStages`, problems);
+  const users = stringList(entry, 'users', at, problems);
+  const userGroups = stringList(entry, 'userGroups', at, problems);
+  const verbs = stringList(entry, 'verbs', at, problems);
+  return rule({
+    level: level ?? 'None',
+    omitStages: new Set([...policyOmitStages, ...ruleOmitStages]),
+    omitManagedFields: booleanField(entry, 'omitManagedFields', `${at}.omitManagedFields`, problems) ?? policyOmitManagedFields,
+    users: users === undefined ? undefined : new Set(users),
+    userGroups: userGroups === undefined ? undefined : new Set(userGroups),
+    verbs: verbs === undefined ? undefined : new Set(verbs),
+    namespaces: namespaces === undefined ? undefined : new Set(namespaces),
+    resources,
+    nonResourceURLs,
+  });
+}
+
+function groupResourcesList(value: unknown, at: string, problems: string[]): GroupResources[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length === 0) {
+    problems.push(`${at}: must be a non-empty list of {group, resources, resourceNames}`);
+    return undefined;
+  }
+  return value.map((entry: unknown, index) => {
+    const here = `${at}[${index}]`;
+    if (!isRecord(entry)) {
+      problems.push(`${here}: must be a mapping with group and resources`);
+      return { group: '', resources: undefined, resourceNames: undefined };
+    }
+    unknownKeys(entry, GROUP_RESOURCE_KEYS, `${here}.`, problems);
+    const group = entry['group'] ?? '';
+    if (typeof group !== 'string') problems.push(`${here}.group: must be a string ("" is the core group)`);
+    const resources = stringList(entry, 'resources', here, problems);
+    const resourceNames = stringList(entry, 'resourceNames', here, problems);
+    return { group: typeof group === 'string' ? group : '', resources, resourceNames: resourceNames === undefined ? undefined : new Set(resourceNames) };
+  });
+}
+
+function stageList(record: Record<string, unknown>, key: string, at: string, problems: string[]): AuditStage[] {
+  const value = record[key];
+  if (value === undefined) return [];
+  const stages = Array.isArray(value) ? value.map((stage) => AUDIT_STAGES.find((candidate) => candidate === stage)) : [undefined];
+  if (stages.includes(undefined)) problems.push(`${at}: must be a list of ${AUDIT_STAGES.join(', ')}`);
+  return stages.filter((stage) => stage !== undefined);
+}
+
+function booleanField(record: Record<string, unknown>, key: string, at: string, problems: string[]): boolean | undefined {
+  const value = record[key];
+  if (value !== undefined && typeof value !== 'boolean') problems.push(`${at}: must be true or false`);
+  return typeof value === 'boolean' ? value : undefined;
+}
+
+/** A list of strings, or undefined when absent or empty (an empty list matches everything, as in the API). */
+function stringList(record: Record<string, unknown>, key: string, at: string, problems: string[]): string[] | undefined {
+  const value = record[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    problems.push(`${at}.${key}: must be a list of strings`);
+    return undefined;
+  }
+  return value.length === 0 ? undefined : (value as string[]);
+}
+
+function unknownKeys(record: Record<string, unknown>, known: ReadonlySet<string>, at: string, problems: string[]): void {
+  for (const key of Object.keys(record)) {
+    if (!known.has(key)) problems.push(`${at}${key}: unknown field (expected ${[...known].join(', ')})`);
+  }
+}
