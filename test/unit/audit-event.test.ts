@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { auditLine } from '../../src/audit/event.ts';
-import { auditPolicyForLevel, type AuditStage } from '../../src/audit/policy.ts';
+import { auditPolicyForLevel, auditVerdict, type AuditLevel, type AuditStage } from '../../src/audit/policy.ts';
+import { BodyCapture } from '../../src/proxy/body-capture.ts';
 import type { Arrival, CompletedRequest } from '../../src/proxy/recorder.ts';
 import { resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
@@ -11,6 +12,7 @@ const USER = { username: 'system:serviceaccount:team-a:app', groups: ['system:au
 
 function completed(method: string, uri: string, overrides: Partial<CompletedRequest> = {}, arrival: Partial<Arrival> = {}): CompletedRequest {
   const parsed = parseRequestTarget(uri);
+  const attributes = parsed.ok ? resolveAttributes(method, parsed.target) : undefined;
   return {
     arrival: {
       method,
@@ -23,7 +25,7 @@ function completed(method: string, uri: string, overrides: Partial<CompletedRequ
       clientAuditId: undefined,
       ...arrival,
     },
-    attributes: parsed.ok ? resolveAttributes(method, parsed.target) : undefined,
+    attributes,
     query: parsed.ok ? parsed.target.query : '',
     contentType: undefined,
     statusCode: 200,
@@ -31,7 +33,7 @@ function completed(method: string, uri: string, overrides: Partial<CompletedRequ
     reason: undefined,
     bytesFromClient: 0,
     bytesToClient: 0,
-    audit: auditPolicyForLevel('Metadata').rules[1]!,
+    audit: auditVerdict(auditPolicyForLevel('Metadata'), attributes, USER),
     ...overrides,
   };
 }
@@ -127,4 +129,43 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
     expect(JSON.parse(auditLine('ResponseComplete', completed('GET', '/version'), undefined, NOW)).user).toEqual({ username: 'unknown' });
   });
 
+});
+
+describe('auditLine: bodies at the Request levels', () => {
+  function body(text: string, limit = 1024): BodyCapture {
+    const captured = new BodyCapture(limit, 'application/json', undefined);
+    captured.add(Buffer.from(text));
+    return captured;
+  }
+  const create = (level: AuditLevel, overrides: Partial<CompletedRequest>): CompletedRequest => {
+    const request = completed('POST', '/api/v1/namespaces/team-a/configmaps', { statusCode: 201 });
+    return { ...request, audit: auditVerdict(auditPolicyForLevel(level), request.attributes, USER), ...overrides };
+  };
+
+  it('puts the objects in requestObject and responseObject, and the level in level', () => {
+    const event = JSON.parse(
+      auditLine('ResponseComplete', create('RequestResponse', { requestBody: body('{"kind":"ConfigMap","data":{"a":"1"}}'), responseBody: body('{"kind":"ConfigMap","metadata":{"uid":"u"}}') }), USER, NOW),
+    );
+    expect(event.level).toBe('RequestResponse');
+    expect(event.requestObject).toEqual({ kind: 'ConfigMap', data: { a: '1' } });
+    expect(event.responseObject).toEqual({ kind: 'ConfigMap', metadata: { uid: 'u' } });
+    expect(event.annotations).toEqual({ 'kube-api-ambassador/decision': 'allow' });
+  });
+
+  it('says why a body is left out, and marks the event truncated once', () => {
+    const event = JSON.parse(auditLine('ResponseComplete', create('RequestResponse', { requestBody: body('{"a":"12345"}', 4), responseBody: body('{"b":"12345"}', 4) }), USER, NOW));
+    expect(event.requestObject).toBeUndefined();
+    expect(event.responseObject).toBeUndefined();
+    expect(event.annotations).toEqual({
+      'kube-api-ambassador/decision': 'allow',
+      'kube-api-ambassador/request-object': 'omitted: 13 bytes, over --audit-max-body-bytes=4',
+      'kube-api-ambassador/response-object': 'omitted: 13 bytes, over --audit-max-body-bytes=4',
+      'audit.k8s.io/truncated': 'true',
+    });
+  });
+
+  it('writes the Panic stage with its 500', () => {
+    const event = JSON.parse(auditLine('Panic', create('Metadata', { statusCode: 500, reason: 'the ambassador failed', panicked: true }), USER, NOW));
+    expect(event).toMatchObject({ stage: 'Panic', level: 'Metadata', responseStatus: { code: 500, status: 'Failure', message: 'the ambassador failed' } });
+  });
 });
