@@ -6,8 +6,8 @@
  * reads the lines and prints the result.
  *
  * Learned: decisions `allow`, `would_deny` (what --policy-mode log lets through) and `throttled`
- * (the app wanted it), once per request at ResponseComplete, or at ResponseStarted for a request
- * still open when the log ends. Not learned, but listed for the reviewer: `deny` (refused by the
+ * (the app wanted it), once per request at its last stage (ResponseComplete, or Panic when the
+ * ambassador failed), or at ResponseStarted for a request still open when the log ends. Not learned, but listed for the reviewer: `deny` (refused by the
  * request filter or an enforced policy: learning it would undo the refusal) and requests a policy
  * cannot name without a wildcard. Counted: `invalid` (no attributes), operational log lines and
  * malformed lines.
@@ -50,6 +50,7 @@ const LEARNED_DECISIONS = ['allow', 'would_deny', 'throttled'] as const;
 type LearnedDecision = (typeof LEARNED_DECISIONS)[number];
 const KNOWN_DECISIONS: ReadonlySet<string> = new Set([...LEARNED_DECISIONS, 'deny', 'invalid']);
 const WILDCARD = '*';
+const FINAL_STAGES: ReadonlySet<string> = new Set(['ResponseComplete', 'Panic']);
 
 export function parseAuditLine(text: string): AuditLine {
   if (text.trim() === '') return { kind: 'blank' };
@@ -142,9 +143,9 @@ export interface AuditLogSummary {
   readonly firstAt: string | undefined;
   readonly lastAt: string | undefined;
   readonly learned: Readonly<Record<LearnedDecision, number>>;
-  /** Requests with a ResponseStarted event but no ResponseComplete: still open when the log ended. */
+  /** Requests with a ResponseStarted event but no last stage: still open when the log ended. */
   readonly stillOpen: number;
-  /** ResponseStarted events of requests learned at their ResponseComplete. */
+  /** ResponseStarted events of requests learned at their last stage. */
   readonly startedEvents: number;
   readonly otherStages: number;
   readonly invalid: number;
@@ -172,7 +173,7 @@ export class AuditLogReader {
   #operationalLines = 0;
   #malformedLines = 0;
   readonly #firstMalformed: MalformedLine[] = [];
-  /** ResponseStarted events waiting for their ResponseComplete, by audit ID. */
+  /** ResponseStarted events waiting for their last stage, by audit ID. */
   readonly #open = new Map<string, AuditEvent>();
   readonly #denied = new Map<string, Unlearned>();
   readonly #inexpressible = new Map<string, Unlearned>();
@@ -230,7 +231,7 @@ export class AuditLogReader {
     if (event.stage === 'ResponseStarted') {
       this.#startedEvents++;
       this.#open.set(event.auditId, event);
-    } else if (event.stage === 'ResponseComplete') {
+    } else if (FINAL_STAGES.has(event.stage)) {
       this.#open.delete(event.auditId);
       this.#learn(event);
     } else {
@@ -452,7 +453,7 @@ function header(summary: AuditLogSummary, source: string): string[] {
       `${summary.learned.throttled} throttled${summary.stillOpen === 0 ? '' : `; ${summary.stillOpen} of them still open when the log ended`}.`,
     `Skipped: ${skipped(summary)}.`,
     'resourceNames are never learned: each rule covers every object of its resources. Requests the audit',
-    'log leaves out (by default /healthz, /livez, /readyz and /metrics) are not learned either.',
+    'log leaves out (by default /healthz, /livez, /readyz and /metrics; more under an --audit-policy) are not learned either.',
   ];
   if (summary.denied.size > 0) {
     lines.push('', `WARNING: these were denied, so they are NOT in this policy; add a rule by hand if the app needs them:`);
@@ -468,7 +469,7 @@ function header(summary: AuditLogSummary, source: string): string[] {
 function skipped(summary: AuditLogSummary): string {
   const parts = [
     summary.invalid === 0 ? '' : `${plural(summary.invalid, 'invalid request')} (no attributes to learn from)`,
-    summary.startedEvents === 0 ? '' : `${plural(summary.startedEvents, 'ResponseStarted event')} (each request counts once, at ResponseComplete)`,
+    summary.startedEvents === 0 ? '' : `${plural(summary.startedEvents, 'ResponseStarted event')} (each request counts once, at its last stage)`,
     summary.otherStages === 0 ? '' : `${plural(summary.otherStages, 'event')} at other stages`,
     summary.operationalLines === 0 ? '' : `${plural(summary.operationalLines, 'operational log line')}`,
     summary.malformedLines === 0

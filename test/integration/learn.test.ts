@@ -147,7 +147,7 @@ describe('policy learn', () => {
     expect(learned.stdout).toContain(`# Learned by kube-api-ambassador policy learn from ${auditFile}; review it before enforcing it.`);
     expect(learned.stdout).toMatch(/^# \d+ audit events, \d{4}-\d\d-\d\dT[\d:.]+Z to \d{4}-\d\d-\d\dT[\d:.]+Z\.$/m);
     expect(learned.stdout).toMatch(/^# Learned from \d+ requests: 0 allowed, \d+ would have been denied \(--policy-mode log\), 0 throttled\.$/m);
-    expect(learned.stdout).toMatch(/^# Skipped: \d+ ResponseStarted events? \(each request counts once, at ResponseComplete\)/m);
+    expect(learned.stdout).toMatch(/^# Skipped: \d+ ResponseStarted events? \(each request counts once, at its last stage\)/m);
   });
 
   it('groups by namespace and resource, merges verbs, and writes the pod namespace as $(POD_NAMESPACE)', () => {

@@ -167,6 +167,11 @@ describe('learnRules: the fewest rules that allow exactly what the log used', ()
       [rule(['watch'], [''], ['pods'], ['x'], 1), rule(['get'], [''], ['pods/log'], ['x'], 1)],
     ],
     [
+      'a request the ambassador failed on is learned at its Panic event',
+      [event('GET', '/api/v1/namespaces/x/pods', { stage: 'Panic' })],
+      [rule(['list'], [''], ['pods'], ['x'], 1)],
+    ],
+    [
       'requests a rule cannot name without a wildcard, or that no rule can name, are not learned',
       [event('GET', '/api/v1/namespaces/x/*'), event('GET', '/api/v1/namespaces/Team_A/pods'), event('OPTIONS', '/api/v1/namespaces/x/pods'), event('GET', '/healthz*')],
       [],
@@ -233,9 +238,9 @@ describe('renderLearnedPolicy: YAML a person can review', () => {
     expect(renderLearnedPolicy(summary, learnRules(summary, 'team-a'), 'audit.log')).toBe(`# Learned by kube-api-ambassador policy learn from audit.log; review it before enforcing it.
 # 7 audit events, 2026-11-22T03:41:12.104000Z to 2026-11-22T09:00:00.000000Z.
 # Learned from 4 requests: 2 allowed, 1 would have been denied (--policy-mode log), 1 throttled.
-# Skipped: 1 invalid request (no attributes to learn from), 1 ResponseStarted event (each request counts once, at ResponseComplete), 1 operational log line, 1 malformed line (line 9: not JSON).
+# Skipped: 1 invalid request (no attributes to learn from), 1 ResponseStarted event (each request counts once, at its last stage), 1 operational log line, 1 malformed line (line 9: not JSON).
 # resourceNames are never learned: each rule covers every object of its resources. Requests the audit
-# log leaves out (by default /healthz, /livez, /readyz and /metrics) are not learned either.
+# log leaves out (by default /healthz, /livez, /readyz and /metrics; more under an --audit-policy) are not learned either.
 #
 # WARNING: these were denied, so they are NOT in this policy; add a rule by hand if the app needs them:
 #   1 × get on resource "secrets" in API group "" in the namespace "kube-system": list on … is forbidden: no rule allows it
