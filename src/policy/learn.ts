@@ -7,10 +7,10 @@
  *
  * Learned: decisions `allow`, `would_deny` (what --policy-mode log lets through) and `throttled`
  * (the app wanted it), once per request at its last stage (ResponseComplete, or Panic when the
- * ambassador failed), or at ResponseStarted for a request still open when the log ends. Not learned, but listed for the reviewer: `deny` (refused by the
- * request filter or an enforced policy: learning it would undo the refusal) and requests a policy
- * cannot name without a wildcard. Counted: `invalid` (no attributes), operational log lines and
- * malformed lines.
+ * ambassador failed), or at ResponseStarted for a request still open when the log ends. Not
+ * learned, but listed for the reviewer: `deny` (refused by the request filter or an enforced
+ * policy: learning it would undo the refusal) and requests a policy cannot name without a
+ * wildcard. Counted: `invalid` (no attributes), operational log lines and malformed lines.
  */
 import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
 import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
@@ -102,7 +102,7 @@ function readObjectRef(ref: Record<string, unknown>): ObjectRef {
 }
 
 /** The attributes the ambassador decided the request on, read back from its event. */
-export function attributesOf(event: AuditEvent): RequestAttributes {
+function attributesOf(event: AuditEvent): RequestAttributes {
   const parsed = parseRequestTarget(event.requestUri);
   const path = parsed.ok ? parsed.target.decodedPath : (event.requestUri.split('?')[0] ?? '');
   const ref = event.objectRef;
@@ -226,6 +226,7 @@ export class AuditLogReader {
 
   #readEvent(event: AuditEvent): void {
     this.#events++;
+    // The ambassador writes UTC timestamps with a fixed number of digits: they sort as text.
     if (event.receivedAt !== undefined && (this.#firstAt === undefined || event.receivedAt < this.#firstAt)) this.#firstAt = event.receivedAt;
     if (event.stageAt !== undefined && (this.#lastAt === undefined || event.stageAt > this.#lastAt)) this.#lastAt = event.stageAt;
     if (event.stage === 'ResponseStarted') {
@@ -271,7 +272,8 @@ export class AuditLogReader {
   }
 
   #targetProblem(attributes: RequestAttributes): string {
-    const key = JSON.stringify([attributes.verb, attributes.apiGroup, resourceOf(attributes), attributes.namespace, attributes.path, attributes.isResourceRequest]);
+    const { verb, apiGroup, namespace, path } = attributes;
+    const key = JSON.stringify(attributes.isResourceRequest ? [verb, apiGroup, resourceOf(attributes), namespace] : [verb, path]);
     let problem = this.#targetProblems.get(key);
     if (problem === undefined) {
       problem = whyInexpressible(attributes) ?? '';
@@ -471,12 +473,16 @@ function skipped(summary: AuditLogSummary): string {
     summary.invalid === 0 ? '' : `${plural(summary.invalid, 'invalid request')} (no attributes to learn from)`,
     summary.startedEvents === 0 ? '' : `${plural(summary.startedEvents, 'ResponseStarted event')} (each request counts once, at its last stage)`,
     summary.otherStages === 0 ? '' : `${plural(summary.otherStages, 'event')} at other stages`,
-    summary.operationalLines === 0 ? '' : `${plural(summary.operationalLines, 'operational log line')}`,
-    summary.malformedLines === 0
-      ? ''
-      : `${plural(summary.malformedLines, 'malformed line')} (${summary.firstMalformed.map((m) => `line ${m.line}: ${m.problem}`).join(', ')}${summary.malformedLines > summary.firstMalformed.length ? ', …' : ''})`,
+    summary.operationalLines === 0 ? '' : plural(summary.operationalLines, 'operational log line'),
+    summary.malformedLines === 0 ? '' : malformed(summary),
   ].filter((part) => part !== '');
   return parts.length === 0 ? 'nothing' : parts.join(', ');
+}
+
+function malformed(summary: AuditLogSummary): string {
+  const shown = summary.firstMalformed.map(({ line, problem }) => `line ${line}: ${problem}`);
+  if (summary.malformedLines > shown.length) shown.push('…');
+  return `${plural(summary.malformedLines, 'malformed line')} (${shown.join(', ')})`;
 }
 
 function unlearnedLines(unlearned: ReadonlyMap<string, Readonly<Unlearned>>): string[] {
