@@ -50,7 +50,7 @@ export async function runLearnCommand(
   if (summary.events === 0) {
     err.write(
       `no audit events in ${source}: expected JSON lines with "kind":"Event", as the ambassador writes to --audit-log-path ` +
-        `(or to stdout, next to its own log); is --audit-level None?\n`,
+        `(or to stdout, next to its own log); was it run with --audit-level None?\n`,
     );
     return EXIT_NO_EVENTS;
   }
