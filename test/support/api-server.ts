@@ -59,7 +59,9 @@ export type ScriptedBehaviour =
   /** Destroy the socket without answering. */
   | 'reset'
   /** Send 200 headers and part of a body, then destroy the socket. */
-  | 'reset-mid-body';
+  | 'reset-mid-body'
+  /** The test answers an ordinary request itself (a slow answer, an endless body); upgrades then get a 500. */
+  | { respond: (request: IncomingMessage, response: ServerResponse) => void };
 
 export interface ApiServer {
   /** https://127.0.0.1:PORT */
@@ -824,7 +826,9 @@ const PARTIAL_BODY = '{"kind":"PodList","apiVersion":"v1","metadata":{"resourceV
 
 function answerScripted(req: IncomingMessage, res: ServerResponse, behaviour: ScriptedBehaviour): void {
   if (behaviour === 'hang') return;
-  if (behaviour === 'reset') {
+  if (typeof behaviour === 'object' && 'respond' in behaviour) {
+    behaviour.respond(req, res);
+  } else if (behaviour === 'reset') {
     req.socket.destroy();
   } else if (behaviour === 'reset-mid-body') {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -840,7 +844,9 @@ function answerScripted(req: IncomingMessage, res: ServerResponse, behaviour: Sc
 /** The same behaviours for an upgrade request, whose socket no longer belongs to the HTTP server. */
 function answerScriptedUpgrade(socket: Duplex, behaviour: ScriptedBehaviour): void {
   if (behaviour === 'hang') return;
-  if (behaviour === 'reset') {
+  if (typeof behaviour === 'object' && 'respond' in behaviour) {
+    answerUpgradeFailure(socket, { code: 500, reason: 'InternalError', message: 'a respond script cannot answer an upgrade' });
+  } else if (behaviour === 'reset') {
     socket.destroy();
   } else if (behaviour === 'reset-mid-body') {
     const chunk = `${PARTIAL_BODY.length.toString(16)}\r\n${PARTIAL_BODY}\r\n`;

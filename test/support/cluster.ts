@@ -5,7 +5,7 @@
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startApiServer, type ApiServer } from './api-server.ts';
+import { startApiServer, type ApiServer, type ApiServerOptions } from './api-server.ts';
 import { createPki, type Pki } from './pki.ts';
 import { handleStreamingUpgrade } from './streaming.ts';
 
@@ -25,6 +25,8 @@ export interface TestClusterOptions {
   gitVersion?: string;
   /** Also accept client certificates signed by the cluster CA (see issueClientCert). */
   clientCertificates?: boolean;
+  /** Serves exec, attach and port-forward upgrades; default: the fake pod of streaming.ts. */
+  onUpgrade?: ApiServerOptions['onUpgrade'];
 }
 
 export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
@@ -35,7 +37,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const api = await startApiServer({
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
     tokenFile,
-    onUpgrade: handleStreamingUpgrade,
+    onUpgrade: options.onUpgrade ?? handleStreamingUpgrade,
     ...(options.clientCertificates === true ? { clientCaPem: pki.caPem } : {}),
     ...(options.gitVersion === undefined ? {} : { gitVersion: options.gitVersion }),
   });
