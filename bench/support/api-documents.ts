@@ -1,6 +1,7 @@
 /**
  * Canned Kubernetes API answers for the benchmark upstream: what a real API server returns for
- * /version, one pod and a list of pods, compact as it sends JSON (about 270 B, 3.4 KB and 100 KB).
+ * /version, one pod and lists of pods, compact as it sends JSON (about 270 B, 3.4 KB, 100 KB and,
+ * for the large list, 5 MB).
  */
 
 export interface ApiDocument {
@@ -11,6 +12,7 @@ export interface ApiDocument {
 }
 
 const POD_LIST_TARGET_BYTES = 100 * 1024;
+const LARGE_LIST_TARGET_BYTES = 5 * 1024 * 1024;
 
 export function versionDocument(): ApiDocument {
   const body = JSON.stringify({
@@ -35,13 +37,25 @@ export function podDocument(): ApiDocument {
 
 /** A PodList of as many pods as it takes to reach about 100 KB. */
 export function podListDocument(): ApiDocument {
-  const items: object[] = [];
-  let body = '';
-  while (body.length < POD_LIST_TARGET_BYTES) {
-    items.push(pod(`web-${items.length}`, items.length));
-    body = JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '48213' }, items });
+  return { label: 'pod list', path: '/api/v1/namespaces/default/pods', body: podListOf(POD_LIST_TARGET_BYTES) };
+}
+
+/** A PodList of about 5 MB, as a namespace of some 1,500 pods lists; served under another namespace. */
+export function largeListDocument(): ApiDocument {
+  return { label: 'large list', path: '/api/v1/namespaces/large/pods', body: podListOf(LARGE_LIST_TARGET_BYTES) };
+}
+
+/** The smallest PodList whose JSON is at least `targetBytes` long. */
+function podListOf(targetBytes: number): string {
+  const envelope = (items: string): string => `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48213"},"items":[${items}]}`;
+  const items: string[] = [];
+  let length = envelope('').length;
+  while (length < targetBytes) {
+    const item = JSON.stringify(pod(`web-${items.length}`, items.length));
+    length += item.length + (items.length > 0 ? 1 : 0);
+    items.push(item);
   }
-  return { label: 'pod list', path: '/api/v1/namespaces/default/pods', body };
+  return envelope(items.join(','));
 }
 
 export function benchDocuments(): ApiDocument[] {

@@ -38,11 +38,14 @@ export function get(target: string, options: GetOptions = {}): Promise<GetResult
   });
 }
 
-/** Retries a GET until it answers `expectedStatus`, the deadline passes, or `gaveUp()` says stop. */
+/**
+ * Retries a GET every `intervalMs` (default 100) until it answers `expectedStatus`, the deadline
+ * passes, or `gaveUp()` says stop.
+ */
 export async function waitForStatus(
   target: string,
   expectedStatus: number,
-  options: GetOptions & { deadlineMs?: number; gaveUp?: () => string | undefined } = {},
+  options: GetOptions & { deadlineMs?: number; intervalMs?: number; gaveUp?: () => string | undefined } = {},
 ): Promise<void> {
   const deadline = Date.now() + (options.deadlineMs ?? 15_000);
   let last = 'no answer yet';
@@ -56,7 +59,7 @@ export async function waitForStatus(
     } catch (error) {
       last = (error as Error).message;
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
   }
   throw new Error(`${target} did not answer ${expectedStatus} in time (last: ${last})`);
 }

@@ -1,15 +1,16 @@
 /**
  * Timing the contenders: each must first return every document intact, then each cell (document ×
  * connections × contender) gets a wrk warm-up and a measured run, with the forwarder's CPU time
- * read from /proc around the measured run.
+ * read from /proc around the measured run and its peak RSS over the whole cell.
  */
 import type { ApiDocument } from './api-documents.ts';
 import type { Contender } from './contenders.ts';
 import { get } from './http.ts';
-import { cpuSeconds } from './processes.ts';
+import { cpuSeconds, peakResidentMb, residentMb, resetPeakResident } from './processes.ts';
 import { round } from './stats.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
+/** wrk threads, fewer when there are fewer connections (wrk needs one connection per thread at least). */
 export const THREADS = 2;
 
 export interface Settings {
@@ -26,6 +27,14 @@ export interface Cell {
   readonly result: WrkResult;
   /** CPU ms the forwarder used per 10,000 requests; NaN for the direct path. */
   readonly cpuMsPer10k: number;
+  /** The forwarder's RSS as the cell began and its peak during warm-up and run, MiB; NaN for direct. */
+  readonly rssBeforeMb: number;
+  readonly rssPeakMb: number;
+}
+
+/** Responses per second that were 2xx or 3xx: the throughput that counts. */
+export function successfulPerSecond(result: WrkResult): number {
+  return (result.requests - result.non2xx3xx) / result.seconds;
 }
 
 /** Every contender must return each document intact before it is timed. */
@@ -41,19 +50,22 @@ export async function checkContenders(contenders: readonly Contender[], document
 }
 
 /** A → B → C, then B → C → A, …: each contender takes each place in the order equally often. */
-function rotated<T>(items: readonly T[], by: number): T[] {
+export function rotated<T>(items: readonly T[], by: number): T[] {
   const shift = by % items.length;
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
 async function measureCell(contender: Contender, document: ApiDocument, connections: number, settings: Settings): Promise<Cell> {
-  const load = { url: contender.baseUrl + document.path, threads: THREADS, connections, headers: contender.headers };
+  const load = { url: contender.baseUrl + document.path, threads: Math.min(THREADS, connections), connections, headers: contender.headers };
+  const pid = contender.pid;
+  const rssBeforeMb = pid === undefined ? Number.NaN : residentMb(pid);
+  if (pid !== undefined) resetPeakResident(pid);
   await runWrk({ ...load, durationSeconds: settings.warmupSeconds });
-  const pid = contender.running?.pid;
   const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
   const result = await runWrk({ ...load, durationSeconds: settings.durationSeconds });
   const cpuMsPer10k = pid === undefined ? Number.NaN : ((cpuSeconds(pid) - cpuBefore) * 1000 * 10_000) / result.requests;
-  return { document, connections, contender: contender.name, result, cpuMsPer10k };
+  const rssPeakMb = pid === undefined ? Number.NaN : peakResidentMb(pid);
+  return { document, connections, contender: contender.name, result, cpuMsPer10k, rssBeforeMb, rssPeakMb };
 }
 
 export async function measureAll(contenders: readonly Contender[], documents: readonly ApiDocument[], settings: Settings): Promise<Cell[]> {
@@ -66,7 +78,8 @@ export async function measureAll(contenders: readonly Contender[], documents: re
           cells.push(cell);
           process.stderr.write(
             `${document.label} c${connections} #${repeat + 1} ${contender.name}: ${round(cell.result.requestsPerSecond)} req/s, ` +
-              `${round(cell.cpuMsPer10k)} CPU ms/10k, p99 ${round(cell.result.latencyMs.p99)} ms\n`,
+              `${round(cell.cpuMsPer10k)} CPU ms/10k, p99 ${round(cell.result.latencyMs.p99)} ms, peak RSS ${round(cell.rssPeakMb)} MiB` +
+              `${cell.result.non2xx3xx > 0 ? `, ${cell.result.non2xx3xx} non-2xx` : ''}\n`,
           );
         }
       }

@@ -1,6 +1,7 @@
 /**
  * nginx as a stand-in Kubernetes API server for benchmarks: HTTPS on 127.0.0.1 with a certificate
- * from the test PKI, a bearer-token check, keep-alive, and canned JSON files. It runs in the
+ * from the test PKI, a bearer-token check, keep-alive, and canned JSON files. Like the API server it
+ * offers HTTP/2 by ALPN, which Go clients (kubectl) take; wrk and Node's https speak HTTP/1.1. It runs in the
  * foreground as our child, with its prefix, configuration, logs and pid file in its own temp dir;
  * started by root, it runs as `nobody`, so it never holds root privileges.
  */
@@ -130,7 +131,7 @@ http {
   keepalive_requests 100000;
   keepalive_timeout 120s;
   server {
-    listen 127.0.0.1:${port} ssl;
+    listen 127.0.0.1:${port} ssl http2;
     ssl_certificate ${join(prefix, 'server.crt')};
     ssl_certificate_key ${join(prefix, 'server.key')};
     ssl_protocols TLSv1.2 TLSv1.3;

@@ -1,10 +1,10 @@
 /**
  * Child processes for the benchmarks: started with a bounded wait for the line that says they
  * serve, stopped by their own PID only (SIGTERM, then SIGKILL after a grace period), and measured
- * through /proc/PID/stat.
+ * through /proc/PID/stat (CPU time) and /proc/PID/status (resident memory).
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export interface ChildSpec {
@@ -26,6 +26,8 @@ export interface RunningChild {
   readonly child: ChildProcess;
   /** Everything the child wrote to stdout and stderr so far (for error messages). */
   output(): string;
+  /** Resolves once the child has exited. */
+  readonly exited: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ function trackChild(name: string, child: ChildProcess): RunningChild {
     pid,
     child,
     output: () => output,
+    exited,
     stop: () => stopChild(child, exited),
   };
 }
@@ -156,13 +159,24 @@ export function cpuSeconds(pid: number): number {
   return (utime + stime) / ticksPerSecond();
 }
 
-/** Stops every child, last started first, even when some of the stops fail. */
-export async function stopAll(children: readonly RunningChild[]): Promise<void> {
-  for (const child of [...children].reverse()) {
-    try {
-      await child.stop();
-    } catch (error) {
-      process.stderr.write(`could not stop ${child.name} (pid ${child.pid}): ${(error as Error).message}\n`);
-    }
-  }
+/** A field of /proc/PID/status in kB (VmRSS, VmHWM, …), as MiB. */
+function statusMb(pid: number, field: string): number {
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (kb === undefined) throw new Error(`/proc/${pid}/status has no ${field}`);
+  return Number(kb) / 1024;
+}
+
+/** Resident set size now, MiB. */
+export function residentMb(pid: number): number {
+  return statusMb(pid, 'VmRSS');
+}
+
+/** The highest resident set size since the process started or since `resetPeakResident`, MiB. */
+export function peakResidentMb(pid: number): number {
+  return statusMb(pid, 'VmHWM');
+}
+
+/** Starts a new peak: the kernel sets VmHWM back to the current RSS (clear_refs, Linux 4.0+). */
+export function resetPeakResident(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { ApiDocument } from './api-documents.ts';
 import type { Comparison } from './comparison.ts';
-import type { Contender } from './contenders.ts';
+import { DIRECT, type Contender } from './contenders.ts';
 import { THREADS, type Cell, type Settings } from './measure.ts';
 import { NGINX_BINARY } from './nginx.ts';
 import { formatSpread, markdownTable, round, spread } from './stats.ts';
@@ -32,7 +32,7 @@ function summaryRows({ comparison, settings, contenders, documents, cells }: Run
   for (const document of documents) {
     for (const connections of settings.connections) {
       const runsOf = (name: string): Cell[] => cells.filter((c) => c.document === document && c.connections === connections && c.contender === name);
-      const direct = spread(runsOf('direct').map((c) => c.result.requestsPerSecond)).median;
+      const direct = spread(runsOf(DIRECT).map((c) => c.result.requestsPerSecond)).median;
       for (const contender of contenders) {
         const runs = runsOf(contender.name);
         const throughput = spread(runs.map((c) => c.result.requestsPerSecond));
@@ -41,7 +41,7 @@ function summaryRows({ comparison, settings, contenders, documents, cells }: Run
           String(connections),
           contender.name === comparison.headToHead[0] ? `**${contender.name}**` : contender.name,
           formatSpread(throughput),
-          contender.name === 'direct' ? '1' : round(throughput.median / direct, 2),
+          contender.name === DIRECT ? '1' : round(throughput.median / direct, 2),
           contender.running === undefined ? '–' : formatSpread(spread(runs.map((c) => c.cpuMsPer10k))),
           round(spread(runs.map((c) => c.result.latencyMs.p50)).median),
           round(spread(runs.map((c) => c.result.latencyMs.p99)).median),
@@ -73,7 +73,8 @@ function headToHeadRows({ comparison, settings, documents, cells }: Run): string
   return rows;
 }
 
-function problems(cells: readonly Cell[]): string[] {
+/** One line per cell in which wrk saw non-2xx responses or socket errors. */
+export function problems(cells: readonly Cell[]): string[] {
   return cells.flatMap((c) => {
     const { non2xx3xx, socketErrors: e } = c.result;
     const errors = e.connect + e.read + e.write + e.timeout;
@@ -82,8 +83,9 @@ function problems(cells: readonly Cell[]): string[] {
   });
 }
 
-function formatBytes(bytes: number): string {
-  return bytes < 1024 ? `${bytes} B` : `${round(bytes / 1024, 2)} KB`;
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  return bytes < 1024 * 1024 ? `${round(bytes / 1024, 2)} KB` : `${round(bytes / 1024 / 1024, 2)} MB`;
 }
 
 /** nginx -v and wrk -v print their version on stderr; wrk then exits 1. */
@@ -92,11 +94,12 @@ function toolVersion(command: string, args: readonly string[], pattern: RegExp):
   return pattern.exec(`${stdout ?? ''}${stderr ?? ''}`)?.[1] ?? 'unknown';
 }
 
-function versions(comparison: Comparison): string {
+/** Node, ours, `extra`, nginx and wrk versions, `; `-separated. */
+export function versions(extra: readonly string[] = []): string {
   return [
     `Node ${process.version}`,
     `kube-api-ambassador ${packageVersion(new URL('../../package.json', import.meta.url))}`,
-    ...(comparison.versions ?? []),
+    ...extra,
     `nginx ${toolVersion(NGINX_BINARY, ['-v'], /nginx\/(\S+)/)}`,
     `wrk ${toolVersion(WRK_BINARY, ['-v'], /wrk (\S+)/)}`,
   ].join('; ');
@@ -115,7 +118,7 @@ export function report(run: Run): string {
 
 Run on ${new Date().toISOString()} with \`${comparison.command}${options.length > 0 ? ` -- ${options.join(' ')}` : ''}\`.
 
-${versions(comparison)}. ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; load average before the run ${run.loadBefore}.
+${versions(comparison.versions)}. ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}; load average before the run ${run.loadBefore}.
 
 Upstream: nginx (1 worker) on 127.0.0.1 over HTTPS with a bearer-token check and keep-alive, serving canned JSON.
 Load: wrk \`-t${THREADS}\` over keep-alive connections, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s per cell,

@@ -1,0 +1,68 @@
+/**
+ * Start-up and idle: each forwarder is started afresh `repeats` times (interleaved), timed from
+ * spawn to the line saying it serves and to its first ready answer, then left idle for a few
+ * seconds and its RSS read. Ready means, for the ambassador, /readyz answering 200 on its probes
+ * port (it has reached the API server); for a forwarder without probes, a proxied /version
+ * answering 200.
+ */
+import type { StartContender } from './comparison.ts';
+import type { Contender, UpstreamAccess } from './contenders.ts';
+import { waitForStatus } from './http.ts';
+import { residentMb } from './processes.ts';
+import { startForwarder, type Workspace } from './runner.ts';
+import { rotated } from './measure.ts';
+
+/** Long enough for start-up work (first scavenges, timers) to settle. */
+const IDLE_SETTLE_MS = 5_000;
+const READY_POLL_MS = 5;
+
+export interface StartupRun {
+  readonly contender: string;
+  /** Spawn to the line saying it serves, ms. */
+  readonly listeningMs: number;
+  /** Spawn to the first ready answer, ms. */
+  readonly readyMs: number;
+  /** RSS after IDLE_SETTLE_MS with no request but the readiness check, MiB. */
+  readonly idleRssMb: number;
+}
+
+export const IDLE_SETTLE_SECONDS = IDLE_SETTLE_MS / 1000;
+
+function readinessUrl(contender: Contender): string {
+  return 'adminUrl' in contender && typeof contender.adminUrl === 'string' ? `${contender.adminUrl}/readyz` : `${contender.baseUrl}/version`;
+}
+
+async function measureStartup(workspace: Workspace, upstream: UpstreamAccess, start: StartContender): Promise<StartupRun> {
+  const spawned = performance.now();
+  const contender = await startForwarder(workspace, upstream, start);
+  const listeningMs = performance.now() - spawned;
+  try {
+    await waitForStatus(readinessUrl(contender), 200, { intervalMs: READY_POLL_MS });
+    const readyMs = performance.now() - spawned;
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    if (contender.pid === undefined) throw new Error(`${contender.name} has no process to measure`);
+    return { contender: contender.name, listeningMs, readyMs, idleRssMb: residentMb(contender.pid) };
+  } finally {
+    await contender.running?.stop();
+  }
+}
+
+export async function measureStartups(
+  workspace: Workspace,
+  upstream: UpstreamAccess,
+  forwarders: readonly StartContender[],
+  repeats: number,
+): Promise<StartupRun[]> {
+  const runs: StartupRun[] = [];
+  for (let repeat = 0; repeat < repeats; repeat++) {
+    for (const start of rotated(forwarders, repeat)) {
+      const run = await measureStartup(workspace, upstream, start);
+      runs.push(run);
+      process.stderr.write(
+        `start #${repeat + 1} ${run.contender}: listening ${Math.round(run.listeningMs)} ms, ready ${Math.round(run.readyMs)} ms, ` +
+          `idle RSS ${run.idleRssMb.toFixed(1)} MiB\n`,
+      );
+    }
+  }
+  return runs;
+}
