@@ -3,6 +3,7 @@
  * file, so a slow sink never blocks proxying. The buffer is bounded: past it events are dropped and
  * counted. If the sink fails, the proxy keeps serving, says so once, and counts what was lost.
  */
+import { constants, openSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { CredentialStore } from '../cluster/credentials.ts';
@@ -18,13 +19,15 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
  */
 const BATCH_BYTES = 8 * 1024;
 const FLUSH_INTERVAL_MS = 1000;
+/** At shutdown, how long a sink that is not reading gets to take what is left. */
+const CLOSE_TIMEOUT_MS = 2000;
 
 export type AuditLoss = 'dropped' | 'sink_error';
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
 export class AuditLog implements Recorder {
-  readonly #sink: SonicBoom;
+  readonly #sink: SonicBoom | undefined;
   readonly #credentials: CredentialStore;
   readonly #log: Logger;
   readonly #onLoss: (reason: AuditLoss) => void;
@@ -36,15 +39,18 @@ export class AuditLog implements Recorder {
     this.#credentials = credentials;
     this.#log = log;
     this.#onLoss = onLoss;
-    this.#sink = pino.destination({
-      dest: destination === '-' ? 1 : destination,
-      sync: false,
-      mkdir: false,
-      minLength: BATCH_BYTES,
-      maxLength: MAX_BUFFERED_BYTES,
-    });
-    this.#sink.on('error', (error: Error) => this.#fail(error));
-    this.#sink.on('drop', () => this.#onLoss('dropped'));
+    try {
+      this.#sink = pino.destination({
+        dest: destination === '-' ? 1 : openWithoutBlocking(destination),
+        sync: false,
+        minLength: BATCH_BYTES,
+        maxLength: MAX_BUFFERED_BYTES,
+      });
+      this.#sink.on('error', (error: Error) => this.#fail(error));
+      this.#sink.on('drop', () => this.#onLoss('dropped'));
+    } catch (error) {
+      this.#fail(error as Error);
+    }
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
   }
 
@@ -64,14 +70,24 @@ export class AuditLog implements Recorder {
 
   /** Writes what is buffered; resolves when the sink has it. */
   flush(): Promise<void> {
-    if (this.#broken) return Promise.resolve();
-    return new Promise((resolve) => this.#sink.flush(() => resolve()));
+    const sink = this.#sink;
+    if (this.#broken || sink === undefined) return Promise.resolve();
+    return new Promise((resolve) => sink.flush(() => resolve()));
   }
 
-  /** Writes what is left and stops the timer (at shutdown). */
+  /** Writes what is left and stops the timer (at shutdown); a sink that is not reading does not hold shutdown up. */
   async close(): Promise<void> {
     clearInterval(this.#flushTimer);
-    await this.flush();
+    let timer: NodeJS.Timeout | undefined;
+    const flushed = await Promise.race([
+      this.flush().then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS, false))),
+    ]);
+    clearTimeout(timer);
+    if (flushed) return;
+    this.#log.warn({ timeoutMs: CLOSE_TIMEOUT_MS }, 'the audit log did not take every event before shutdown; the rest are lost');
+    // Otherwise pino's exit hook would retry the write, synchronously, for ever.
+    this.#sink?.destroy();
   }
 
   #write(request: CompletedRequest, stage: AuditStage): void {
@@ -82,7 +98,7 @@ export class AuditLog implements Recorder {
     }
     const line = auditLine(stage, request, this.#credentials.current.identity, Date.now());
     try {
-      this.#sink.write(line);
+      this.#sink?.write(line);
     } catch (error) {
       this.#fail(error as Error);
     }
@@ -94,4 +110,13 @@ export class AuditLog implements Recorder {
     this.#broken = true;
     this.#log.error({ reason: error.message }, 'the audit log cannot be written; the proxy keeps serving, and lost events are counted');
   }
+}
+
+/**
+ * A sink that stops reading (a named pipe nobody drains) must not block a thread in write(2): the
+ * process could then not even exit. Without blocking, a full pipe answers EAGAIN, which the writer
+ * retries while events wait in the bounded buffer.
+ */
+function openWithoutBlocking(path: string): number {
+  return openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o640);
 }

@@ -1,0 +1,151 @@
+/**
+ * The audit stage Panic: when the ambassador itself fails handling a request, the client gets a 500
+ * Status, the audit log a Panic event, and the proxy keeps serving. A failure has to be injected to
+ * be seen, so the request path is assembled in this process (as src/main.ts assembles it) with one
+ * of its parts made to throw; everything else is real, down to the test API server over TLS.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log.ts';
+import { auditPolicyForLevel } from '../../src/audit/policy.ts';
+import { CredentialStore } from '../../src/cluster/credentials.ts';
+import { Upstream } from '../../src/cluster/upstream.ts';
+import type { Exchange } from '../../src/proxy/forward.ts';
+import { ProxyHandler } from '../../src/proxy/handler.ts';
+import { InFlight } from '../../src/proxy/in-flight.ts';
+import { createProxyServer, listen } from '../../src/server/listeners.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { parseRawResponse, send, sendRaw } from '../support/http.ts';
+
+/** Which part of the request path throws. */
+const fault = { inFilter: false, inForwarding: false };
+
+class FaultyInFlight extends InFlight {
+  override add(exchange: Exchange): void {
+    if (fault.inForwarding) throw new Error('injected fault while forwarding');
+    super.add(exchange);
+  }
+}
+
+const LOCALHOST = [/^localhost$/, /^127\.0\.0\.1$/];
+const filter = {
+  get enabled(): boolean {
+    if (fault.inFilter) throw new Error('injected fault in the request filter');
+    return true;
+  },
+  acceptHosts: LOCALHOST,
+  acceptPaths: [/^.*/],
+  rejectPaths: [],
+  rejectMethods: [],
+};
+
+let cluster: TestCluster;
+let server: Server;
+let port: number;
+let audit: AuditLog;
+let auditFile: string;
+const operationalLog: string[] = [];
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  auditFile = join(cluster.dir, 'panic.audit.log');
+  const log = pino(
+    { level: 'error' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        operationalLog.push(chunk.toString());
+        done();
+      },
+    }),
+  );
+  const ca = await readFile(cluster.pki.caFile);
+  const credentials = await CredentialStore.open(
+    async () => ({
+      authorization: `Bearer ${(await readFile(cluster.tokenFile, 'utf8')).trim()}`,
+      impersonateUser: undefined,
+      tls: { ca, cert: undefined, key: undefined, servername: undefined },
+      expiresAt: undefined,
+      identity: { username: 'system:serviceaccount:team-a:app' },
+    }),
+    60_000,
+    log,
+  );
+  const upstream = new Upstream(new URL(cluster.api.url), credentials, 30_000);
+  audit = new AuditLog(auditFile, credentials, log, () => undefined);
+  const handler = new ProxyHandler({
+    upstream,
+    credentials,
+    inFlight: new FaultyInFlight(),
+    filter,
+    limits: { ordinary: 0, longRunning: 0 },
+    rateLimit: undefined,
+    policy: undefined,
+    apiPrefix: '/',
+    auditPolicy: auditPolicyForLevel('Metadata'),
+    auditBodyLimit: 65_536,
+    upstreamTimeoutMs: 10_000,
+    log,
+    recorder: audit,
+  });
+  server = createProxyServer(handler, 10_000);
+  port = Number((await listen(server, { host: '127.0.0.1', port: 0 })).split(':').pop());
+});
+
+afterAll(async () => {
+  server?.close();
+  await audit?.close();
+  await cluster?.close();
+});
+
+async function eventsFor(userAgent: string): Promise<Record<string, unknown>[]> {
+  await audit.flush();
+  const text = await readFile(auditFile, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((event) => event['userAgent'] === userAgent);
+}
+
+describe('Panic: the ambassador failing while it handles a request', () => {
+  it.each([
+    ['before the request is decided', 'inFilter'],
+    ['while it is being forwarded', 'inForwarding'],
+  ] as const)('%s: a 500 Status, a Panic event, and the next request is served', async (_, where) => {
+    fault[where] = true;
+    const failed = await send(port, 'GET', '/api/v1/namespaces/team-a/pods', { headers: { 'user-agent': `panic-${where}` } }).finally(() => {
+      fault[where] = false;
+    });
+    expect(failed.status).toBe(500);
+    expect(failed.json()).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'InternalError', code: 500, message: 'the ambassador failed to handle the request; see its log' });
+    await expect.poll(() => eventsFor(`panic-${where}`)).toHaveLength(1);
+    const [event] = await eventsFor(`panic-${where}`);
+    expect(event).toMatchObject({
+      stage: 'Panic',
+      level: 'Metadata',
+      requestURI: '/api/v1/namespaces/team-a/pods',
+      responseStatus: { code: 500, status: 'Failure', message: 'the ambassador failed to handle the request; see its log' },
+    });
+    expect(operationalLog.some((line) => line.includes(`injected fault`))).toBe(true);
+
+    expect((await send(port, 'GET', '/api/v1/namespaces/team-a/pods', { headers: { 'user-agent': `after-${where}` } })).status).toBe(200);
+    await expect.poll(async () => (await eventsFor(`after-${where}`)).map((e) => e['stage'])).toEqual(['ResponseComplete']);
+  });
+
+  it('an upgrade too', async () => {
+    fault.inFilter = true;
+    const raw = await sendRaw(
+      port,
+      'GET /api/v1/namespaces/team-a/pods/web/exec?command=date HTTP/1.1\r\nHost: localhost\r\nUser-Agent: panic-upgrade\r\n' +
+        'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    ).finally(() => {
+      fault.inFilter = false;
+    });
+    expect(parseRawResponse(raw)).toMatchObject({ status: 500, body: { reason: 'InternalError' } });
+    await expect.poll(async () => (await eventsFor('panic-upgrade')).map((e) => e['stage'])).toEqual(['Panic']);
+  });
+});
