@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { load as parseYaml } from 'js-yaml';
+import { auditVerdict, compileAuditPolicy, type AuditLevel } from '../../src/audit/policy.ts';
 import { envName, renderHelp, type OptionName } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest } from '../../src/policy/policy.ts';
 import { resolveAttributes } from '../../src/request/attributes.ts';
@@ -83,5 +84,25 @@ describe('the README\'s policy examples', () => {
 
   it('has the three examples', () => {
     expect([...examples.keys()]).toEqual(['read-only observer', 'the Job launcher (the Python client tutorial)', 'a controller watching one CRD']);
+  });
+});
+
+describe("the README's audit policy", () => {
+  const block = /--audit-policy FILE` takes a Kubernetes audit policy[\s\S]*?```yaml\n([\s\S]*?)```/.exec(README)?.[1];
+  const compiled = compileAuditPolicy(parseYaml(block?.replace(/^ {2}/gm, '') ?? ''), 'team-a');
+
+  it.each<[string, string, AuditLevel]>([
+    ['GET', '/readyz', 'None'],
+    ['GET', '/version', 'None'],
+    ['POST', '/api/v1/namespaces/team-a/secrets', 'Metadata'],
+    ['POST', '/api/v1/namespaces/team-a/configmaps', 'RequestResponse'],
+    ['DELETE', '/apis/batch/v1/namespaces/team-a/jobs/report', 'RequestResponse'],
+    ['POST', '/api/v1/namespaces/team-b/configmaps', 'Metadata'],
+    ['GET', '/api/v1/namespaces/team-a/pods', 'Metadata'],
+  ])('%s %s: %s', (method, raw, level) => {
+    if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
+    const target = parseRequestTarget(raw);
+    if (!target.ok) throw new Error(target.problem);
+    expect(auditVerdict(compiled.policy, resolveAttributes(method, target.target), undefined).level).toBe(level);
   });
 });
