@@ -5,7 +5,8 @@
  *   npm run bench [-- --duration 5 --warmup 1 --repeats 3 --connections 1,16,64
  *                     --only idle,requests,watches --watches 1000 --watch-seconds 10]
  *
- * - idle: each proxy started afresh, timed to serving and to ready, and its RSS read when idle;
+ * - idle: each proxy started afresh, timed to serving and to ready, its RSS read when idle, then
+ *   while it streams the 5 MB list from that idle state;
  * - requests: nginx over TLS as the API server, wrk loading /version, one pod, a pod list and a
  *   5 MB list at each connection count, cells interleaved (bench/support/measure.ts);
  * - watches: a streaming upstream and a client in their own processes, 1,000 watches with one
@@ -20,7 +21,9 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDocuments, largeListDocument } from './support/api-documents.ts';
 import { benchReport } from './support/bench-report.ts';
+import { buildAmbassador } from './support/build.ts';
 import { KUBECTL_PROXY, kubectlProgram, startAmbassador, startKubectlProxy } from './support/contenders.ts';
+import type { StartContender } from './support/comparison.ts';
 import { checkContenders, measureAll, type Cell } from './support/measure.ts';
 import {
   loadAverage,
@@ -69,14 +72,15 @@ requireTools([NGINX_TOOL, WRK_TOOL, KUBECTL_TOOL]);
 const options = process.argv.slice(2);
 const command = `npm run bench${options.length > 0 ? ` -- ${options.join(' ')}` : ''}`;
 const loadAtStart = loadAverage();
-const forwarders = [startKubectlProxy, startAmbassador];
 
 const markdown = await withWorkspace(async (workspace) => {
+  const entry = await buildAmbassador(workspace);
+  const forwarders: StartContender[] = [startKubectlProxy, (access, home) => startAmbassador(access, home, { entry })];
   const largeList = largeListDocument();
   const documents = [...benchDocuments(), largeList];
   const upstream = await startNginxUpstream(workspace, documents);
 
-  const startups: StartupRun[] = parts.has('idle') ? await measureStartups(workspace, upstream, forwarders, settings.repeats) : [];
+  const startups: StartupRun[] = parts.has('idle') ? await measureStartups(workspace, upstream, forwarders, settings.repeats, largeList) : [];
 
   const contenders = await startContenders(workspace, upstream, forwarders);
   const kubectl = contenders.find((c) => c.name === KUBECTL_PROXY);

@@ -8,7 +8,7 @@ import type { ApiDocument } from './api-documents.ts';
 import { DIRECT, KUBECTL_PROXY, OURS } from './contenders.ts';
 import { successfulPerSecond, THREADS, type Cell, type Settings } from './measure.ts';
 import { formatBytes, problems, versions } from './report.ts';
-import { IDLE_SETTLE_SECONDS, type StartupRun } from './startup.ts';
+import { IDLE_SETTLE_SECONDS, LARGE_DOCUMENT_SECONDS, type StartupRun } from './startup.ts';
 import { formatSpread, markdownTable, round, spread } from './stats.ts';
 import type { WatchRun, WatchSettings } from './watches.ts';
 
@@ -42,6 +42,10 @@ function median(values: readonly number[]): number {
 
 function geometricMean(values: readonly number[]): number {
   return Math.exp(values.reduce((sum, value) => sum + Math.log(value), 0) / values.length);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 function ratio(value: number, digits = 2): string {
@@ -172,7 +176,7 @@ function watchRows(results: BenchResults): string[][] {
     const forwarder = contender !== DIRECT;
     return [
       contender === OURS ? `**${contender}**` : contender,
-      `${Math.min(...runs.map((r) => r.measured.delivering))} / ${results.watchSettings.watches}`,
+      `${round(Math.min(...runs.map((r) => r.measured.delivering)), 6)} / ${round(results.watchSettings.watches, 6)}`,
       spreadOf(runs.map((r) => r.open.openMs / 1000)),
       spreadOf(runs.map((r) => r.measured.p50Ms)),
       spreadOf(runs.map((r) => r.measured.p99Ms)),
@@ -180,7 +184,7 @@ function watchRows(results: BenchResults): string[][] {
       forwarder ? spreadOf(runs.map((r) => r.idleRssMb)) : '–',
       forwarder ? spreadOf(runs.map((r) => r.watchingRssMb)) : '–',
       forwarder ? spreadOf(runs.map((r) => r.watchingRssMb - r.idleRssMb)) : '–',
-      forwarder ? spreadOf(runs.map((r) => r.upstreamConnections)) : String(results.watchSettings.watches),
+      spreadOf(runs.map((r) => r.upstreamConnections)),
     ];
   });
 }
@@ -197,6 +201,7 @@ function startupRows(results: BenchResults): string[][] {
       spreadOf(runs.map((r) => r.listeningMs)),
       spreadOf(runs.map((r) => r.readyMs)),
       spreadOf(runs.map((r) => r.idleRssMb)),
+      `${spreadOf(runs.map((r) => r.largeDocumentPeakRssMb - r.idleRssMb))}${runs.some((r) => r.largeDocumentErrors > 0) ? ' ⚠' : ''}`,
     ];
   });
 }
@@ -242,32 +247,41 @@ function requestTargets(results: BenchResults, requests: Requests): Target[] {
       met: added <= 2,
     });
   }
-  const growth = (contender: string, n: number): number =>
-    Math.max(...requests.runs(results.largeList, n, contender).map((c) => c.rssPeakMb - c.rssBeforeMb));
-  const one = results.settings.connections[0] ?? 1;
-  targets.push({
-    target: `a ${formatBytes(results.largeList.body.length)} list streams with RSS growth < 10 MB (${one} connection${one === 1 ? '' : 's'}, largest of the runs)`,
-    measured: `${round(growth(OURS, one))} MiB (kubectl proxy ${round(growth(KUBECTL_PROXY, one))} MiB); at ${results.settings.connections
-      .slice(1)
-      .map((n) => `c${n}: ${round(growth(OURS, n))} MiB`)
-      .join(', ')}`,
-    met: growth(OURS, one) < 10,
-  });
   return targets;
+}
+
+/**
+ * Judged on the growth from idle in a fresh process (start-up part), the stricter figure; the
+ * growth within the request cells, from an already warm process, is given beside it.
+ */
+function largeListTarget(results: BenchResults, requests: Requests): Target[] {
+  const fromIdle = (contender: string): number =>
+    median(results.startups.filter((r) => r.contender === contender).map((r) => r.largeDocumentPeakRssMb - r.idleRssMb));
+  const warm = (n: number): number => Math.max(...requests.runs(results.largeList, n, OURS).map((c) => c.rssPeakMb - c.rssBeforeMb));
+  const measured: string[] = [];
+  if (results.startups.length > 0) {
+    measured.push(`from idle, one connection: ${round(fromIdle(OURS))} MiB (kubectl proxy ${round(fromIdle(KUBECTL_PROXY))} MiB)`);
+  }
+  if (results.cells.length > 0) {
+    measured.push(`in the request cells, warm, largest run: ${results.settings.connections.map((n) => `c${n} ${round(warm(n))} MiB`).join(', ')}`);
+  }
+  if (measured.length === 0) return [];
+  const judged = results.startups.length > 0 ? fromIdle(OURS) : warm(results.settings.connections[0] ?? 1);
+  return [{ target: `a ${formatBytes(results.largeList.body.length)} list streams with RSS growth < 10 MB`, measured: measured.join('; '), met: judged < 10 }];
 }
 
 function watchTargets(results: BenchResults): Target[] {
   const ours = watchRunsOf(results, OURS);
   const kubectl = watchRunsOf(results, KUBECTL_PROXY);
   if (ours.length === 0) return [];
-  const { watches } = results.watchSettings;
+  const watches = round(results.watchSettings.watches, 6);
   const delivering = Math.min(...ours.map((r) => r.measured.delivering));
   const rss = median(ours.map((r) => r.watchingRssMb));
   const kubectlRss = median(kubectl.map((r) => r.watchingRssMb));
   const p99 = median(ours.map((r) => r.measured.p99Ms));
   const connections = median(ours.map((r) => r.upstreamConnections));
   return [
-    { target: `${watches} concurrent watches all open and delivering`, measured: `${delivering} of ${watches} (fewest of the runs)`, met: delivering === watches },
+    { target: `${watches} concurrent watches all open and delivering`, measured: `${round(delivering, 6)} of ${watches} (fewest of the runs)`, met: delivering === results.watchSettings.watches },
     {
       target: `RSS with ${watches} watches ≤ kubectl proxy's`,
       measured: `${round(rss)} MiB vs ${round(kubectlRss)} MiB: ${ratio(rss / kubectlRss)}`,
@@ -304,7 +318,7 @@ function section(title: string, body: string): string {
 export function benchReport(results: BenchResults): string {
   const { settings, watchSettings } = results;
   const requests = new Requests(results.cells);
-  const targets = [...requestTargets(results, requests), ...watchTargets(results), ...startupTargets(results)];
+  const targets = [...requestTargets(results, requests), ...largeListTarget(results, requests), ...watchTargets(results), ...startupTargets(results)];
   const flagged = problems(results.cells);
   const parts = [
     `# Ours vs kubectl proxy vs direct
@@ -321,8 +335,9 @@ Load average (1, 5, 15 min) at the start ${results.loadAtStart}; at the end ${re
   an empty $HOME. The \`kubectl\` on PATH is the machine image's version dispatcher: it asks the server's /version and
   execs the matching binary in the same process, so the process measured (the one listening on the port, found from
   /proc/net/tcp and /proc/PID/fd) runs ${results.kubectlProgram}. It speaks HTTP/2 to the upstream, as to an API server.
-- **ours**: the CLI as \`npm start\` runs it (\`node --max-semi-space-size=1 src/main.ts\`), defaults otherwise (request filter,
-  metrics, audit log to stdout at Metadata level, read and discarded by the harness), HTTP/1.1 to the upstream.
+- **ours**: the CLI as the image runs it, \`node --max-semi-space-size=1 dist/main.js\`, built from src/ by tsconfig.build.json at the
+  start of the run; defaults otherwise (request filter, metrics, audit log to stdout at Metadata level, read and discarded
+  by the harness); HTTP/1.1 to the upstream over a keep-alive pool with no socket limit.
 
 CPU is user + system time of the proxy process (all threads) from /proc/PID/stat; RSS is VmRSS, and a peak is VmHWM
 reset at the start of the cell or run (/proc/PID/clear_refs). MiB = 2^20 bytes.
@@ -334,7 +349,7 @@ reset at the start of the cell or run (/proc/PID/clear_refs). MiB = 2^20 bytes.
         'Requests',
         `nginx (1 worker) on 127.0.0.1 serves canned JSON over HTTPS (HTTP/2 offered by ALPN) with a bearer-token check.
 wrk \`-t${THREADS}\` (\`-t1\` at 1 connection) over keep-alive connections: ${settings.warmupSeconds} s warm-up, then ${settings.durationSeconds} s measured, per cell;
-${settings.repeats} runs per cell with the three contenders interleaved in rotating order. wrk, nginx and the proxy share the 2 cores,
+${plural(settings.repeats, 'run')} per cell with the three contenders interleaved in rotating order. wrk, nginx and the proxy share the 2 cores,
 so throughput at 16–64 connections is bounded by the machine; *CPU s / 10k req* is the cost that a sidecar's CPU limit
 pays. Requests/s counts 2xx responses only; ⚠ marks a cell with non-2xx responses or socket errors (listed at the end).
 *+p50/+p99* is the proxy's median latency percentile minus direct's (direct shows its own).
@@ -361,17 +376,17 @@ ${flagged.length === 0 ? 'Every response was 2xx and no socket errors were repor
   if (results.watches.length > 0) {
     parts.push(
       section(
-        `${watchSettings.watches} concurrent watches`,
+        `${round(watchSettings.watches, 6)} concurrent watches`,
         `A Node HTTPS server in its own process (bench/support/watch-upstream.ts; HTTP/2 by ALPN with at most 1,000 streams per
 connection, and HTTP/1.1) keeps every watch open and sends one event per second on each, spread evenly over the second,
 each stamped with its send time on the machine's monotonic clock. A Node client in its own process opens the watches at once
 over a keep-alive agent with no socket limit, waits until each has delivered its first event and 2 s more, then for
 ${watchSettings.windowSeconds} s records every event's delay (arrival − send time). Each proxy is started afresh for each run: *RSS idle* is
 read 2 s after it serves, *RSS with watches* and the established TCP connections from the proxy to the upstream (from
-/proc/PID/net/tcp and /proc/PID/fd) halfway through the window. ${watchSettings.repeats} runs each, interleaved.
+/proc/PID/net/tcp and /proc/PID/fd) halfway through the window (for direct, the client's). ${plural(watchSettings.repeats, 'run')} each, interleaved.
 
 ${markdownTable(
-  ['Contender', 'Delivering', 'Open s', 'Delay p50 ms', 'Delay p99 ms', '+p99 ms', 'RSS idle MiB', `RSS with ${watchSettings.watches} MiB`, 'Growth MiB', 'TCP conns to upstream'],
+  ['Contender', 'Delivering', 'Open s', 'Delay p50 ms', 'Delay p99 ms', '+p99 ms', 'RSS idle MiB', `RSS with ${round(watchSettings.watches, 6)} watches MiB`, 'Growth MiB', 'TCP conns to upstream'],
   watchRows(results),
 )}`,
       ),
@@ -381,11 +396,12 @@ ${markdownTable(
     parts.push(
       section(
         'Start-up and idle',
-        `Each proxy started afresh ${settings.repeats} times against nginx, interleaved. *Serving*: spawn to the line saying it serves;
+        `Each proxy started afresh ${plural(settings.repeats, 'time')} against nginx, interleaved. *Serving*: spawn to the line saying it serves;
 *ready*: spawn to the first 200 from ours' /readyz on its probes port (it has reached the API server) or, for kubectl proxy,
-from a proxied /version; *idle RSS*: ${IDLE_SETTLE_SECONDS} s later, with nothing else served.
+from a proxied /version; *idle RSS*: ${IDLE_SETTLE_SECONDS} s later, with nothing else served. Then, from that idle state, wrk fetches the
+${formatBytes(results.largeList.body.length)} list over one connection for ${LARGE_DOCUMENT_SECONDS} s: *growth* is the peak RSS meanwhile minus the idle RSS (⚠: errors).
 
-${markdownTable(['Contender', 'Start → serving ms', 'Start → ready ms', 'Idle RSS MiB'], startupRows(results))}`,
+${markdownTable(['Contender', 'Start → serving ms', 'Start → ready ms', 'Idle RSS MiB', `Growth streaming the ${formatBytes(results.largeList.body.length)} list MiB`], startupRows(results))}`,
       ),
     );
   }

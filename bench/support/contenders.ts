@@ -57,13 +57,15 @@ export function directContender(upstream: UpstreamAccess): Contender {
 export interface AmbassadorOptions {
   /** The contender's name in progress lines and tables; default `ours`. */
   readonly name?: string;
+  /** The program Node runs: src/main.ts as `npm start` runs it (the default), or a built dist/main.js. */
+  readonly entry?: string;
   /** CLI flags after the upstream and listener flags. */
   readonly args?: readonly string[];
 }
 
 /**
- * The real CLI as it ships (the Node flags of `npm start`), with its defaults unless `args` says
- * otherwise (filter on, metrics on, log level info, which logs nothing per request).
+ * The real CLI with the Node flags it ships with, with its defaults unless `args` says otherwise
+ * (filter on, metrics on, log level info, which logs nothing per request).
  * `home` becomes $HOME so no kubeconfig of this machine is read.
  */
 export async function startAmbassador(upstream: UpstreamAccess, home: string, options: AmbassadorOptions = {}): Promise<AmbassadorContender> {
@@ -73,7 +75,7 @@ export async function startAmbassador(upstream: UpstreamAccess, home: string, op
     command: process.execPath,
     args: [
       ...NODE_FLAGS,
-      AMBASSADOR_MAIN,
+      options.entry ?? AMBASSADOR_MAIN,
       '--server', upstream.origin,
       '--certificate-authority', upstream.caFile,
       '--token-file', upstream.tokenFile,

@@ -3,7 +3,8 @@
  * (watch-client.ts) each run as their own process; each forwarder is started afresh for each run
  * (interleaved with the others and with the direct path), its RSS read once it has idled, then,
  * with every watch open and delivering, its RSS and its established TCP connections to the
- * upstream are read halfway through the client's measured window.
+ * upstream (for the direct path, the client's) are read halfway through the client's measured
+ * window.
  */
 import type { StartContender } from './comparison.ts';
 import { directContender, type Contender, type UpstreamAccess } from './contenders.ts';
@@ -33,7 +34,7 @@ export interface WatchRun {
   readonly idleRssMb: number;
   readonly watchingRssMb: number;
   readonly peakRssMb: number;
-  /** Established TCP connections from the forwarder to the upstream, mid-window; NaN for direct. */
+  /** Established TCP connections to the upstream, mid-window, from the forwarder (for direct, the client). */
   readonly upstreamConnections: number;
 }
 
@@ -81,7 +82,7 @@ async function measureRun(contender: Contender, upstream: UpstreamAccess, upstre
     const open = JSON.parse(ready) as WatchesOpen;
     await new Promise((resolve) => setTimeout(resolve, (settings.windowSeconds * 1000) / 2));
     const watchingRssMb = pid === undefined ? Number.NaN : residentMb(pid);
-    const upstreamConnections = pid === undefined ? Number.NaN : connectionsTo(pid, upstreamPort);
+    const upstreamConnections = connectionsTo(pid ?? client.pid, upstreamPort);
     await client.exited;
     const measured = parseLine<WatchesMeasured>(client.output(), 'done');
     const peakRssMb = pid === undefined ? Number.NaN : peakResidentMb(pid);
