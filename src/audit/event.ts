@@ -24,10 +24,19 @@ export const AUDIT_ANNOTATIONS = {
 
 const UNKNOWN_USER: UserInfo = { username: 'unknown' };
 
+/** The formatted second of the last timestamp: events come many to a second, and toISOString is dear. */
+let cachedSecond = Number.NaN;
+let cachedSecondPrefix = '';
+
 /** Microsecond-precision RFC 3339, as kube-apiserver writes audit timestamps. */
 function timestamp(epochMs: number): string {
-  const iso = new Date(epochMs).toISOString();
-  return `${iso.slice(0, -1)}000Z`;
+  const second = Math.floor(epochMs / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedSecondPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  const ms = epochMs - second * 1000;
+  return `${cachedSecondPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}000Z`;
 }
 
 /** The same identity object comes with every request until credentials rotate: serialize it once. */

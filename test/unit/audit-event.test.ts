@@ -125,6 +125,15 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
     expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(expected)));
   });
 
+  it.each<[number, number, string, string]>([
+    [Date.UTC(2026, 10, 22, 3, 41, 12, 7), 33, '2026-11-22T03:41:12.007000Z', '2026-11-22T03:41:12.040000Z'],
+    [Date.UTC(2026, 10, 22, 3, 41, 59, 990), 20, '2026-11-22T03:41:59.990000Z', '2026-11-22T03:42:00.010000Z'],
+    [Date.UTC(2026, 11, 31, 23, 59, 59, 999), 1, '2026-12-31T23:59:59.999000Z', '2027-01-01T00:00:00.000000Z'],
+  ])('writes timestamps to the microsecond, across seconds (%i + %i ms)', (received, elapsed, receivedText, stageText) => {
+    const event = JSON.parse(auditLine('ResponseComplete', completed('GET', '/version', {}, { receivedAt: received }), USER, received + elapsed));
+    expect([event.requestReceivedTimestamp, event.stageTimestamp]).toEqual([receivedText, stageText]);
+  });
+
   it('names an unknown user when the credentials do not say who they are', () => {
     expect(JSON.parse(auditLine('ResponseComplete', completed('GET', '/version'), undefined, NOW)).user).toEqual({ username: 'unknown' });
   });
