@@ -5,6 +5,7 @@
  * make ordinary requests wait for a connection.
  */
 import { Agent, request as httpsRequest } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { ClientRequest } from 'node:http';
 import type { CredentialStore, TlsMaterial } from './credentials.ts';
 
@@ -70,9 +71,9 @@ export class Upstream {
       keepAliveMsecs: this.#keepAliveMs,
       maxFreeSockets: MAX_IDLE_CONNECTIONS,
       scheduling: 'lifo',
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
+      // One context for every connection: given only ca, cert and key, each new connection would build
+      // (and parse the CA into) its own, native memory the garbage collector does not see.
+      secureContext: createSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key }),
       servername: tls.servername,
     });
   }
