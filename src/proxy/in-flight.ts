@@ -8,7 +8,7 @@ import type { Exchange } from './forward.ts';
 export class InFlight {
   readonly #ordinary = new Set<Exchange>();
   readonly #streams = new Set<Exchange>();
-  /** Upgraded sessions, with their kind (exec, attach, portforward). */
+  /** Upgrades, from their arrival to the end of the session, with their kind (exec, attach, portforward). */
   readonly #tunnels = new Map<Duplex, string>();
   #onIdle: (() => void) | undefined;
   /** Set at shutdown: responses then ask clients to close their connections. */

@@ -55,11 +55,21 @@ export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, 
     bytesToClient: 0,
     audit,
   };
+  // Long-running from its arrival, as the API server counts it, so a shutdown also ends one still waiting for its 101.
+  deps.inFlight.addTunnel(client, admitted.attributes.subresource);
   let answered = false;
   const answer = (statusCode: number): void => {
     answered = true;
     clearTimeout(timer);
     outcome.statusCode = statusCode;
+    client.off('data', holdEarlyBytes);
+    client.off('end', abandon);
+    if (statusCode === 101) {
+      client.pause(); // until join pipes it into the tunnel
+    } else {
+      deps.inFlight.deleteTunnel(client);
+      client.resume(); // what it sends after the answer is dropped, and its leaving is seen
+    }
   };
   const timer = setTimeout(() => {
     answer(504);
@@ -74,8 +84,18 @@ export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, 
     if (answered) return;
     answer(CLIENT_CLOSED_REQUEST);
     request.destroy();
+    client.destroy();
     deps.recorder.requestCompleted(outcome);
   };
+  // The client is read while the 101 is awaited, or a client that closes its side (FIN) would go unnoticed.
+  // Bytes it sends this early are put back for the tunnel, and reading stops: nothing more is buffered.
+  const holdEarlyBytes = (chunk: Buffer): void => {
+    client.off('data', holdEarlyBytes);
+    client.pause();
+    client.unshift(chunk);
+  };
+  client.on('data', holdEarlyBytes);
+  client.once('end', abandon);
   client.once('close', abandon);
   client.on('error', abandon);
 
@@ -84,6 +104,7 @@ export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, 
     client.off('close', abandon);
     upstream.lastContactAt = Date.now();
     if (client.destroyed) {
+      deps.inFlight.deleteTunnel(client);
       tunnel.destroy();
       deps.recorder.requestCompleted(outcome);
       return;
@@ -120,7 +141,6 @@ export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, 
 
 /** Joins the two connections until either ends; the session is then recorded with its bytes. */
 function join(deps: ForwardDeps, client: Duplex, tunnel: Socket, outcome: UpgradeOutcome): void {
-  deps.inFlight.addTunnel(client, outcome.attributes?.subresource ?? '');
   tunnel.setNoDelay(true);
   let closed = false;
   const close = (): void => {
