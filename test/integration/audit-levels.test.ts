@@ -9,6 +9,7 @@ import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { EPHEMERAL_PORTS, spawnAmbassador, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 
@@ -75,7 +76,7 @@ async function auditedAmbassador(name: string, args: readonly string[]): Promise
 
 async function eventsIn(file: string): Promise<AuditEvent[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as AuditEvent);
+  return text.split('\n').filter((line) => line !== '').map((line) => parseAuditEvent<AuditEvent>(line));
 }
 
 /** The events written for requests made with this User-Agent, once there are `count` (the log is asynchronous). */

@@ -18,6 +18,7 @@ import type { Exchange } from '../../src/proxy/forward.ts';
 import { ProxyHandler } from '../../src/proxy/handler.ts';
 import { InFlight } from '../../src/proxy/in-flight.ts';
 import { createProxyServer, listen } from '../../src/server/listeners.ts';
+import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
 
@@ -107,7 +108,7 @@ async function eventsFor(userAgent: string): Promise<Record<string, unknown>[]> 
   return text
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .map((line) => parseAuditEvent<Record<string, unknown>>(line))
     .filter((event) => event['userAgent'] === userAgent);
 }
 

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
@@ -41,7 +42,7 @@ afterAll(async () => {
 
 async function events(): Promise<AuditEvent[]> {
   const text = await readFile(auditFile, 'utf8').catch(() => '');
-  return text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as AuditEvent);
+  return text.split('\n').filter((line) => line !== '').map((line) => parseAuditEvent<AuditEvent>(line));
 }
 
 /** The events written for requests made with this User-Agent (the log is written asynchronously). */
