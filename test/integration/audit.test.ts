@@ -81,6 +81,20 @@ describe('audit events in the Kubernetes audit format', () => {
     expect(event?.auditID).toMatch(UUID);
   });
 
+  it('writes a list as a list, with the collection as its objectRef', async () => {
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods?labelSelector=app%3Dweb', { headers: { 'user-agent': 'audit-list' } })).status).toBe(200);
+    const [event] = await eventsFor('audit-list', 1);
+    expect(event).toMatchObject({
+      level: 'Metadata',
+      stage: 'ResponseComplete',
+      requestURI: '/api/v1/namespaces/team-a/pods?labelSelector=app%3Dweb',
+      verb: 'list',
+      objectRef: { resource: 'pods', namespace: 'team-a', apiVersion: 'v1' },
+      responseStatus: { metadata: {}, code: 200 },
+    });
+    expect(event?.['objectRef']).not.toHaveProperty('name');
+  });
+
   it('writes ResponseStarted and ResponseComplete for a watch', async () => {
     const watch = request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/team-a/pods?watch=1', headers: { host: 'localhost', 'user-agent': 'audit-watch' } });
     const opened = new Promise<void>((resolve) => watch.on('response', () => resolve()));
