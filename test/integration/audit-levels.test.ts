@@ -252,14 +252,22 @@ function readAvailable(fd: number): string {
   }
 }
 
+/**
+ * An ambassador whose audit log is a named pipe with a reader that holds it open and reads
+ * nothing until the test does: past 64 KiB the ambassador's writes to it cannot proceed.
+ */
+async function ambassadorWithStalledSink(name: string): Promise<{ ambassador: RunningAmbassador; reader: number }> {
+  const fifo = join(cluster.dir, `${name}.fifo`);
+  execFileSync('mkfifo', [fifo]);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  onTestFinished(() => closeSync(reader));
+  const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', fifo]);
+  return { ambassador, reader };
+}
+
 describe('a sink that stops reading', () => {
   it('does not hold up proxying; the events wait in the bounded buffer and arrive once it reads again', async () => {
-    const fifo = join(cluster.dir, 'audit.fifo');
-    execFileSync('mkfifo', [fifo]);
-    // A reader that holds the pipe open and reads nothing: past 64 KiB the ambassador's writes block.
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    onTestFinished(() => closeSync(reader));
-    const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', fifo]);
+    const { ambassador, reader } = await ambassadorWithStalledSink('blocked');
     onTestFinished(() => ambassador.stop().then(() => undefined));
 
     const requests = 2_000;
@@ -294,11 +302,7 @@ describe('a sink that stops reading', () => {
   });
 
   it('does not hold up shutdown either', async () => {
-    const fifo = join(cluster.dir, 'audit-stuck.fifo');
-    execFileSync('mkfifo', [fifo]);
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    onTestFinished(() => closeSync(reader));
-    const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', fifo]);
+    const { ambassador } = await ambassadorWithStalledSink('stuck');
     // About 250 KB of events (long user agents) for a pipe that holds 64 KiB: some are still waiting at SIGTERM.
     const userAgent = `stuck-${'y'.repeat(300)}`;
     for (let i = 0; i < 300; i++) expect((await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': userAgent } })).status).toBe(200);
