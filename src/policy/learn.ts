@@ -15,7 +15,7 @@
 import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
 import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
 import { parseRequestTarget } from '../request/target.ts';
-import { compilePolicy, describe, POD_NAMESPACE_PLACEHOLDER } from './policy.ts';
+import { compilePolicy, describe, isRecord, POD_NAMESPACE_PLACEHOLDER } from './policy.ts';
 
 /** What one audit event says, as far as learning needs; other fields (level, bodies, …) are ignored. */
 export interface AuditEvent {
@@ -523,8 +523,4 @@ function scalar(value: string): string {
 
 function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
