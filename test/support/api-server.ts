@@ -1202,7 +1202,8 @@ class FakeApiServer implements ApiServer {
     }
     const unsubscribe = this.#pods.subscribe(send);
     const timeoutSeconds = Number(query.get('timeoutSeconds'));
-    const timer = timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000) : undefined;
+    // At its timeout the watch stops listening first: between end() and 'close', a write would throw.
+    const timer = timeoutSeconds > 0 ? setTimeout(() => (release(), res.end()), timeoutSeconds * 1000) : undefined;
     const release = () => {
       unsubscribe();
       clearTimeout(timer);
