@@ -9,7 +9,8 @@
  *
  *   npm run soak [-- --duration 600 --rate 200 --sample-every 10]
  *
- * Exits 1 when any answer was wrong or a connection failed, or when memory or descriptors grew past the bounds.
+ * Exits 1 when any answer was wrong or a connection failed, when memory or descriptors grew past the bounds,
+ * when requests were still in flight once the load stopped, or when the ambassador did not exit 0 on SIGTERM.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -298,6 +299,8 @@ interface Sample {
   readonly rssMb: number;
   readonly heapUsedMb: number;
   readonly fds: number;
+  /** Requests being served at the moment, watches included. */
+  readonly inFlight: number;
   readonly requests: number;
   readonly watchesOpened: number;
   readonly failures: number;
@@ -318,6 +321,7 @@ async function takeSample(adminUrl: string, seconds: number, tally: Tally): Prom
     rssMb: metricValue(exposition, 'process_resident_memory_bytes') / MiB,
     heapUsedMb: metricValue(exposition, 'nodejs_heap_size_used_bytes') / MiB,
     fds: metricValue(exposition, 'process_open_fds'),
+    inFlight: metricValue(exposition, 'kube_api_ambassador_requests_in_flight'),
     requests: tally.requests,
     watchesOpened: tally.watchesOpened,
     failures: tally.failures,
@@ -360,9 +364,30 @@ function sparkline(values: readonly number[]): string {
   return values.map((v) => levels[span === 0 ? 0 : Math.round(((v - low) / span) * (levels.length - 1))]).join('');
 }
 
-function report(settings: Settings, samples: readonly Sample[], warmupSeconds: number, tally: Tally, exitCode: number | null, verdict: Trend[]): string {
+/** Once the load has stopped: waits (10 s at most) until nothing is in flight, and samples then. */
+async function quietSample(adminUrl: string, seconds: number, tally: Tally): Promise<Sample> {
+  let sample = await takeSample(adminUrl, seconds, tally);
+  for (let waited = 0; sample.inFlight > 0 && waited < 10_000; waited += 100) {
+    await sleep(100);
+    sample = await takeSample(adminUrl, seconds, tally);
+  }
+  return sample;
+}
+
+/** How the run ended: the state once the load stopped, and the shutdown. */
+interface Ending {
+  readonly quiet: Sample;
+  readonly exitCode: number | null;
+  readonly shutdownMs: number;
+}
+
+function passed(verdict: readonly Trend[], tally: Tally, quiet: Sample, exitCode: number | null): boolean {
+  return verdict.every((t) => t.flat) && tally.failures === 0 && quiet.inFlight === 0 && exitCode === 0;
+}
+
+function report(settings: Settings, samples: readonly Sample[], warmupSeconds: number, tally: Tally, ending: Ending, verdict: Trend[]): string {
   const flat = verdict.every((t) => t.flat);
-  const passed = flat && tally.failures === 0 && exitCode === 0;
+  const { quiet, exitCode, shutdownMs } = ending;
   const options = process.argv.slice(2);
   const curve = (label: string, pick: (s: Sample) => number, digits: number): string[] => {
     const values = samples.map(pick);
@@ -382,7 +407,7 @@ body: the object named, the stored bytes echoed, each watch line a JSON event); 
 is a failure. Aborted requests wait at the API server (which never answers them) until the client leaves ${ABORT_AFTER_MS} ms
 after they arrive there. Samples every ${settings.sampleEverySeconds} s from the ambassador's /metrics.
 
-## Result: ${passed ? 'passed' : 'FAILED'}
+## Result: ${passed(verdict, tally, quiet, exitCode) ? 'passed' : 'FAILED'}
 
 ${markdownTable(['', 'total'], [
   ['requests answered as expected', tally.requests.toLocaleString('en-US')],
@@ -393,7 +418,9 @@ ${markdownTable(['', 'total'], [
   ['watches ended by the API server (cleanly)', tally.watchesEndedByServer.toLocaleString('en-US')],
   ['watch events received', tally.watchEvents.toLocaleString('en-US')],
   ['failures (wrong answers, failed connections)', String(tally.failures)],
-  ['exit code after SIGTERM', String(exitCode)],
+  ['in flight once the load stopped', String(quiet.inFlight)],
+  ['RSS, heap used, descriptors once the load stopped', `${quiet.rssMb.toFixed(1)} MiB, ${quiet.heapUsedMb.toFixed(1)} MiB, ${quiet.fds}`],
+  ['exit code after SIGTERM, and how long it took', `${String(exitCode)}, ${round(shutdownMs / 1000)} s`],
 ])}
 
 Requests answered as expected, by kind:
@@ -422,8 +449,8 @@ ${markdownTable(['measure', 'curve', 'range'], [
 ## Samples
 
 ${markdownTable(
-  ['s', 'RSS MiB', 'heap used MiB', 'descriptors', 'requests so far', 'watches so far', 'failures'],
-  samples.map((s) => [String(s.seconds), s.rssMb.toFixed(1), s.heapUsedMb.toFixed(1), String(s.fds), s.requests.toLocaleString('en-US'), String(s.watchesOpened), String(s.failures)]),
+  ['s', 'RSS MiB', 'heap used MiB', 'descriptors', 'in flight', 'requests so far', 'watches so far', 'failures'],
+  samples.map((s) => [String(s.seconds), s.rssMb.toFixed(1), s.heapUsedMb.toFixed(1), String(s.fds), String(s.inFlight), s.requests.toLocaleString('en-US'), String(s.watchesOpened), String(s.failures)]),
 )}
 `;
 }
@@ -494,26 +521,29 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
     );
   }
   await Promise.all(load);
+  const quiet = await quietSample(adminUrl, settings.durationSeconds, tally);
 
+  const signalled = performance.now();
   ambassador.child.kill('SIGTERM');
   const exitCode = await new Promise<number | null>((resolve) => {
     if (ambassador.child.exitCode !== null) resolve(ambassador.child.exitCode);
     else ambassador.child.once('exit', (code) => resolve(code));
   });
+  const shutdownMs = performance.now() - signalled;
 
   const warmupSeconds = Math.max(settings.sampleEverySeconds, Math.round(settings.durationSeconds / 10));
   const verdict = trends(samples, warmupSeconds);
-  const markdown = report(settings, samples, warmupSeconds, tally, exitCode, verdict);
+  const markdown = report(settings, samples, warmupSeconds, tally, { quiet, exitCode, shutdownMs }, verdict);
   await writeFile(RESULTS_FILE, markdown);
   process.stdout.write(`\n${markdown}\nWritten to ${RESULTS_FILE}\n`);
-  return verdict.every((t) => t.flat) && tally.failures === 0 && exitCode === 0;
+  return passed(verdict, tally, quiet, exitCode);
 }
 
 const settings = settingsFromArgs();
-const passed = await withWorkspace(async (workspace) => {
+const soakPassed = await withWorkspace(async (workspace) => {
   const main = await buildAmbassador(workspace);
   const cluster = await startTestCluster();
   workspace.defer(() => cluster.close());
   return soak(settings, workspace, cluster, main);
 });
-process.exitCode = passed ? 0 : 1;
+process.exitCode = soakPassed ? 0 : 1;
