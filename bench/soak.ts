@@ -492,6 +492,8 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
     readyPattern: /"proxy":"127\.0\.0\.1:(\d+","probes":"127\.0\.0\.1:\d+)"/,
   });
   workspace.defer(() => ambassador.stop());
+  // Should this process die of an error, the ambassador must not outlive it.
+  process.once('exit', () => ambassador.child.kill('SIGKILL'));
   const [proxyPort, probes] = ready.split('","probes":"127.0.0.1:');
   const port = Number(proxyPort);
   const adminUrl = `http://127.0.0.1:${probes ?? ''}`;
