@@ -109,6 +109,8 @@ export class AuditLog implements Recorder {
     if (this.#broken) return;
     this.#broken = true;
     this.#log.error({ reason: error.message }, 'the audit log cannot be written; the proxy keeps serving, and lost events are counted');
+    // Nothing more is written to it: left open, pino's exit hook would retry the write for ever at exit.
+    this.#sink?.destroy();
   }
 }
 

@@ -265,7 +265,7 @@ async function ambassadorWithStalledSink(name: string): Promise<{ ambassador: Ru
   return { ambassador, reader };
 }
 
-describe('a sink that stops reading', () => {
+describe('a sink that stops reading or fails', () => {
   it('does not hold up proxying; the events wait in the bounded buffer and arrive once it reads again', async () => {
     const { ambassador, reader } = await ambassadorWithStalledSink('blocked');
     onTestFinished(() => ambassador.stop().then(() => undefined));
@@ -299,6 +299,26 @@ describe('a sink that stops reading', () => {
         { timeout: 10_000 },
       )
       .toBe(requests);
+  });
+
+  it('keeps serving when writes start failing mid-run (a full disk), says so once and counts the loss', async () => {
+    const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', '/dev/full']);
+    onTestFinished(() => ambassador.stop().then(() => undefined));
+    const failed = ambassador.waitForLog((line) => String(line.msg).startsWith('the audit log cannot be written'), 10_000);
+    // Writes go out in batches (8 KiB, or each second): keep the requests coming until one has failed.
+    let served = 0;
+    let seen = false;
+    void failed.then(() => (seen = true));
+    while (!seen && served < 5_000) {
+      expect((await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': 'full-disk' } })).status).toBe(200);
+      served += 1;
+    }
+    expect(await failed).toMatchObject({ reason: expect.stringContaining('ENOSPC') as unknown });
+    for (let i = 0; i < 3; i++) expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
+    const metrics = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^kube_api_ambassador_audit_events_lost_total\{reason="sink_error"\} [1-9]/m);
+    expect(ambassador.logs.filter((line) => String(line.msg).startsWith('the audit log cannot be written'))).toHaveLength(1);
+    expect(await ambassador.stop()).toBe(0);
   });
 
   it('does not hold up shutdown either', async () => {
