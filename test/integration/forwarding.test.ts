@@ -149,8 +149,11 @@ describe('connections and memory', () => {
     expect((await send(ambassador.port, 'POST', '/api/v1/namespaces/default/configmaps', { headers: { 'content-type': 'application/json' }, body })).status).toBe(201);
     const back = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/configmaps/huge');
     expect(back.body.length).toBe(body.length);
-    // Both directions together moved 150 MB through the proxy (upload, echoed answer, download).
-    expect(peakRss(pid) - peakBefore).toBeLessThan(25 * 1024 * 1024);
+    // Both directions together moved 150 MB through the proxy (upload, echoed answer, download). Holding any one
+    // body would add 50 MiB; V8's young generation alone may grow by up to 32 MiB under this churn (17-18 here).
+    const peakGrowth = peakRss(pid) - peakBefore;
+    console.info(`50 MB each way: ambassador peak RSS +${(peakGrowth / 1024 / 1024).toFixed(1)} MiB`);
+    expect(peakGrowth).toBeLessThan(size * 0.8);
   });
 });
 

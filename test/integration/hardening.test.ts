@@ -153,6 +153,11 @@ async function startUpgradeWatchingCluster(): Promise<UpgradeWatchingCluster> {
   };
 }
 
+/** The most the kernel lets one TCP socket's receive (`tcp_rmem`) or send (`tcp_wmem`) buffer grow to. */
+function tcpBufferMax(setting: 'tcp_rmem' | 'tcp_wmem'): number {
+  return Number(readFileSync(`/proc/sys/net/ipv4/${setting}`, 'utf8').trim().split(/\s+/)[2]);
+}
+
 describe('a client that never reads its response', () => {
   let cluster: TestCluster;
   let ambassador: RunningAmbassador;
@@ -213,7 +218,9 @@ describe('a client that never reads its response', () => {
     const writtenWhileStalled = writer.written;
     const residentStalled = memoryField(pid, 'VmRSS');
     expect(writer.finished).toBe(false);
-    expect(writtenWhileStalled).toBeLessThan(16 * MiB);
+    // What the writer got out is what two loopback connections' kernel buffers can hold, plus the little the
+    // proxy itself holds (its RSS, below). Autotuning decides how much of that kernel room is used: 8-9 MiB here.
+    expect(writtenWhileStalled).toBeLessThan(2 * (tcpBufferMax('tcp_rmem') + tcpBufferMax('tcp_wmem')) + 4 * MiB);
     expect(residentStalled - residentBefore).toBeLessThan(16 * MiB);
 
     let received = head.length - headEnd;
@@ -230,12 +237,16 @@ describe('a client that never reads its response', () => {
     client.destroy();
     expect(received).toBe(total);
     expect(writer.finished).toBe(true);
-    // The whole 256 MB went through without the proxy's peak memory growing by a body's worth.
-    expect(memoryField(pid, 'VmHWM') - peakBefore).toBeLessThan(32 * MiB);
+    // The whole 256 MiB went through without the proxy's peak memory growing by anything near a body's worth.
+    // The bound is loose on purpose: V8's young generation alone may grow by two 16 MiB semi-spaces under
+    // this much allocation churn (a fast CI machine saw 35 MiB), while buffering the body would add 256 MiB.
+    const peakGrowth = memoryField(pid, 'VmHWM') - peakBefore;
     console.info(
       `backpressure: the API server wrote ${(writtenWhileStalled / MiB).toFixed(1)} MiB of 256 MiB before stalling; ` +
-        `ambassador RSS ${(residentBefore / MiB).toFixed(1)} → ${(residentStalled / MiB).toFixed(1)} MiB while stalled`,
+        `ambassador RSS ${(residentBefore / MiB).toFixed(1)} → ${(residentStalled / MiB).toFixed(1)} MiB while stalled, ` +
+        `peak +${(peakGrowth / MiB).toFixed(1)} MiB while delivering`,
     );
+    expect(peakGrowth).toBeLessThan(total / 4);
   });
 });
 
@@ -307,7 +318,9 @@ describe('10,000 aborted requests in a row', () => {
       respond: (req) => arrivals.get(req.url ?? '')?.(),
     });
     const pid = ambassador.child.pid ?? 0;
-    await abortMany(2_000, 50); // warm-up: code compiled, heap, pools and buffers at their working size
+    // Warm-up as long as the measured run, so code is compiled and the heap, pools and buffers have reached
+    // their working size: after only 2,000 the heap was still growing toward it (RSS +15 to +32 MiB next).
+    await abortMany(10_000, 50);
     await expect.poll(() => cluster.api.openWatches(), { timeout: 10_000 }).toBe(0);
     const filesBefore = openFiles(pid);
     const residentBefore = memoryField(pid, 'VmRSS');
