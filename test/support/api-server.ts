@@ -9,7 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import type { Server } from 'node:https';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
@@ -26,6 +27,18 @@ export interface ApiServerOptions {
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** The username SelfSubjectReview reports; default 'system:serviceaccount:team-a:app'. */
   selfSubject?: string;
+  /**
+   * 'h2': HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (as kube-apiserver); 'h1': HTTP/1.1 only.
+   * Default: the TEST_API_PROTOCOL environment variable, else 'h2', so the suite runs either way.
+   */
+  protocol?: ApiProtocol;
+}
+
+export type ApiProtocol = 'h2' | 'h1';
+
+/** The fake API server's protocol when a test does not choose one. */
+export function defaultApiProtocol(): ApiProtocol {
+  return process.env.TEST_API_PROTOCOL === 'h1' ? 'h1' : 'h2';
 }
 
 /** What a SelfSubjectRulesReview reports for one namespace, in its wire shape. */
@@ -48,6 +61,8 @@ export interface RecordedRequest {
   upgrade: boolean;
   /** The client's port: requests that share it came over one connection. */
   clientPort: number | undefined;
+  /** '2.0' for HTTP/2 streams, '1.1' otherwise. */
+  httpVersion: string;
   /** 'token', the client certificate's CN, or undefined when unauthenticated. */
   user: string | undefined;
 }
@@ -90,6 +105,18 @@ export interface ApiServer {
   endLogs(namespace: string, pod: string): void;
   /** Number of currently open watch streams. */
   openWatches(): number;
+  /** 'h2' or 'h1' (see ApiServerOptions.protocol). */
+  readonly protocol: ApiProtocol;
+  /** HTTP/2 connections accepted so far, and open now. */
+  http2SessionsAccepted(): number;
+  openHttp2Sessions(): number;
+  /**
+   * From now on, each HTTP/2 connection is closed gracefully (GOAWAY, its streams finish) once it
+   * has carried this many streams, as nginx's keepalive_requests; undefined: never.
+   */
+  setGoawayAfterStreams(streams: number | undefined): void;
+  /** Sends GOAWAY on every open HTTP/2 connection now, as kube-apiserver's --goaway-chance does. */
+  goawayAll(): void;
   /** The rules SelfSubjectRulesReview reports for the namespace from now on; default: none at all. */
   setRbacRules(namespace: string, rules: RbacRules): void;
 }
@@ -817,6 +844,7 @@ function sendFailure(res: ServerResponse, failure: StatusFailure): void {
 
 /** Starts a chunked response whose headers reach the client at once, for watches and log follows. */
 function startStream(res: ServerResponse, contentType: string): void {
+  // Over HTTP/2 (the compatibility API), writeHead sends the headers at once.
   res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache, private' });
   res.flushHeaders();
 }
@@ -878,7 +906,7 @@ function rawResponseHead(code: number, headers: Record<string, string>): string 
   return `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Unknown'}\r\n${lines.join('')}\r\n`;
 }
 
-function listen(server: Server, port: number): Promise<void> {
+function listen(server: HttpsServer | Http2SecureServer, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
@@ -907,8 +935,12 @@ class FakeApiServer implements ApiServer {
 
   readonly #options: ApiServerOptions;
   readonly #version: JsonObject;
-  readonly #server: Server;
+  readonly protocol: ApiProtocol;
+  readonly #server: HttpsServer | Http2SecureServer;
   readonly #sockets = new Set<Socket>();
+  readonly #http2Sessions = new Set<ServerHttp2Session>();
+  #http2SessionsAccepted = 0;
+  #goawayAfterStreams: number | undefined;
   readonly #waiters = new Set<Waiter>();
   readonly #scripts: { match: (method: string, url: string) => boolean; behaviour: ScriptedBehaviour }[] = [];
   /** Open watch streams and how to release their subscription and timer. */
@@ -926,19 +958,26 @@ class FakeApiServer implements ApiServer {
     this.#version = versionInfo(options.gitVersion ?? 'v1.33.0');
     this.#routes = this.#buildRoutes();
     const verifyClients = options.clientCaPem !== undefined;
-    this.#server = createServer({
+    this.protocol = options.protocol ?? defaultApiProtocol();
+    const tlsOptions = {
       ...this.#secureContext(options.tls.certPem, options.tls.keyPem),
       // Unverified clients may still present a token, so the handshake must not fail for them.
       requestCert: verifyClients,
       rejectUnauthorized: false,
-    });
-    this.#server.on('connection', (socket: Socket) => this.#track(socket));
-    this.#server.on('request', (req, res) => {
+    };
+    // Node's HTTP/2 compatibility API hands the same (req, res) pair, and HTTP/1.1 clients still
+    // get 'upgrade' events with allowHTTP1 (checked by the streaming suites, which run over it).
+    const server: HttpsServer | Http2SecureServer =
+      this.protocol === 'h2' ? createSecureServer({ ...tlsOptions, allowHTTP1: true }) : createServer(tlsOptions);
+    this.#server = server;
+    server.on('connection', (socket: Socket) => this.#track(socket));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.#onRequest(req, res).catch((error: unknown) => this.#answerError(res, error));
     });
-    this.#server.on('upgrade', (req, socket, head) => {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#onUpgrade(req, socket, head).catch(() => socket.destroy());
     });
+    server.on('session', (session: ServerHttp2Session) => this.#trackSession(session));
     this.#pods.subscribe(({ type, object }) => {
       const metadata = metadataOf(object);
       if (type === 'DELETED') this.#logs.forget(stringField(metadata, 'namespace') ?? '', stringField(metadata, 'name') ?? '');
@@ -968,6 +1007,36 @@ class FakeApiServer implements ApiServer {
     const closed = new Error('the fake API server was closed before a matching request arrived');
     for (const waiter of this.#waiters) this.#settle(waiter, () => waiter.reject(closed));
     await this.stop();
+  }
+
+  http2SessionsAccepted(): number {
+    return this.#http2SessionsAccepted;
+  }
+
+  openHttp2Sessions(): number {
+    return this.#http2Sessions.size;
+  }
+
+  setGoawayAfterStreams(streams: number | undefined): void {
+    this.#goawayAfterStreams = streams;
+  }
+
+  goawayAll(): void {
+    for (const session of this.#http2Sessions) if (!session.closed) session.close();
+  }
+
+  #trackSession(session: ServerHttp2Session): void {
+    this.#http2SessionsAccepted++;
+    this.#http2Sessions.add(session);
+    session.on('error', ignoreError);
+    session.once('close', () => this.#http2Sessions.delete(session));
+    let streams = 0;
+    session.on('stream', () => {
+      streams++;
+      const limit = this.#goawayAfterStreams;
+      // Graceful, as nginx: GOAWAY names the last stream served; later ones are refused.
+      if (limit !== undefined && streams >= limit && !session.closed) session.close();
+    });
   }
 
   setCertificate(certPem: string, keyPem: string): void {
@@ -1023,6 +1092,7 @@ class FakeApiServer implements ApiServer {
       sha256: createHash('sha256').update(body).digest('hex'),
       upgrade,
       clientPort: req.socket.remotePort,
+      httpVersion: req.httpVersion,
       user,
     };
     this.requests.push(request);
