@@ -180,6 +180,7 @@ export class Upstream {
         ...(this.#servername === undefined ? {} : { servername: this.#servername }),
         ALPNProtocols: ['h2', 'http/1.1'],
       });
+    tlsSocket.setKeepAlive(true, this.#keepAliveMs);
     const h2 = http2Connect(this.server.origin, {
       createConnection: () => tlsSocket,
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
