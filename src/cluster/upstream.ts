@@ -181,6 +181,7 @@ export class Upstream {
         ALPNProtocols: ['h2', 'http/1.1'],
       });
     tlsSocket.setKeepAlive(true, this.#keepAliveMs);
+    tlsSocket.setNoDelay(true);
     const h2 = http2Connect(this.server.origin, {
       createConnection: () => tlsSocket,
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
@@ -189,8 +190,8 @@ export class Upstream {
     (h2 as Tagged<ClientHttp2Session>)[SESSION] = session;
     h2.on('connect', onSessionConnect);
     h2.on('remoteSettings', onRemoteSettings);
-    h2.on('goaway', onSessionEnding);
-    h2.on('error', onSessionEnding);
+    h2.on('goaway', onGoaway);
+    h2.on('error', onSessionError);
     h2.on('close', onSessionClose);
     if (this.#keepAliveMs > 0) {
       session.pingTimer = setInterval(ping, this.#keepAliveMs, session);
@@ -281,6 +282,10 @@ export class Upstream {
     this.#open.delete(session);
   }
 
+  logSessionEnd(level: 'debug' | 'warn', fields: Record<string, unknown>, message: string): void {
+    this.#log?.[level](fields, message);
+  }
+
   get pingTimeoutMs(): number {
     return this.#pingTimeoutMs;
   }
@@ -341,10 +346,19 @@ function onRemoteSettings(this: Tagged<ClientHttp2Session>): void {
   if (session !== undefined && limit !== undefined) session.upstream.setStreamLimit(session, limit);
 }
 
-/** GOAWAY or a connection error: new streams go elsewhere; Node lets the accepted ones finish. */
-function onSessionEnding(this: Tagged<ClientHttp2Session>): void {
+/** GOAWAY: new streams go to a new connection; Node lets the accepted ones finish here. */
+function onGoaway(this: Tagged<ClientHttp2Session>, code: number, lastStreamId: number): void {
   const session = this[SESSION];
-  if (session !== undefined) session.upstream.retire(session);
+  if (session === undefined) return;
+  session.upstream.retire(session);
+  session.upstream.logSessionEnd(code === http2Constants.NGHTTP2_NO_ERROR ? 'debug' : 'warn', { goawayCode: code, lastStreamId, streams: session.active }, 'the API server closes an HTTP/2 connection (GOAWAY)');
+}
+
+function onSessionError(this: Tagged<ClientHttp2Session>, error: NodeJS.ErrnoException): void {
+  const session = this[SESSION];
+  if (session === undefined) return;
+  session.upstream.retire(session);
+  session.upstream.logSessionEnd('warn', { code: error.code, streams: session.active }, 'an HTTP/2 connection to the API server failed');
 }
 
 function onSessionClose(this: Tagged<ClientHttp2Session>): void {

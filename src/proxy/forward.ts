@@ -83,6 +83,8 @@ export class Exchange implements CompletedRequest {
   sentMark = 0;
   timer: NodeJS.Timeout | undefined;
   retried = false;
+  /** The API server's status code once its answer started; 0 before. */
+  upstreamStatus = 0;
   /** Resent once after the API server refused its HTTP/2 stream unprocessed (GOAWAY, REFUSED_STREAM). */
   resent = false;
   timedOut = false;
@@ -128,7 +130,11 @@ export class Exchange implements CompletedRequest {
 function cancelUpstream(exchange: Exchange): void {
   exchange.upstreamRequest?.destroy();
   const stream = exchange.upstreamStream;
-  if (stream !== undefined && !stream.destroyed) stream.close(http2Constants.NGHTTP2_CANCEL);
+  if (stream !== undefined && !stream.destroyed) {
+    // Its close is ours, not the API server's failure: onStreamClose ignores it.
+    (stream as Tagged<ClientHttp2Stream>)[EXCHANGE] = undefined;
+    stream.close(http2Constants.NGHTTP2_CANCEL);
+  }
 }
 
 /** RFC 9112 §6.3: a request has a body only if it says so with Content-Length or Transfer-Encoding. */
@@ -242,6 +248,7 @@ function answered(
   headers: IncomingHttpHeaders,
 ): void {
   clearTimeout(exchange.timer);
+  exchange.upstreamStatus = statusCode;
   exchange.deps.upstream.lastContactAt = Date.now();
   if (statusCode === 401) {
     if (!exchange.hasBody && !exchange.retried) {
@@ -281,6 +288,7 @@ async function retryAfterUnauthorized(
   if (exchange.upstreamRequest !== undefined) (exchange.upstreamRequest as Tagged<ClientRequest>)[EXCHANGE] = undefined;
   exchange.upstreamStream = undefined;
   exchange.upstreamRequest = undefined;
+  exchange.upstreamStatus = 0;
   response.resume();
   exchange.headers.length = exchange.clientHeaderCount;
   sendUpstream(exchange);
@@ -348,9 +356,10 @@ function ignoreStreamError(): void {}
 function onStreamClose(this: Tagged<ClientHttp2Stream>): void {
   const exchange = this[EXCHANGE];
   if (exchange === undefined || exchange.upstreamStream !== this || exchange.res.writableEnded) return;
-  if (this.readableEnded && this.rstCode === http2Constants.NGHTTP2_NO_ERROR) return;
-  if (
-    exchange.upstreamResponse === undefined &&
+  if (exchange.upstreamStatus !== 0) {
+    // Answered: either relayed (a whole body has been piped) or a 401 whose retry decides.
+    if (exchange.upstreamResponse === undefined || (this.readableEnded && this.rstCode === http2Constants.NGHTTP2_NO_ERROR)) return;
+  } else if (
     this.rstCode === http2Constants.NGHTTP2_REFUSED_STREAM &&
     !exchange.hasBody &&
     !exchange.resent &&
@@ -383,7 +392,8 @@ function upstreamFailed(exchange: Exchange, error: NodeJS.ErrnoException): void 
   }
   const { cause, status } = upstreamFailure(error, exchange.deps.upstream.hostHeader);
   exchange.deps.recorder.upstreamError(cause);
-  exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery }, status.message);
+  const rstCode = exchange.upstreamStream?.rstCode;
+  exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery, ...(rstCode === undefined ? {} : { rstCode }) }, status.message);
   exchange.reason = status.message;
   writeStatus(exchange.res, status);
 }

@@ -928,6 +928,14 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * Node's HTTP/2 server (nghttp2) closes a connection whose client resets more than 1,000 streams in
+ * a burst (then 33 a second), against the "rapid reset" attack; kube-apiserver (Go) does not: it
+ * bounds running handlers instead, and a cancelled request's handler ends. Clients aborting
+ * thousands of requests (hardening.test.ts) would otherwise see the shared connection torn down.
+ */
+const GO_LIKE_RESET_LIMITS = { streamResetBurst: 1_000_000, streamResetRate: 1_000_000, maxSessionInvalidFrames: 1_000_000, maxSessionRejectedStreams: 1_000_000 };
+
 class FakeApiServer implements ApiServer {
   url = '';
   port = 0;
@@ -968,7 +976,7 @@ class FakeApiServer implements ApiServer {
     // Node's HTTP/2 compatibility API hands the same (req, res) pair, and HTTP/1.1 clients still
     // get 'upgrade' events with allowHTTP1 (checked by the streaming suites, which run over it).
     const server: HttpsServer | Http2SecureServer =
-      this.protocol === 'h2' ? createSecureServer({ ...tlsOptions, allowHTTP1: true }) : createServer(tlsOptions);
+      this.protocol === 'h2' ? createSecureServer({ ...tlsOptions, allowHTTP1: true, ...GO_LIKE_RESET_LIMITS }) : createServer(tlsOptions);
     this.#server = server;
     server.on('connection', (socket: Socket) => this.#track(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -1049,6 +1057,9 @@ class FakeApiServer implements ApiServer {
   }
 
   #track(socket: Socket): void {
+    // node:https servers set this by default, Http2SecureServer does not for its HTTP/1.1 clients:
+    // without it, Nagle's algorithm and delayed ACKs hold a watch's first event back 40 ms.
+    socket.setNoDelay(true);
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
   }
