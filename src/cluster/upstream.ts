@@ -71,7 +71,8 @@ export class Upstream {
   #servername: string | undefined;
   /** What ALPN selected: 'h2', 'http/1.1', or undefined before the first handshake (auto only). */
   #negotiated: string | undefined;
-  #probing = false;
+  /** The ALPN probe's connection while it handshakes. */
+  #probe: TLSSocket | undefined;
   /** HTTP/2 connections of the current TLS generation that take new streams. */
   #sessions: Session[] = [];
   /** Every HTTP/2 connection still open, retired ones included, for close(). */
@@ -96,6 +97,9 @@ export class Upstream {
     this.#servername = tls.servername;
     this.#agent = this.#createAgent();
     credentials.onTlsChange((material) => this.#replaceTls(material));
+    // Probed at once, so requests arriving at start-up (a thousand watches, say) find HTTP/2 known
+    // rather than each taking an HTTP/1.1 connection while the protocol is unknown.
+    if (this.#negotiated === undefined) this.#startProbe();
   }
 
   /**
@@ -124,7 +128,7 @@ export class Upstream {
    */
   stream(method: string, pathAndQuery: string, headers: readonly string[], endStream: boolean): ClientHttp2Stream | undefined {
     if (this.#negotiated !== 'h2') {
-      if (this.#negotiated === undefined) this.#probe();
+      if (this.#negotiated === undefined) this.#startProbe();
       return undefined;
     }
     const session = this.#sessionWithRoom();
@@ -158,6 +162,7 @@ export class Upstream {
   }
 
   close(): void {
+    this.#probe?.destroy();
     this.#agent.destroy();
     for (const session of this.#open) session.session.destroy();
   }
@@ -203,9 +208,8 @@ export class Upstream {
   }
 
   /** auto: one TLS handshake offering h2 and http/1.1; if h2 is selected, that connection is kept. */
-  #probe(): void {
-    if (this.#probing) return;
-    this.#probing = true;
+  #startProbe(): void {
+    if (this.#probe !== undefined) return;
     const socket = tlsConnect({
       host: this.#hostname,
       port: this.#port,
@@ -215,7 +219,7 @@ export class Upstream {
     });
     const settle = (protocol: string | undefined): void => {
       socket.off('error', onError);
-      this.#probing = false;
+      this.#probe = undefined;
       if (protocol === undefined) return; // unreachable: asked again on a later request
       this.#settleProtocol(protocol);
       if (protocol === 'h2') this.#connect(socket);
@@ -227,6 +231,7 @@ export class Upstream {
     };
     socket.once('secureConnect', () => settle(socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1'));
     socket.once('error', onError);
+    this.#probe = socket;
   }
 
   #settleProtocol(protocol: string): void {

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import { constants as http2Constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -857,16 +857,26 @@ function answerScripted(req: IncomingMessage, res: ServerResponse, behaviour: Sc
   if (typeof behaviour === 'object' && 'respond' in behaviour) {
     behaviour.respond(req, res);
   } else if (behaviour === 'reset') {
-    req.socket.destroy();
+    cut(req);
   } else if (behaviour === 'reset-mid-body') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.write(PARTIAL_BODY, () => req.socket.destroy());
+    res.write(PARTIAL_BODY, () => cut(req));
   } else {
     res.setHeader('content-type', 'application/json');
     for (const [name, value] of Object.entries(behaviour.headers ?? {})) res.setHeader(name, value);
     res.writeHead(behaviour.status);
     res.end(behaviour.body ?? '');
   }
+}
+
+/**
+ * Cuts the request off: its connection over HTTP/1.1; over HTTP/2 its stream, reset with
+ * INTERNAL_ERROR as Go's server (kube-apiserver) does for an aborted handler. (Node's compatibility
+ * socket.destroy() would reset it with NO_ERROR, which a client reads as a complete response.)
+ */
+function cut(req: IncomingMessage): void {
+  if (req.httpVersion === '2.0') (req as unknown as Http2ServerRequest).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+  else req.socket.destroy();
 }
 
 /** The same behaviours for an upgrade request, whose socket no longer belongs to the HTTP server. */
