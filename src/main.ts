@@ -96,7 +96,7 @@ async function run(): Promise<number> {
     }
   }
 
-  const upstream = new Upstream(cluster.server, credentials, options.keepalive);
+  const upstream = new Upstream(cluster.server, credentials, options.keepalive, options['upstream-protocol'], log);
   const inFlight = new InFlight();
   const metrics = options['disable-metrics'] ? undefined : new Metrics({ version: readVersion(), credentials, inFlight });
   if (metrics !== undefined) {

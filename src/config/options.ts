@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { AUDIT_LEVELS, type AuditLevel } from '../audit/policy.ts';
+import { UPSTREAM_PROTOCOLS, type UpstreamProtocol } from '../cluster/upstream.ts';
 
 export const ENV_PREFIX = 'KUBE_API_AMBASSADOR_';
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -249,9 +250,16 @@ const SPECS = {
   keepalive: option({
     group: CLUSTER,
     defaultText: '30s',
-    help: 'TCP keep-alive probe period of connections to the API server, so half-open watches are noticed.',
+    help: 'TCP keep-alive probe period of connections to the API server, and HTTP/2 PING period (a connection whose PING goes unanswered within this, at most 15s, is closed), so half-open watches are noticed.',
     takesValue: true,
     parse: parsePositiveDuration,
+  }),
+  'upstream-protocol': option({
+    group: CLUSTER,
+    defaultText: 'auto',
+    help: 'Protocol to the API server for ordinary requests and watches. auto: HTTP/2 when the API server offers it (ALPN), as client-go does, so watches share a few connections; else HTTP/1.1. Upgrades (exec, attach, port-forward) always use HTTP/1.1.',
+    takesValue: true,
+    parse: parseUpstreamProtocol,
   }),
   'admin-address': option({
     group: ADMIN,
@@ -518,7 +526,13 @@ function parseAuditLevel(text: string): Parsed<AuditLevel> {
   return level === undefined ? { problem: `must be one of ${AUDIT_LEVELS.join(', ')}` } : { value: level };
 }
 
+function parseUpstreamProtocol(text: string): Parsed<UpstreamProtocol> {
+  const protocol = UPSTREAM_PROTOCOLS.find((candidate) => candidate === text);
+  return protocol === undefined ? { problem: `must be one of ${UPSTREAM_PROTOCOLS.join(', ')}` } : { value: protocol };
+}
+
 const POLICY_MODES = ['enforce', 'log'] as const;
+
 export type PolicyMode = (typeof POLICY_MODES)[number];
 
 function parsePolicyMode(text: string): Parsed<PolicyMode> {

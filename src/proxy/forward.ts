@@ -2,11 +2,15 @@
  * Forwarding of ordinary (non-upgrade) requests: the body streams up and the response streams back
  * with back-pressure, never buffered; long-running responses (watch, log, proxy) get their headers
  * at once and no timeout; a client that leaves tears the upstream request down.
+ * Upstream, a request is an HTTP/2 stream when the API server speaks HTTP/2, else an HTTP/1.1
+ * request; both paths meet in `answered` and `relay`.
  * Listeners are module-level functions that find their exchange through a symbol, so a request
  * costs no closures.
  */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { constants as http2Constants, type ClientHttp2Stream, type IncomingHttpStatusHeader } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AuditVerdict } from '../audit/policy.ts';
 import type { CredentialStore } from '../cluster/credentials.ts';
@@ -70,12 +74,19 @@ export class Exchange implements CompletedRequest {
   panicked = false;
   bytesFromClient = 0;
   bytesToClient = 0;
+  /** The request upstream: an HTTP/1.1 request, or an HTTP/2 stream. */
   upstreamRequest: ClientRequest | undefined;
-  upstreamResponse: IncomingMessage | undefined;
+  upstreamStream: ClientHttp2Stream | undefined;
+  /** The response body being relayed (the HTTP/2 stream itself, or the HTTP/1.1 response). */
+  upstreamResponse: Readable | undefined;
   sentAuthorization: string | undefined;
   sentMark = 0;
   timer: NodeJS.Timeout | undefined;
   retried = false;
+  /** The API server's status code once its answer started; 0 before. */
+  upstreamStatus = 0;
+  /** Resent once after the API server refused its HTTP/2 stream unprocessed (GOAWAY, REFUSED_STREAM). */
+  resent = false;
   timedOut = false;
 
   constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, arrival: Arrival, audit: AuditVerdict) {
@@ -110,8 +121,19 @@ export class Exchange implements CompletedRequest {
   /** Ends a long-running response cleanly (the client sees the stream end, as at a watch timeout). */
   endStream(): void {
     this.upstreamResponse?.unpipe(this.res);
-    this.upstreamRequest?.destroy();
+    cancelUpstream(this);
     this.res.end();
+  }
+}
+
+/** Tears the upstream request down: an HTTP/2 stream is reset with CANCEL, as Go's client does. */
+function cancelUpstream(exchange: Exchange): void {
+  exchange.upstreamRequest?.destroy();
+  const stream = exchange.upstreamStream;
+  if (stream !== undefined && !stream.destroyed) {
+    // Its close is ours, not the API server's failure: onStreamClose ignores it.
+    (stream as Tagged<ClientHttp2Stream>)[EXCHANGE] = undefined;
+    stream.close(http2Constants.NGHTTP2_CANCEL);
   }
 }
 
@@ -150,7 +172,7 @@ function onRequestChunk(this: Tagged<IncomingMessage>, chunk: Buffer): void {
   this[EXCHANGE]?.requestBody?.add(chunk);
 }
 
-function onResponseChunk(this: Tagged<IncomingMessage>, chunk: Buffer): void {
+function onResponseChunk(this: Tagged<Readable>, chunk: Buffer): void {
   this[EXCHANGE]?.responseBody?.add(chunk);
 }
 
@@ -158,6 +180,21 @@ function sendUpstream(exchange: Exchange): void {
   const { upstream } = exchange.deps;
   exchange.sentAuthorization = upstream.authorization;
   exchange.sentMark = exchange.deps.credentials.reloadMark;
+  const stream: Tagged<ClientHttp2Stream> | undefined = upstream.stream(exchange.arrival.method, exchange.pathAndQuery, exchange.headers, !exchange.hasBody);
+  if (stream !== undefined) {
+    stream[EXCHANGE] = exchange;
+    exchange.upstreamStream = stream;
+    stream.on('response', onStreamResponse);
+    stream.on('error', ignoreStreamError);
+    stream.on('close', onStreamClose);
+    if (exchange.hasBody) {
+      if (exchange.longRunningKind === undefined) stream.on('finish', startHeaderTimer);
+      exchange.req.pipe(stream);
+    } else if (exchange.longRunningKind === undefined) {
+      exchange.timer = setTimeout(onHeaderTimeout, exchange.deps.upstreamTimeoutMs, exchange);
+    }
+    return;
+  }
   const request: Tagged<ClientRequest> = upstream.request(exchange.arrival.method, exchange.pathAndQuery, exchange.headers);
   request[EXCHANGE] = exchange;
   exchange.upstreamRequest = request;
@@ -168,7 +205,7 @@ function sendUpstream(exchange: Exchange): void {
   else request.end();
 }
 
-function startHeaderTimer(this: Tagged<ClientRequest>): void {
+function startHeaderTimer(this: Tagged<ClientRequest | ClientHttp2Stream>): void {
   const exchange = this[EXCHANGE];
   if (exchange !== undefined && exchange.upstreamResponse === undefined) {
     exchange.timer = setTimeout(onHeaderTimeout, exchange.deps.upstreamTimeoutMs, exchange);
@@ -183,23 +220,45 @@ function onHeaderTimeout(exchange: Exchange): void {
   const status = gatewayTimeout(`the API server did not start answering within ${seconds}s (--upstream-timeout)`);
   exchange.reason = status.message;
   writeStatus(exchange.res, status);
-  exchange.upstreamRequest?.destroy();
+  cancelUpstream(exchange);
 }
 
 function onUpstreamResponse(this: Tagged<ClientRequest>, response: IncomingMessage): void {
   const exchange = this[EXCHANGE];
-  if (exchange === undefined) return;
+  if (exchange !== undefined) answered(exchange, response, response.statusCode ?? 502, response.statusMessage, response.rawHeaders, response.headers);
+}
+
+function onStreamResponse(
+  this: Tagged<ClientHttp2Stream>,
+  headers: IncomingHttpHeaders & IncomingHttpStatusHeader,
+  _flags: number,
+  rawHeaders: string[],
+): void {
+  const exchange = this[EXCHANGE];
+  if (exchange !== undefined) answered(exchange, this, headers[':status'] ?? 502, undefined, rawHeaders, headers);
+}
+
+/** The API server's answer started: HTTP/1.1 and HTTP/2 alike from here. */
+function answered(
+  exchange: Exchange,
+  body: Readable,
+  statusCode: number,
+  statusMessage: string | undefined,
+  rawHeaders: string[],
+  headers: IncomingHttpHeaders,
+): void {
   clearTimeout(exchange.timer);
+  exchange.upstreamStatus = statusCode;
   exchange.deps.upstream.lastContactAt = Date.now();
-  if (response.statusCode === 401) {
+  if (statusCode === 401) {
     if (!exchange.hasBody && !exchange.retried) {
       exchange.retried = true;
-      void retryAfterUnauthorized(exchange, response);
+      void retryAfterUnauthorized(exchange, body, statusMessage, rawHeaders, headers);
       return;
     }
     void exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization, exchange.sentMark);
   }
-  relay(exchange, response);
+  relay(exchange, body, statusCode, statusMessage, rawHeaders, headers);
 }
 
 /**
@@ -207,35 +266,56 @@ function onUpstreamResponse(this: Tagged<ClientRequest>, response: IncomingMessa
  * request again. Only bodiless requests are retried: their bytes are all still at hand, and the
  * API server refuses a 401 before acting, so nothing happens twice.
  */
-async function retryAfterUnauthorized(exchange: Exchange, response: IncomingMessage): Promise<void> {
+async function retryAfterUnauthorized(
+  exchange: Exchange,
+  response: Readable,
+  statusMessage: string | undefined,
+  rawHeaders: string[],
+  headers: IncomingHttpHeaders,
+): Promise<void> {
   const changed = await exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization, exchange.sentMark);
   if (exchange.res.destroyed) {
     response.destroy();
     return;
   }
   if (!changed) {
-    relay(exchange, response);
+    relay(exchange, response, 401, statusMessage, rawHeaders, headers);
     return;
   }
+  // The first answer is dropped: its stream or request no longer speaks for this exchange.
+  (response as Tagged<Readable>)[EXCHANGE] = undefined;
+  if (exchange.upstreamStream !== undefined) (exchange.upstreamStream as Tagged<ClientHttp2Stream>)[EXCHANGE] = undefined;
+  if (exchange.upstreamRequest !== undefined) (exchange.upstreamRequest as Tagged<ClientRequest>)[EXCHANGE] = undefined;
+  exchange.upstreamStream = undefined;
+  exchange.upstreamRequest = undefined;
+  exchange.upstreamStatus = 0;
   response.resume();
   exchange.headers.length = exchange.clientHeaderCount;
   sendUpstream(exchange);
 }
 
-function relay(exchange: Exchange, response: Tagged<IncomingMessage>): void {
+function relay(
+  exchange: Exchange,
+  response: Tagged<Readable>,
+  statusCode: number,
+  statusMessage: string | undefined,
+  rawHeaders: string[],
+  headers: IncomingHttpHeaders,
+): void {
   const { res } = exchange;
   exchange.upstreamResponse = response;
   response[EXCHANGE] = exchange;
   if (exchange.deps.inFlight.draining) res.shouldKeepAlive = false;
-  res.writeHead(response.statusCode ?? 502, response.statusMessage, clientResponseHeaders(response.rawHeaders));
+  res.writeHead(statusCode, statusMessage, clientResponseHeaders(rawHeaders));
   if (exchange.longRunningKind !== undefined) {
     // Long-running responses may wait minutes for their first byte; the client must see the headers now.
     res.flushHeaders();
     exchange.deps.recorder.firstByte(exchange);
   }
-  response.on('error', onUpstreamBodyError);
+  // An HTTP/2 stream's errors and end are handled by onStreamClose.
+  if (exchange.upstreamStream === undefined) response.on('error', onUpstreamBodyError);
   if (exchange.audit.level === 'RequestResponse' && exchange.longRunningKind === undefined) {
-    exchange.responseBody = new BodyCapture(exchange.deps.auditBodyLimit, response.headers['content-type'], response.headers['content-encoding']);
+    exchange.responseBody = new BodyCapture(exchange.deps.auditBodyLimit, headers['content-type'], headers['content-encoding']);
     response.on('data', onResponseChunk);
   }
   response.pipe(res);
@@ -262,7 +342,48 @@ function endBrokenResponse(exchange: Exchange): void {
 
 function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoException): void {
   const exchange = this[EXCHANGE];
-  if (exchange === undefined) return;
+  if (exchange !== undefined) upstreamFailed(exchange, error);
+}
+
+/** The stream's error, if any, is read from `stream.errored` when it closes. */
+function ignoreStreamError(): void {}
+
+/**
+ * An HTTP/2 stream closed. Ended normally, the pipe has finished the response; otherwise this is
+ * where a reset, a GOAWAY or a dead connection is handled. A stream the API server refused before
+ * processing it (REFUSED_STREAM, or past a GOAWAY's last stream) is sent again once when bodiless.
+ */
+function onStreamClose(this: Tagged<ClientHttp2Stream>): void {
+  const exchange = this[EXCHANGE];
+  if (exchange === undefined || exchange.upstreamStream !== this || exchange.res.writableEnded) return;
+  if (exchange.upstreamStatus !== 0) {
+    // Answered: either relayed (a whole body has been piped) or a 401 whose retry decides.
+    if (exchange.upstreamResponse === undefined || (this.readableEnded && this.rstCode === http2Constants.NGHTTP2_NO_ERROR)) return;
+  } else if (
+    this.rstCode === http2Constants.NGHTTP2_REFUSED_STREAM &&
+    !exchange.hasBody &&
+    !exchange.resent &&
+    !exchange.timedOut &&
+    !exchange.res.destroyed
+  ) {
+    exchange.resent = true;
+    this[EXCHANGE] = undefined;
+    clearTimeout(exchange.timer);
+    exchange.upstreamStream = undefined;
+    exchange.headers.length = exchange.clientHeaderCount;
+    sendUpstream(exchange);
+    return;
+  }
+  upstreamFailed(exchange, (this.errored as NodeJS.ErrnoException | null) ?? streamClosedError(this.rstCode));
+}
+
+function streamClosedError(rstCode: number): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`HTTP/2 stream closed with code ${rstCode}`);
+  error.code = 'ERR_HTTP2_STREAM_ERROR';
+  return error;
+}
+
+function upstreamFailed(exchange: Exchange, error: NodeJS.ErrnoException): void {
   clearTimeout(exchange.timer);
   if (exchange.timedOut || exchange.res.destroyed) return;
   if (exchange.upstreamResponse !== undefined) {
@@ -271,7 +392,8 @@ function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoExcepti
   }
   const { cause, status } = upstreamFailure(error, exchange.deps.upstream.hostHeader);
   exchange.deps.recorder.upstreamError(cause);
-  exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery }, status.message);
+  const rstCode = exchange.upstreamStream?.rstCode;
+  exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery, ...(rstCode === undefined ? {} : { rstCode }) }, status.message);
   exchange.reason = status.message;
   writeStatus(exchange.res, status);
 }
@@ -281,7 +403,7 @@ function onClientClose(this: Tagged<ServerResponse>): void {
   if (exchange === undefined) return;
   clearTimeout(exchange.timer);
   exchange.deps.inFlight.delete(exchange);
-  if (!this.writableFinished) exchange.upstreamRequest?.destroy();
+  if (!this.writableFinished) cancelUpstream(exchange);
   [exchange.bytesFromClient, exchange.bytesToClient] = takeConnectionBytes(exchange.req.socket);
   exchange.deps.recorder.requestCompleted(exchange);
 }

@@ -75,14 +75,15 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], upgrade: s
   return headers;
 }
 
-/** Upstream response headers without hop-by-hop ones (nor `omit`), as a flat list for `writeHead`. */
+/** Upstream response headers without hop-by-hop ones, pseudo-headers (nor `omit`), as a flat list for `writeHead`. */
 export function clientResponseHeaders(rawHeaders: readonly string[], omit?: string): string[] {
   const connectionListed = connectionTokens(rawHeaders);
   const headers: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] ?? '';
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP_RESPONSE_HEADERS.has(lower) || connectionListed?.has(lower) || lower === omit) continue;
+    // Pseudo-headers (`:status`) come with HTTP/2 answers and have no HTTP/1.1 form.
+    if (HOP_BY_HOP_RESPONSE_HEADERS.has(lower) || connectionListed?.has(lower) || lower === omit || lower.startsWith(':')) continue;
     headers.push(name, rawHeaders[i + 1] ?? '');
   }
   return headers;

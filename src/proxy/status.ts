@@ -107,6 +107,14 @@ export function upstreamFailure(error: NodeJS.ErrnoException, host: string): Ups
       return failure('unreachable', `the API server at ${host} cannot be reached (${code})`);
     case 'ECONNRESET':
     case 'EPIPE':
+    // HTTP/2: the stream was reset, the connection went away (GOAWAY, error), or stopped answering PINGs.
+    case 'ERR_HTTP2_STREAM_ERROR':
+    case 'ERR_HTTP2_SESSION_ERROR':
+    case 'ERR_HTTP2_GOAWAY_SESSION':
+    case 'ERR_HTTP2_STREAM_CANCEL':
+    case 'ERR_HTTP2_INVALID_SESSION':
+    case 'ERR_HTTP2_ERROR':
+    case 'ERR_HTTP2_PING_TIMEOUT':
       return failure('reset', `the connection to the API server at ${host} was closed before it answered (${code})`);
     default:
       return failure('other', `the request to the API server at ${host} failed (${code})`);

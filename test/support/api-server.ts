@@ -9,7 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import type { Server } from 'node:https';
+import { constants as http2Constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
@@ -26,6 +27,18 @@ export interface ApiServerOptions {
   onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** The username SelfSubjectReview reports; default 'system:serviceaccount:team-a:app'. */
   selfSubject?: string;
+  /**
+   * 'h2': HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (as kube-apiserver); 'h1': HTTP/1.1 only.
+   * Default: the TEST_API_PROTOCOL environment variable, else 'h2', so the suite runs either way.
+   */
+  protocol?: ApiProtocol;
+}
+
+export type ApiProtocol = 'h2' | 'h1';
+
+/** The fake API server's protocol when a test does not choose one. */
+export function defaultApiProtocol(): ApiProtocol {
+  return process.env.TEST_API_PROTOCOL === 'h1' ? 'h1' : 'h2';
 }
 
 /** What a SelfSubjectRulesReview reports for one namespace, in its wire shape. */
@@ -48,6 +61,8 @@ export interface RecordedRequest {
   upgrade: boolean;
   /** The client's port: requests that share it came over one connection. */
   clientPort: number | undefined;
+  /** '2.0' for HTTP/2 streams, '1.1' otherwise. */
+  httpVersion: string;
   /** 'token', the client certificate's CN, or undefined when unauthenticated. */
   user: string | undefined;
 }
@@ -90,6 +105,18 @@ export interface ApiServer {
   endLogs(namespace: string, pod: string): void;
   /** Number of currently open watch streams. */
   openWatches(): number;
+  /** 'h2' or 'h1' (see ApiServerOptions.protocol). */
+  readonly protocol: ApiProtocol;
+  /** HTTP/2 connections accepted so far, and open now. */
+  http2SessionsAccepted(): number;
+  openHttp2Sessions(): number;
+  /**
+   * From now on, each HTTP/2 connection is closed gracefully (GOAWAY, its streams finish) once it
+   * has carried this many streams, as nginx's keepalive_requests; undefined: never.
+   */
+  setGoawayAfterStreams(streams: number | undefined): void;
+  /** Sends GOAWAY on every open HTTP/2 connection now, as kube-apiserver's --goaway-chance does. */
+  goawayAll(): void;
   /** The rules SelfSubjectRulesReview reports for the namespace from now on; default: none at all. */
   setRbacRules(namespace: string, rules: RbacRules): void;
 }
@@ -817,6 +844,7 @@ function sendFailure(res: ServerResponse, failure: StatusFailure): void {
 
 /** Starts a chunked response whose headers reach the client at once, for watches and log follows. */
 function startStream(res: ServerResponse, contentType: string): void {
+  // Over HTTP/2 (the compatibility API), writeHead sends the headers at once.
   res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache, private' });
   res.flushHeaders();
 }
@@ -829,16 +857,26 @@ function answerScripted(req: IncomingMessage, res: ServerResponse, behaviour: Sc
   if (typeof behaviour === 'object' && 'respond' in behaviour) {
     behaviour.respond(req, res);
   } else if (behaviour === 'reset') {
-    req.socket.destroy();
+    cut(req);
   } else if (behaviour === 'reset-mid-body') {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.write(PARTIAL_BODY, () => req.socket.destroy());
+    res.write(PARTIAL_BODY, () => cut(req));
   } else {
     res.setHeader('content-type', 'application/json');
     for (const [name, value] of Object.entries(behaviour.headers ?? {})) res.setHeader(name, value);
     res.writeHead(behaviour.status);
     res.end(behaviour.body ?? '');
   }
+}
+
+/**
+ * Cuts the request off: its connection over HTTP/1.1; over HTTP/2 its stream, reset with
+ * INTERNAL_ERROR as Go's server (kube-apiserver) does for an aborted handler. (Node's compatibility
+ * socket.destroy() would reset it with NO_ERROR, which a client reads as a complete response.)
+ */
+function cut(req: IncomingMessage): void {
+  if (req.httpVersion === '2.0') (req as unknown as Http2ServerRequest).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+  else req.socket.destroy();
 }
 
 /** The same behaviours for an upgrade request, whose socket no longer belongs to the HTTP server. */
@@ -878,7 +916,7 @@ function rawResponseHead(code: number, headers: Record<string, string>): string 
   return `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Unknown'}\r\n${lines.join('')}\r\n`;
 }
 
-function listen(server: Server, port: number): Promise<void> {
+function listen(server: HttpsServer | Http2SecureServer, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
@@ -900,6 +938,14 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * Node's HTTP/2 server (nghttp2) closes a connection whose client resets more than 1,000 streams in
+ * a burst (then 33 a second), against the "rapid reset" attack; kube-apiserver (Go) does not: it
+ * bounds running handlers instead, and a cancelled request's handler ends. Clients aborting
+ * thousands of requests (hardening.test.ts) would otherwise see the shared connection torn down.
+ */
+const GO_LIKE_RESET_LIMITS = { streamResetBurst: 1_000_000, streamResetRate: 1_000_000, maxSessionInvalidFrames: 1_000_000, maxSessionRejectedStreams: 1_000_000 };
+
 class FakeApiServer implements ApiServer {
   url = '';
   port = 0;
@@ -907,8 +953,12 @@ class FakeApiServer implements ApiServer {
 
   readonly #options: ApiServerOptions;
   readonly #version: JsonObject;
-  readonly #server: Server;
+  readonly protocol: ApiProtocol;
+  readonly #server: HttpsServer | Http2SecureServer;
   readonly #sockets = new Set<Socket>();
+  readonly #http2Sessions = new Set<ServerHttp2Session>();
+  #http2SessionsAccepted = 0;
+  #goawayAfterStreams: number | undefined;
   readonly #waiters = new Set<Waiter>();
   readonly #scripts: { match: (method: string, url: string) => boolean; behaviour: ScriptedBehaviour }[] = [];
   /** Open watch streams and how to release their subscription and timer. */
@@ -926,19 +976,26 @@ class FakeApiServer implements ApiServer {
     this.#version = versionInfo(options.gitVersion ?? 'v1.33.0');
     this.#routes = this.#buildRoutes();
     const verifyClients = options.clientCaPem !== undefined;
-    this.#server = createServer({
+    this.protocol = options.protocol ?? defaultApiProtocol();
+    const tlsOptions = {
       ...this.#secureContext(options.tls.certPem, options.tls.keyPem),
       // Unverified clients may still present a token, so the handshake must not fail for them.
       requestCert: verifyClients,
       rejectUnauthorized: false,
-    });
-    this.#server.on('connection', (socket: Socket) => this.#track(socket));
-    this.#server.on('request', (req, res) => {
+    };
+    // Node's HTTP/2 compatibility API hands the same (req, res) pair, and HTTP/1.1 clients still
+    // get 'upgrade' events with allowHTTP1 (checked by the streaming suites, which run over it).
+    const server: HttpsServer | Http2SecureServer =
+      this.protocol === 'h2' ? createSecureServer({ ...tlsOptions, allowHTTP1: true, ...GO_LIKE_RESET_LIMITS }) : createServer(tlsOptions);
+    this.#server = server;
+    server.on('connection', (socket: Socket) => this.#track(socket));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.#onRequest(req, res).catch((error: unknown) => this.#answerError(res, error));
     });
-    this.#server.on('upgrade', (req, socket, head) => {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#onUpgrade(req, socket, head).catch(() => socket.destroy());
     });
+    server.on('session', (session: ServerHttp2Session) => this.#trackSession(session));
     this.#pods.subscribe(({ type, object }) => {
       const metadata = metadataOf(object);
       if (type === 'DELETED') this.#logs.forget(stringField(metadata, 'namespace') ?? '', stringField(metadata, 'name') ?? '');
@@ -970,6 +1027,36 @@ class FakeApiServer implements ApiServer {
     await this.stop();
   }
 
+  http2SessionsAccepted(): number {
+    return this.#http2SessionsAccepted;
+  }
+
+  openHttp2Sessions(): number {
+    return this.#http2Sessions.size;
+  }
+
+  setGoawayAfterStreams(streams: number | undefined): void {
+    this.#goawayAfterStreams = streams;
+  }
+
+  goawayAll(): void {
+    for (const session of this.#http2Sessions) if (!session.closed) session.close();
+  }
+
+  #trackSession(session: ServerHttp2Session): void {
+    this.#http2SessionsAccepted++;
+    this.#http2Sessions.add(session);
+    session.on('error', ignoreError);
+    session.once('close', () => this.#http2Sessions.delete(session));
+    let streams = 0;
+    session.on('stream', () => {
+      streams++;
+      const limit = this.#goawayAfterStreams;
+      // Graceful, as nginx: GOAWAY names the last stream served; later ones are refused.
+      if (limit !== undefined && streams >= limit && !session.closed) session.close();
+    });
+  }
+
   setCertificate(certPem: string, keyPem: string): void {
     this.#server.setSecureContext(this.#secureContext(certPem, keyPem));
   }
@@ -980,6 +1067,9 @@ class FakeApiServer implements ApiServer {
   }
 
   #track(socket: Socket): void {
+    // node:https servers set this by default, Http2SecureServer does not for its HTTP/1.1 clients:
+    // without it, Nagle's algorithm and delayed ACKs hold a watch's first event back 40 ms.
+    socket.setNoDelay(true);
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
   }
@@ -1023,6 +1113,7 @@ class FakeApiServer implements ApiServer {
       sha256: createHash('sha256').update(body).digest('hex'),
       upgrade,
       clientPort: req.socket.remotePort,
+      httpVersion: req.httpVersion,
       user,
     };
     this.requests.push(request);

@@ -27,6 +27,8 @@ export interface TestClusterOptions {
   clientCertificates?: boolean;
   /** Serves exec, attach and port-forward upgrades; default: the fake pod of streaming.ts. */
   onUpgrade?: ApiServerOptions['onUpgrade'];
+  /** The fake API server's protocols; default: defaultApiProtocol(). */
+  protocol?: ApiServerOptions['protocol'];
 }
 
 export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
@@ -40,6 +42,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     onUpgrade: options.onUpgrade ?? handleStreamingUpgrade,
     ...(options.clientCertificates === true ? { clientCaPem: pki.caPem } : {}),
     ...(options.gitVersion === undefined ? {} : { gitVersion: options.gitVersion }),
+    ...(options.protocol === undefined ? {} : { protocol: options.protocol }),
   });
   return {
     dir,

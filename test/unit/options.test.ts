@@ -36,6 +36,7 @@ const DEFAULTS: Options = {
   'credential-refresh-interval': 60_000,
   'upstream-timeout': 70_000,
   keepalive: 30_000,
+  'upstream-protocol': 'auto',
   'admin-address': '0.0.0.0',
   'admin-port': 8002,
   'disable-metrics': false,
