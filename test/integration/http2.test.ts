@@ -1,10 +1,11 @@
 /**
- * HTTP/2 to the API server: requests and watches share one connection, GOAWAY loses nothing,
- * a dead or silent connection ends its watches cleanly, a server without HTTP/2 gets HTTP/1.1,
- * and a CA rotation moves new streams to a new connection.
+ * HTTP/2 to the API server: requests and watches share one connection, a client that stops reading
+ * holds back only its own stream, GOAWAY loses nothing, a dead or silent connection ends its watches
+ * cleanly, a server without HTTP/2 gets HTTP/1.1, and a CA rotation moves new streams to a new connection.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { Agent, request, type IncomingMessage } from 'node:http';
+import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
@@ -72,6 +73,111 @@ function openWatch(port: number, path: string, agent?: Agent): Promise<Watch> {
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+const MiB = 1024 * 1024;
+/** The ambassador's HTTP/2 stream window: STREAM_WINDOW in src/cluster/upstream.ts. */
+const STREAM_WINDOW = 256 * 1024;
+
+/** The most the kernel lets one TCP socket's receive (`tcp_rmem`) or send (`tcp_wmem`) buffer grow to. */
+function tcpBufferMax(setting: 'tcp_rmem' | 'tcp_wmem'): number {
+  return Number(readFileSync(`/proc/sys/net/ipv4/${setting}`, 'utf8').trim().split(/\s+/)[2]);
+}
+
+/** `length` bytes where byte i is i % 251: no chunk or frame size is a multiple, so a lost or repeated piece shows. */
+function pattern(length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) bytes[i] = i % 251;
+  return bytes;
+}
+
+const CHUNK = 64 * 1024;
+/** Every chunk a large answer writes is a slice of this. */
+const PATTERN_SOURCE = pattern(CHUNK + 251);
+
+/** How a scripted large answer is going: bytes handed to write(), and whether it now waits for 'drain'. */
+interface Writer {
+  written: number;
+  awaitingDrain: boolean;
+  finished: boolean;
+}
+
+/** Scripts the API server to answer GET `path` with `total` pattern bytes, written with back-pressure. */
+function scriptLargeAnswer(api: TestCluster['api'], path: string, total: number): Writer {
+  const writer: Writer = { written: 0, awaitingDrain: false, finished: false };
+  api.script((method, url) => method === 'GET' && url === path, {
+    respond: (_request, response: ServerResponse) => {
+      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+      const writeMore = (): void => {
+        writer.awaitingDrain = false;
+        while (writer.written < total) {
+          const start = writer.written % 251;
+          const piece = PATTERN_SOURCE.subarray(start, start + Math.min(CHUNK, total - writer.written));
+          writer.written += piece.length;
+          if (!response.write(piece)) {
+            writer.awaitingDrain = true;
+            response.once('drain', writeMore);
+            return;
+          }
+        }
+        response.end();
+        writer.finished = true;
+      };
+      writeMore();
+    },
+  });
+  return writer;
+}
+
+/** Resolves when the promise does; rejects with `what` if it takes longer than `timeoutMs`. */
+function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} (waited ${timeoutMs} ms)`)), timeoutMs);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/** A raw client connection that sent GET `path`, read the response head, and stopped reading. */
+interface StalledClient {
+  socket: Socket;
+  head: string;
+  /** Body bytes that came in with the head. */
+  bodyBytes: number;
+}
+
+function requestAndStopReading(port: number, path: string): Promise<StalledClient> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      const headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd === -1) return;
+      socket.pause();
+      socket.off('data', onData);
+      socket.off('error', reject);
+      resolve({ socket, head: received.subarray(0, headEnd + 4).toString('latin1'), bodyBytes: received.length - headEnd - 4 });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  });
+}
+
+/** Resumes reading and resolves with the body bytes counted once `total` have arrived (or the connection ends). */
+function readRest(client: StalledClient, total: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let received = client.bodyBytes;
+    if (received >= total) return resolve(received);
+    client.socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received >= total) resolve(received);
+    });
+    client.socket.once('error', reject);
+    client.socket.once('end', () => resolve(received));
+    client.socket.resume();
   });
 }
 
@@ -172,6 +278,86 @@ describe('HTTP/2 to the API server', () => {
     expect(cluster.api.openHttp2Sessions()).toBe(1);
     agent.destroy();
   }, 60_000);
+
+  it('holds back only the stream of a client that stops reading: requests, a large answer and a watch on the same connection still flow', async () => {
+    const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http2');
+    cluster.api.putPod('default', 'web');
+    // What a stalled stream can leave in flight: its window in the proxy, then the proxy's socket to the
+    // client (send buffer) and the client's (receive buffer), plus a few writable buffers of 16-64 KiB.
+    // (Node's client returns connection-level credit as DATA arrives, whether or not the stream is read:
+    // it is the stream window and per-stream back-pressure that hold this client back alone.)
+    const bound = STREAM_WINDOW + tcpBufferMax('tcp_rmem') + tcpBufferMax('tcp_wmem') + MiB;
+    // Twice the bound, so a proxy that buffered the whole answer could not pass.
+    const stalledTotal = Math.max(64 * MiB, 2 * Math.ceil(bound / MiB) * MiB);
+    const flowingTotal = 4 * MiB;
+    const stalledPath = '/api/v1/namespaces/default/configmaps/stalled';
+    const flowingPath = '/api/v1/namespaces/default/configmaps/flowing';
+    const stalledWriter = scriptLargeAnswer(cluster.api, stalledPath, stalledTotal);
+    const flowingWriter = scriptLargeAnswer(cluster.api, flowingPath, flowingTotal);
+
+    const stalled = await requestAndStopReading(ambassador.port, stalledPath);
+    try {
+      expect(stalled.head).toMatch(new RegExp(`^HTTP/1\\.1 200 [^]*\\r\\ncontent-length: ${stalledTotal}\\r\\n`, 'i'));
+      // Stalled: the writer waits for a drain and has written nothing more over five polls in a row.
+      let previous = -1;
+      let quietPolls = 0;
+      await expect
+        .poll(
+          () => {
+            quietPolls = stalledWriter.awaitingDrain && stalledWriter.written === previous ? quietPolls + 1 : 0;
+            previous = stalledWriter.written;
+            return stalledWriter.finished || quietPolls >= 5;
+          },
+          { interval: 100, timeout: 20_000 },
+        )
+        .toBe(true);
+      const writtenWhileStalled = stalledWriter.written;
+      expect(writtenWhileStalled, 'bytes the API server wrote for the client that stopped reading').toBeLessThanOrEqual(bound);
+      expect(stalledWriter.finished).toBe(false);
+      expect(cluster.api.http2SessionsAccepted()).toBe(1);
+      expect(cluster.api.openHttp2Sessions()).toBe(1);
+
+      // Meanwhile, on the same connection: 20 requests, a 4 MiB answer read to its end, and a new watch.
+      const pods = await within(
+        Promise.all(Array.from({ length: 20 }, (_, i) => send(ambassador.port, 'GET', `/api/v1/namespaces/default/pods/web?while-stalled=${i}`))),
+        15_000,
+        'the 20 pod requests did not complete while one stream was stalled',
+      );
+      expect(pods.map((reply) => reply.status)).toEqual(Array.from({ length: 20 }, () => 200));
+      expect(pods.every((reply) => reply.json<{ metadata: { name: string } }>().metadata.name === 'web')).toBe(true);
+      const flowing = await within(send(ambassador.port, 'GET', flowingPath), 15_000, 'the 4 MiB answer did not complete while one stream was stalled');
+      expect(flowing.status).toBe(200);
+      expect(flowing.body.length).toBe(flowingTotal);
+      expect(flowing.body.equals(pattern(flowingTotal))).toBe(true);
+      expect(flowingWriter.finished).toBe(true);
+      const watch = await openWatch(ambassador.port, '/api/v1/namespaces/default/pods?watch=true&while-stalled=1');
+      await until('the watch upstream while one stream was stalled', () => cluster.api.openWatches() === 1);
+      cluster.api.putPod('default', 'while-stalled');
+      await until('the event on the watch while one stream was stalled', () => watch.received().includes('"name":"while-stalled"'));
+      watch.close();
+
+      // All of it shared the stalled stream's connection, which stayed held back meanwhile.
+      const seen = cluster.api.requests.filter((r) => r.url.includes('stalled') || r.url.includes('flowing'));
+      expect(seen).toHaveLength(23);
+      expect(new Set(seen.map((r) => r.httpVersion))).toEqual(new Set(['2.0']));
+      expect(new Set(seen.map((r) => r.clientPort)).size).toBe(1);
+      expect(cluster.api.http2SessionsAccepted()).toBe(1);
+      expect(stalledWriter.written).toBe(writtenWhileStalled);
+
+      // The client reads again and gets every byte; the writer finishes.
+      const received = await within(readRest(stalled, stalledTotal), 30_000, 'the stalled client did not get its whole answer once it read again');
+      expect(received).toBe(stalledTotal);
+      expect(stalledWriter.finished).toBe(true);
+      console.info(
+        `stalled stream: the API server wrote ${(writtenWhileStalled / MiB).toFixed(2)} MiB of ${stalledTotal / MiB} MiB before stalling ` +
+          `(bound ${(bound / MiB).toFixed(2)} MiB: stream window ${STREAM_WINDOW / 1024} KiB + tcp_rmem max ${(tcpBufferMax('tcp_rmem') / MiB).toFixed(1)} MiB ` +
+          `+ tcp_wmem max ${(tcpBufferMax('tcp_wmem') / MiB).toFixed(1)} MiB + 1 MiB); meanwhile 20 pods, ${flowingTotal / MiB} MiB and a watch event ` +
+          `on the same connection (sessions accepted: ${cluster.api.http2SessionsAccepted()}); then ${received} bytes delivered`,
+      );
+    } finally {
+      stalled.socket.destroy();
+    }
+  }, 90_000);
 
   it('loses no request when the API server sends GOAWAY every 20 streams (as nginx after keepalive_requests)', async () => {
     const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http2');
