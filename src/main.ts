@@ -98,7 +98,7 @@ async function run(): Promise<number> {
 
   const upstream = new Upstream(cluster.server, credentials, options.keepalive, options['upstream-protocol'], log);
   const inFlight = new InFlight();
-  const metrics = options['disable-metrics'] ? undefined : new Metrics({ version: readVersion(), credentials, inFlight });
+  const metrics = options['disable-metrics'] ? undefined : new Metrics({ version: readVersion(), credentials, inFlight, upstream });
   if (metrics !== undefined) {
     credentials.onReload((ok) => metrics.credentialReloads.inc({ result: ok ? 'success' : 'failure' }));
     policy?.onReload((ok) => metrics.policyReloads.inc({ result: ok ? 'success' : 'failure' }));

@@ -52,6 +52,7 @@ export interface MetricsSources {
   readonly version: string;
   readonly credentials: CredentialStore;
   readonly inFlight: InFlight;
+  readonly upstream: { readonly http2Connections: number };
 }
 
 export class Metrics implements Recorder {
@@ -148,6 +149,14 @@ export class Metrics implements Recorder {
       collect() {
         this.reset();
         for (const [kind, count] of sources.inFlight.longRunningByKind()) this.set({ kind }, count);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}upstream_http2_connections`,
+      help: 'HTTP/2 connections open to the API server, ones finishing their streams after a GOAWAY or a CA change included.',
+      registers,
+      collect() {
+        this.set(sources.upstream.http2Connections);
       },
     });
     new Gauge({
