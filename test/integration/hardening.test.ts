@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
+import { tcpBufferMax, within } from '../support/bounds.ts';
 import { handleStreamingUpgrade } from '../support/streaming.ts';
 
 const MiB = 1024 * 1024;
@@ -53,14 +54,6 @@ async function activeTimers(ambassador: RunningAmbassador): Promise<number> {
   return metricValue(await scrapeMetrics(ambassador), 'nodejs_active_resources{type="Timeout"}');
 }
 
-/** Resolves when the promise does; rejects with `what` if it takes longer than `timeoutMs`. */
-function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} (waited ${timeoutMs} ms)`)), timeoutMs);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
 
 /** A promise with its resolve function, for events the test waits on. */
 function signal<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -153,10 +146,6 @@ async function startUpgradeWatchingCluster(): Promise<UpgradeWatchingCluster> {
   };
 }
 
-/** The most the kernel lets one TCP socket's receive (`tcp_rmem`) or send (`tcp_wmem`) buffer grow to. */
-function tcpBufferMax(setting: 'tcp_rmem' | 'tcp_wmem'): number {
-  return Number(readFileSync(`/proc/sys/net/ipv4/${setting}`, 'utf8').trim().split(/\s+/)[2]);
-}
 
 describe('a client that never reads its response', () => {
   let cluster: TestCluster;

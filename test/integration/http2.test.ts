@@ -3,12 +3,13 @@
  * holds back only its own stream, GOAWAY loses nothing, a dead or silent connection ends its watches
  * cleanly, a server without HTTP/2 gets HTTP/1.1, and a CA rotation moves new streams to a new connection.
  */
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { STREAM_WINDOW } from '../../src/cluster/upstream.ts';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { tcpBufferMax, within } from '../support/bounds.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { createPki } from '../support/pki.ts';
 import { send } from '../support/http.ts';
@@ -77,13 +78,7 @@ function openWatch(port: number, path: string, agent?: Agent): Promise<Watch> {
 }
 
 const MiB = 1024 * 1024;
-/** The ambassador's HTTP/2 stream window: STREAM_WINDOW in src/cluster/upstream.ts. */
-const STREAM_WINDOW = 256 * 1024;
 
-/** The most the kernel lets one TCP socket's receive (`tcp_rmem`) or send (`tcp_wmem`) buffer grow to. */
-function tcpBufferMax(setting: 'tcp_rmem' | 'tcp_wmem'): number {
-  return Number(readFileSync(`/proc/sys/net/ipv4/${setting}`, 'utf8').trim().split(/\s+/)[2]);
-}
 
 /** `length` bytes where byte i is i % 251: no chunk or frame size is a multiple, so a lost or repeated piece shows. */
 function pattern(length: number): Buffer {
@@ -130,14 +125,6 @@ function scriptLargeAnswer(api: TestCluster['api'], path: string, total: number)
   return writer;
 }
 
-/** Resolves when the promise does; rejects with `what` if it takes longer than `timeoutMs`. */
-function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} (waited ${timeoutMs} ms)`)), timeoutMs);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
 
 /** A raw client connection that sent GET `path`, read the response head, and stopped reading. */
 interface StalledClient {
@@ -220,6 +207,13 @@ async function startRelay(targetPort: number): Promise<Relay> {
 }
 
 describe('HTTP/2 to the API server', () => {
+  /** What the ambassador's /metrics says of its HTTP/2 connections to the API server. */
+  async function http2ConnectionsGauge(ambassador: RunningAmbassador): Promise<number | undefined> {
+    const text = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
+    const value = /^kube_api_ambassador_upstream_http2_connections (\S+)$/m.exec(text)?.[1];
+    return value === undefined ? undefined : Number(value);
+  }
+
   it('sends concurrent requests as streams of one connection, after one ALPN probe', async () => {
     const { cluster, ambassador } = await start('h2');
     await warmUp(ambassador.port, cluster.api);
@@ -268,6 +262,7 @@ describe('HTTP/2 to the API server', () => {
     expect(new Set(seen.map((r) => r.httpVersion))).toEqual(new Set(['2.0']));
     expect(new Set(seen.map((r) => r.clientPort)).size).toBe(1);
     expect(cluster.api.http2SessionsAccepted()).toBe(1);
+    expect(await http2ConnectionsGauge(ambassador)).toBe(1);
     cluster.api.putPod('default', 'seen-by-all');
     await until('the event on every watch', () => watches.every((watch) => watch.received().includes('seen-by-all')));
     watches[0]?.close();
@@ -425,6 +420,7 @@ describe('HTTP/2 to the API server', () => {
     expect(new Set(cluster.api.requests.map((r) => r.httpVersion))).toEqual(new Set(['1.1']));
     await ambassador.waitForLog((line) => String(line.msg).includes('does not offer HTTP/2'));
     expect(ambassador.logs.filter((line) => String(line.msg).includes('does not offer HTTP/2'))).toHaveLength(1);
+    expect(await http2ConnectionsGauge(ambassador)).toBe(0);
   });
 
   it('uses HTTP/1.1 with --upstream-protocol http1.1, though the API server offers HTTP/2', async () => {
