@@ -348,7 +348,7 @@ Load average (1, 5, 15 min) at the start ${results.loadAtStart}; at the end ${re
   /proc/net/tcp and /proc/PID/fd) runs ${results.kubectlProgram}. It speaks HTTP/2 to the upstream, as to an API server.
 - **ours**: the CLI as the image runs it, \`node --max-semi-space-size=1 dist/main.js\`, built from src/ by tsconfig.build.json at the
   start of the run; defaults otherwise (request filter, metrics, audit log to stdout at Metadata level, read and discarded
-  by the harness); HTTP/1.1 to the upstream over a keep-alive pool with no socket limit.
+  by the harness); like kubectl, HTTP/2 to the upstream (\`--upstream-protocol auto\`: nginx and the watch server offer it by ALPN).
 
 CPU is user + system time of the proxy process (all threads) from /proc/PID/stat; RSS is VmRSS, and a peak is VmHWM
 reset at the start of the cell or run (/proc/PID/clear_refs). MiB = 2^20 bytes.
