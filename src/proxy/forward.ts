@@ -88,8 +88,8 @@ export class Exchange implements CompletedRequest {
   /** Resent once after the API server refused its HTTP/2 stream unprocessed (GOAWAY, REFUSED_STREAM). */
   resent = false;
   timedOut = false;
-  /** The client response is corked until the I/O that produced its pending chunks is done (`batchWrites`). */
-  corked = false;
+  /** The client's socket while it is corked, until the I/O that produced the pending chunks is done (`batchWrites`). */
+  corkedSocket: Socket | undefined;
 
   constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, arrival: Arrival, audit: AuditVerdict) {
     this.deps = deps;
@@ -330,18 +330,22 @@ function relay(
  * socket, which dominated the CPU profile of large lists (900 writes per 5 MB); corked until the
  * check phase, after the reads of this loop iteration, they go out as one writev (80 per 5 MB).
  * process.nextTick would not do: Node drains the tick queue after each of those callbacks.
+ * The socket is corked, not the response: a corked chunked ServerResponse holds its chunks back,
+ * and an end() before the uncork writes the final chunk ahead of them (Node 24; the soak saw
+ * events after a watch's end, and the client's "Data after Connection: close").
  */
 function batchWrites(this: Tagged<Readable>): void {
   const exchange = this[EXCHANGE];
-  if (exchange === undefined || exchange.corked) return;
-  exchange.corked = true;
-  exchange.res.cork();
-  setImmediate(uncorkResponse, exchange);
+  const socket = exchange?.res.socket;
+  if (exchange === undefined || exchange.corkedSocket !== undefined || socket == null) return;
+  exchange.corkedSocket = socket;
+  socket.cork();
+  setImmediate(uncorkSocket, exchange);
 }
 
-function uncorkResponse(exchange: Exchange): void {
-  exchange.corked = false;
-  exchange.res.uncork();
+function uncorkSocket(exchange: Exchange): void {
+  exchange.corkedSocket?.uncork();
+  exchange.corkedSocket = undefined;
 }
 
 function onUpstreamBodyError(this: Tagged<IncomingMessage>): void {

@@ -4,15 +4,16 @@
  * cleanly, a server without HTTP/2 gets HTTP/1.1, and a CA rotation moves new streams to a new connection.
  */
 import { writeFile } from 'node:fs/promises';
-import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, request, type IncomingMessage } from 'node:http';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STREAM_WINDOW } from '../../src/cluster/upstream.ts';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { tcpBufferMax, within } from '../support/bounds.ts';
+import { pattern, scriptLargeAnswer, untilStalledOrFinished } from '../support/large-answer.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { createPki } from '../support/pki.ts';
-import { send } from '../support/http.ts';
+import { send, sendRaw } from '../support/http.ts';
 
 let cluster: TestCluster | undefined;
 let ambassador: RunningAmbassador | undefined;
@@ -78,52 +79,6 @@ function openWatch(port: number, path: string, agent?: Agent): Promise<Watch> {
 }
 
 const MiB = 1024 * 1024;
-
-
-/** `length` bytes where byte i is i % 251: no chunk or frame size is a multiple, so a lost or repeated piece shows. */
-function pattern(length: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) bytes[i] = i % 251;
-  return bytes;
-}
-
-const CHUNK = 64 * 1024;
-/** Every chunk a large answer writes is a slice of this. */
-const PATTERN_SOURCE = pattern(CHUNK + 251);
-
-/** How a scripted large answer is going: bytes handed to write(), and whether it now waits for 'drain'. */
-interface Writer {
-  written: number;
-  awaitingDrain: boolean;
-  finished: boolean;
-}
-
-/** Scripts the API server to answer GET `path` with `total` pattern bytes, written with back-pressure. */
-function scriptLargeAnswer(api: TestCluster['api'], path: string, total: number): Writer {
-  const writer: Writer = { written: 0, awaitingDrain: false, finished: false };
-  api.script((method, url) => method === 'GET' && url === path, {
-    respond: (_request, response: ServerResponse) => {
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
-      const writeMore = (): void => {
-        writer.awaitingDrain = false;
-        while (writer.written < total) {
-          const start = writer.written % 251;
-          const piece = PATTERN_SOURCE.subarray(start, start + Math.min(CHUNK, total - writer.written));
-          writer.written += piece.length;
-          if (!response.write(piece)) {
-            writer.awaitingDrain = true;
-            response.once('drain', writeMore);
-            return;
-          }
-        }
-        response.end();
-        writer.finished = true;
-      };
-      writeMore();
-    },
-  });
-  return writer;
-}
 
 
 /** A raw client connection that sent GET `path`, read the response head, and stopped reading. */
@@ -204,6 +159,21 @@ async function startRelay(targetPort: number): Promise<Relay> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A chunked HTTP/1.1 body decoded up to its final chunk, and whatever came after that (nothing, in a valid answer). */
+function dechunk(raw: string): { body: string; after: string } {
+  let body = '';
+  let at = 0;
+  for (;;) {
+    const lineEnd = raw.indexOf('\r\n', at);
+    if (lineEnd === -1) throw new Error(`no final chunk in ${JSON.stringify(raw)}`);
+    const size = Number.parseInt(raw.slice(at, lineEnd), 16);
+    if (Number.isNaN(size)) throw new Error(`not a chunk size at ${at} of ${JSON.stringify(raw)}`);
+    if (size === 0) return { body, after: raw.slice(lineEnd + 4) };
+    body += raw.slice(lineEnd + 2, lineEnd + 2 + size);
+    at = lineEnd + 2 + size + 2;
+  }
 }
 
 describe('HTTP/2 to the API server', () => {
@@ -293,19 +263,7 @@ describe('HTTP/2 to the API server', () => {
     const stalled = await requestAndStopReading(ambassador.port, stalledPath);
     try {
       expect(stalled.head).toMatch(new RegExp(`^HTTP/1\\.1 200 [^]*\\r\\ncontent-length: ${stalledTotal}\\r\\n`, 'i'));
-      // Stalled: the writer waits for a drain and has written nothing more over five polls in a row.
-      let previous = -1;
-      let quietPolls = 0;
-      await expect
-        .poll(
-          () => {
-            quietPolls = stalledWriter.awaitingDrain && stalledWriter.written === previous ? quietPolls + 1 : 0;
-            previous = stalledWriter.written;
-            return stalledWriter.finished || quietPolls >= 5;
-          },
-          { interval: 100, timeout: 20_000 },
-        )
-        .toBe(true);
+      await untilStalledOrFinished(stalledWriter, 20_000);
       const writtenWhileStalled = stalledWriter.written;
       expect(writtenWhileStalled, 'bytes the API server wrote for the client that stopped reading').toBeLessThanOrEqual(bound);
       expect(stalledWriter.finished).toBe(false);
@@ -353,6 +311,26 @@ describe('HTTP/2 to the API server', () => {
       stalled.socket.destroy();
     }
   }, 90_000);
+
+  it('relays a watch whose last events and end arrive in one read in order: every event, then the final chunk', async () => {
+    const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http2');
+    const events = ['ADDED', 'MODIFIED', 'DELETED'].map((type) => `${JSON.stringify({ type, object: { kind: 'Pod', metadata: { name: 'last-words' } } })}\n`);
+    const path = '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1';
+    // As at a watch's timeout: the API server writes its last events and ends the stream at once.
+    cluster.api.script((_, url) => url === path, {
+      respond: (_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        for (const event of events) response.write(event);
+        response.end();
+      },
+    });
+    for (let round = 0; round < 20; round++) {
+      const raw = await sendRaw(ambassador.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      const head = raw.slice(0, raw.indexOf('\r\n\r\n') + 4);
+      expect(head).toMatch(/^HTTP\/1\.1 200 [^]*\r\ntransfer-encoding: chunked\r\n/i);
+      expect(dechunk(raw.slice(head.length))).toEqual({ body: events.join(''), after: '' });
+    }
+  });
 
   it('loses no request when the API server sends GOAWAY every 20 streams (as nginx after keepalive_requests)', async () => {
     const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http2');
