@@ -264,12 +264,20 @@ function watchOnce(port: number, endedByServer: boolean, holdMs: number, tally: 
         }, holdMs);
       }
     });
-    req.on('error', (error) => {
-      if (!closing) tally.fail(`watch: connection failed: ${error.message}`);
+    req.on('error', (error: Error & { rawPacket?: Buffer; bytesParsed?: number }) => {
+      if (!closing) tally.fail(`watch: connection failed: ${error.message}${parseErrorContext(error)}`);
       resolve();
     });
     req.end();
   });
+}
+
+/** For an HTTP parse error, the bytes Node's parser choked on, so a failure can be diagnosed from the report. */
+function parseErrorContext(error: { rawPacket?: Buffer; bytesParsed?: number }): string {
+  if (error.rawPacket === undefined) return '';
+  const at = error.bytesParsed ?? 0;
+  const show = (bytes: Buffer): string => JSON.stringify(bytes.toString('latin1'));
+  return ` (parsed ${show(error.rawPacket.subarray(Math.max(0, at - 200), at))}, then ${show(error.rawPacket.subarray(at, at + 200))})`;
 }
 
 /** A small deterministic generator (mulberry32), so every run churns watches alike. */
@@ -379,6 +387,8 @@ interface Ending {
   readonly quiet: Sample;
   readonly exitCode: number | null;
   readonly shutdownMs: number;
+  /** HTTP/2 connections the test API server accepted from the ambassador over the whole run. */
+  readonly http2Connections: number;
 }
 
 function passed(verdict: readonly Trend[], tally: Tally, quiet: Sample, exitCode: number | null): boolean {
@@ -421,6 +431,7 @@ ${markdownTable(['', 'total'], [
   ['in flight once the load stopped', String(quiet.inFlight)],
   ['RSS, heap used, descriptors once the load stopped', `${quiet.rssMb.toFixed(1)} MiB, ${quiet.heapUsedMb.toFixed(1)} MiB, ${quiet.fds}`],
   ['exit code after SIGTERM, and how long it took', `${String(exitCode)}, ${round(shutdownMs / 1000)} s`],
+  ['HTTP/2 connections to the API server over the run (requests and watches share them)', String(ending.http2Connections)],
 ])}
 
 Requests answered as expected, by kind:
@@ -535,7 +546,8 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
 
   const warmupSeconds = Math.max(settings.sampleEverySeconds, Math.round(settings.durationSeconds / 10));
   const verdict = trends(samples, warmupSeconds);
-  const markdown = report(settings, samples, warmupSeconds, tally, { quiet, exitCode, shutdownMs }, verdict);
+  const http2Connections = cluster.api.http2SessionsAccepted();
+  const markdown = report(settings, samples, warmupSeconds, tally, { quiet, exitCode, shutdownMs, http2Connections }, verdict);
   await writeFile(RESULTS_FILE, markdown);
   process.stdout.write(`\n${markdown}\nWritten to ${RESULTS_FILE}\n`);
   return passed(verdict, tally, quiet, exitCode);
