@@ -5,7 +5,7 @@
  * /metrics (prom-client's nodejs_active_resources, fed by process.getActiveResourcesInfo()).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, request, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, t
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { tcpBufferMax, within } from '../support/bounds.ts';
+import { scriptLargeAnswer, untilStalledOrFinished } from '../support/large-answer.ts';
 import { handleStreamingUpgrade } from '../support/streaming.ts';
 
 const MiB = 1024 * 1024;
@@ -160,29 +161,8 @@ describe('a client that never reads its response', () => {
   it('stalls the API server\'s writes instead of buffering them, then delivers every byte once it reads again', async () => {
     const pid = ambassador.child.pid ?? 0;
     const total = 256 * MiB;
-    const chunk = Buffer.alloc(64 * 1024, 'x');
-    const writer = { written: 0, awaitingDrain: false, finished: false };
     const path = '/api/v1/namespaces/default/configmaps/endless';
-    cluster.api.script((_, url) => url === path, {
-      respond: (_request, response: ServerResponse) => {
-        response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
-        const writeMore = (): void => {
-          writer.awaitingDrain = false;
-          while (writer.written < total) {
-            const piece = chunk.subarray(0, Math.min(chunk.length, total - writer.written));
-            writer.written += piece.length;
-            if (!response.write(piece)) {
-              writer.awaitingDrain = true;
-              response.once('drain', writeMore);
-              return;
-            }
-          }
-          response.end();
-          writer.finished = true;
-        };
-        writeMore();
-      },
-    });
+    const writer = scriptLargeAnswer(cluster.api, path, total);
 
     const residentBefore = memoryField(pid, 'VmRSS');
     const client = await rawConnection(ambassador.port);
@@ -191,19 +171,7 @@ describe('a client that never reads its response', () => {
     const headEnd = head.indexOf('\r\n\r\n') + 4;
     expect(head.subarray(0, headEnd).toString('latin1')).toMatch(/^HTTP\/1\.1 200 [^]*\r\ncontent-length: 268435456\r\n/i);
 
-    // Blocked: the writer waits for a drain and has written nothing more over five polls in a row.
-    let previous = -1;
-    let quietPolls = 0;
-    await expect
-      .poll(
-        () => {
-          quietPolls = writer.awaitingDrain && writer.written === previous ? quietPolls + 1 : 0;
-          previous = writer.written;
-          return writer.finished || quietPolls >= 5;
-        },
-        { interval: 100, timeout: 30_000 },
-      )
-      .toBe(true);
+    await untilStalledOrFinished(writer, 30_000);
     const writtenWhileStalled = writer.written;
     const residentStalled = memoryField(pid, 'VmRSS');
     expect(writer.finished).toBe(false);
