@@ -15,7 +15,7 @@ const TSC = join(ROOT, 'node_modules', '.bin', 'tsc');
 const BUILD_TIMEOUT_MS = 180_000;
 
 /** Builds the ambassador and returns the path of its dist/main.js. */
-export async function buildAmbassador(workspace: Workspace): Promise<string> {
+export async function buildAmbassador(workspace: Pick<Workspace, 'dir'>): Promise<string> {
   const app = join(workspace.dir, 'app');
   await mkdir(app);
   await symlink(join(ROOT, 'node_modules'), join(app, 'node_modules'));

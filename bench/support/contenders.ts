@@ -36,6 +36,8 @@ export const OURS = 'ours';
 
 const AMBASSADOR_MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 const HTTP_PROXY_3_FORWARDER = new URL('./http-proxy-3-forwarder.ts', import.meta.url).pathname;
+const THIN_HTTP2_FORWARDER = new URL('./thin-http2-forwarder.ts', import.meta.url).pathname;
+export const THIN_HTTP2 = 'thin node:http2';
 /** Both Node forwarders log a JSON line holding `"proxy":"127.0.0.1:PORT"` once they serve. */
 const PROXY_ADDRESS = /"proxy":"127\.0\.0\.1:(\d+)"/;
 /** The whole of the ambassador's JSON log line that says where it serves, with its probes address. */
@@ -92,15 +94,25 @@ export async function startAmbassador(upstream: UpstreamAccess, home: string, op
   return { name, baseUrl: `http://${serving.proxy}`, adminUrl: `http://${serving.probes}`, headers: {}, running, pid: running.pid };
 }
 
-export async function startHttpProxy3(upstream: UpstreamAccess): Promise<Contender> {
+export function startHttpProxy3(upstream: UpstreamAccess): Promise<Contender> {
+  return startMinimalForwarder('http-proxy-3', HTTP_PROXY_3_FORWARDER, upstream);
+}
+
+/** The floor: a plain node:http server forwarding over one node:http2 session, doing nothing else. */
+export function startThinHttp2(upstream: UpstreamAccess): Promise<Contender> {
+  return startMinimalForwarder(THIN_HTTP2, THIN_HTTP2_FORWARDER, upstream);
+}
+
+/** A comparison forwarder script taking --target, --ca and --token, run with the project's Node. */
+async function startMinimalForwarder(name: string, script: string, upstream: UpstreamAccess): Promise<Contender> {
   const { running, ready } = await startChild({
-    name: 'http-proxy-3',
+    name,
     command: process.execPath,
-    args: [HTTP_PROXY_3_FORWARDER, '--target', upstream.origin, '--ca', upstream.caFile, '--token', upstream.token],
+    args: [script, '--target', upstream.origin, '--ca', upstream.caFile, '--token', upstream.token],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
     readyPattern: PROXY_ADDRESS,
   });
-  return { name: 'http-proxy-3', baseUrl: `http://127.0.0.1:${ready}`, headers: {}, running, pid: running.pid };
+  return { name, baseUrl: `http://127.0.0.1:${ready}`, headers: {}, running, pid: running.pid };
 }
 
 /**

@@ -12,25 +12,15 @@ import { readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import { Agent } from 'node:https';
 import type { Socket } from 'node:net';
-import { parseArgs } from 'node:util';
 import { createProxyServer } from 'http-proxy-3';
+import { forwarderArgs, serveForwarder } from './forwarder-cli.ts';
 
-const { values } = parseArgs({
-  options: {
-    target: { type: 'string' },
-    ca: { type: 'string' },
-    token: { type: 'string' },
-  },
-});
-if (values.target === undefined || values.ca === undefined || values.token === undefined) {
-  process.stderr.write('usage: http-proxy-3-forwarder.ts --target URL --ca FILE --token TOKEN\n');
-  process.exit(2);
-}
+const args = forwarderArgs('http-proxy-3-forwarder.ts');
 
 const proxy = createProxyServer({
-  target: values.target,
-  agent: new Agent({ keepAlive: true, ca: readFileSync(values.ca, 'utf8') }),
-  headers: { authorization: `Bearer ${values.token}` },
+  target: args.target,
+  agent: new Agent({ keepAlive: true, ca: readFileSync(args.ca, 'utf8') }),
+  headers: { authorization: `Bearer ${args.token}` },
   changeOrigin: true,
   secure: true,
 });
@@ -45,16 +35,4 @@ proxy.on('error', (error: Error, _req: unknown, res: ServerResponse | Socket) =>
 });
 
 const server = createServer((req, res) => proxy.web(req, res));
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  process.stdout.write(`${JSON.stringify({ proxy: `127.0.0.1:${port}` })}\n`);
-});
-
-function shutdown(): void {
-  server.close();
-  proxy.close();
-  process.exit(0);
-}
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+serveForwarder(server, () => proxy.close());
