@@ -1,8 +1,9 @@
 /**
  * The floor: the least a Node forwarder can do, to tell Node's own cost from the ambassador's. A
  * plain HTTP server on 127.0.0.1 sends each request as a stream of one `node:http2` session to the
- * upstream (verified against the CA, with the bearer token) and pipes the answer back. Nothing else:
- * no filter, no header allow-list, no timeouts, metrics, audit or credential refresh.
+ * upstream (verified against the CA, with the bearer token), opening a new session after a GOAWAY,
+ * and pipes the answer back. Nothing else: no filter, no header allow-list, no timeouts, metrics,
+ * audit or credential refresh.
  *
  *   node bench/support/thin-http2-forwarder.ts --target https://127.0.0.1:PORT --ca CA_FILE --token TOKEN
  *
@@ -10,17 +11,27 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:http2';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import { forwarderArgs, serveForwarder } from './forwarder-cli.ts';
 
 const args = forwarderArgs('thin-http2-forwarder.ts');
 
-const session = connect(args.target, { ca: readFileSync(args.ca, 'utf8') });
-session.on('error', (error: Error) => {
-  process.stderr.write(`upstream session failed: ${error.message}\n`);
-  process.exit(1);
-});
+const ca = readFileSync(args.ca, 'utf8');
 const authorization = `Bearer ${args.token}`;
+
+/**
+ * One session at a time, replaced once the server sends GOAWAY (nginx does after keepalive_requests
+ * streams) or it closes: the least a forwarder must do to keep serving.
+ */
+function openSession(): ClientHttp2Session {
+  const opened = connect(args.target, { ca });
+  const replace = (): void => {
+    if (session === opened) session = openSession();
+  };
+  opened.on('goaway', replace).on('close', replace).on('error', replace);
+  return opened;
+}
+let session = openSession();
 
 /** Response headers without HTTP/2's pseudo-headers. */
 function responseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
