@@ -532,7 +532,6 @@ function parseUpstreamProtocol(text: string): Parsed<UpstreamProtocol> {
 }
 
 const POLICY_MODES = ['enforce', 'log'] as const;
-
 export type PolicyMode = (typeof POLICY_MODES)[number];
 
 function parsePolicyMode(text: string): Parsed<PolicyMode> {
