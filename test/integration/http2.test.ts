@@ -13,7 +13,7 @@ import { tcpBufferMax, within } from '../support/bounds.ts';
 import { pattern, scriptLargeAnswer, untilStalledOrFinished } from '../support/large-answer.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { createPki } from '../support/pki.ts';
-import { send, sendRaw } from '../support/http.ts';
+import { send } from '../support/http.ts';
 
 let cluster: TestCluster | undefined;
 let ambassador: RunningAmbassador | undefined;
@@ -159,6 +159,22 @@ async function startRelay(targetPort: number): Promise<Relay> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Sends raw bytes and returns all that comes back until the server closes the connection. It never
+ * half-closes: Node's server would end the connection on the client's FIN, cutting the answer short.
+ */
+function readUntilClosed(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('end', () => resolve(received));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
 }
 
 /** A chunked HTTP/1.1 body decoded up to its final chunk, and whatever came after that (nothing, in a valid answer). */
@@ -325,7 +341,7 @@ describe('HTTP/2 to the API server', () => {
       },
     });
     for (let round = 0; round < 20; round++) {
-      const raw = await sendRaw(ambassador.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      const raw = await readUntilClosed(ambassador.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
       const head = raw.slice(0, raw.indexOf('\r\n\r\n') + 4);
       expect(head).toMatch(/^HTTP\/1\.1 200 [^]*\r\ntransfer-encoding: chunked\r\n/i);
       expect(dechunk(raw.slice(head.length))).toEqual({ body: events.join(''), after: '' });

@@ -54,15 +54,9 @@ export function sendRaw(port: number, bytes: string | Buffer): Promise<string> {
   });
 }
 
-/**
- * Whether the whole answer is in: its Content-Length of body, or a chunked body's final chunk.
- * Ending early would cut the answer short: Node's server ends the connection on a client's FIN.
- */
 function isComplete(response: string): boolean {
   const headEnd = response.indexOf('\r\n\r\n');
-  const head = response.slice(0, headEnd);
-  if (/\r\ntransfer-encoding: *chunked/i.test(head)) return response.length > headEnd + 4 && response.endsWith('0\r\n\r\n');
-  const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+  const length = /\r\ncontent-length: *(\d+)/i.exec(response.slice(0, headEnd));
   return length === null || response.length - headEnd - 4 >= Number(length[1]);
 }
 
