@@ -10,6 +10,7 @@
  *   /api/{version}/watch/…, /api/{version}/proxy/…   (legacy verb-in-path forms)
  * Everything else (/version, /healthz, /apis, /apis/{group}/{version}, …) is a non-resource URL.
  */
+import { findExactFieldMatch, parseFieldSelector } from './selectors.ts';
 import { isTrueQueryFlag, queryValue, type RequestTarget } from './target.ts';
 
 export interface RequestAttributes {
@@ -134,74 +135,15 @@ function listOptionsDecode(query: string): boolean {
 
 /**
  * The name a field selector pins with `metadata.name=X` or `metadata.name==X`
- * (apimachinery `fields.ParseSelector` then `RequiresExactMatch`): terms are sorted first, any
- * term that does not parse voids the whole selector, and X must be a valid path segment name.
+ * (requestinfo.go: fields.ParseSelector, then RequiresExactMatch): a selector that does not
+ * parse names nothing, and X must be a valid path segment name.
  */
 export function nameFromFieldSelector(selector: string | undefined): string | undefined {
-  if (selector === undefined || selector === '') return undefined;
-  const terms = splitUnescaped(selector, ',').filter((term) => term !== '').sort();
-  let name: string | undefined;
-  for (const term of terms) {
-    const parsed = parseFieldTerm(term);
-    if (parsed === undefined) return undefined;
-    if (name === undefined && parsed.field === 'metadata.name' && parsed.operator !== '!=') name = parsed.value;
-  }
+  if (selector === undefined) return undefined;
+  const parsed = parseFieldSelector(selector);
+  if (!parsed.ok) return undefined;
+  const name = findExactFieldMatch(parsed.requirements, 'metadata.name');
   return name !== undefined && isValidPathSegmentName(name) ? name : undefined;
-}
-
-const FIELD_OPERATORS = ['!=', '==', '='] as const;
-
-/** apimachinery `splitTerm`: the first position where any operator starts splits the term. */
-function parseFieldTerm(term: string): { field: string; operator: string; value: string } | undefined {
-  for (let i = 0; i < term.length; i++) {
-    for (const operator of FIELD_OPERATORS) {
-      if (term.startsWith(operator, i)) {
-        const value = unescapeFieldValue(term.slice(i + operator.length));
-        return value === undefined ? undefined : { field: term.slice(0, i), operator, value };
-      }
-    }
-  }
-  return undefined;
-}
-
-function splitUnescaped(text: string, separator: string): string[] {
-  const terms: string[] = [];
-  let current = '';
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charAt(i);
-    if (ch === '\\' && i + 1 < text.length) {
-      current += ch + text.charAt(i + 1);
-      i++;
-    } else if (ch === separator) {
-      terms.push(current);
-      current = '';
-    } else {
-      current += ch;
-    }
-  }
-  terms.push(current);
-  return terms;
-}
-
-/**
- * apimachinery `fields.UnescapeValue`: `\\`, `\,` and `\=` are the only escapes, and an
- * unescaped `,` or `=` makes the value invalid.
- */
-function unescapeFieldValue(value: string): string | undefined {
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const ch = value.charAt(i);
-    if (ch === ',' || ch === '=') return undefined;
-    if (ch !== '\\') {
-      out += ch;
-      continue;
-    }
-    const next = value.charAt(i + 1);
-    if (next !== '\\' && next !== ',' && next !== '=') return undefined;
-    out += next;
-    i++;
-  }
-  return out;
 }
 
 /** apimachinery `path.IsValidPathSegmentName`. */
