@@ -8,8 +8,8 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { decideRequest } from '../policy/policy.ts';
 import { readPolicyFile } from '../policy/store.ts';
-import { isStreamingSubresource, resolveAttributes } from '../request/attributes.ts';
-import { parseRequestTarget } from '../request/target.ts';
+import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
+import { resolveTarget } from '../request/resolve.ts';
 import { LEARN_USAGE, runLearnCommand } from './learn-command.ts';
 
 const EXIT_ALLOWED = 0;
@@ -63,19 +63,19 @@ export async function runPolicyCommand(
     return EXIT_USAGE;
   }
   out.write(`request     ${method.toUpperCase()} ${rawTarget}\n`);
-  const target = parseRequestTarget(rawTarget);
-  if (!target.ok) {
-    out.write(`decision    refused with 400: ${target.problem}\n`);
+  const resolved = resolveTarget(method.toUpperCase(), rawTarget);
+  if (resolved.attributes !== undefined) out.write(`attributes  ${formatAttributes(resolved.attributes)}\n`);
+  if (!resolved.ok) {
+    out.write(`decision    refused with 400: ${resolved.problem}\n`);
     return EXIT_REFUSED;
   }
-  const attributes = resolveAttributes(method.toUpperCase(), target.target);
-  out.write(`attributes  ${formatAttributes(attributes)}\n`);
-  const decision = decideRequest(read.policy, attributes, target.target.query, isStreamingSubresource(attributes));
-  out.write(`decision    ${decision.allowed ? decision.reason : `refused with 403: ${decision.reason}`}\n`);
+  const { attributes } = resolved.request;
+  const decision = decideRequest(read.policy, resolved.request, isStreamingSubresource(attributes));
+  out.write(`decision    ${decision.allowed ? decision.reason : `refused with ${decision.code}: ${decision.reason}`}\n`);
   return decision.allowed ? EXIT_ALLOWED : EXIT_REFUSED;
 }
 
-function formatAttributes(attributes: ReturnType<typeof resolveAttributes>): string {
+function formatAttributes(attributes: RequestAttributes): string {
   if (!attributes.isResourceRequest) return `verb=${attributes.verb} nonResourceURL=${attributes.path}`;
   const fields = ['verb', 'apiGroup', 'apiVersion', 'namespace', 'resource', 'subresource', 'name'] as const;
   return fields.map((field) => `${field}=${JSON.stringify(attributes[field])}`).join(' ');

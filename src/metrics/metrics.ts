@@ -10,7 +10,6 @@ import type { InFlight } from '../proxy/in-flight.ts';
 import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
 import type { UpstreamErrorCause } from '../proxy/status.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
-import { queryValues } from '../request/target.ts';
 
 const PREFIX = 'kube_api_ambassador_';
 /** kube-apiserver's request duration buckets (5 ms to 60 s). */
@@ -184,7 +183,7 @@ export class Metrics implements Recorder {
       subresource: resource === OTHER ? '' : (attributes?.subresource ?? ''),
       scope: metricsScope(attributes),
       code: request.statusCode,
-      dry_run: dryRun(request.query),
+      dry_run: request.dryRun ? 'All' : '',
       decision: request.decision,
     });
     this.#duration.observe({ verb, group, resource }, (performance.now() - request.arrival.startedAt) / 1000);
@@ -218,9 +217,4 @@ export class Metrics implements Recorder {
     }
     return [attributes.apiGroup, attributes.resource];
   }
-}
-
-/** kube-apiserver's dry_run label: "All" when the request is a dry run, else "". */
-function dryRun(query: string): string {
-  return query.includes('dryRun') && queryValues(query, 'dryRun').includes('All') ? 'All' : '';
 }

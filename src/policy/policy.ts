@@ -13,17 +13,29 @@
  *     - verbs: [get]
  *       nonResourceURLs: [/version, /healthz*]
  */
-import { queryValue, queryValues } from '../request/target.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
+import { dryRunOf, WRITE_VERBS } from '../request/dry-run.ts';
+import type { ResolvedRequest } from '../request/resolve.ts';
+import { pinsLabelKey } from '../request/selectors.ts';
+import { isTrueQueryValue, queryValue, queryValues } from '../request/target.ts';
 
 /** Stands for the pod's own namespace (POD_NAMESPACE, else the service account's namespace file). */
 export const POD_NAMESPACE_PLACEHOLDER = '$(POD_NAMESPACE)';
 
+/**
+ * Lists, watches and collection deletes must select by label: their selector must hold an
+ * equality (`=`, `==`), `in` or existence requirement, on one of `requireKeys` when given.
+ * Negative requirements (`!=`, `notin`, `!key`) and `gt`/`lt` never satisfy it: alone, they
+ * select nearly everything.
+ */
+export interface LabelSelectorCondition {
+  readonly requireKeys: ReadonlySet<string> | undefined;
+}
+
 export interface Conditions {
-  /** Writes only as dry runs (`dryRun=All`). */
+  /** Writes only as dry runs, in the API server's reading (see `dryRunOf`). */
   readonly dryRun?: boolean;
-  /** Lists, watches and collection deletes must carry a label selector. */
-  readonly labelSelector?: 'required';
+  readonly labelSelector?: LabelSelectorCondition;
   /** Whether log requests may follow. */
   readonly follow?: boolean;
   /** exec, attach and log may only name these containers. */
@@ -65,6 +77,11 @@ export interface Decision {
   readonly rule: string | undefined;
   /** Why, in words a person can act on. */
   readonly reason: string;
+  /**
+   * The status a refusal is answered with: 403, or 400/415 when a rule's condition could not be
+   * checked because the request's DeleteOptions body cannot be read.
+   */
+  readonly code: 403 | 400 | 415;
 }
 
 const ALL = '*';
@@ -176,9 +193,7 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
   for (const key of ['dryRun', 'follow', 'stdin', 'tty'] as const) {
     if (value[key] !== undefined && typeof value[key] !== 'boolean') problems.push(`${at}.${key}: must be true or false`);
   }
-  if (value['labelSelector'] !== undefined && value['labelSelector'] !== 'required') {
-    problems.push(`${at}.labelSelector: the only value is "required"`);
-  }
+  const labelSelector = compileLabelSelectorCondition(value['labelSelector'], `${at}.labelSelector`, problems);
   const containers = stringList(value, 'containers', at, problems);
   const commands = value['commands'];
   if (commands !== undefined && !(Array.isArray(commands) && commands.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === 'string')))) {
@@ -190,13 +205,29 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
   return {
     ...(isPortList ? { ports: ports as number[] } : {}),
     ...(typeof value['dryRun'] === 'boolean' ? { dryRun: value['dryRun'] } : {}),
-    ...(value['labelSelector'] === 'required' ? { labelSelector: 'required' as const } : {}),
+    ...(labelSelector === undefined ? {} : { labelSelector }),
     ...(typeof value['follow'] === 'boolean' ? { follow: value['follow'] } : {}),
     ...(typeof value['stdin'] === 'boolean' ? { stdin: value['stdin'] } : {}),
     ...(typeof value['tty'] === 'boolean' ? { tty: value['tty'] } : {}),
     ...(containers === undefined ? {} : { containers }),
     ...(Array.isArray(commands) ? { commands: commands as string[][] } : {}),
   };
+}
+
+const LABEL_SELECTOR_FORMS = '"required", or a mapping such as { requireKeys: [app] }';
+
+function compileLabelSelectorCondition(value: unknown, at: string, problems: string[]): LabelSelectorCondition | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'required') return { requireKeys: undefined };
+  if (!isRecord(value)) {
+    problems.push(`${at}: must be ${LABEL_SELECTOR_FORMS}`);
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'requireKeys') problems.push(`${at}.${key}: unknown field (expected requireKeys)`);
+  }
+  const requireKeys = stringList(value, 'requireKeys', at, problems, { required: true });
+  return requireKeys === undefined ? undefined : { requireKeys: new Set(requireKeys) };
 }
 
 function stringList(
@@ -255,64 +286,105 @@ function ruleCovers(rule: CompiledRule, attributes: RequestAttributes, verb: str
   return rule.namespaces === undefined || rule.namespaces.has(attributes.namespace);
 }
 
-const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 const COLLECTION_VERBS = new Set(['list', 'watch', 'deletecollection']);
 
+interface FailedCondition {
+  readonly condition: string;
+  readonly code: Decision['code'];
+}
+
+function failed(condition: string, code: Decision['code'] = 403): FailedCondition {
+  return { condition, code };
+}
+
 /** The condition the request fails, in words, or undefined when it meets them all. */
-function failedCondition(when: Conditions, attributes: RequestAttributes, verb: string, query: string): string | undefined {
+function failedCondition(when: Conditions, request: ResolvedRequest, verb: string): FailedCondition | undefined {
+  const { attributes, query } = request;
   if (when.dryRun === true && WRITE_VERBS.has(verb)) {
-    const values = queryValues(query, 'dryRun');
-    if (values.length === 0 || values.some((value) => value !== 'All')) return 'only as a dry run (dryRun=All)';
+    const dryRun = dryRunOf(request, verb);
+    switch (dryRun.kind) {
+      case 'real':
+        return failed('only as a dry run (dryRun=All in the query; for a delete with a body, "dryRun": ["All"] in its DeleteOptions)');
+      case 'not-honoured':
+        return failed(`only as a dry run, and the API server does not honour dryRun here: ${dryRun.why}`);
+      case 'unreadable':
+        return failed(`only as a dry run, and whether this delete is one cannot be read: ${dryRun.problem}`, dryRun.code);
+      case 'dry-run':
+        break;
+    }
   }
-  if (when.labelSelector === 'required' && COLLECTION_VERBS.has(verb) && !queryValue(query, 'labelSelector')) {
-    return 'only with a labelSelector';
+  if (when.labelSelector !== undefined && COLLECTION_VERBS.has(verb)) {
+    const keys = when.labelSelector.requireKeys;
+    if (request.labelSelector === undefined || !pinsLabelKey(request.labelSelector, keys)) {
+      return failed(
+        keys === undefined
+          ? 'only with a labelSelector that requires a label value or presence (=, ==, in, or a bare key)'
+          : `only with a labelSelector that requires a value or presence of the label ${[...keys].join(' or ')} (=, ==, in, or a bare key)`,
+      );
+    }
   }
   const sub = attributes.subresource;
-  if (when.follow === false && sub === 'log' && isTrue(queryValue(query, 'follow'))) return 'only without follow';
+  if (when.follow === false && sub === 'log' && isTrue(queryValue(query, 'follow'))) return failed('only without follow');
   if (when.containers !== undefined && (sub === 'exec' || sub === 'attach' || sub === 'log')) {
     const container = queryValue(query, 'container');
     if (container === undefined || !when.containers.includes(container)) {
-      return `only for the containers ${when.containers.join(', ')} (named with container=)`;
+      return failed(`only for the containers ${when.containers.join(', ')} (named with container=)`);
     }
   }
   if (when.commands !== undefined && sub === 'exec') {
     const command = queryValues(query, 'command');
     if (!when.commands.some((allowed) => allowed.length === command.length && allowed.every((arg, i) => arg === command[i]))) {
-      return `only the commands ${when.commands.map((c) => JSON.stringify(c)).join(', ')}`;
+      return failed(`only the commands ${when.commands.map((c) => JSON.stringify(c)).join(', ')}`);
     }
   }
-  if (when.stdin === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'stdin'))) return 'only without stdin';
-  if (when.tty === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'tty'))) return 'only without a TTY';
+  if (when.stdin === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'stdin'))) return failed('only without stdin');
+  if (when.tty === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'tty'))) return failed('only without a TTY');
   if (when.ports !== undefined && sub === 'portforward') {
     const ports = queryValues(query, 'ports');
-    if (ports.length === 0 || ports.some((port) => !when.ports?.includes(Number(port)))) {
-      return `only to the ports ${when.ports.join(', ')}, named in the request (ports=); kubectl names its ports inside the stream, where they cannot be checked`;
+    if (ports.length === 0 || ports.some((port) => !when.ports?.includes(portNumber(port)))) {
+      return failed(
+        `only to the ports ${when.ports.join(', ')}, named in the request (ports=); kubectl names its ports inside the stream, where they cannot be checked`,
+      );
     }
   }
   return undefined;
 }
 
 function isTrue(value: string | undefined): boolean {
-  return value !== undefined && value !== '0' && value.toLowerCase() !== 'false';
+  return value !== undefined && isTrueQueryValue(value);
+}
+
+const DECIMAL = /^[+-]?[0-9]+$/;
+
+/** A port as Go's `strconv.ParseInt(value, 10, 32)` reads PortForwardOptions' `ports`; NaN when it would not. */
+function portNumber(value: string): number {
+  return DECIMAL.test(value) ? Number(value) : Number.NaN;
 }
 
 /**
  * Decides a request: the first rule that covers it and whose conditions it meets allows it.
- * `verb` is normally `attributes.verb`; an exec/attach/portforward WebSocket upgrade is decided
+ * `verb` is normally the request's own; an exec/attach/portforward WebSocket upgrade is decided
  * for both `get` and `create`, as kube-apiserver ≥1.35 authorizes it.
  */
-export function decide(policy: Policy, attributes: RequestAttributes, query: string, verb: string = attributes.verb): Decision {
-  let failed: { rule: string; condition: string } | undefined;
+export function decide(policy: Policy, request: ResolvedRequest, verb: string = request.attributes.verb): Decision {
+  const { attributes } = request;
+  let firstFailure: { rule: string; failure: FailedCondition } | undefined;
   for (const rule of policy.rules) {
     if (!ruleCovers(rule, attributes, verb)) continue;
-    const condition = rule.when === undefined ? undefined : failedCondition(rule.when, attributes, verb, query);
-    if (condition === undefined) return { allowed: true, rule: rule.label, reason: `allowed by rule ${rule.label}` };
-    failed ??= { rule: rule.label, condition };
+    const failure = rule.when === undefined ? undefined : failedCondition(rule.when, request, verb);
+    if (failure === undefined) return { allowed: true, rule: rule.label, reason: `allowed by rule ${rule.label}`, code: 403 };
+    firstFailure ??= { rule: rule.label, failure };
   }
-  if (failed !== undefined) {
-    return { allowed: false, rule: failed.rule, reason: `rule ${failed.rule} of ${policy.source} allows ${describe(attributes, verb)} ${failed.condition}` };
+  if (firstFailure !== undefined) {
+    const { rule, failure } = firstFailure;
+    return {
+      allowed: false,
+      rule,
+      reason: `rule ${rule} of ${policy.source} allows ${describe(attributes, verb)} ${failure.condition}`,
+      code: failure.code,
+    };
   }
-  return { allowed: false, rule: undefined, reason: `no rule of ${policy.source} allows ${describe(attributes, verb)}` };
+  return { allowed: false, rule: undefined, reason: `no rule of ${policy.source} allows ${describe(attributes, verb)}`, code: 403 };
 }
 
 /** apiserver-style phrasing: `list on resource "pods" in API group "" in the namespace "x"`. */
@@ -329,8 +401,8 @@ export function describe(attributes: RequestAttributes, verb: string = attribute
  * is a GET, but kube-apiserver (≥1.35) also requires `create` for it, as for the SPDY POST: the
  * policy must allow both.
  */
-export function decideRequest(policy: Policy, attributes: RequestAttributes, query: string, isUpgrade: boolean): Decision {
-  const decision = decide(policy, attributes, query);
-  if (!decision.allowed || !isUpgrade || attributes.verb === 'create') return decision;
-  return decide(policy, attributes, query, 'create');
+export function decideRequest(policy: Policy, request: ResolvedRequest, isUpgrade: boolean): Decision {
+  const decision = decide(policy, request);
+  if (!decision.allowed || !isUpgrade || request.attributes.verb === 'create') return decision;
+  return decide(policy, request, 'create');
 }

@@ -20,6 +20,7 @@ import type { Upstream } from '../cluster/upstream.ts';
 import { BodyCapture } from './body-capture.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { InFlight } from './in-flight.ts';
+import { hasBody } from './read-body.ts';
 import { gatewayTimeout, upstreamFailure, writeStatus } from './status.ts';
 
 export interface ForwardDeps {
@@ -43,6 +44,10 @@ export interface Admitted {
   readonly decision: Decision;
   /** Why the policy would have refused it (in log mode). */
   readonly reason: string | undefined;
+  /** The body, when it was read whole to decide on it (a delete's DeleteOptions): sent as it is. */
+  readonly body: Buffer | undefined;
+  /** Whether the API server will carry the request out as a dry run. */
+  readonly dryRun: boolean;
 }
 
 const EXCHANGE = Symbol('kube-api-ambassador.exchange');
@@ -61,6 +66,9 @@ export class Exchange implements CompletedRequest {
   readonly pathAndQuery: string;
   readonly headers: string[];
   readonly decision: Decision;
+  readonly dryRun: boolean;
+  /** The body already read whole, sent instead of piping the request. */
+  readonly readBody: Buffer | undefined;
   /** Why the policy would refuse it (log mode), or why the ambassador answered with an error. */
   reason: string | undefined;
   /** Set for watches, logs and other long-running requests: they get no timeout. */
@@ -101,6 +109,8 @@ export class Exchange implements CompletedRequest {
     this.pathAndQuery = admitted.pathAndQuery;
     this.headers = admitted.headers;
     this.decision = admitted.decision;
+    this.dryRun = admitted.dryRun;
+    this.readBody = admitted.body;
     this.reason = admitted.reason;
     this.longRunningKind = longRunningKind(admitted.attributes);
     this.hasBody = hasBody(req);
@@ -139,12 +149,6 @@ function cancelUpstream(exchange: Exchange): void {
   }
 }
 
-/** RFC 9112 §6.3: a request has a body only if it says so with Content-Length or Transfer-Encoding. */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
-}
-
 const ACCOUNTED = Symbol('kube-api-ambassador.accounted-bytes');
 type AccountedSocket = Socket & { [ACCOUNTED]?: [number, number] };
 
@@ -162,7 +166,9 @@ export function forward(exchange: Exchange): void {
   (exchange.res as Tagged<ServerResponse>)[EXCHANGE] = exchange;
   exchange.res.on('close', onClientClose);
   exchange.deps.inFlight.add(exchange);
-  if (exchange.requestBody !== undefined) {
+  if (exchange.readBody !== undefined) {
+    exchange.requestBody?.add(exchange.readBody);
+  } else if (exchange.requestBody !== undefined) {
     (exchange.req as Tagged<IncomingMessage>)[EXCHANGE] = exchange;
     exchange.req.on('data', onRequestChunk);
   }
@@ -191,7 +197,7 @@ function sendUpstream(exchange: Exchange): void {
     stream.on('close', onStreamClose);
     if (exchange.hasBody) {
       if (exchange.longRunningKind === undefined) stream.on('finish', startHeaderTimer);
-      exchange.req.pipe(stream);
+      sendBody(exchange, stream);
     } else if (exchange.longRunningKind === undefined) {
       exchange.timer = setTimeout(onHeaderTimeout, exchange.deps.upstreamTimeoutMs, exchange);
     }
@@ -203,8 +209,14 @@ function sendUpstream(exchange: Exchange): void {
   request.on('response', onUpstreamResponse);
   request.on('error', onUpstreamError);
   if (exchange.longRunningKind === undefined) request.on('finish', startHeaderTimer);
-  if (exchange.hasBody) exchange.req.pipe(request);
+  if (exchange.hasBody) sendBody(exchange, request);
   else request.end();
+}
+
+/** The body goes up exactly as it was read (and decided on), or streams from the client. */
+function sendBody(exchange: Exchange, upstream: ClientRequest | ClientHttp2Stream): void {
+  if (exchange.readBody === undefined) exchange.req.pipe(upstream);
+  else upstream.end(exchange.readBody);
 }
 
 function startHeaderTimer(this: Tagged<ClientRequest | ClientHttp2Stream>): void {

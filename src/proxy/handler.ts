@@ -7,15 +7,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { auditVerdict, type AuditPolicy, type AuditVerdict } from '../audit/policy.ts';
 import type { PolicyMode } from '../config/options.ts';
-import { decideRequest, describe } from '../policy/policy.ts';
+import { decideRequest, describe, type Decision as PolicyDecision } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
 import { arrivalOf, type Arrival, type Decision } from './recorder.ts';
-import { isLongRunning, isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../request/attributes.ts';
-import { parseRequestTarget } from '../request/target.ts';
+import { isLongRunning, isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
+import { DELETE_OPTIONS_BODY_LIMIT } from '../request/delete-options.ts';
+import { isDryRun } from '../request/dry-run.ts';
+import { resolveRequest, type ReadBody, type ResolvedRequest } from '../request/resolve.ts';
+import { parseRequestTarget, type RequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
 import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import type { TokenBucket } from './rate-limit.ts';
+import { hasBody, readBoundedBody } from './read-body.ts';
 import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
 import {
   badRequest,
@@ -25,6 +29,7 @@ import {
   notFound,
   requestTimeout,
   tooManyRequests,
+  unsupportedMediaType,
   writeStatus,
   writeStatusToSocket,
   type ProxyStatus,
@@ -62,10 +67,13 @@ interface Refusal {
   readonly status: ProxyStatus;
   readonly attributes: RequestAttributes | undefined;
   readonly query: string;
+  readonly dryRun: boolean;
 }
 
-function refuse(status: ProxyStatus, attributes?: RequestAttributes, query = ''): Refusal {
-  return { status, attributes, query };
+function refuse(status: ProxyStatus, request?: ResolvedRequest): Refusal {
+  return request === undefined
+    ? { status, attributes: undefined, query: '', dryRun: false }
+    : { status, attributes: request.attributes, query: request.query, dryRun: isDryRun(request) };
 }
 
 function isRefusal(value: Admitted | Refusal): value is Refusal {
@@ -76,8 +84,11 @@ function isStatus(value: unknown): value is ProxyStatus {
   return typeof value === 'object' && value !== null && 'reason' in value;
 }
 
-/** Everything a request must pass before anything is sent upstream. */
-function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined, auditId: string): Admitted | Refusal {
+/**
+ * Everything a request must pass before anything is sent upstream. `body` is the body already read
+ * whole (a delete's), which is then what is forwarded.
+ */
+function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined, auditId: string, body?: Buffer): Admitted | Refusal {
   const method = req.method ?? '';
   const hostProblem = hostRefusal(deps.filter, req.headers.host, req.headers.origin);
   if (hostProblem !== undefined) return refuse(forbidden(hostProblem));
@@ -87,36 +98,60 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   const parsed = parseRequestTarget(requestTarget);
   if (!parsed.ok) return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
   const { target } = parsed;
-  const { query } = target;
-  const attributes = resolveAttributes(method, target);
+  const resolution = resolveRequest(method, target, body === undefined ? undefined : readBodyOf(req, body));
+  if (!resolution.ok) return { status: badRequest(resolution.problem), attributes: resolution.attributes, query: target.query, dryRun: false };
+  const { request } = resolution;
+  const { attributes, query } = request;
 
   const refusal = pathRefusal(deps.filter, method, target.decodedPath);
-  if (refusal !== undefined) return refuse(forbidden(refusal), attributes, query);
+  if (refusal !== undefined) return refuse(forbidden(refusal), request);
   if (upgrade !== undefined && !isStreamingSubresource(attributes)) {
-    return refuse(badRequest('only exec, attach and portforward on a pod can be upgraded'), attributes, query);
+    return refuse(badRequest('only exec, attach and portforward on a pod can be upgraded'), request);
   }
   let decision: Decision = 'allow';
   let reason: string | undefined;
   if (deps.policy !== undefined) {
-    const verdict = decideRequest(deps.policy.store.current, attributes, query, upgrade !== undefined);
+    const verdict = decideRequest(deps.policy.store.current, request, upgrade !== undefined);
     if (!verdict.allowed) {
       const { mode } = deps.policy;
       deps.recorder.policyDenied(verdict.rule, mode);
       deps.log.info({ ...attributes, query, rule: verdict.rule, mode, reason: verdict.reason }, 'request denied by policy');
-      if (mode === 'enforce') return refuse(forbidden(`${describe(attributes)} is forbidden: ${verdict.reason}`), attributes, query);
+      if (mode === 'enforce') return refuse(policyRefusal(verdict, attributes), request);
       decision = 'would_deny';
       reason = verdict.reason;
     }
   }
 
   const overLimit = limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes)) ?? rateRefusal(deps.rateLimit);
-  if (overLimit !== undefined) return refuse(overLimit, attributes, query);
+  if (overLimit !== undefined) return refuse(overLimit, request);
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
-  if (isStatus(headers)) return refuse(headers, attributes, query);
+  if (isStatus(headers)) return refuse(headers, request);
   // kube-apiserver adopts a request's Audit-ID as its own: the two audit logs join on it.
   headers.push('audit-id', auditId);
-  return { attributes, query, pathAndQuery: query === '' ? target.path : `${target.path}?${query}`, headers, decision, reason };
+  return { attributes, query, pathAndQuery: forwardedTarget(target, request), headers, decision, reason, body, dryRun: isDryRun(request) };
+}
+
+function readBodyOf(req: IncomingMessage, bytes: Buffer): ReadBody {
+  return { bytes, contentType: req.headers['content-type'], contentEncoding: req.headers['content-encoding'] };
+}
+
+/** A policy refusal: 403, or 400/415 when a rule could not be checked against an unreadable body. */
+function policyRefusal(verdict: PolicyDecision, attributes: RequestAttributes): ProxyStatus {
+  const message = `${describe(attributes)} is forbidden: ${verdict.reason}`;
+  if (verdict.code === 415) return unsupportedMediaType(message);
+  return verdict.code === 400 ? badRequest(message) : forbidden(message);
+}
+
+/**
+ * The canonical path and the query decided on. A proxy request's query is not read by the API
+ * server but passed on to the pod, service or node behind it, whose parser may not be Go's (a
+ * literal `+`, say): nothing is decided on it, so it goes as the client sent it.
+ */
+function forwardedTarget(target: RequestTarget, request: ResolvedRequest): string {
+  const { attributes } = request;
+  const query = attributes.verb === 'proxy' || attributes.subresource === 'proxy' ? target.rawQuery : request.query;
+  return query === '' ? target.path : `${target.path}?${query}`;
 }
 
 /** The 429 for a request past its concurrency limit, or undefined when there is room. */
@@ -155,6 +190,7 @@ function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, 
     arrival,
     attributes: refusal.attributes,
     query: refusal.query,
+    dryRun: refusal.dryRun,
     contentType: req.headers['content-type'],
     statusCode: refusal.status.code,
     decision: DECISION_BY_CODE.get(refusal.status.code) ?? 'invalid',
@@ -185,9 +221,28 @@ export class ProxyHandler {
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const arrival = arrivalOf(req);
+    if (req.method === 'DELETE' && hasBody(req)) {
+      // kube-apiserver reads a delete's options from its body: read it whole before deciding.
+      void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.upstreamTimeoutMs, 'DeleteOptions body').then((body) => {
+        if (isStatus(body)) this.#refuseUnread(req, res, body, arrival);
+        else this.#serve(req, res, arrival, body);
+      });
+      return;
+    }
+    this.#serve(req, res, arrival, undefined);
+  };
+
+  /** A request whose body could not be read within its bounds. */
+  #refuseUnread(req: IncomingMessage, res: ServerResponse, status: ProxyStatus, arrival: Arrival): void {
+    res.shouldKeepAlive = false;
+    writeStatus(res, status);
+    recordRefusal(this.#deps, req, refuse(status), arrival);
+  }
+
+  #serve(req: IncomingMessage, res: ServerResponse, arrival: Arrival, body: Buffer | undefined): void {
     let exchange: Exchange | undefined;
     try {
-      const admitted = admit(this.#deps, req, undefined, arrival.auditId);
+      const admitted = admit(this.#deps, req, undefined, arrival.auditId, body);
       if (isRefusal(admitted)) {
         writeStatus(res, admitted.status);
         recordRefusal(this.#deps, req, admitted, arrival);
@@ -206,7 +261,7 @@ export class ProxyHandler {
       // Once forwarding began, the exchange records itself when the response closes.
       if (exchange === undefined) recordRefusal(this.#deps, req, refuse(status), arrival, true);
     }
-  };
+  }
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', destroyOnError);

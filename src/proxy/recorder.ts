@@ -48,6 +48,8 @@ export interface CompletedRequest {
   /** Undefined when the request target could not be parsed. */
   readonly attributes: RequestAttributes | undefined;
   readonly query: string;
+  /** Whether the API server carries it out as a dry run (query or DeleteOptions, as it reads them). */
+  readonly dryRun: boolean;
   readonly contentType: string | undefined;
   readonly statusCode: number;
   readonly decision: Decision;

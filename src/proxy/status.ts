@@ -11,6 +11,8 @@ export type StatusReason =
   | 'BadRequest'
   | 'Forbidden'
   | 'NotFound'
+  | 'RequestEntityTooLarge'
+  | 'UnsupportedMediaType'
   | 'RequestHeaderFieldsTooLarge'
   | 'InternalError'
   | 'ServiceUnavailable'
@@ -35,6 +37,14 @@ export function forbidden(message: string): ProxyStatus {
 
 export function notFound(message: string): ProxyStatus {
   return { code: 404, reason: 'NotFound', message };
+}
+
+export function payloadTooLarge(message: string): ProxyStatus {
+  return { code: 413, reason: 'RequestEntityTooLarge', message };
+}
+
+export function unsupportedMediaType(message: string): ProxyStatus {
+  return { code: 415, reason: 'UnsupportedMediaType', message };
 }
 
 /** Past a concurrency limit, like kube-apiserver's max-in-flight filter. */

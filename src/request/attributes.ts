@@ -10,7 +10,7 @@
  *   /api/{version}/watch/…, /api/{version}/proxy/…   (legacy verb-in-path forms)
  * Everything else (/version, /healthz, /apis, /apis/{group}/{version}, …) is a non-resource URL.
  */
-import { findExactFieldMatch, parseFieldSelector } from './selectors.ts';
+import { findExactFieldMatch, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { isTrueQueryFlag, queryValue, type RequestTarget } from './target.ts';
 
 export interface RequestAttributes {
@@ -42,7 +42,9 @@ const METHOD_VERBS: ReadonlyMap<string, string> = new Map([
 ]);
 /** ListOptions integers: a value that is not one makes the API server drop the selector's name. */
 const INTEGER_LIST_OPTIONS = ['limit', 'timeoutSeconds'];
-const INT64 = /^[+-]?\d{1,19}$/;
+const INT64 = /^[+-]?[0-9]+$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 /** kube-apiserver's LongRunningFunc: these never get a request timeout. */
 const LONG_RUNNING_VERBS = new Set(['watch', 'proxy']);
 const LONG_RUNNING_SUBRESOURCES = new Set(['attach', 'exec', 'proxy', 'log', 'portforward']);
@@ -99,9 +101,11 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
   const resource = parts[0] ?? '';
 
   if (verb === 'get' && name === '') {
-    verb = isTrueQueryFlag(target.query, 'watch') ? 'watch' : 'list';
     if (listOptionsDecode(target.query)) {
+      verb = isTrueQueryFlag(target.query, 'watch') ? 'watch' : 'list';
       name = nameFromFieldSelector(queryValue(target.query, 'fieldSelector')) ?? '';
+    } else {
+      verb = isWatchAfterDecodeError(queryValue(target.query, 'watch')) ? 'watch' : 'list';
     }
   }
   if (verb === 'delete' && name === '') verb = 'deletecollection';
@@ -121,16 +125,36 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
 }
 
 /**
- * Whether the query would decode as ListOptions; when it would not, the API server keeps the
- * list/watch verb but takes no name from the field selector. Label selector syntax is not
- * checked here: a request with a malformed one is refused by the API server before it acts.
+ * Whether the query would decode as ListOptions (its integers are int64s, its selectors parse);
+ * when it would not, the API server takes no name from the field selector, and reads `watch`
+ * with `isWatchAfterDecodeError`.
  */
 function listOptionsDecode(query: string): boolean {
   for (const option of INTEGER_LIST_OPTIONS) {
     const value = queryValue(query, option);
-    if (value !== undefined && !INT64.test(value)) return false;
+    if (value !== undefined && !isInt64(value)) return false;
   }
-  return true;
+  const labels = queryValue(query, 'labelSelector');
+  if (labels !== undefined && !parseLabelSelector(labels).ok) return false;
+  const fields = queryValue(query, 'fieldSelector');
+  return fields === undefined || parseFieldSelector(fields).ok;
+}
+
+/** Go's `strconv.ParseInt(value, 10, 64)` succeeds. */
+function isInt64(value: string): boolean {
+  if (!INT64.test(value)) return false;
+  const number = BigInt(value);
+  return number >= INT64_MIN && number <= INT64_MAX;
+}
+
+/**
+ * requestinfo.go, when ListOptions do not decode: `watch` is read with `strings.ToLower`, not the
+ * EqualFold of the usual conversion, so `falſe` is a watch there.
+ */
+function isWatchAfterDecodeError(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const lower = value.toLowerCase();
+  return lower !== 'false' && lower !== '0';
 }
 
 /**

@@ -128,13 +128,13 @@ export function selectsEverything(requirements: readonly unknown[]): boolean {
 }
 
 /**
- * Whether a label selector confines the objects to some value of one of `keys`: it holds a
- * requirement on one of them with `=`, `==`, `in` (never with no value: Go refuses that) or
- * `exists`. `!=`, `notin`, `!`, `gt` and `lt` never pin a key.
+ * Whether a label selector confines the objects to some value of one of `keys` (of any key when
+ * `keys` is undefined): it holds a requirement on one of them with `=`, `==`, `in` (never with no
+ * value: Go refuses that) or `exists`. `!=`, `notin`, `!`, `gt` and `lt` never pin a key.
  */
-export function pinsLabelKey(requirements: readonly LabelRequirement[], keys: ReadonlySet<string>): boolean {
+export function pinsLabelKey(requirements: readonly LabelRequirement[], keys: ReadonlySet<string> | undefined): boolean {
   for (const requirement of requirements) {
-    if (keys.has(requirement.key) && PINNING_OPERATORS.has(requirement.operator)) return true;
+    if ((keys === undefined || keys.has(requirement.key)) && PINNING_OPERATORS.has(requirement.operator)) return true;
   }
   return false;
 }

@@ -6,6 +6,8 @@
  * Refused: anything else, and every spelling the API server could read differently from us —
  * `//`, `.`/`..` segments, percent-encoded `/`, `\` or `.`, malformed or non-UTF-8 escapes,
  * control characters, fragments, and `;` in the query (Go's ParseQuery drops such pairs).
+ * The query is rebuilt from the pairs it was read as (see `canonicalQuery`), so the API server
+ * parses exactly the pairs every decision here read.
  */
 
 export interface RequestTarget {
@@ -15,8 +17,10 @@ export interface RequestTarget {
   readonly decodedPath: string;
   /** Decoded segments, without the empty ones that a leading or trailing `/` would give. */
   readonly segments: readonly string[];
-  /** Raw query without the `?`, validated, forwarded byte for byte; `''` when absent. */
+  /** The query without the `?`, rebuilt from its pairs (`canonicalQuery`); `''` when absent. */
   readonly query: string;
+  /** The query as the client sent it, validated; forwarded only where the API server does not read it. */
+  readonly rawQuery: string;
 }
 
 export type TargetParse =
@@ -27,6 +31,8 @@ export type TargetParse =
 const SEGMENT_LITERAL = charTable("-._~!$&'()*+,;=:@");
 /** Characters allowed literally in a query: pchar plus `/` and `?`, minus `;` (see above). */
 const QUERY_LITERAL = charTable("-._~!$&'()*+,=:@/?");
+/** RFC 3986 unreserved characters: all that Go's `url.QueryEscape` leaves as they are. */
+const UNRESERVED = charTable('-._~');
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
 for (let i = 0; i < 6; i++) {
@@ -37,6 +43,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const UTF8_ENCODER = new TextEncoder();
 const HEX_DIGITS = '0123456789ABCDEF';
 const PERCENT = 0x25;
+const AMPERSAND = 0x26;
+const EQUALS = 0x3d;
 
 function charTable(extra: string): Uint8Array {
   const table = new Uint8Array(128);
@@ -88,7 +96,7 @@ export function parseRequestTarget(raw: string): TargetParse {
 
   const path = hasEscapes ? canonical + (trailingSlash ? '/' : '') : rawPath;
   const decodedPath = '/' + segments.join('/') + (trailingSlash ? '/' : '');
-  return { ok: true, target: { path, decodedPath, segments, query } };
+  return { ok: true, target: { path, decodedPath, segments, query: canonicalQuery(query), rawQuery: query } };
 }
 
 /** Decodes one segment once; returns the decoded text or why it was refused. */
@@ -173,6 +181,67 @@ function checkQuery(query: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The query rebuilt from the pairs Go's `url.ParseQuery` reads in it (net/url `parseQuery`: split
+ * on `&`, empty pairs skipped, split at the first `=`, both sides `QueryUnescape`d), in order, each
+ * key and value re-encoded as `url.QueryEscape` does (every byte but `A-Za-z0-9-_.~` escaped, space
+ * as `+`). Any two parsers that agree with Go on the rebuilt form (ours does) read the same pairs.
+ * A query already in that form is returned as it is, without allocating.
+ */
+export function canonicalQuery(query: string): string {
+  if (isCanonicalQuery(query)) return query;
+  let out = '';
+  for (let start = 0; start < query.length; ) {
+    const end = pairEnd(query, start);
+    if (end > start) {
+      const eq = query.indexOf('=', start);
+      const keyEnd = eq === -1 || eq > end ? end : eq;
+      const key = queryEscape(formDecode(query.slice(start, keyEnd)));
+      const value = keyEnd === end ? '' : queryEscape(formDecode(query.slice(keyEnd + 1, end)));
+      out += (out === '' ? '' : '&') + key + '=' + value;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+/** Whether every pair is `key=value` of unreserved characters only: then the query is its own rebuild. */
+function isCanonicalQuery(query: string): boolean {
+  let pairStart = 0;
+  let equals = -1;
+  for (let i = 0; i <= query.length; i++) {
+    const c = i === query.length ? AMPERSAND : query.charCodeAt(i);
+    if (c === AMPERSAND) {
+      if (equals === -1 || i === pairStart) return query.length === 0;
+      pairStart = i + 1;
+      equals = -1;
+    } else if (c === EQUALS) {
+      if (equals !== -1) return false;
+      equals = i;
+    } else if (!(c < 128 && UNRESERVED[c] === 1)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Go's `url.QueryEscape`. */
+function queryEscape(text: string): string {
+  let plain = true;
+  for (let i = 0; i < text.length && plain; i++) {
+    const c = text.charCodeAt(i);
+    plain = c < 128 && UNRESERVED[c] === 1;
+  }
+  if (plain) return text;
+  let out = '';
+  for (const byte of UTF8_ENCODER.encode(text)) {
+    if (byte < 128 && UNRESERVED[byte] === 1) out += String.fromCharCode(byte);
+    else if (byte === 0x20) out += '+';
+    else out += '%' + HEX_DIGITS.charAt(byte >> 4) + HEX_DIGITS.charAt(byte & 15);
+  }
+  return out;
+}
+
 function describeChar(c: number): string {
   return c > 0x20 && c < 0x7f ? `"${String.fromCharCode(c)}"` : `code point U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
 }
@@ -223,10 +292,24 @@ function formDecode(text: string): string {
 
 /**
  * Kubernetes' boolean query rule (apimachinery `runtime.Convert_Slice_string_To_bool`): only an
- * absent parameter, `0` or `false` (any case) is false; `?watch`, `watch=1`, `watch=yes` are true.
+ * absent parameter, `0` or `false` under Go's `strings.EqualFold` is false; `?watch`, `watch=1`,
+ * `watch=yes` are true.
  */
 export function isTrueQueryFlag(query: string, name: string): boolean {
   const value = queryValue(query, name);
-  if (value === undefined) return false;
-  return !(value === '0' || value.toLowerCase() === 'false');
+  return value !== undefined && isTrueQueryValue(value);
+}
+
+/** `Convert_Slice_string_To_bool` on one value. */
+export function isTrueQueryValue(value: string): boolean {
+  return !(value === '0' || equalFoldFalse(value));
+}
+
+/**
+ * Go's `strings.EqualFold(value, "false")`: Unicode simple case folding, under which the long s
+ * `ſ` (U+017F) folds to `s`, so `falſe` is false too. No other character folds to a letter of
+ * "false" (the Kelvin sign folds to k, the Angstrom sign to å).
+ */
+function equalFoldFalse(value: string): boolean {
+  return value.length === 5 && value.toLowerCase().replaceAll('\u017f', 's') === 'false';
 }

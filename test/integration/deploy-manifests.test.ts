@@ -20,8 +20,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
-import { resolveAttributes } from '../../src/request/attributes.ts';
-import { parseRequestTarget } from '../../src/request/target.ts';
+import { resolveTarget } from '../../src/request/resolve.ts';
 import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { configMapFile, container, find, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -57,9 +56,9 @@ function compiledPolicy(text: string): Policy {
 }
 
 function verdict(policy: Policy, method: string, target: string): 'allow' | 'deny' {
-  const parsed = parseRequestTarget(target);
-  if (!parsed.ok) throw new Error(parsed.problem);
-  return decideRequest(policy, resolveAttributes(method, parsed.target), parsed.target.query, false).allowed ? 'allow' : 'deny';
+  const resolved = resolveTarget(method, target);
+  if (!resolved.ok) throw new Error(resolved.problem);
+  return decideRequest(policy, resolved.request, false).allowed ? 'allow' : 'deny';
 }
 
 const HARDENED = {

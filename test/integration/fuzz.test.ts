@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
-import { resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
-import { parseRequestTarget } from '../../src/request/target.ts';
+import { resolveTarget, type ResolvedRequest } from '../../src/request/resolve.ts';
 import { cleanEnv, startAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { parseRawResponse, sendRaw } from '../support/http.ts';
@@ -84,9 +83,9 @@ const target = fc
   .map(([parts, query, leadingDouble]) => `${leadingDouble ? '/' : ''}/${parts.join('/')}${query}`);
 
 /** What the proxy decides on for a target, or undefined when it refuses the target as ambiguous. */
-function decidedOn(method: string, raw: string): { attributes: RequestAttributes; query: string } | undefined {
-  const parsed = parseRequestTarget(raw);
-  return parsed.ok ? { attributes: resolveAttributes(method, parsed.target), query: parsed.target.query } : undefined;
+function decidedOn(method: string, raw: string): ResolvedRequest | undefined {
+  const resolved = resolveTarget(method, raw);
+  return resolved.ok ? resolved.request : undefined;
 }
 
 it('forwards only what it decided on, and nothing the policy denies', async () => {
@@ -99,7 +98,7 @@ it('forwards only what it decided on, and nothing the policy denies', async () =
       const { status } = parseRawResponse(response);
       const arrived = cluster.api.requests.filter((request) => request.headers['user-agent'] === marker);
       const expected = decidedOn(method, raw);
-      if (expected === undefined || !decideRequest(policy, expected.attributes, expected.query, false).allowed) {
+      if (expected === undefined || !decideRequest(policy, expected, false).allowed) {
         expect(arrived, `${method} ${raw} → ${status} must not reach the API server`).toEqual([]);
         expect([400, 403]).toContain(status);
         return;

@@ -17,6 +17,7 @@ import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
+import { resolveTarget } from '../../src/request/resolve.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 const POD_NAMESPACE = 'team-a';
@@ -124,9 +125,9 @@ async function auditEvents(file: string): Promise<AuditEvent[]> {
 }
 
 function decides(method: string, target: string, isUpgrade = false): boolean {
-  const parsed = parseRequestTarget(target);
-  if (!parsed.ok) throw new Error(parsed.problem);
-  return decideRequest(policy, resolveAttributes(method, parsed.target), parsed.target.query, isUpgrade).allowed;
+  const resolved = resolveTarget(method, target);
+  if (!resolved.ok) throw new Error(resolved.problem);
+  return decideRequest(policy, resolved.request, isUpgrade).allowed;
 }
 
 describe('--policy-mode log with rules: []', () => {

@@ -14,6 +14,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { deleteIsDryRun, goBool, labelSelector, OptionsError, writeIsDryRun } from './api-options.ts';
 
 export interface ApiServerOptions {
   tls: { certPem: string; keyPem: string };
@@ -83,6 +84,10 @@ export interface ApiServer {
   url: string;
   port: number;
   requests: RecordedRequest[];
+  /** `namespace/serviceaccount` of every token the server issued (TokenRequest). */
+  readonly tokensIssued: string[];
+  /** The stored body of a ConfigMap, or undefined when there is none. */
+  configMap(namespace: string, name: string): Buffer | undefined;
   /** Resolves with the first recorded request, past or future, that matches; rejects after the timeout. */
   waitForRequest(predicate: (request: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
   /** The first matching script answers the request; scripts apply after authentication, before routing. */
@@ -562,12 +567,6 @@ function applyPatch(current: JsonObject, contentType: string | undefined, body: 
 // ---------------------------------------------------------------------------------------------
 // Query parameters
 
-/** Go's strconv.ParseBool, except that an empty value counts as true, as the API server decodes it. */
-function booleanParam(query: URLSearchParams, name: string): boolean {
-  const value = query.get(name);
-  return value !== null && !['0', 'f', 'false'].includes(value.toLowerCase());
-}
-
 const SELECTABLE_FIELDS = new Map<string, (object: JsonObject) => string | undefined>([
   ['metadata.name', (object) => stringField(metadataOf(object), 'name')],
   ['metadata.namespace', (object) => stringField(metadataOf(object), 'namespace')],
@@ -578,6 +577,18 @@ function fieldSelector(query: URLSearchParams): (object: JsonObject) => boolean 
   if (!selector) return () => true;
   const requirements = selector.split(',').map(fieldRequirement);
   return (object) => requirements.every((requirement) => requirement(object));
+}
+
+/** ListOptions' label and field selectors together, as a list, watch or deletecollection applies them. */
+function selector(query: URLSearchParams): (object: JsonObject) => boolean {
+  const byFields = fieldSelector(query);
+  const byLabels = labelSelector(query);
+  return (object) => byFields(object) && byLabels(labelsOf(object));
+}
+
+function labelsOf(object: JsonObject): Record<string, string> {
+  const labels = metadataOf(object).labels;
+  return isObject(labels) ? Object.fromEntries(Object.entries(labels).filter((entry): entry is [string, string] => typeof entry[1] === 'string')) : {};
 }
 
 function fieldRequirement(term: string): (object: JsonObject) => boolean {
@@ -950,6 +961,7 @@ class FakeApiServer implements ApiServer {
   url = '';
   port = 0;
   readonly requests: RecordedRequest[] = [];
+  readonly tokensIssued: string[] = [];
 
   readonly #options: ApiServerOptions;
   readonly #version: JsonObject;
@@ -1188,7 +1200,7 @@ class FakeApiServer implements ApiServer {
       return;
     }
     const failure =
-      error instanceof ApiError
+      error instanceof ApiError || error instanceof OptionsError
         ? error.failure
         : { code: 500, reason: 'InternalError', message: `fake API server bug: ${String(error)}` };
     sendFailure(res, failure);
@@ -1251,6 +1263,8 @@ class FakeApiServer implements ApiServer {
       route('POST', configMaps, this.#createConfigMap.bind(this)),
       route('GET', `${configMaps}/:name`, ({ res }, { namespace, name }) => this.#getConfigMap(res, namespace, name)),
       route('PUT', `${configMaps}/:name`, this.#replaceConfigMap.bind(this)),
+      route('DELETE', `${configMaps}/:name`, this.#deleteConfigMap.bind(this)),
+      route('POST', '/api/v1/namespaces/:namespace/serviceaccounts/:name/token', this.#createToken.bind(this)),
 
       route('GET', jobs, ({ res }, { namespace }) => {
         sendJson(res, 200, this.#jobs.listObject(this.#jobs.list(namespace)));
@@ -1274,13 +1288,13 @@ class FakeApiServer implements ApiServer {
   }
 
   #listOrWatchPods(exchange: Exchange, target: Target): void {
-    if (booleanParam(exchange.query, 'watch')) return this.#watchPods(exchange, target);
-    const items = this.#pods.list(target.namespace, fieldSelector(exchange.query));
+    if (goBool(exchange.query, 'watch')) return this.#watchPods(exchange, target);
+    const items = this.#pods.list(target.namespace, selector(exchange.query));
     sendJson(exchange.res, 200, this.#pods.listObject(items));
   }
 
   #watchPods({ res, query }: Exchange, { namespace }: Target): void {
-    const selected = fieldSelector(query);
+    const selected = selector(query);
     const send = (event: WatchEvent) => {
       const inNamespace = namespace === '' || metadataOf(event.object).namespace === namespace;
       if (inNamespace && selected(event.object) && res.writable) res.write(`${JSON.stringify(event)}\n`);
@@ -1304,45 +1318,49 @@ class FakeApiServer implements ApiServer {
     res.once('close', release);
   }
 
-  #createPod({ res, body }: Exchange, { namespace }: Target): void {
+  #createPod({ res, body, query }: Exchange, { namespace }: Target): void {
     const pod = asObject(parseJson(body));
     const name = this.#nameForWrite(PODS, pod, namespace, undefined);
     if (this.#pods.get(namespace, name) !== undefined) throw alreadyExists(PODS, name);
-    sendJson(res, 201, this.#pods.save(namespace, name, pod));
+    sendJson(res, 201, writeIsDryRun(query) ? pod : this.#pods.save(namespace, name, pod));
   }
 
-  #replacePod({ res, body }: Exchange, { namespace, name }: Target): void {
+  #replacePod({ res, body, query }: Exchange, { namespace, name }: Target): void {
     const pod = asObject(parseJson(body));
     this.#nameForWrite(PODS, pod, namespace, name);
     const current = this.#existingPod(namespace, name);
     const expectedVersion = stringField(metadataOf(pod), 'resourceVersion');
     if (expectedVersion !== undefined && expectedVersion !== metadataOf(current).resourceVersion) throw conflict(PODS, name);
-    sendJson(res, 200, this.#pods.save(namespace, name, pod));
+    sendJson(res, 200, writeIsDryRun(query) ? pod : this.#pods.save(namespace, name, pod));
   }
 
-  #patchPod({ req, res, body }: Exchange, { namespace, name }: Target): void {
+  #patchPod({ req, res, body, query }: Exchange, { namespace, name }: Target): void {
     const patched = applyPatch(this.#existingPod(namespace, name), req.headers['content-type'], body);
-    sendJson(res, 200, this.#pods.save(namespace, name, patched));
+    sendJson(res, 200, writeIsDryRun(query) ? patched : this.#pods.save(namespace, name, patched));
   }
 
-  #deletePod({ res }: Exchange, { namespace, name }: Target): void {
-    const removed = this.#pods.remove(namespace, name);
-    if (removed === undefined) throw notFound(PODS, name);
-    sendJson(res, 200, removed);
+  /** DeleteOptions come from a non-empty body, else from the query (delete.go). */
+  #deletePod({ req, res, body, query }: Exchange, { namespace, name }: Target): void {
+    const pod = this.#existingPod(namespace, name);
+    sendJson(res, 200, deleteIsDryRun(req, body, query) ? pod : this.#pods.remove(namespace, name));
   }
 
-  #deletePods({ res, query }: Exchange, { namespace }: Target): void {
-    const doomed = this.#pods.list(namespace, fieldSelector(query));
-    const removed = doomed.flatMap<JsonObject>((pod) => {
-      const name = stringField(metadataOf(pod), 'name') ?? '';
-      return this.#pods.remove(namespace, name) ?? [];
-    });
+  #deletePods({ req, res, body, query }: Exchange, { namespace }: Target): void {
+    const selected = selector(query);
+    const dryRun = deleteIsDryRun(req, body, query);
+    const doomed = this.#pods.list(namespace, selected);
+    const removed = dryRun
+      ? doomed
+      : doomed.flatMap<JsonObject>((pod) => {
+          const name = stringField(metadataOf(pod), 'name') ?? '';
+          return this.#pods.remove(namespace, name) ?? [];
+        });
     sendJson(res, 200, this.#pods.listObject(removed));
   }
 
   #podLog({ res, query }: Exchange, { namespace, name }: Target): void {
     this.#existingPod(namespace, name);
-    if (!booleanParam(query, 'follow')) return sendBytes(res, 200, 'text/plain', this.#logs.text(namespace, name));
+    if (!goBool(query, 'follow')) return sendBytes(res, 200, 'text/plain', this.#logs.text(namespace, name));
     startStream(res, 'text/plain');
     this.#logs.follow(namespace, name, res);
   }
@@ -1367,21 +1385,41 @@ class FakeApiServer implements ApiServer {
 
   // --- configmaps: a byte-exact store --------------------------------------------------------
 
-  #createConfigMap({ res, body }: Exchange, { namespace }: Target): void {
+  #createConfigMap({ res, body, query }: Exchange, { namespace }: Target): void {
     const name = this.#nameForWrite(CONFIGMAPS, asObject(parseJson(body)), namespace, undefined);
     const key = objectKey(namespace, name);
     if (this.#configMaps.has(key)) throw alreadyExists(CONFIGMAPS, name);
-    this.#configMaps.set(key, body);
+    if (!writeIsDryRun(query)) this.#configMaps.set(key, body);
     sendBytes(res, 201, 'application/json', body);
   }
 
   /** Unlike the real server, PUT also creates, so a test can store bytes with a single request. */
-  #replaceConfigMap({ res, body }: Exchange, { namespace, name }: Target): void {
+  #replaceConfigMap({ res, body, query }: Exchange, { namespace, name }: Target): void {
     this.#nameForWrite(CONFIGMAPS, asObject(parseJson(body)), namespace, name);
     const key = objectKey(namespace, name);
     const existed = this.#configMaps.has(key);
-    this.#configMaps.set(key, body);
+    if (!writeIsDryRun(query)) this.#configMaps.set(key, body);
     sendBytes(res, existed ? 200 : 201, 'application/json', body);
+  }
+
+  #deleteConfigMap({ req, res, body, query }: Exchange, { namespace, name }: Target): void {
+    const key = objectKey(namespace, name);
+    const stored = this.#configMaps.get(key);
+    if (stored === undefined) throw notFound(CONFIGMAPS, name);
+    if (!deleteIsDryRun(req, body, query)) this.#configMaps.delete(key);
+    sendBytes(res, 200, 'application/json', stored);
+  }
+
+  /** TokenREST.Create: it never reads dryRun, so a token is issued whatever the query says. */
+  #createToken({ res, body }: Exchange, { namespace, name }: Target): void {
+    const request = asObject(parseJson(body));
+    this.tokensIssued.push(`${namespace}/${name}`);
+    sendJson(res, 201, {
+      ...request,
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      status: { token: `issued-token-for-${namespace}-${name}`, expirationTimestamp: timestamp() },
+    });
   }
 
   #getConfigMap(res: ServerResponse, namespace: string, name: string): void {
@@ -1439,6 +1477,10 @@ class FakeApiServer implements ApiServer {
   }
 
   // --- state helpers for tests ---------------------------------------------------------------
+
+  configMap(namespace: string, name: string): Buffer | undefined {
+    return this.#configMaps.get(objectKey(namespace, name));
+  }
 
   putPod(namespace: string, name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
     return structuredClone(this.#pods.save(namespace, name, extra));

@@ -27,6 +27,7 @@ function completed(method: string, uri: string, overrides: Partial<CompletedRequ
     },
     attributes,
     query: parsed.ok ? parsed.target.query : '',
+    dryRun: false,
     contentType: undefined,
     statusCode: 200,
     decision: 'allow',

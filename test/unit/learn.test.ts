@@ -5,6 +5,7 @@ import { AuditLogReader, learnRules, parseAuditLine, renderLearnedPolicy, type A
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
+import { resolveTarget } from '../../src/request/resolve.ts';
 
 type Decision = 'allow' | 'deny' | 'would_deny' | 'invalid' | 'throttled';
 
@@ -68,9 +69,9 @@ function compiled(yaml: string, podNamespace = 'team-a'): Policy {
 }
 
 function allows(policy: Policy, method: string, target: string, isUpgrade = false): boolean {
-  const parsed = parseRequestTarget(target);
-  if (!parsed.ok) throw new Error(parsed.problem);
-  return decideRequest(policy, resolveAttributes(method, parsed.target), parsed.target.query, isUpgrade).allowed;
+  const resolved = resolveTarget(method, target);
+  if (!resolved.ok) throw new Error(resolved.problem);
+  return decideRequest(policy, resolved.request, isUpgrade).allowed;
 }
 
 const rule = (verbs: string[], apiGroups: string[], resources: string[], namespaces: string[], requests: number): LearnedRule => ({

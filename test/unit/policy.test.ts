@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
-import { resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
+import { resolveTarget } from '../../src/request/resolve.ts';
 
 function policyOf(rules: unknown[], podNamespace = 'team-a'): Policy {
   const compiled = compilePolicy({ rules }, 'policy.yaml', podNamespace);
@@ -11,9 +11,9 @@ function policyOf(rules: unknown[], podNamespace = 'team-a'): Policy {
 }
 
 function verdict(policy: Policy, method: string, raw: string, isUpgrade = false): 'allow' | 'deny' | 'bad request' {
-  const parsed = parseRequestTarget(raw);
-  if (!parsed.ok) return 'bad request';
-  return decideRequest(policy, resolveAttributes(method, parsed.target), parsed.target.query, isUpgrade).allowed ? 'allow' : 'deny';
+  const resolved = resolveTarget(method, raw);
+  if (!resolved.ok) return 'bad request';
+  return decideRequest(policy, resolved.request, isUpgrade).allowed ? 'allow' : 'deny';
 }
 
 const JOB_LAUNCHER = policyOf([
@@ -119,12 +119,14 @@ describe('conditions', () => {
 
   it('says which condition a request failed', () => {
     const policy = policyOf([{ name: 'dry-run-writes', verbs: ['create'], apiGroups: [''], resources: ['pods'], when: { dryRun: true } }]);
-    const parsed = parseRequestTarget('/api/v1/namespaces/x/pods');
-    if (!parsed.ok) throw new Error(parsed.problem);
-    expect(decideRequest(policy, resolveAttributes('POST', parsed.target), '', false)).toEqual({
+    const resolved = resolveTarget('POST', '/api/v1/namespaces/x/pods');
+    if (!resolved.ok) throw new Error(resolved.problem);
+    expect(decideRequest(policy, resolved.request, false)).toEqual({
       allowed: false,
       rule: '"dry-run-writes" (rules[0])',
-      reason: 'rule "dry-run-writes" (rules[0]) of policy.yaml allows create on resource "pods" in API group "" in the namespace "x" only as a dry run (dryRun=All)',
+      reason:
+        'rule "dry-run-writes" (rules[0]) of policy.yaml allows create on resource "pods" in API group "" in the namespace "x" only as a dry run (dryRun=All in the query; for a delete with a body, "dryRun": ["All"] in its DeleteOptions)',
+      code: 403,
     });
   });
 });
@@ -143,7 +145,7 @@ describe('compilePolicy reports every problem, naming the rule and field', () =>
     [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], when: { dryrun: true, follow: 'no', labelSelector: 'yes', commands: ['ls'] } }] }, [
       'rules[0].when.dryrun: unknown condition (expected dryRun, labelSelector, follow, containers, commands, stdin, tty, ports)',
       'rules[0].when.follow: must be true or false',
-      'rules[0].when.labelSelector: the only value is "required"',
+      'rules[0].when.labelSelector: must be "required", or a mapping such as { requireKeys: [app] }',
       'rules[0].when.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]',
     ]],
     [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods/portforward'], when: { ports: [0, 'http'] } }] }, ['rules[0].when.ports: must be a non-empty list of port numbers (1-65535)']],

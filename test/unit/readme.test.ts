@@ -4,8 +4,9 @@ import { load as parseYaml } from 'js-yaml';
 import { auditVerdict, compileAuditPolicy, type AuditLevel } from '../../src/audit/policy.ts';
 import { envName, renderHelp, type OptionName } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest } from '../../src/policy/policy.ts';
-import { resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
+import { resolveAttributes } from '../../src/request/attributes.ts';
+import { resolveTarget } from '../../src/request/resolve.ts';
 import {
   badRequest,
   forbidden,
@@ -53,9 +54,9 @@ describe('the README\'s policy examples', () => {
   function decides(example: string, method: string, raw: string): boolean {
     const compiled = compilePolicy(parseYaml(examples.get(example) ?? ''), 'README', 'team-a');
     if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-    const parsed = parseRequestTarget(raw);
-    if (!parsed.ok) throw new Error(parsed.problem);
-    return decideRequest(compiled.policy, resolveAttributes(method, parsed.target), parsed.target.query, false).allowed;
+    const resolved = resolveTarget(method, raw);
+    if (!resolved.ok) throw new Error(resolved.problem);
+    return decideRequest(compiled.policy, resolved.request, false).allowed;
   }
 
   it.each<[string, string, string, boolean]>([

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isTrueQueryFlag, parseRequestTarget, queryValue } from '../../src/request/target.ts';
+import { canonicalQuery, isTrueQueryFlag, parseRequestTarget, queryValue } from '../../src/request/target.ts';
 import type { RequestTarget, TargetParse } from '../../src/request/target.ts';
 
-function ok(path: string, decodedPath: string, segments: readonly string[], query: string): TargetParse {
-  const target: RequestTarget = { path, decodedPath, segments, query };
+function ok(path: string, decodedPath: string, segments: readonly string[], query: string, rawQuery = query): TargetParse {
+  const target: RequestTarget = { path, decodedPath, segments, query, rawQuery };
   return { ok: true, target };
 }
 
@@ -34,10 +34,10 @@ describe('parseRequestTarget accepts origin-form targets', () => {
       '/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dweb',
       ok('/api/v1/namespaces/default/pods', '/api/v1/namespaces/default/pods', ['api', 'v1', 'namespaces', 'default', 'pods'], 'watch=1&labelSelector=app%3Dweb'),
     ],
-    // the query is forwarded byte for byte, including lower-case escapes, "+", "/" and "?"
-    ['/api?a=b+c&d=%2f%3f&e=/x?y', ok('/api', '/api', ['api'], 'a=b+c&d=%2f%3f&e=/x?y')],
+    // the query is rebuilt from the pairs Go reads in it, each side as url.QueryEscape writes it
+    ['/api?a=b+c&d=%2f%3f&e=/x?y', ok('/api', '/api', ['api'], 'a=b+c&d=%2F%3F&e=%2Fx%3Fy', 'a=b+c&d=%2f%3f&e=/x?y')],
     ['/api?', ok('/api', '/api', ['api'], '')],
-    ['/api?watch', ok('/api', '/api', ['api'], 'watch')],
+    ['/api?watch', ok('/api', '/api', ['api'], 'watch=', 'watch')],
     ['/api?q=caf%C3%A9', ok('/api', '/api', ['api'], 'q=caf%C3%A9')],
     // RFC 3986 pchar literals: sub-delims, ":" and "@"
     ["/a/b:c@d!$&'()*+,;=-._~", ok("/a/b:c@d!$&'()*+,;=-._~", "/a/b:c@d!$&'()*+,;=-._~", ['a', "b:c@d!$&'()*+,;=-._~"], '')],
@@ -137,6 +137,28 @@ describe('parseRequestTarget refuses ambiguous or malformed targets', () => {
   });
 });
 
+describe('canonicalQuery: the pairs url.ParseQuery reads, re-encoded as url.QueryEscape does, in order', () => {
+  it.each<[string, string, string]>([
+    ['watch=1&resourceVersion=10', 'watch=1&resourceVersion=10', 'already canonical: returned as it is'],
+    ['', '', 'no query'],
+    ['watch', 'watch=', 'a key without "=" has the empty value'],
+    ['a=1&&b=2&', 'a=1&b=2', 'parseQuery skips empty pairs'],
+    ['labelSelector=app%3dweb', 'labelSelector=app%3Dweb', 'escapes are upper-cased'],
+    ['labelSelector=app=web', 'labelSelector=app%3Dweb', 'a pair splits at its first "=": later ones are the value\'s'],
+    ['labelSelector=+', 'labelSelector=+', '"+" is a space, and a space is written "+"'],
+    ['labelSelector=%20', 'labelSelector=+', '%20 is the same space'],
+    ['dry%52un=%41ll', 'dryRun=All', 'escaped letters are decoded: the API server reads dryRun=All'],
+    ['q=caf%C3%A9', 'q=caf%C3%A9', 'UTF-8 escapes stay escaped'],
+    ['=x', '=x', 'an empty key is kept, as parseQuery keeps it'],
+    ['a=%2B', 'a=%2B', 'an escaped "+" stays a literal plus'],
+    ['command=sh&command=-c&command=echo%20hi', 'command=sh&command=-c&command=echo+hi', 'repeated keys keep their order'],
+    ["x=!$'()*,:@/?", 'x=%21%24%27%28%29%2A%2C%3A%40%2F%3F', 'sub-delims are escaped as QueryEscape does'],
+  ])('%j → %j (%s)', (raw, canonical) => {
+    expect(canonicalQuery(raw)).toBe(canonical);
+    expect(canonicalQuery(canonical)).toBe(canonical);
+  });
+});
+
 describe('queryValue (first value, form-decoded like url.ParseQuery)', () => {
   it.each<[string, string, string | undefined]>([
     ['', 'watch', undefined],
@@ -189,6 +211,10 @@ describe('isTrueQueryFlag (apimachinery Convert_Slice_string_To_bool)', () => {
     ['watch=1&watch=0', true],
     ['watch=false&watch=true', false],
     ['wat%63h=1', true],
+    ['watch=fal%C5%BFe', false], // strings.EqualFold: the long s folds to s
+    ['watch=FAL%C5%BFE', false],
+    ['watch=f', true], // not strconv.ParseBool: "f" is true
+    ['watch=fals', true],
   ])('%j', (query, expected) => {
     expect(isTrueQueryFlag(query, 'watch')).toBe(expected);
   });
