@@ -1,51 +1,20 @@
 /**
- * Prometheus metrics, in a private registry served on the probes listener. Labels come only from
- * closed or capped sets: Kubernetes verbs, codes and decisions, the API's own group/resource names
- * (capped, since a client can invent paths), policy rule names — never a namespace, object name,
- * path or user. Gauges of what is open are computed when scraped, costing requests nothing.
+ * Prometheus metrics, in a private registry served on the probes listener. Every label comes from
+ * a closed set (labels.ts): Kubernetes verbs, codes and decisions, the API's own group, version,
+ * resource and subresource names, policy rule names — never a namespace, object name, path or user,
+ * nor a name a client invented. Gauges of what is open are computed when scraped, costing requests nothing.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CredentialStore } from '../cluster/credentials.ts';
+import type { PolicyMode } from '../config/options.ts';
 import type { InFlight } from '../proxy/in-flight.ts';
 import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
 import type { UpstreamErrorCause } from '../proxy/status.ts';
-import type { RequestAttributes } from '../request/attributes.ts';
+import { metricsCode, metricsDryRun, metricsScope, metricsVerb, ResourceLabeler } from './labels.ts';
 
 const PREFIX = 'kube_api_ambassador_';
 /** kube-apiserver's request duration buckets (5 ms to 60 s). */
 const DURATION_BUCKETS = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60];
-/** Distinct group/resource label pairs kept; past this, a client inventing paths lands in "other". */
-export const MAX_RESOURCE_LABELS = 256;
-const OTHER = 'other';
-/** kube-apiserver reports requests to these subresources with the verb CONNECT. */
-const CONNECT_SUBRESOURCES = new Set(['attach', 'exec', 'log', 'portforward', 'proxy']);
-const METRICS_VERBS: ReadonlyMap<string, string> = new Map([
-  ['get', 'GET'],
-  ['list', 'LIST'],
-  ['watch', 'WATCH'],
-  ['create', 'POST'],
-  ['update', 'PUT'],
-  ['patch', 'PATCH'],
-  ['delete', 'DELETE'],
-  ['deletecollection', 'DELETECOLLECTION'],
-  ['proxy', 'PROXY'],
-]);
-
-/** kube-apiserver's `CleanVerb`: WATCH apart from LIST, APPLY apart from PATCH, CONNECT for streams. */
-export function metricsVerb(method: string, attributes: RequestAttributes | undefined, contentType: string | undefined): string {
-  if (attributes === undefined || !attributes.isResourceRequest) return method;
-  if (CONNECT_SUBRESOURCES.has(attributes.subresource)) return 'CONNECT';
-  if (attributes.verb === 'patch' && contentType === 'application/apply-patch+yaml') return 'APPLY';
-  return METRICS_VERBS.get(attributes.verb) ?? method;
-}
-
-/** kube-apiserver's `CleanScope`. */
-export function metricsScope(attributes: RequestAttributes | undefined): string {
-  if (attributes === undefined || !attributes.isResourceRequest) return '';
-  if (attributes.name !== '' || attributes.verb === 'create') return 'resource';
-  if (attributes.namespace !== '') return 'namespace';
-  return 'cluster';
-}
 
 export interface MetricsSources {
   readonly version: string;
@@ -56,7 +25,7 @@ export interface MetricsSources {
 
 export class Metrics implements Recorder {
   readonly registry = new Registry();
-  readonly #resourceLabels = new Set<string>();
+  readonly #resourceLabeler = new ResourceLabeler();
   readonly #requests: Counter<string>;
   readonly #duration: Histogram<string>;
   readonly #firstByte: Histogram<string>;
@@ -174,16 +143,16 @@ export class Metrics implements Recorder {
   requestCompleted(request: CompletedRequest): void {
     const { attributes } = request;
     const verb = metricsVerb(request.arrival.method, attributes, request.contentType);
-    const [group, resource] = this.#groupResource(attributes);
+    const { group, version, resource, subresource } = this.#resourceLabeler.labels(attributes, request.statusCode, request.decision);
     this.#requests.inc({
       verb,
       group,
-      version: attributes?.apiVersion ?? '',
+      version,
       resource,
-      subresource: resource === OTHER ? '' : (attributes?.subresource ?? ''),
+      subresource,
       scope: metricsScope(attributes),
-      code: request.statusCode,
-      dry_run: request.dryRun ? 'All' : '',
+      code: metricsCode(request.statusCode),
+      dry_run: metricsDryRun(request.dryRun),
       decision: request.decision,
     });
     this.#duration.observe({ verb, group, resource }, (performance.now() - request.arrival.startedAt) / 1000);
@@ -192,7 +161,7 @@ export class Metrics implements Recorder {
   }
 
   firstByte(request: CompletedRequest): void {
-    const [, resource] = this.#groupResource(request.attributes);
+    const { resource } = this.#resourceLabeler.labels(request.attributes, request.statusCode, request.decision);
     this.#firstByte.observe(
       { verb: metricsVerb(request.arrival.method, request.attributes, request.contentType), resource },
       (performance.now() - request.arrival.startedAt) / 1000,
@@ -203,18 +172,8 @@ export class Metrics implements Recorder {
     this.#upstreamErrors.inc({ cause });
   }
 
-  policyDenied(rule: string | undefined, mode: string): void {
+  /** Rule names come from the policy file: the operator's, bounded by its length. */
+  policyDenied(rule: string | undefined, mode: PolicyMode): void {
     this.#policyDenials.inc({ rule: rule ?? '', mode });
-  }
-
-  /** The group and resource labels; new pairs past MAX_RESOURCE_LABELS become "other". */
-  #groupResource(attributes: RequestAttributes | undefined): [string, string] {
-    if (attributes === undefined || !attributes.isResourceRequest) return ['', ''];
-    const key = `${attributes.apiGroup}/${attributes.resource}`;
-    if (!this.#resourceLabels.has(key)) {
-      if (this.#resourceLabels.size >= MAX_RESOURCE_LABELS) return [OTHER, OTHER];
-      this.#resourceLabels.add(key);
-    }
-    return [attributes.apiGroup, attributes.resource];
   }
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AuditVerdict } from '../audit/policy.ts';
+import type { PolicyMode } from '../config/options.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
 import type { BodyCapture } from './body-capture.ts';
 import type { UpstreamErrorCause } from './status.ts';
@@ -71,7 +72,7 @@ export interface Recorder {
   /** A long-running request got its response headers (or its upgrade). */
   firstByte(request: CompletedRequest): void;
   upstreamError(cause: UpstreamErrorCause): void;
-  policyDenied(rule: string | undefined, mode: string): void;
+  policyDenied(rule: string | undefined, mode: PolicyMode): void;
 }
 
 export const NO_RECORDER: Recorder = {
