@@ -9,10 +9,11 @@ import { badRequest, forbidden, type ProxyStatus } from './status.ts';
 /**
  * End-to-end request headers the API server uses, each with its bit in a request's mask of
  * single-value headers, or 0 when it may repeat. Node's HTTP/2 client throws
- * ERR_HTTP2_HEADER_SINGLE_VALUE on a second one of these (kSingleValueFields in
- * lib/internal/http2/util.js), and over HTTP/1.1 kube-apiserver would act on the first alone (Go's
- * `http.Header.Get`). A repeated one is refused instead, so the answer never depends on which
- * protocol the API server speaks, nor on which copy was meant; no Kubernetes client sends two.
+ * ERR_HTTP2_HEADER_SINGLE_VALUE on a second one of these (lib/internal/http2/util.js:
+ * kSingleValueHeaders in Node 20, kSingleValueFields in Node 24), and over HTTP/1.1 kube-apiserver
+ * would act on the first alone (Go's `http.Header.Get`). A repeated one is refused instead, so the
+ * answer never depends on which protocol the API server speaks, nor on which copy was meant; no
+ * Kubernetes client sends two.
  */
 const FORWARDED_REQUEST_HEADERS: ReadonlyMap<string, number> = new Map([
   ['accept', 0],
