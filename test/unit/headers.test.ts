@@ -2,6 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { clientResponseHeaders, rawResponseHead, upstreamRequestHeaders } from '../../src/proxy/headers.ts';
 import type { ProxyStatus } from '../../src/proxy/status.ts';
 
+/** Another identity's token, as browser clients offer it in Sec-WebSocket-Protocol. */
+const TOKEN_PROTOCOL = 'base64url.bearer.authorization.k8s.io.dG9rZW4tb2YtYW5vdGhlci1pZGVudGl0eQ';
+const UPGRADE_TAIL = ['connection', 'Upgrade', 'upgrade', 'websocket'];
+const SPDY_TAIL = ['connection', 'Upgrade', 'upgrade', 'SPDY/3.1'];
+
 function impersonationRefused(name: string): ProxyStatus {
   return {
     code: 403,
@@ -37,7 +42,6 @@ describe('upstreamRequestHeaders: allow-listed headers, lower-cased, in order', 
         'traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
         'tracestate', 'a=b',
         'User-Agent', 'kubectl/v1.33.0',
-        'X-Stream-Protocol-Version', 'v4.channel.k8s.io',
       ],
       undefined,
       [
@@ -58,14 +62,13 @@ describe('upstreamRequestHeaders: allow-listed headers, lower-cased, in order', 
         'traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
         'tracestate', 'a=b',
         'user-agent', 'kubectl/v1.33.0',
-        'x-stream-protocol-version', 'v4.channel.k8s.io',
       ],
     ],
     [
-      'duplicates kept in order',
-      ['X-Stream-Protocol-Version', 'v5.channel.k8s.io', 'Accept', 'a', 'X-Stream-Protocol-Version', 'v4.channel.k8s.io', 'accept', 'b'],
+      'headers that may repeat are kept in order',
+      ['Accept', 'a', 'Cache-Control', 'no-cache', 'accept', 'b', 'traceparent', 't1', 'Cache-Control', 'no-store', 'Traceparent', 't2'],
       undefined,
-      ['x-stream-protocol-version', 'v5.channel.k8s.io', 'accept', 'a', 'x-stream-protocol-version', 'v4.channel.k8s.io', 'accept', 'b'],
+      ['accept', 'a', 'cache-control', 'no-cache', 'accept', 'b', 'traceparent', 't1', 'cache-control', 'no-store', 'traceparent', 't2'],
     ],
     ['values are kept as sent', ['ACCEPT', '  */*  ', 'User-Agent', ''], undefined, ['accept', '  */*  ', 'user-agent', '']],
     ['a chunked body stays framed', ['Transfer-Encoding', 'chunked', 'Content-Type', 'application/json'], undefined, ['transfer-encoding', 'chunked', 'content-type', 'application/json']],
@@ -99,6 +102,7 @@ describe('upstreamRequestHeaders: allow-listed headers, lower-cased, in order', 
         'Sec-WebSocket-Version', '13',
         'Sec-WebSocket-Protocol', 'v5.channel.k8s.io',
         'Sec-WebSocket-Extensions', 'permessage-deflate',
+        'X-Stream-Protocol-Version', 'v4.channel.k8s.io',
       ],
       undefined,
       [],
@@ -121,10 +125,9 @@ describe('upstreamRequestHeaders: allow-listed headers, lower-cased, in order', 
       [
         'sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ==',
         'sec-websocket-version', '13',
-        'sec-websocket-protocol', 'v5.channel.k8s.io',
-        'sec-websocket-protocol', 'v4.channel.k8s.io',
         'sec-websocket-extensions', 'permessage-deflate',
         'user-agent', 'kubectl/v1.33.0',
+        'sec-websocket-protocol', 'v5.channel.k8s.io, v4.channel.k8s.io',
         'connection', 'Upgrade',
         'upgrade', 'websocket',
       ],
@@ -136,11 +139,95 @@ describe('upstreamRequestHeaders: allow-listed headers, lower-cased, in order', 
       [
         'x-stream-protocol-version', 'v4.channel.k8s.io',
         'x-stream-protocol-version', 'v3.channel.k8s.io',
-        'connection', 'Upgrade',
-        'upgrade', 'SPDY/3.1',
+        ...SPDY_TAIL,
       ],
     ],
     ['an upgrade with no other headers', [], 'websocket', ['connection', 'Upgrade', 'upgrade', 'websocket']],
+  ])('%s', (_name, raw, upgrade, expected) => {
+    expect(upstreamRequestHeaders(raw, upgrade)).toEqual(expected);
+  });
+});
+
+describe('upstreamRequestHeaders rebuilds an upgrade\'s protocol offers from the protocols the API server speaks', () => {
+  it.each<[string, readonly string[], string, string[]]>([
+    ['a bearer token after the real subprotocol', ['Sec-WebSocket-Protocol', `v5.channel.k8s.io, ${TOKEN_PROTOCOL}`], 'websocket', ['sec-websocket-protocol', 'v5.channel.k8s.io', ...UPGRADE_TAIL]],
+    ['a bearer token first, without spaces', ['Sec-WebSocket-Protocol', `${TOKEN_PROTOCOL},v4.channel.k8s.io`], 'websocket', ['sec-websocket-protocol', 'v4.channel.k8s.io', ...UPGRADE_TAIL]],
+    [
+      'a bearer token in a header of its own, between two others',
+      ['Sec-WebSocket-Protocol', 'v5.channel.k8s.io', 'sec-websocket-protocol', TOKEN_PROTOCOL, 'SEC-WEBSOCKET-PROTOCOL', 'channel.k8s.io'],
+      'websocket',
+      ['sec-websocket-protocol', 'v5.channel.k8s.io, channel.k8s.io', ...UPGRADE_TAIL],
+    ],
+    ['two bearer tokens', ['Sec-WebSocket-Protocol', `${TOKEN_PROTOCOL}, ${TOKEN_PROTOCOL}2, v5.channel.k8s.io`], 'websocket', ['sec-websocket-protocol', 'v5.channel.k8s.io', ...UPGRADE_TAIL]],
+    [
+      'unknown, empty and differently cased entries are dropped (Go compares exactly)',
+      ['Sec-WebSocket-Protocol', ' x-unknown ,, V5.CHANNEL.K8S.IO,\tv4.base64.channel.k8s.io ', 'Sec-WebSocket-Protocol', 'base64url.bearer.authorization.k8s.io.'],
+      'websocket',
+      ['sec-websocket-protocol', 'v4.base64.channel.k8s.io', ...UPGRADE_TAIL],
+    ],
+    [
+      'every subprotocol the API server and kubelet speak, in the order offered',
+      [
+        'Sec-WebSocket-Protocol',
+        'v5.channel.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io, channel.k8s.io, base64.channel.k8s.io, SPDY/3.1+portforward.k8s.io, v2.portforward.k8s.io',
+      ],
+      'websocket',
+      [
+        'sec-websocket-protocol',
+        'v5.channel.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io, channel.k8s.io, base64.channel.k8s.io, SPDY/3.1+portforward.k8s.io, v2.portforward.k8s.io',
+        ...UPGRADE_TAIL,
+      ],
+    ],
+    ['no subprotocol offered: none forwarded (the kubelet\'s legacy default)', ['Sec-WebSocket-Key', 'k'], 'websocket', ['sec-websocket-key', 'k', ...UPGRADE_TAIL]],
+    ['an empty offer is no offer', ['Sec-WebSocket-Protocol', ' , '], 'websocket', UPGRADE_TAIL],
+    [
+      'SPDY: known stream protocols one header each, unknown ones dropped',
+      ['X-Stream-Protocol-Version', 'v4.channel.k8s.io', 'X-Stream-Protocol-Version', 'x-unknown', 'x-stream-protocol-version', 'v3.channel.k8s.io, v2.channel.k8s.io ,channel.k8s.io'],
+      'SPDY/3.1',
+      [
+        'x-stream-protocol-version', 'v4.channel.k8s.io',
+        'x-stream-protocol-version', 'v3.channel.k8s.io',
+        'x-stream-protocol-version', 'v2.channel.k8s.io',
+        'x-stream-protocol-version', 'channel.k8s.io',
+        ...SPDY_TAIL,
+      ],
+    ],
+    ['SPDY port-forward', ['X-Stream-Protocol-Version', 'portforward.k8s.io'], 'SPDY/3.1', ['x-stream-protocol-version', 'portforward.k8s.io', ...SPDY_TAIL]],
+    [
+      'a bearer token in X-Stream-Protocol-Version is just unknown',
+      ['X-Stream-Protocol-Version', `${TOKEN_PROTOCOL}, portforward.k8s.io`],
+      'SPDY/3.1',
+      ['x-stream-protocol-version', 'portforward.k8s.io', ...SPDY_TAIL],
+    ],
+  ])('%s', (_name, raw, upgrade, expected) => {
+    expect(upstreamRequestHeaders(raw, upgrade)).toEqual(expected);
+  });
+
+  it.each<[string, readonly string[], string, string]>([
+    ['only a bearer token', ['Sec-WebSocket-Protocol', TOKEN_PROTOCOL], 'websocket', 'Sec-WebSocket-Protocol'],
+    ['only unknown subprotocols', ['Sec-WebSocket-Protocol', 'chat, superchat'], 'websocket', 'Sec-WebSocket-Protocol'],
+    ['only unknown stream protocols', ['X-Stream-Protocol-Version', 'v9.channel.k8s.io'], 'SPDY/3.1', 'X-Stream-Protocol-Version'],
+  ])('an offer with nothing the API server speaks is refused: %s', (_name, raw, upgrade, header) => {
+    const refusal = upstreamRequestHeaders(raw, upgrade);
+    expect(refusal).toMatchObject({ code: 400, reason: 'BadRequest', message: expect.stringMatching(new RegExp(`^the ${header} header offers no`)) as unknown });
+    expect(JSON.stringify(refusal)).not.toContain('dG9rZW4');
+  });
+});
+
+describe('upstreamRequestHeaders refuses a repeated single-value header (400), whichever protocol goes upstream', () => {
+  const repeated = (name: string): ProxyStatus => ({ code: 400, reason: 'BadRequest', message: `the ${name} header is repeated: send it once, with the one value meant` });
+  it.each<[string, readonly string[], string | undefined, ProxyStatus]>([
+    ['Content-Type', ['Content-Type', 'application/json', 'Content-Type', 'application/yaml'], undefined, repeated('Content-Type')],
+    ['Content-Encoding', ['Content-Encoding', 'gzip', 'Content-Encoding', 'gzip'], undefined, repeated('Content-Encoding')],
+    ['Content-Length', ['Content-Length', '2', 'Content-Length', '2'], undefined, repeated('Content-Length')],
+    ['If-Match', ['If-Match', '"1"', 'If-Match', '"2"'], undefined, repeated('If-Match')],
+    ['If-None-Match', ['If-None-Match', '"1"', 'If-None-Match', '"2"'], undefined, repeated('If-None-Match')],
+    ['If-Modified-Since', ['If-Modified-Since', 'a', 'If-Modified-Since', 'b'], undefined, repeated('If-Modified-Since')],
+    ['If-Unmodified-Since', ['If-Unmodified-Since', 'a', 'If-Unmodified-Since', 'b'], undefined, repeated('If-Unmodified-Since')],
+    ['User-Agent', ['User-Agent', 'kubectl', 'User-Agent', 'kubectl'], undefined, repeated('User-Agent')],
+    ['named as the second copy is spelled', ['content-type', 'a', 'Accept', '*/*', 'CONTENT-TYPE', 'b'], undefined, repeated('CONTENT-TYPE')],
+    ['with other single-value headers between', ['User-Agent', 'a', 'Content-Type', 'b', 'If-Match', 'c', 'user-agent', 'd'], undefined, repeated('user-agent')],
+    ['on an upgrade too', ['User-Agent', 'a', 'Sec-WebSocket-Key', 'k', 'User-Agent', 'b'], 'websocket', repeated('User-Agent')],
   ])('%s', (_name, raw, upgrade, expected) => {
     expect(upstreamRequestHeaders(raw, upgrade)).toEqual(expected);
   });
