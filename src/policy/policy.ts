@@ -397,12 +397,13 @@ export function describe(attributes: RequestAttributes, verb: string = attribute
 }
 
 /**
- * Decides a request as the proxy sees it. An upgrade (exec, attach, port-forward) over WebSocket
- * is a GET, but kube-apiserver (≥1.35) also requires `create` for it, as for the SPDY POST: the
- * policy must allow both.
+ * Decides a request as the proxy sees it. Some requests are authorized by kube-apiserver for a
+ * second verb, and the policy must allow both: an upgrade (exec, attach, port-forward) over
+ * WebSocket is a GET that also needs `create` (≥1.35), as the SPDY POST does; a write that may
+ * create its object (`mayCreate`) also needs `create`.
  */
 export function decideRequest(policy: Policy, request: ResolvedRequest, isUpgrade: boolean): Decision {
   const decision = decide(policy, request);
-  if (!decision.allowed || !isUpgrade || request.attributes.verb === 'create') return decision;
+  if (!decision.allowed || !(isUpgrade || request.mayCreate) || request.attributes.verb === 'create') return decision;
   return decide(policy, request, 'create');
 }

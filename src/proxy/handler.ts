@@ -13,7 +13,7 @@ import { arrivalOf, type Arrival, type Decision } from './recorder.ts';
 import { isLongRunning, isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
 import { DELETE_OPTIONS_BODY_LIMIT } from '../request/delete-options.ts';
 import { isDryRun } from '../request/dry-run.ts';
-import { resolveRequest, type ReadBody, type ResolvedRequest } from '../request/resolve.ts';
+import { resolveRequest, type RequestContent, type ResolvedRequest } from '../request/resolve.ts';
 import { parseRequestTarget, type RequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
 import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
@@ -98,7 +98,7 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   const parsed = parseRequestTarget(requestTarget);
   if (!parsed.ok) return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
   const { target } = parsed;
-  const resolution = resolveRequest(method, target, body === undefined ? undefined : readBodyOf(req, body));
+  const resolution = resolveRequest(method, target, contentOf(req, body));
   if (!resolution.ok) return { status: badRequest(resolution.problem), attributes: resolution.attributes, query: target.query, dryRun: false };
   const { request } = resolution;
   const { attributes, query } = request;
@@ -132,8 +132,8 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   return { attributes, query, pathAndQuery: forwardedTarget(target, request), headers, decision, reason, body, dryRun: isDryRun(request) };
 }
 
-function readBodyOf(req: IncomingMessage, bytes: Buffer): ReadBody {
-  return { bytes, contentType: req.headers['content-type'], contentEncoding: req.headers['content-encoding'] };
+function contentOf(req: IncomingMessage, bytes: Buffer | undefined): RequestContent {
+  return { contentType: req.headers['content-type'], contentEncoding: req.headers['content-encoding'], bytes };
 }
 
 /** A policy refusal: 403, or 400/415 when a rule could not be checked against an unreadable body. */

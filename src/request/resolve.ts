@@ -9,11 +9,11 @@ import { readDeleteOptions, type DeleteOptionsRead } from './delete-options.ts';
 import { parseFieldSelector, parseLabelSelector, type LabelRequirement } from './selectors.ts';
 import { parseRequestTarget, queryValue, type RequestTarget } from './target.ts';
 
-/** A request body read whole before the decision (only deletes', which carry DeleteOptions). */
-export interface ReadBody {
-  readonly bytes: Buffer;
+/** What the request says of its body, and the body itself when it was read whole (a delete's). */
+export interface RequestContent {
   readonly contentType: string | undefined;
   readonly contentEncoding: string | undefined;
+  readonly bytes?: Buffer | undefined;
 }
 
 export interface ResolvedRequest {
@@ -24,6 +24,12 @@ export interface ResolvedRequest {
   readonly labelSelector: readonly LabelRequirement[] | undefined;
   /** For delete and deletecollection: the options the API server will act on. */
   readonly deleteOptions: DeleteOptionsRead | undefined;
+  /**
+   * The write may create the object it names, and the API server then authorizes `create` as well
+   * (handlers/patch.go and update.go, `createAuthorizerAttributes`): a server-side apply, or an
+   * update of a resource whose strategy allows create on update.
+   */
+  readonly mayCreate: boolean;
 }
 
 export type Resolution =
@@ -33,12 +39,27 @@ export type Resolution =
 /** The verbs whose handlers decode ListOptions, selectors included (handlers/get.go, delete.go). */
 const LIST_OPTIONS_VERBS: ReadonlySet<string> = new Set(['list', 'watch', 'deletecollection']);
 const DELETE_VERBS: ReadonlySet<string> = new Set(['delete', 'deletecollection']);
+/** handlers/patch.go: the Content-Type up to its first ";", compared as it is, names the patch type. */
+const APPLY_PATCH_TYPES: ReadonlySet<string> = new Set(['application/apply-patch+yaml', 'application/apply-patch+cbor']);
+/**
+ * `group/resource` of the built-in resources whose strategy's AllowCreateOnUpdate is true, so a
+ * PUT to a missing name creates it (pkg/registry/core/endpoint, core/event, core/service,
+ * coordination/lease, node/runtimeclass, events.k8s.io events share core/event's strategy).
+ */
+const CREATE_ON_UPDATE: ReadonlySet<string> = new Set([
+  '/endpoints',
+  '/events',
+  '/services',
+  'events.k8s.io/events',
+  'coordination.k8s.io/leases',
+  'node.k8s.io/runtimeclasses',
+]);
 
 /**
  * Resolves a parsed request target. A selector the API server would refuse with 400 is refused
  * here too, naming the problem, rather than guessed at.
  */
-export function resolveRequest(method: string, target: RequestTarget, body?: ReadBody): Resolution {
+export function resolveRequest(method: string, target: RequestTarget, content?: RequestContent): Resolution {
   const attributes = resolveAttributes(method, target);
   const { query } = target;
   let labelSelector: readonly LabelRequirement[] | undefined;
@@ -57,14 +78,24 @@ export function resolveRequest(method: string, target: RequestTarget, body?: Rea
   }
   const deleteOptions =
     attributes.isResourceRequest && DELETE_VERBS.has(attributes.verb)
-      ? readDeleteOptions(query, body?.bytes, body?.contentType, body?.contentEncoding)
+      ? readDeleteOptions(query, content?.bytes, content?.contentType, content?.contentEncoding)
       : undefined;
-  return { ok: true, request: { attributes, query, labelSelector, deleteOptions }, attributes };
+  const mayCreate = mayCreateObject(attributes, content?.contentType);
+  return { ok: true, request: { attributes, query, labelSelector, deleteOptions, mayCreate }, attributes };
+}
+
+function mayCreateObject(attributes: RequestAttributes, contentType: string | undefined): boolean {
+  if (!attributes.isResourceRequest || attributes.subresource !== '') return false;
+  if (attributes.verb === 'patch') {
+    const separator = contentType?.indexOf(';') ?? -1;
+    return APPLY_PATCH_TYPES.has(separator > 0 ? (contentType ?? '').slice(0, separator) : (contentType ?? ''));
+  }
+  return attributes.verb === 'update' && CREATE_ON_UPDATE.has(`${attributes.apiGroup}/${attributes.resource}`);
 }
 
 /** Parses a request target and resolves it: `policy check`, and tests deciding on a whole request. */
-export function resolveTarget(method: string, rawTarget: string, body?: ReadBody): Resolution | { readonly ok: false; readonly attributes: undefined; readonly problem: string } {
+export function resolveTarget(method: string, rawTarget: string, content?: RequestContent): Resolution | { readonly ok: false; readonly attributes: undefined; readonly problem: string } {
   const parsed = parseRequestTarget(rawTarget);
   if (!parsed.ok) return { ok: false, attributes: undefined, problem: parsed.problem };
-  return resolveRequest(method, parsed.target, body);
+  return resolveRequest(method, parsed.target, content);
 }
