@@ -237,7 +237,11 @@ function hidden(value: unknown, walk: Walk): unknown {
  */
 function redactSecretMetadata(metadata: Record<string, unknown>, walk: Walk, depth: number): void {
   const annotations = metadata['annotations'];
-  if (!isRecord(annotations)) return;
+  if (annotations === undefined) return;
+  if (!isRecord(annotations)) {
+    metadata['annotations'] = hidden(annotations, walk);
+    return;
+  }
   for (const key of Object.keys(annotations)) {
     const annotation = annotations[key];
     if (key === LAST_APPLIED) annotations[key] = hidden(annotation, walk);

@@ -169,6 +169,7 @@ describe('loggedBody: a Secret\'s values are hidden however its fields are spell
       `{"kind":"Secret","data":{"password":"${PASSWORD}"},"data":{"user":"password-123"}}`,
       { json: `{"kind":"Secret","data":{"user":"${REDACTED}"}}` },
     ],
+    ['annotations that are not a map', 'POST', SECRETS, `{"metadata":{"name":"db","annotations":"${PASSWORD}"}}`, { json: `{"metadata":{"name":"db","annotations":"${REDACTED}"}}` }],
     ['a bare string', 'POST', SECRETS, `"${PASSWORD}"`, { json: `"${REDACTED}"` }],
     ['an array of strings', 'PATCH', `${SECRETS}/db`, `["${PASSWORD}",{"op":"remove","path":"/data/user"}]`, { json: `["${REDACTED}",{"op":"remove","path":"/data/user"}]` }],
     [
