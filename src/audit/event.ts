@@ -107,12 +107,12 @@ function bodiesJson(request: CompletedRequest): { fields: string; annotations: s
   let annotations = '';
   let truncated = false;
   const captures = [
-    ['requestObject', request.requestBody, AUDIT_ANNOTATIONS.requestObject],
-    ['responseObject', request.responseBody, AUDIT_ANNOTATIONS.responseObject],
+    ['requestObject', request.requestBody, AUDIT_ANNOTATIONS.requestObject, undefined],
+    ['responseObject', request.responseBody, AUDIT_ANNOTATIONS.responseObject, request],
   ] as const;
-  for (const [field, capture, annotation] of captures) {
+  for (const [field, capture, annotation, answering] of captures) {
     if (capture === undefined) continue;
-    const body = loggedBody(capture, request.attributes, request.audit.omitManagedFields);
+    const body = loggedBody(capture, request.attributes, request.audit.omitManagedFields, answering);
     if ('json' in body) fields += `,"${field}":${body.json}`;
     else {
       annotations += `,"${annotation}":${JSON.stringify(`omitted: ${body.omitted}`)}`;

@@ -137,6 +137,82 @@ describe('no secret value in the audit log, at any level', () => {
   });
 });
 
+describe('no secret value in any line the process writes, however the Secret is spelled or carried', () => {
+  const DATA = 'U3BlbGxlZC1EYXRhLXZhbHVl';
+  const STRING_DATA = 'spelled-string-data-value';
+  const APPLIED = 'QXBwbGllZC1pbi1hbm90aGVyLW9iamVjdA';
+  const COPIED = 'Q29waWVkLXRvLWFuLWFubm90YXRpb24';
+  const RETYPED = 'UmV0eXBlZC1ieS1hLW1vdmU';
+  const OBJECTS = '/apis/kubernetes.crossplane.io/v1alpha2/namespaces/team-a/objects';
+
+  it('at RequestResponse, with the audit log on stdout beside the operational log', async () => {
+    const { api } = cluster;
+    api.script((method, url) => method === 'POST' && url === OBJECTS, echo(201));
+    api.script((method, url) => method === 'PATCH' && url === '/api/v1/namespaces/team-a/secrets/copied', {
+      status: 200,
+      body: JSON.stringify({ ...SECRET, metadata: { ...SECRET.metadata, annotations: { leaked: COPIED } } }),
+      headers: { 'content-type': 'application/json' },
+    });
+    api.script((method, url) => method === 'PATCH' && url === '/api/v1/namespaces/team-a/secrets/retyped', {
+      status: 422,
+      body: JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `Secret "retyped" is invalid: type: Invalid value: "${RETYPED}": field is immutable`,
+        reason: 'Invalid',
+        details: { name: 'retyped', kind: 'secrets', causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: "${RETYPED}": field is immutable`, field: 'type' }] },
+        code: 422,
+      }),
+      headers: { 'content-type': 'application/json' },
+    });
+    const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-level', 'RequestResponse']);
+    onTestFinished(() => ambassador.stop().then(() => undefined));
+    const userAgent = 'blind-spots';
+    const misspelled = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'misspelled' }, Data: { password: DATA }, StringData: { extra: STRING_DATA } };
+    const template = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, data: { password: APPLIED } };
+    const object = {
+      apiVersion: 'kubernetes.crossplane.io/v1alpha2',
+      kind: 'Object',
+      metadata: { name: 'db', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ kind: 'Object', spec: { forProvider: { manifest: template } } }) } },
+      spec: { forProvider: { manifest: template } },
+    };
+    const jsonPatch = json(userAgent, 'application/json-patch+json');
+    const replies = [
+      await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/secrets', { headers: json(userAgent), body: JSON.stringify(misspelled) }),
+      await send(ambassador.port, 'POST', OBJECTS, { headers: json(userAgent), body: JSON.stringify(object) }),
+      await send(ambassador.port, 'PATCH', '/api/v1/namespaces/team-a/secrets/copied', {
+        headers: jsonPatch,
+        body: '[{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]',
+      }),
+      await send(ambassador.port, 'PATCH', '/api/v1/namespaces/team-a/secrets/retyped', { headers: jsonPatch, body: '[{"op":"move","from":"/data/password","path":"/type"}]' }),
+    ];
+    expect(replies.map((reply) => reply.status)).toEqual([201, 201, 200, 422]);
+    // The values did reach the API server and come back: only the log is spared them.
+    expect(replies[0]?.text).toContain(DATA);
+    expect(replies[1]?.text).toContain(APPLIED);
+    expect(replies[2]?.text).toContain(COPIED);
+
+    await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === userAgent && line['verb'] === 'patch' && line['objectRef'] !== undefined && (line['objectRef'] as { name?: string }).name === 'retyped');
+    expect(await ambassador.stop()).toBe(0);
+    const events = ambassador.logs.filter((line) => line['kind'] === 'Event' && line['userAgent'] === userAgent);
+    expect(events).toHaveLength(4);
+    const written = `${ambassador.logs.map((line) => JSON.stringify(line)).join('\n')}\n${ambassador.stderr()}`;
+    for (const value of [DATA, STRING_DATA, APPLIED, COPIED, RETYPED]) expect(written).not.toContain(value);
+    const [created, applied, copied, retyped] = events;
+    expect(created?.['requestObject']).toMatchObject({ kind: 'Secret', Data: { password: '<redacted>' }, StringData: { extra: '<redacted>' } });
+    expect(applied?.['responseObject']).toMatchObject({ kind: 'Object', spec: { forProvider: { manifest: { data: { password: '<redacted>' } } } } });
+    expect(copied?.['requestObject']).toEqual([{ op: 'copy', from: '/data/password', path: '/metadata/annotations/leaked' }]);
+    for (const event of [copied, retyped]) {
+      expect(event).not.toHaveProperty('responseObject');
+      expect(event?.['annotations']).toMatchObject({
+        'kube-api-ambassador/response-object': "omitted: redacted: a JSON patch that copies or moves values can put a Secret's value in any field of the answer",
+      });
+    }
+  });
+});
+
 describe('bodies at the Request levels', () => {
   it('logs the request and response objects of a create, and forwards the body unchanged', async () => {
     const { ambassador, file } = await auditedAmbassador('bodies', ['--audit-level', 'RequestResponse']);
@@ -149,6 +225,17 @@ describe('bodies at the Request levels', () => {
     expect(event?.responseObject).toEqual(JSON.parse(reply.text));
     const arrived = await cluster.api.waitForRequest((r) => r.headers['user-agent'] === 'bodies-create');
     expect(arrived.body.toString()).toBe(body);
+  });
+
+  it('leaves out a body nested too deep to redact, and keeps serving', async () => {
+    const { ambassador, file } = await auditedAmbassador('deep', ['--audit-level', 'Request']);
+    const body = `${'['.repeat(30_000)}${']'.repeat(30_000)}`;
+    const reply = await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/configmaps', { headers: json('bodies-deep'), body });
+    expect(reply.status).toBe(400); // the test API server's answer: not an object
+    const [event] = await eventsFor(file, 'bodies-deep', 1);
+    expect(event).not.toHaveProperty('requestObject');
+    expect(event?.annotations).toMatchObject({ 'kube-api-ambassador/request-object': 'omitted: nested deeper than 512 levels' });
+    expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
   });
 
   it('leaves out a body past --audit-max-body-bytes, marks the event truncated, and still forwards every byte', async () => {

@@ -128,6 +128,202 @@ describe('loggedBody: secret values never reach the log', () => {
   });
 });
 
+/** What the log shows of a body sent as this exact text (duplicate keys, odd spellings). */
+function loggedText(method: string, raw: string, text: string, contentType = 'application/json'): LoggedBody {
+  return loggedBody(capture(text, contentType), attributesOf(method, raw), false);
+}
+
+const SECRETS = '/api/v1/namespaces/team-a/secrets';
+const CONFIG_MAPS = '/api/v1/namespaces/team-a/configmaps';
+
+describe('loggedBody: a Secret\'s values are hidden however its fields are spelled', () => {
+  // kube-apiserver reads a Secret's data only from `data` and `stringData`, spelled exactly (see
+  // redact.ts), and drops or refuses any other spelling; the log hides them all the same, and every
+  // field of a Secret not known to hold no secret.
+  it.each<[string, string, string, string, LoggedBody]>([
+    [
+      '"Data" and "StringData"',
+      'POST',
+      SECRETS,
+      `{"kind":"Secret","metadata":{"name":"db"},"Data":{"password":"${PASSWORD}"},"StringData":{"extra":"password-123"}}`,
+      { json: `{"kind":"Secret","metadata":{"name":"db"},"Data":{"password":"${REDACTED}"},"StringData":{"extra":"${REDACTED}"}}` },
+    ],
+    [
+      '"DATA", and "ſtringData" with a long s (which Go\'s case-insensitive decoding matched to stringData)',
+      'PUT',
+      `${SECRETS}/db`,
+      `{"kind":"Secret","DATA":{"password":"${PASSWORD}"},"\u017ftringData":{"extra":"password-123"}}`,
+      { json: `{"kind":"Secret","DATA":{"password":"${REDACTED}"},"\u017ftringData":{"extra":"${REDACTED}"}}` },
+    ],
+    [
+      'fields a Secret does not have, and data that is not an object',
+      'POST',
+      SECRETS,
+      `{"kind":"Secret","binaryData":{"key":"${PASSWORD}"},"password":"password-123","data":["${PASSWORD}"],"type":"Opaque","immutable":true}`,
+      { json: `{"kind":"Secret","binaryData":{"key":"${REDACTED}"},"password":"${REDACTED}","data":"${REDACTED}","type":"Opaque","immutable":true}` },
+    ],
+    [
+      'a duplicated "data" (the API server keeps the last; the log shows neither)',
+      'POST',
+      SECRETS,
+      `{"kind":"Secret","data":{"password":"${PASSWORD}"},"data":{"user":"password-123"}}`,
+      { json: `{"kind":"Secret","data":{"user":"${REDACTED}"}}` },
+    ],
+    ['annotations that are not a map', 'POST', SECRETS, `{"metadata":{"name":"db","annotations":"${PASSWORD}"}}`, { json: `{"metadata":{"name":"db","annotations":"${REDACTED}"}}` }],
+    ['a bare string', 'POST', SECRETS, `"${PASSWORD}"`, { json: `"${REDACTED}"` }],
+    ['an array of strings', 'PATCH', `${SECRETS}/db`, `["${PASSWORD}",{"op":"remove","path":"/data/user"}]`, { json: `["${REDACTED}",{"op":"remove","path":"/data/user"}]` }],
+    [
+      'a key named __proto__',
+      'POST',
+      SECRETS,
+      `{"kind":"Secret","__proto__":{"password":"${PASSWORD}"}}`,
+      { json: `{"kind":"Secret","__proto__":{"password":"${REDACTED}"}}` },
+    ],
+    [
+      'a JSON patch whose value is spelled "Value"',
+      'PATCH',
+      `${SECRETS}/db`,
+      `[{"op":"test","path":"/data/password","value":"${PASSWORD}"},{"op":"add","path":"/data/user","Value":"${PASSWORD}"}]`,
+      { json: `[{"op":"test","path":"/data/password","value":"${REDACTED}"},{"op":"add","path":"/data/user","Value":"${REDACTED}"}]` },
+    ],
+    [
+      'a Secret with "Kind" and "Data", inside another resource\'s body (Go reads the kind case-insensitively)',
+      'POST',
+      CONFIG_MAPS,
+      `{"kind":"List","items":[{"Kind":"Secret","Data":{"password":"${PASSWORD}"}},{"\u212aind":"Secret","StringData":{"extra":"password-123"}},{"kind":"secret","data":{"password":"${PASSWORD}"}}]}`,
+      {
+        // A Secret shows only fields spelled as the API server spells them: "Kind" loses its value too.
+        json: `{"kind":"List","items":[{"Kind":"${REDACTED}","Data":{"password":"${REDACTED}"}},{"\u212aind":"${REDACTED}","StringData":{"extra":"${REDACTED}"}},{"kind":"secret","data":{"password":"${REDACTED}"}}]}`,
+      },
+    ],
+    [
+      'a service account token Secret',
+      'GET',
+      `${SECRETS}/app-token`,
+      `{"kind":"Secret","type":"kubernetes.io/service-account-token","metadata":{"annotations":{"kubernetes.io/service-account.name":"app"}},"data":{"token":"${TOKEN}","ca.crt":"LS0t","namespace":"dGVhbS1h"}}`,
+      {
+        json: `{"kind":"Secret","type":"kubernetes.io/service-account-token","metadata":{"annotations":{"kubernetes.io/service-account.name":"app"}},"data":{"token":"${REDACTED}","ca.crt":"${REDACTED}","namespace":"${REDACTED}"}}`,
+      },
+    ],
+    [
+      'managedFields, which name a Secret\'s keys but hold none of its values',
+      'GET',
+      `${SECRETS}/db`,
+      `{"kind":"Secret","metadata":{"managedFields":[{"manager":"kubectl","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:password":{}}}}]},"data":{"password":"${PASSWORD}"}}`,
+      {
+        json: `{"kind":"Secret","metadata":{"managedFields":[{"manager":"kubectl","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:password":{}}}}]},"data":{"password":"${REDACTED}"}}`,
+      },
+    ],
+    [
+      'an error about a Secret, whose messages can quote what it was sent',
+      'PUT',
+      `${SECRETS}/db`,
+      `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Secret \\"db\\" is invalid: type: Invalid value: \\"${PASSWORD}\\": field is immutable","reason":"Invalid","details":{"name":"db","kind":"secrets","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \\"${PASSWORD}\\": field is immutable","field":"type"}]},"code":422}`,
+      {
+        json: `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"${REDACTED}","reason":"Invalid","details":{"name":"db","kind":"secrets","causes":[{"reason":"FieldValueInvalid","message":"${REDACTED}","field":"type"}]},"code":422}`,
+      },
+    ],
+    [
+      'delete options, which hold no secret',
+      'DELETE',
+      `${SECRETS}/db`,
+      '{"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0,"propagationPolicy":"Foreground","preconditions":{"uid":"u-1","resourceVersion":"7"},"dryRun":["All"]}',
+      { json: '{"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0,"propagationPolicy":"Foreground","preconditions":{"uid":"u-1","resourceVersion":"7"},"dryRun":["All"]}' },
+    ],
+  ])('%s', (_, method, raw, text, expected) => {
+    expect(loggedText(method, raw, text)).toEqual(expected);
+  });
+
+  it.each<[string, string, string, string]>([
+    ['a TokenRequest nested in a list', 'POST', CONFIG_MAPS, `{"kind":"List","items":[{"kind":"TokenRequest","status":{"token":"${TOKEN}"}}]}`],
+    ['a TokenReview with its kind spelled "Kind"', 'POST', CONFIG_MAPS, `{"Kind":"TokenReview","spec":{"token":"${TOKEN}"}}`],
+    ['a token review spelled in lower case', 'POST', CONFIG_MAPS, `{"kind":"tokenreview","spec":{"token":"${TOKEN}"}}`],
+  ])('leaves out %s entirely', (_, method, raw, text) => {
+    expect(loggedText(method, raw, text)).toEqual({ omitted: 'redacted: token requests and reviews carry tokens' });
+  });
+
+  it('logs a SelfSubjectReview as it is: it names the caller and carries no credential', () => {
+    const review = '{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","status":{"userInfo":{"username":"system:serviceaccount:team-a:app","groups":["system:authenticated"]}}}';
+    expect(loggedText('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', review)).toEqual({ json: review });
+  });
+});
+
+describe('loggedBody: a Secret serialized as JSON inside a string', () => {
+  const crossplaneObject = (annotations: Record<string, string>) => ({
+    apiVersion: 'kubernetes.crossplane.io/v1alpha2',
+    kind: 'Object',
+    metadata: { name: 'db-secret', namespace: 'team-a', annotations },
+    spec: { forProvider: { manifest: SECRET } },
+  });
+  const appliedObject = JSON.stringify(crossplaneObject({}));
+  const redactedApplied = JSON.parse(JSON.stringify(crossplaneObject({}))) as { spec: { forProvider: { manifest: unknown } } };
+  redactedApplied.spec.forProvider.manifest = REDACTED_SECRET;
+
+  it.each<[string, string, string, unknown, (annotations: Record<string, string>) => unknown]>([
+    [
+      'in the last-applied-configuration of an object that holds a Secret (Crossplane\'s Object)',
+      'POST',
+      '/apis/kubernetes.crossplane.io/v1alpha2/namespaces/team-a/objects',
+      crossplaneObject({ [LAST_APPLIED]: `${appliedObject}\n` }),
+      (annotations) => expect(JSON.parse(String(annotations[LAST_APPLIED]))).toEqual(redactedApplied),
+    ],
+    [
+      'in any other annotation (kapp keeps the original there)',
+      'POST',
+      CONFIG_MAPS,
+      { kind: 'ConfigMap', metadata: { name: 'c', annotations: { 'kapp.k14s.io/original': JSON.stringify(SECRET) } }, data: { color: 'blue' } },
+      (annotations) => expect(JSON.parse(String(annotations['kapp.k14s.io/original']))).toEqual(REDACTED_SECRET),
+    ],
+    [
+      'in a Secret\'s own annotation, without a kind',
+      'GET',
+      `${SECRETS}/db`,
+      { ...SECRET, metadata: { ...SECRET.metadata, annotations: { 'example.com/previous': `{"data":{"password":"${PASSWORD}"}}` } } },
+      (annotations) => expect(annotations['example.com/previous']).toBe(`{"data":{"password":"${REDACTED}"}}`),
+    ],
+    [
+      'but an annotation whose JSON holds no Secret is left as it was written',
+      'POST',
+      CONFIG_MAPS,
+      { kind: 'ConfigMap', metadata: { name: 'c', annotations: { [LAST_APPLIED]: '{ "kind": "ConfigMap", "data": {"color": "blue"} }\n' } } },
+      (annotations) => expect(annotations[LAST_APPLIED]).toBe('{ "kind": "ConfigMap", "data": {"color": "blue"} }\n'),
+    ],
+  ])('%s', (_, method, raw, body, check) => {
+    const shown = logged(method, raw, body) as { metadata: { annotations: Record<string, string> } };
+    check(shown.metadata.annotations);
+    expect(JSON.stringify(shown)).not.toContain(PASSWORD);
+  });
+});
+
+describe('loggedBody: the answer to a patch that can copy a Secret\'s values elsewhere', () => {
+  const copied = { ...SECRET, metadata: { ...SECRET.metadata, annotations: { leaked: PASSWORD } } };
+  const answer = (body: unknown) => capture(JSON.stringify(body), 'application/json');
+  const patch = (body: string, contentType = 'application/json-patch+json', limit?: number) => capture(body, contentType, undefined, limit);
+  const patchSecret = attributesOf('PATCH', `${SECRETS}/db`);
+
+  it.each<[string, BodyCapture, string]>([
+    ['copy from /data to an annotation', patch('[{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]'), 'json-patch'],
+    ['move from /stringData, added in the same patch', patch(`[{"op":"add","path":"/stringData","value":{"p":"x"}},{"op":"move","from":"/stringData/p","path":"/metadata/annotations/leaked"}]`), 'json-patch'],
+    ['an op the API server does not know (it answers with an error)', patch('[{"op":"Copy","from":"/data/password","path":"/metadata/annotations/leaked"}]'), 'json-patch'],
+    ['a patch too long to read', patch(`[${'{"op":"test","path":"/type","value":"Opaque"},'.repeat(20)}{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]`, undefined, 256), 'unread'],
+    ['a patch that is not JSON', patch('- op: copy\n', 'application/yaml'), 'unread'],
+  ])('leaves out the answer after %s', (_, request, why) => {
+    expect(loggedBody(answer(copied), patchSecret, false, { requestBody: request })).toEqual({
+      omitted:
+        why === 'json-patch'
+          ? 'redacted: a JSON patch that copies or moves values can put a Secret\'s value in any field of the answer'
+          : 'redacted: the patch could not be read, and a JSON patch can put a Secret\'s value in any field of the answer',
+    });
+  });
+
+  it.each<[string, BodyCapture]>([
+    ['a JSON patch that only adds, removes, replaces and tests', patch(`[{"op":"replace","path":"/data/password","value":"${PASSWORD}"},{"op":"remove","path":"/data/user"}]`)],
+    ['a merge patch', patch(`{"data":{"password":"${PASSWORD}"}}`, 'application/merge-patch+json')],
+  ])('logs the answer after %s, redacted as any Secret', (_, request) => {
+    expect(loggedBody(answer(SECRET), patchSecret, false, { requestBody: request })).toEqual({ json: JSON.stringify(REDACTED_SECRET) });
+  });
+});
+
 describe('loggedBody: what cannot be redacted is not logged', () => {
   const configMaps = attributesOf('POST', '/api/v1/namespaces/team-a/configmaps');
 
@@ -140,6 +336,20 @@ describe('loggedBody: what cannot be redacted is not logged', () => {
     ['no content type and not JSON', capture('hello', undefined), { omitted: 'not JSON (no content type)' }],
   ])('%s', (_, captured, expected) => {
     expect(loggedBody(captured, configMaps, false)).toEqual(expected);
+  });
+
+  it.each<[string, BodyCapture, LoggedBody]>([
+    ['a Secret in YAML', capture(`kind: Secret\ndata:\n  password: ${PASSWORD}\n`, 'application/yaml'), { omitted: 'not JSON (application/yaml)' }],
+    ['a Secret applied as YAML', capture(`kind: Secret\nstringData: {password: x}\n`, 'application/apply-patch+yaml'), { omitted: 'not JSON (application/apply-patch+yaml)' }],
+    ['a Secret in JSON cut short', capture(`{"kind":"Secret","data":{"password":"${PASSWORD}"`, 'application/json'), { omitted: 'not JSON (application/json)' }],
+    ['text without a content type', capture(`password=${PASSWORD}`, undefined), { omitted: 'not JSON (no content type)' }],
+  ])('the secrets resource: %s', (_, captured, expected) => {
+    expect(loggedBody(captured, attributesOf('POST', SECRETS), false)).toEqual(expected);
+  });
+
+  it('leaves out a body nested too deep to walk, rather than failing the request\'s event', () => {
+    const deep = capture(`${'['.repeat(20_000)}${']'.repeat(20_000)}`, 'application/json');
+    expect(loggedBody(deep, configMaps, false)).toEqual({ omitted: 'nested deeper than 512 levels' });
   });
 
   it('logs JSON sent as server-side apply (apply-patch+yaml is usually JSON)', () => {
