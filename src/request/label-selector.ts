@@ -174,7 +174,9 @@ function parseExactValue(parser: Parser): string[] | Problem {
 function scan(text: string): Parser {
   const lexer: Lexer = { text, position: 0 };
   const parser: Parser = { tokens: [], literals: [], position: 0 };
-  while (lex(lexer, parser) !== TOKEN.end);
+  let token: Token;
+  do token = lex(lexer, parser);
+  while (token !== TOKEN.end);
   return parser;
 }
 
@@ -191,7 +193,7 @@ function lex(lexer: Lexer, parser: Parser): Token {
   } else if (isSpecialSymbol(char)) {
     // Lexer.scanSpecialSymbol: the longest run of special characters that is a token.
     let end = start + 1;
-    token = LITERAL_TOKENS.get(lexer.text.slice(start, end)) ?? TOKEN.end;
+    token = LITERAL_TOKENS.get(lexer.text.slice(start, end)) ?? TOKEN.end; // each special character is a token
     for (;;) {
       const next = read(lexer);
       if (next === 0) break;

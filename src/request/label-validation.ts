@@ -28,6 +28,7 @@ const DNS1123_SUBDOMAIN_MESSAGE =
 const DNS1123_SUBDOMAIN = new RegExp(`^${DNS1123_SUBDOMAIN_FORMAT}$`);
 const DNS1123_SUBDOMAIN_EXAMPLES = ['example.com'];
 const DNS1123_SUBDOMAIN_MAX_BYTES = 253;
+const NO_ERRORS: readonly string[] = [];
 const INT64_MAX_DIGITS = '9223372036854775807';
 const INT64_MIN_DIGITS = '9223372036854775808';
 /** Go's unicode.IsPrint, which decides what `%q` leaves unescaped. */
@@ -49,11 +50,12 @@ const GO_ESCAPES: ReadonlyMap<number, string> = new Map([
  * counts always hold): gt/lt values are int64, every value is a label value.
  */
 export function newRequirement(key: string, operator: LabelOperator, values: string[]): LabelRequirement | Problem {
-  const problems: string[] = [];
+  let problems: string[] | undefined;
   if (operator === 'gt' || operator === 'lt') {
     for (let i = 0; i < values.length; i++) {
       const value = values[i] ?? '';
       if (!isInt64(value)) {
+        problems ??= [];
         problems.push(invalidValue(`values[${String(i)}]`, value, "for 'Gt', 'Lt' operators, the value must be an integer"));
       }
     }
@@ -61,15 +63,18 @@ export function newRequirement(key: string, operator: LabelOperator, values: str
   for (let i = 0; i < values.length; i++) {
     const value = values[i] ?? '';
     const errors = labelValueErrors(value);
-    if (errors.length > 0) problems.push(invalidValue(`values[${String(i)}][${key}]`, value, errors.join('; ')));
+    if (errors.length === 0) continue;
+    problems ??= [];
+    problems.push(invalidValue(`values[${String(i)}][${key}]`, value, errors.join('; ')));
   }
-  return problems.length > 0 ? { problem: aggregate(problems) } : { key, operator, values };
+  return problems === undefined ? { key, operator, values } : { problem: aggregate(problems) };
 }
 
 /** content.IsLabelKey (alias validation.IsQualifiedName): `[DNS-1123 subdomain "/"] name`. */
-export function labelKeyErrors(key: string): string[] {
-  const errors: string[] = [];
+export function labelKeyErrors(key: string): readonly string[] {
   const slash = key.indexOf('/');
+  if (slash === -1 && utf8ByteLength(key) <= LABEL_NAME_MAX_BYTES && LABEL_KEY.test(key)) return NO_ERRORS;
+  const errors: string[] = [];
   let name: string;
   if (slash === -1) {
     name = key;
@@ -94,10 +99,13 @@ export function labelKeyErrors(key: string): string[] {
 }
 
 /** content.IsLabelValue (validation.IsValidLabelValue): empty, or a name of at most 63 bytes. */
-function labelValueErrors(value: string): string[] {
+function labelValueErrors(value: string): readonly string[] {
+  const isTooLong = utf8ByteLength(value) > LABEL_VALUE_MAX_BYTES;
+  const isMatching = LABEL_VALUE.test(value);
+  if (!isTooLong && isMatching) return NO_ERRORS;
   const errors: string[] = [];
-  if (utf8ByteLength(value) > LABEL_VALUE_MAX_BYTES) errors.push(maxLengthError(LABEL_VALUE_MAX_BYTES));
-  if (!LABEL_VALUE.test(value)) {
+  if (isTooLong) errors.push(maxLengthError(LABEL_VALUE_MAX_BYTES));
+  if (!isMatching) {
     errors.push(regexError(LABEL_VALUE_MESSAGE, LABEL_VALUE_FORMAT, LABEL_VALUE_EXAMPLES));
   }
   return errors;

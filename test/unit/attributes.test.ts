@@ -363,6 +363,10 @@ describe('nameFromFieldSelector (fields.ParseSelector + RequiresExactMatch("meta
     ['metadata.name=foo,spec.x=a\\q', undefined],
     // Terms are sorted before the first exact match is taken.
     ['metadata.name=b,metadata.name=a', 'a'],
+    // Sorted as Go sorts strings, by UTF-8 bytes: U+FF46 comes before U+1F600 (UTF-16 order says the opposite).
+    ['metadata.name=😀,metadata.name=\uff46', '\uff46'],
+    // hasTerm.Transform turns a term with neither field nor value into Everything, which is dropped.
+    ['=,metadata.name=foo', 'foo'],
   ])('%j', (selector, expected) => {
     expect(nameFromFieldSelector(selector)).toBe(expected);
   });
