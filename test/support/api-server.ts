@@ -88,6 +88,8 @@ export interface ApiServer {
   readonly tokensIssued: string[];
   /** The stored body of a ConfigMap, or undefined when there is none. */
   configMap(namespace: string, name: string): Buffer | undefined;
+  /** Stores a ConfigMap with these labels. */
+  putConfigMap(namespace: string, name: string, labels?: Record<string, string>): void;
   /** Resolves with the first recorded request, past or future, that matches; rejects after the timeout. */
   waitForRequest(predicate: (request: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
   /** The first matching script answers the request; scripts apply after authentication, before routing. */
@@ -1480,6 +1482,11 @@ class FakeApiServer implements ApiServer {
 
   configMap(namespace: string, name: string): Buffer | undefined {
     return this.#configMaps.get(objectKey(namespace, name));
+  }
+
+  putConfigMap(namespace: string, name: string, labels: Record<string, string> = {}): void {
+    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels }, data: { key: 'value' } };
+    this.#configMaps.set(objectKey(namespace, name), Buffer.from(JSON.stringify(configMap)));
   }
 
   putPod(namespace: string, name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
