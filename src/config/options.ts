@@ -72,6 +72,13 @@ const SPECS = {
     takesValue: true,
     parse: parsePositiveDuration,
   }),
+  'request-body-timeout': option({
+    group: LISTENER,
+    defaultText: '30s',
+    help: 'Longest the body of an ordinary request may go without a byte moving: then 408 (504 if the API server stopped taking it), the connection is closed and the request to the API server abandoned, so a stalled upload cannot keep its --max-requests-in-flight slot. An upload that keeps moving is never cut here. Watches, logs and upgrades have none.',
+    takesValue: true,
+    parse: parsePositiveDuration,
+  }),
   'max-requests-in-flight': option({
     group: LISTENER,
     defaultText: '0',

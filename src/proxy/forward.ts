@@ -20,13 +20,15 @@ import type { Upstream } from '../cluster/upstream.ts';
 import { BodyCapture } from './body-capture.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { InFlight } from './in-flight.ts';
-import { gatewayTimeout, upstreamFailure, writeStatus } from './status.ts';
+import { bodyStall, bodyTimeout, gatewayTimeout, upstreamFailure, writeStatus } from './status.ts';
 
 export interface ForwardDeps {
   readonly upstream: Upstream;
   readonly credentials: CredentialStore;
   readonly inFlight: InFlight;
   readonly upstreamTimeoutMs: number;
+  /** Longest an ordinary request's body may go without moving (`--request-body-timeout`). */
+  readonly requestBodyTimeoutMs: number;
   readonly log: Logger;
   readonly recorder: Recorder;
   /** At the Request levels, bodies longer than this are not logged. */
@@ -81,6 +83,7 @@ export class Exchange implements CompletedRequest {
   upstreamResponse: Readable | undefined;
   sentAuthorization: string | undefined;
   sentMark = 0;
+  /** The body deadline while an ordinary request's body streams up, then the upstream timeout. */
   timer: NodeJS.Timeout | undefined;
   retried = false;
   /** The API server's status code once its answer started; 0 before. */
@@ -162,16 +165,41 @@ export function forward(exchange: Exchange): void {
   (exchange.res as Tagged<ServerResponse>)[EXCHANGE] = exchange;
   exchange.res.on('close', onClientClose);
   exchange.deps.inFlight.add(exchange);
-  if (exchange.requestBody !== undefined) {
+  // Long-running requests are exempt, as from the upstream timeout (and kube-apiserver's request deadline).
+  if (exchange.hasBody && exchange.longRunningKind === undefined) {
     (exchange.req as Tagged<IncomingMessage>)[EXCHANGE] = exchange;
+    exchange.timer = setTimeout(onBodyTimeout, exchange.deps.requestBodyTimeoutMs, exchange);
     exchange.req.on('data', onRequestChunk);
   }
   sendUpstream(exchange);
 }
 
-/** Sees the request body go by for the audit log; the pipe upstream is unaffected. */
+/**
+ * Each chunk that moves restarts the body deadline, so an upload that keeps moving is never cut;
+ * the chunk is also seen going by for the audit log. A cleared timer ignores `refresh`.
+ */
 function onRequestChunk(this: Tagged<IncomingMessage>, chunk: Buffer): void {
-  this[EXCHANGE]?.requestBody?.add(chunk);
+  const exchange = this[EXCHANGE];
+  if (exchange === undefined) return;
+  exchange.timer?.refresh();
+  exchange.requestBody?.add(chunk);
+}
+
+/**
+ * The body stopped moving. Without its end the request cannot be acted on, nor the connection
+ * read past it: answer, close the connection, and abandon the upstream request half-sent.
+ */
+function onBodyTimeout(exchange: Exchange): void {
+  exchange.timer = undefined;
+  exchange.timedOut = true;
+  const upstream = exchange.upstreamRequest ?? exchange.upstreamStream;
+  const stall = bodyStall(exchange.req.complete, upstream?.writableNeedDrain === true);
+  if (stall === 'upstream') exchange.deps.recorder.upstreamError('timeout');
+  const status = bodyTimeout(stall, exchange.deps.requestBodyTimeoutMs);
+  exchange.reason = status.message;
+  exchange.res.shouldKeepAlive = false;
+  writeStatus(exchange.res, status);
+  cancelUpstream(exchange);
 }
 
 function onResponseChunk(this: Tagged<Readable>, chunk: Buffer): void {
@@ -207,9 +235,12 @@ function sendUpstream(exchange: Exchange): void {
   else request.end();
 }
 
+/** The whole request is sent: the body deadline, if any, gives way to the upstream timeout. */
 function startHeaderTimer(this: Tagged<ClientRequest | ClientHttp2Stream>): void {
   const exchange = this[EXCHANGE];
-  if (exchange !== undefined && exchange.upstreamResponse === undefined) {
+  if (exchange === undefined) return;
+  clearTimeout(exchange.timer);
+  if (exchange.upstreamResponse === undefined) {
     exchange.timer = setTimeout(onHeaderTimeout, exchange.deps.upstreamTimeoutMs, exchange);
   }
 }
