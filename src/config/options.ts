@@ -72,6 +72,10 @@ const SPECS = {
     takesValue: true,
     parse: parsePositiveDuration,
   }),
+  // kube-apiserver sets no http.Server ReadTimeout (only ReadHeaderTimeout 32s, pkg/server/secure_serving.go):
+  // a stalled body there ends with its request deadline's 504 at 60s (endpoints/filters/request_deadline.go,
+  // server/filters/timeout.go). 30s answers it sooner and names the cause; a body that keeps moving is
+  // left to that deadline.
   'request-body-timeout': option({
     group: LISTENER,
     defaultText: '30s',

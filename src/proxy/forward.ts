@@ -1,7 +1,8 @@
 /**
  * Forwarding of ordinary (non-upgrade) requests: the body streams up and the response streams back
  * with back-pressure, never buffered; long-running responses (watch, log, proxy) get their headers
- * at once and no timeout; a client that leaves tears the upstream request down.
+ * at once and no timeout; a client that leaves tears the upstream request down, and so does an
+ * ordinary request's body that stops moving for --request-body-timeout.
  * Upstream, a request is an HTTP/2 stream when the API server speaks HTTP/2, else an HTTP/1.1
  * request; both paths meet in `answered` and `relay`.
  * Listeners are module-level functions that find their exchange through a symbol, so a request
@@ -165,7 +166,8 @@ export function forward(exchange: Exchange): void {
   (exchange.res as Tagged<ServerResponse>)[EXCHANGE] = exchange;
   exchange.res.on('close', onClientClose);
   exchange.deps.inFlight.add(exchange);
-  // Long-running requests are exempt, as from the upstream timeout (and kube-apiserver's request deadline).
+  // Long-running requests are exempt, as from the upstream timeout and from kube-apiserver's request
+  // deadline (WithRequestDeadline, k8s.io/apiserver/pkg/endpoints/filters/request_deadline.go).
   if (exchange.hasBody && exchange.longRunningKind === undefined) {
     (exchange.req as Tagged<IncomingMessage>)[EXCHANGE] = exchange;
     exchange.timer = setTimeout(onBodyTimeout, exchange.deps.requestBodyTimeoutMs, exchange);
