@@ -262,6 +262,30 @@ describe('a request body that stalls', () => {
     expect(exposition).toMatch(/^kube_api_ambassador_requests_total\{verb="POST",[^}]*resource="configmaps",[^}]*code="408"[^}]*\} 1$/m);
   });
 
+  it('answers 504 when it is the API server that stops taking the body, and frees the slot', async () => {
+    const path = '/api/v1/namespaces/default/configmaps?held-up=1';
+    cluster.api.script((method, url) => method === 'POST' && url === path, 'stall-body');
+    try {
+      const client = await rawConnection(ambassador.port);
+      client.on('error', () => undefined); // the ambassador closes with the upload unread: a reset
+      client.resume();
+      // Far more than the flow-control windows and socket buffers between here and the API server hold.
+      const body = Buffer.alloc(16 * MiB, 'x');
+      client.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      client.write(body);
+
+      const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['requestURI'] === path, 5 * BODY_TIMEOUT_MS);
+      expect(event).toMatchObject({ responseStatus: { code: 504, message: expect.stringContaining('the API server stopped taking the request body') } });
+      client.destroy();
+      const exposition = await scrapeMetrics(ambassador);
+      expect(metricValue(exposition, 'kube_api_ambassador_upstream_errors_total{cause="timeout"}')).toBe(1);
+      expect(metricValue(exposition, 'kube_api_ambassador_requests_in_flight')).toBe(0);
+      expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?after=held-up')).status).toBe(200);
+    } finally {
+      cluster.api.clearScripts();
+    }
+  });
+
   it('does not cut an upload that keeps moving, however long it takes in all', async () => {
     // 12 chunks a fifth of the deadline apart: never silent for long, and 11 pauses (2.2 deadlines) before the body is whole.
     const CHUNKS = 12;
