@@ -44,8 +44,8 @@ export function tooManyRequests(message: string, retryAfterSeconds: number): Pro
 
 /**
  * The client did not send its request in time: headers trickled (slowloris), or a body that stopped.
- * 408 is HTTP's code for it (RFC 9110 §15.5.9); metav1 has no reason of its own for 408, and `Timeout`
- * makes client-go's `apierrors.IsTimeout` true, as for the API server's own 504 Timeout.
+ * 408 is HTTP's code for it (RFC 9110 §15.5.9). metav1 has no reason of its own for 408; `Timeout`
+ * makes apimachinery's `apierrors.IsTimeout` true, as for the API server's own 504 (`NewTimeoutError`).
  */
 export function requestTimeout(message: string): ProxyStatus {
   return { code: 408, reason: 'Timeout', message };
