@@ -129,6 +129,7 @@ async function run(): Promise<number> {
     auditPolicy: auditPolicy.policy,
     auditBodyLimit: options['audit-max-body-bytes'],
     upstreamTimeoutMs: options['upstream-timeout'],
+    requestBodyTimeoutMs: options['request-body-timeout'],
     log,
     recorder: combineRecorders(recorders),
   });

@@ -72,6 +72,17 @@ const SPECS = {
     takesValue: true,
     parse: parsePositiveDuration,
   }),
+  // kube-apiserver sets no http.Server ReadTimeout (only ReadHeaderTimeout 32s, pkg/server/secure_serving.go):
+  // a stalled body there ends with its request deadline's 504 at 60s (endpoints/filters/request_deadline.go,
+  // server/filters/timeout.go). 30s answers it sooner and names the cause; a body that keeps moving is
+  // left to that deadline.
+  'request-body-timeout': option({
+    group: LISTENER,
+    defaultText: '30s',
+    help: 'Longest the body of an ordinary request may go without a byte moving: then 408 (504 if the API server stopped taking it), the connection is closed and the request to the API server abandoned, so a stalled upload cannot keep its --max-requests-in-flight slot. An upload that keeps moving is never cut here. Watches, logs and upgrades have none.',
+    takesValue: true,
+    parse: parsePositiveDuration,
+  }),
   'max-requests-in-flight': option({
     group: LISTENER,
     defaultText: '0',

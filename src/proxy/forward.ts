@@ -1,7 +1,8 @@
 /**
  * Forwarding of ordinary (non-upgrade) requests: the body streams up and the response streams back
  * with back-pressure, never buffered; long-running responses (watch, log, proxy) get their headers
- * at once and no timeout; a client that leaves tears the upstream request down.
+ * at once and no timeout; a client that leaves tears the upstream request down, and so does an
+ * ordinary request's body that stops moving for --request-body-timeout.
  * Upstream, a request is an HTTP/2 stream when the API server speaks HTTP/2, else an HTTP/1.1
  * request; both paths meet in `answered` and `relay`.
  * Listeners are module-level functions that find their exchange through a symbol, so a request
@@ -21,13 +22,15 @@ import { BodyCapture } from './body-capture.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { InFlight } from './in-flight.ts';
 import { hasBody } from './read-body.ts';
-import { gatewayTimeout, upstreamFailure, writeStatus } from './status.ts';
+import { bodyStall, bodyTimeout, gatewayTimeout, upstreamFailure, writeStatus } from './status.ts';
 
 export interface ForwardDeps {
   readonly upstream: Upstream;
   readonly credentials: CredentialStore;
   readonly inFlight: InFlight;
   readonly upstreamTimeoutMs: number;
+  /** Longest an ordinary request's body may go without moving (`--request-body-timeout`). */
+  readonly requestBodyTimeoutMs: number;
   readonly log: Logger;
   readonly recorder: Recorder;
   /** At the Request levels, bodies longer than this are not logged. */
@@ -89,6 +92,7 @@ export class Exchange implements CompletedRequest {
   upstreamResponse: Readable | undefined;
   sentAuthorization: string | undefined;
   sentMark = 0;
+  /** The body deadline while an ordinary request's body streams up, then the upstream timeout. */
   timer: NodeJS.Timeout | undefined;
   retried = false;
   /** The API server's status code once its answer started; 0 before. */
@@ -168,16 +172,42 @@ export function forward(exchange: Exchange): void {
   exchange.deps.inFlight.add(exchange);
   if (exchange.readBody !== undefined) {
     exchange.requestBody?.add(exchange.readBody);
-  } else if (exchange.requestBody !== undefined) {
+  } else if (exchange.hasBody && exchange.longRunningKind === undefined) {
+    // Long-running requests are exempt, as from the upstream timeout and from kube-apiserver's request
+    // deadline (WithRequestDeadline, k8s.io/apiserver/pkg/endpoints/filters/request_deadline.go).
     (exchange.req as Tagged<IncomingMessage>)[EXCHANGE] = exchange;
+    exchange.timer = setTimeout(onBodyTimeout, exchange.deps.requestBodyTimeoutMs, exchange);
     exchange.req.on('data', onRequestChunk);
   }
   sendUpstream(exchange);
 }
 
-/** Sees the request body go by for the audit log; the pipe upstream is unaffected. */
+/**
+ * Each chunk that moves restarts the body deadline, so an upload that keeps moving is never cut;
+ * the chunk is also seen going by for the audit log. A cleared timer ignores `refresh`.
+ */
 function onRequestChunk(this: Tagged<IncomingMessage>, chunk: Buffer): void {
-  this[EXCHANGE]?.requestBody?.add(chunk);
+  const exchange = this[EXCHANGE];
+  if (exchange === undefined) return;
+  exchange.timer?.refresh();
+  exchange.requestBody?.add(chunk);
+}
+
+/**
+ * The body stopped moving. Without its end the request cannot be acted on, nor the connection
+ * read past it: answer, close the connection, and abandon the upstream request half-sent.
+ */
+function onBodyTimeout(exchange: Exchange): void {
+  exchange.timer = undefined;
+  exchange.timedOut = true;
+  const upstream = exchange.upstreamRequest ?? exchange.upstreamStream;
+  const stall = bodyStall(exchange.req.complete, upstream?.writableNeedDrain === true);
+  if (stall === 'upstream') exchange.deps.recorder.upstreamError('timeout');
+  const status = bodyTimeout(stall, exchange.deps.requestBodyTimeoutMs);
+  exchange.reason = status.message;
+  exchange.res.shouldKeepAlive = false;
+  writeStatus(exchange.res, status);
+  cancelUpstream(exchange);
 }
 
 function onResponseChunk(this: Tagged<Readable>, chunk: Buffer): void {
@@ -219,9 +249,12 @@ function sendBody(exchange: Exchange, upstream: ClientRequest | ClientHttp2Strea
   else upstream.end(exchange.readBody);
 }
 
+/** The whole request is sent: the body deadline, if any, gives way to the upstream timeout. */
 function startHeaderTimer(this: Tagged<ClientRequest | ClientHttp2Stream>): void {
   const exchange = this[EXCHANGE];
-  if (exchange !== undefined && exchange.upstreamResponse === undefined) {
+  if (exchange === undefined) return;
+  clearTimeout(exchange.timer);
+  if (exchange.upstreamResponse === undefined) {
     exchange.timer = setTimeout(onHeaderTimeout, exchange.deps.upstreamTimeoutMs, exchange);
   }
 }

@@ -223,7 +223,7 @@ export class ProxyHandler {
     const arrival = arrivalOf(req);
     if (req.method === 'DELETE' && hasBody(req)) {
       // kube-apiserver reads a delete's options from its body: read it whole before deciding.
-      void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.upstreamTimeoutMs, 'DeleteOptions body').then((body) => {
+      void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body').then((body) => {
         if (isStatus(body)) this.#refuseUnread(req, res, body, arrival);
         else this.#serve(req, res, arrival, body);
       });

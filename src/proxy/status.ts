@@ -52,9 +52,32 @@ export function tooManyRequests(message: string, retryAfterSeconds: number): Pro
   return { code: 429, reason: 'TooManyRequests', message, retryAfterSeconds };
 }
 
-/** The client did not finish sending its request headers in time (a slowloris client, say). */
+/**
+ * The client did not send its request in time: headers trickled (slowloris), or a body that stopped.
+ * 408 is HTTP's code for it (RFC 9110 §15.5.9). metav1 has no reason of its own for 408; `Timeout`
+ * makes apimachinery's `apierrors.IsTimeout` true, as for the API server's own 504 (`NewTimeoutError`).
+ */
 export function requestTimeout(message: string): ProxyStatus {
   return { code: 408, reason: 'Timeout', message };
+}
+
+/** Which side stopped a request body from moving: the client stopped sending, or the API server stopped taking it. */
+export type BodyStall = 'client' | 'upstream';
+
+/**
+ * No body byte moved for `--request-body-timeout`. The client is to blame only while it still owes
+ * bytes and the API server is ready for them; a paused pipe or a body fully received but not yet
+ * taken upstream is the API server's stall.
+ */
+export function bodyStall(clientFinished: boolean, upstreamBackPressure: boolean): BodyStall {
+  return clientFinished || upstreamBackPressure ? 'upstream' : 'client';
+}
+
+export function bodyTimeout(stall: BodyStall, timeoutMs: number): ProxyStatus {
+  const seconds = timeoutMs / 1000;
+  return stall === 'client'
+    ? requestTimeout(`the request body stopped arriving: nothing for ${seconds}s (--request-body-timeout)`)
+    : gatewayTimeout(`the API server stopped taking the request body: nothing for ${seconds}s (--request-body-timeout)`);
 }
 
 export function headersTooLarge(): ProxyStatus {

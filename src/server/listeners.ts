@@ -14,6 +14,12 @@ import type { Readiness } from './readiness.ts';
 
 /** Kept above typical client idle timeouts, so clients, not the proxy, close idle connections. */
 const CLIENT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/**
+ * Node's own limit on a whole request's arrival, headers and body (its default): the outer bound on
+ * a body dripped just fast enough for --request-body-timeout. Node refuses a headers timeout above
+ * it, so a longer --request-header-timeout raises it.
+ */
+const WHOLE_REQUEST_TIMEOUT_MS = 300_000;
 
 export type ListenTarget = { readonly host: string; readonly port: number } | { readonly socketPath: string };
 
@@ -25,6 +31,7 @@ export function createProxyServer(handler: ProxyHandler, headerTimeoutMs: number
       requireHostHeader: true,
       keepAliveTimeout: CLIENT_KEEP_ALIVE_TIMEOUT_MS,
       headersTimeout: headerTimeoutMs,
+      requestTimeout: Math.max(WHOLE_REQUEST_TIMEOUT_MS, headerTimeoutMs),
       // Node checks its timeouts only this often (30 s by default), which would stretch a short one.
       connectionsCheckingInterval: Math.min(1000, Math.max(50, headerTimeoutMs / 4)),
     },

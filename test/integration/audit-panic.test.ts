@@ -89,6 +89,7 @@ beforeAll(async () => {
     auditPolicy: auditPolicyForLevel('Metadata'),
     auditBodyLimit: 65_536,
     upstreamTimeoutMs: 10_000,
+    requestBodyTimeoutMs: 10_000,
     log,
     recorder: audit,
   });

@@ -1,6 +1,7 @@
 /**
  * Client faults and load at the edges, each measured on the real ambassador process: a client that
- * stops reading, 10,000 aborted requests, clients that leave mid-upgrade, and SIGTERM under load.
+ * stops reading, a request body that stalls, 10,000 aborted requests, clients that leave mid-upgrade,
+ * and SIGTERM under load.
  * Memory and descriptors are read from /proc/PID of the ambassador; its timers from its own
  * /metrics (prom-client's nodejs_active_resources, fed by process.getActiveResourcesInfo()).
  */
@@ -8,11 +9,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
-import { send } from '../support/http.ts';
+import { parseRawResponse, send } from '../support/http.ts';
 import { tcpBufferMax, within } from '../support/bounds.ts';
 import { scriptLargeAnswer, untilStalledOrFinished } from '../support/large-answer.ts';
 import { handleStreamingUpgrade } from '../support/streaming.ts';
@@ -204,6 +206,122 @@ describe('a client that never reads its response', () => {
         `peak +${(peakGrowth / MiB).toFixed(1)} MiB while delivering`,
     );
     expect(peakGrowth).toBeLessThan(total / 4);
+  });
+});
+
+describe('a request body that stalls', () => {
+  const BODY_TIMEOUT_MS = 3000;
+  let cluster: TestCluster;
+  let ambassador: RunningAmbassador;
+
+  beforeAll(async () => {
+    ({ cluster, ambassador } = await startClusterAndAmbassador([
+      '--max-requests-in-flight',
+      '1',
+      '--request-body-timeout',
+      `${BODY_TIMEOUT_MS}ms`,
+    ]));
+  });
+
+  afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
+
+  async function inFlight(): Promise<number> {
+    return metricValue(await scrapeMetrics(ambassador), 'kube_api_ambassador_requests_in_flight');
+  }
+
+  it('gets a 408 Status, its connection closed and its slot back, and the API server never gets the request whole', async () => {
+    const path = '/api/v1/namespaces/default/configmaps?stalled=1';
+    const client = await rawConnection(ambassador.port);
+    client.on('error', () => undefined);
+    let answer = '';
+    client.setEncoding('latin1').on('data', (chunk: string) => (answer += chunk));
+    const clientClosed = closed(client);
+    // 100 bytes announced, 7 sent, then nothing.
+    await writeAll(
+      client,
+      `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"kind"`,
+    );
+    await expect.poll(inFlight, { timeout: BODY_TIMEOUT_MS }).toBe(1);
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?while=stalled')).status).toBe(429);
+
+    await within(clientClosed, 10_000, 'the stalled request is still open');
+    const { status, body } = parseRawResponse(answer);
+    expect(status).toBe(408);
+    expect(body).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Timeout', code: 408 });
+    expect(String(body?.['message'])).toContain('--request-body-timeout');
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+
+    expect(await inFlight()).toBe(0);
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?after=stalled')).status).toBe(200);
+    // The API server answered the request sent after the stalled one: the stalled POST, aborted half-sent, never arrived whole.
+    expect(cluster.api.requests.map((r) => `${r.method} ${r.url}`)).not.toContain(`POST ${path}`);
+
+    const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['requestURI'] === path);
+    expect(event).toMatchObject({ verb: 'create', responseStatus: { code: 408, status: 'Failure' } });
+    const exposition = await scrapeMetrics(ambassador);
+    expect(exposition).toMatch(/^kube_api_ambassador_requests_total\{verb="POST",[^}]*resource="configmaps",[^}]*code="408"[^}]*\} 1$/m);
+  });
+
+  it('answers 504 when it is the API server that stops taking the body, and frees the slot', async () => {
+    const path = '/api/v1/namespaces/default/configmaps?held-up=1';
+    cluster.api.script((method, url) => method === 'POST' && url === path, 'stall-body');
+    try {
+      const client = await rawConnection(ambassador.port);
+      client.on('error', () => undefined); // the ambassador closes with the upload unread: a reset
+      client.resume();
+      // Far more than the flow-control windows and socket buffers between here and the API server hold.
+      const body = Buffer.alloc(16 * MiB, 'x');
+      client.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      client.write(body);
+
+      const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['requestURI'] === path, 5 * BODY_TIMEOUT_MS);
+      expect(event).toMatchObject({ responseStatus: { code: 504, message: expect.stringContaining('the API server stopped taking the request body') } });
+      client.destroy();
+      const exposition = await scrapeMetrics(ambassador);
+      expect(metricValue(exposition, 'kube_api_ambassador_upstream_errors_total{cause="timeout"}')).toBe(1);
+      expect(metricValue(exposition, 'kube_api_ambassador_requests_in_flight')).toBe(0);
+      expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?after=held-up')).status).toBe(200);
+    } finally {
+      cluster.api.clearScripts();
+    }
+  });
+
+  it('does not cut an upload that keeps moving, however long it takes in all', async () => {
+    // 12 chunks a fifth of the deadline apart: never silent for long, and 11 pauses (2.2 deadlines) before the body is whole.
+    const CHUNKS = 12;
+    const GAP_MS = BODY_TIMEOUT_MS / 5;
+    const path = '/api/v1/namespaces/default/configmaps/steady';
+    const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'steady' }, data: { x: 'y'.repeat(10 * CHUNKS) } }));
+    const started = performance.now();
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      const upload = request(
+        {
+          host: '127.0.0.1',
+          port: ambassador.port,
+          method: 'PUT',
+          path,
+          agent: false,
+          headers: { host: 'localhost', 'content-type': 'application/json', 'content-length': body.length },
+        },
+        resolve,
+      );
+      upload.on('error', reject);
+      void (async () => {
+        const size = Math.ceil(body.length / CHUNKS);
+        for (let chunk = 0; chunk < CHUNKS; chunk++) {
+          upload.write(body.subarray(chunk * size, (chunk + 1) * size));
+          await delay(GAP_MS);
+        }
+        upload.end();
+      })();
+    });
+    const response = await within(answered, 10 * BODY_TIMEOUT_MS, 'the steady upload got no answer');
+    response.resume();
+    const seconds = (performance.now() - started) / 1000;
+    expect(response.statusCode).toBe(201);
+    expect(seconds).toBeGreaterThan((2 * BODY_TIMEOUT_MS) / 1000);
+    const received = await cluster.api.waitForRequest((r) => r.method === 'PUT' && r.url === path);
+    expect(received.body.equals(body)).toBe(true);
   });
 });
 

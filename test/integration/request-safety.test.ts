@@ -212,6 +212,15 @@ describe('slow clients', () => {
       await strict.stop();
     }
   });
+
+  it('serves with a --request-header-timeout longer than Node\'s 5-minute limit on a whole request', async () => {
+    const patient = await startAmbassador([...cluster.ambassadorArgs, '--request-header-timeout', '6m']);
+    try {
+      expect((await send(patient.port, 'GET', '/version')).status).toBe(200);
+    } finally {
+      await patient.stop();
+    }
+  });
 });
 
 describe('concurrency limits', () => {

@@ -72,6 +72,11 @@ export type ScriptedBehaviour =
   | { status: number; body?: string | Buffer; headers?: Record<string, string> }
   /** Read the request and never answer; the connection stays open until the client goes away. */
   | 'hang'
+  /**
+   * Read neither the body nor anything after it, and never answer: an upload stalls against the
+   * server's flow control. Chosen before authentication; the request is not recorded, never arriving whole.
+   */
+  | 'stall-body'
   /** Destroy the socket without answering. */
   | 'reset'
   /** Send 200 headers and part of a body, then destroy the socket. */
@@ -866,7 +871,7 @@ function startStream(res: ServerResponse, contentType: string): void {
 const PARTIAL_BODY = '{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[{"metadata":';
 
 function answerScripted(req: IncomingMessage, res: ServerResponse, behaviour: ScriptedBehaviour): void {
-  if (behaviour === 'hang') return;
+  if (behaviour === 'hang' || behaviour === 'stall-body') return;
   if (typeof behaviour === 'object' && 'respond' in behaviour) {
     behaviour.respond(req, res);
   } else if (behaviour === 'reset') {
@@ -894,7 +899,7 @@ function cut(req: IncomingMessage): void {
 
 /** The same behaviours for an upgrade request, whose socket no longer belongs to the HTTP server. */
 function answerScriptedUpgrade(socket: Duplex, behaviour: ScriptedBehaviour): void {
-  if (behaviour === 'hang') return;
+  if (behaviour === 'hang' || behaviour === 'stall-body') return;
   if (typeof behaviour === 'object' && 'respond' in behaviour) {
     answerUpgradeFailure(socket, { code: 500, reason: 'InternalError', message: 'a respond script cannot answer an upgrade' });
   } else if (behaviour === 'reset') {
@@ -1168,6 +1173,7 @@ class FakeApiServer implements ApiServer {
   // --- request handling ----------------------------------------------------------------------
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#scriptFor(req) === 'stall-body') return;
     let user: string | undefined;
     let body: Buffer;
     try {
