@@ -1,18 +1,19 @@
 /**
  * Finds the cluster the way client libraries do, in this order: explicit flags (--kubeconfig or
  * --context, then --server), in-cluster settings (KUBERNETES_SERVICE_HOST/PORT and the service
- * account folder), then a kubeconfig ($KUBECONFIG, ~/.kube/config) read with @kubernetes/client-node
- * so client certificates, tokens and exec credential plugins work outside a cluster too.
+ * account folder), then a kubeconfig ($KUBECONFIG, ~/.kube/config) with tokens, token files, client
+ * certificates and exec credential plugins. Every credential file is read with a size bound, and no
+ * error quotes a credential.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import type { RequestOptions } from 'node:https';
+import { existsSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Options } from '../config/options.ts';
+import { MAX_NAMESPACE_FILE_BYTES, MAX_PEM_FILE_BYTES, MAX_TOKEN_BYTES, readBounded } from './bounded-read.ts';
 import {
   assertCertificates,
+  assertClientCertificate,
+  bearerTokenProblem,
   certificateExpiry,
   certificateIdentity,
   earliest,
@@ -21,6 +22,8 @@ import {
   type CredentialMaterial,
   type LoadCredentials,
 } from './credentials.ts';
+import { runExecPlugin } from './exec-plugin.ts';
+import { readKubeconfig, type KubeconfigCluster, type KubeconfigUser, type SelectedKubeconfig } from './kubeconfig.ts';
 
 export interface ClusterSource {
   readonly server: URL;
@@ -35,23 +38,23 @@ export type Discovery = { readonly ok: true; readonly source: ClusterSource } | 
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Finds the cluster; only a kubeconfig makes it load @kubernetes/client-node (85 MB of heap at start). */
+/** Finds the cluster and how to load its credentials; never rejects. */
 export async function discoverCluster(options: Options, env: Env, homeDir: string): Promise<Discovery> {
   try {
     if (options.kubeconfig !== '' || options.context !== '') {
-      return await fromKubeconfig(options, options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir));
+      return await fromKubeconfig(options, options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir), env);
     }
     if (options.server !== '') {
-      return { ok: true, source: fromFiles(new URL(options.server), options, 'the --server flag') };
+      return { ok: true, source: await fromFiles(new URL(options.server), options, 'the --server flag') };
     }
     const host = env['KUBERNETES_SERVICE_HOST'];
     const port = env['KUBERNETES_SERVICE_PORT'];
     if (host !== undefined && host !== '' && port !== undefined && port !== '') {
       const server = new URL(`https://${isIPv6(host) ? `[${host}]` : host}:${port}`);
-      return { ok: true, source: fromFiles(server, options, 'in-cluster settings') };
+      return { ok: true, source: await fromFiles(server, options, 'in-cluster settings') };
     }
     const files = defaultKubeconfigFiles(env, homeDir);
-    if (files.some((file) => existsSync(file))) return await fromKubeconfig(options, files);
+    if (files.some((file) => existsSync(file))) return await fromKubeconfig(options, files, env);
     return {
       ok: false,
       problem:
@@ -71,19 +74,20 @@ function defaultKubeconfigFiles(env: Env, homeDir: string): string[] {
 }
 
 /** Token and CA files: --token-file and --certificate-authority, else the service account folder's. */
-function fromFiles(server: URL, options: Options, origin: string): ClusterSource {
+async function fromFiles(server: URL, options: Options, origin: string): Promise<ClusterSource> {
   const tokenFile = options['token-file'] !== '' ? options['token-file'] : join(options['service-account-dir'], 'token');
   const defaultCa = join(options['service-account-dir'], 'ca.crt');
   const caFile = options['certificate-authority'] !== '' ? options['certificate-authority'] : existsSync(defaultCa) ? defaultCa : undefined;
   const servername = options['tls-server-name'] !== '' ? options['tls-server-name'] : undefined;
-  const namespace = readOptional(join(options['service-account-dir'], 'namespace'));
+  const namespace = await readNamespace(join(options['service-account-dir'], 'namespace'));
   return {
     server,
     description: `${origin} (token ${tokenFile}, CA ${caFile ?? 'system roots'})`,
     namespace,
     loadCredentials: async () => {
       const token = await readToken(tokenFile);
-      const ca = caFile === undefined ? undefined : await readCa(caFile);
+      const ca = caFile === undefined ? undefined : await readPem(caFile, `the CA file ${caFile}`);
+      if (ca !== undefined) assertCertificates(ca, `the CA file ${caFile}`);
       return {
         authorization: `Bearer ${token}`,
         impersonateUser: undefined,
@@ -96,42 +100,41 @@ function fromFiles(server: URL, options: Options, origin: string): ClusterSource
 }
 
 async function readToken(file: string): Promise<string> {
-  const token = (await readFile(file, 'utf8')).trim();
-  if (token === '') throw new Error(`the token file ${file} is empty`);
+  const what = `the token file ${file}`;
+  const token = (await readBounded(file, MAX_TOKEN_BYTES, what)).toString('utf8').trim();
+  const problem = bearerTokenProblem(token, what);
+  if (problem !== undefined) throw new Error(problem);
   return token;
 }
 
-async function readCa(file: string): Promise<Buffer> {
-  const ca = await readFile(file);
-  assertCertificates(ca, `the CA file ${file}`);
-  return ca;
+function readPem(file: string, what: string): Promise<Buffer> {
+  return readBounded(file, MAX_PEM_FILE_BYTES, what);
 }
 
-function readOptional(file: string): string | undefined {
+async function readNamespace(file: string): Promise<string | undefined> {
   try {
-    return readFileSync(file, 'utf8').trim() || undefined;
+    return (await readBounded(file, MAX_NAMESPACE_FILE_BYTES, `the namespace file ${file}`)).toString('utf8').trim() || undefined;
   } catch {
     return undefined;
   }
 }
 
-async function fromKubeconfig(options: Options, files: readonly string[]): Promise<Discovery> {
+async function fromKubeconfig(options: Options, files: readonly string[], env: Env): Promise<Discovery> {
   const existing = files.filter((file) => existsSync(file));
   if (existing.length === 0) {
     return { ok: false, problem: `No cluster found: the kubeconfig ${files.join(delimiter)} does not exist.` };
   }
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const loadKubeconfig = (): KubeConfig => readKubeconfig(new KubeConfig(), () => new KubeConfig(), existing, options.context);
-  const config = loadKubeconfig();
-  const cluster = config.getCurrentCluster();
-  if (cluster === null) {
-    return { ok: false, problem: `The kubeconfig ${existing.join(delimiter)} has no current context; pass --context.` };
+  const selected = await readKubeconfig(existing, options.context);
+  const { cluster } = selected;
+  if (cluster === undefined) {
+    const why = selected.contexts.includes(selected.context) ? `its context "${selected.context}" names no cluster it defines` : 'has no current context; pass --context';
+    return { ok: false, problem: `The kubeconfig ${existing.join(delimiter)} ${why}.` };
   }
   const server = new URL(cluster.server);
   if (server.protocol !== 'https:') {
-    return { ok: false, problem: `The kubeconfig cluster "${cluster.name}" uses ${cluster.server}; the ambassador only forwards over https.` };
+    return { ok: false, problem: `The kubeconfig cluster "${cluster.name}" uses ${server.origin}; the ambassador only forwards over https.` };
   }
-  if (cluster.skipTLSVerify) {
+  if (cluster.insecureSkipTlsVerify) {
     return {
       ok: false,
       problem: `The kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify; the ambassador always verifies the API server. Give it the cluster's certificate-authority instead.`,
@@ -142,61 +145,89 @@ async function fromKubeconfig(options: Options, files: readonly string[]): Promi
     ok: true,
     source: {
       server,
-      description: `kubeconfig ${existing.join(delimiter)}, context "${config.getCurrentContext()}"`,
+      description: `kubeconfig ${existing.join(delimiter)}, context "${selected.context}"`,
       namespace: undefined,
-      // A fresh KubeConfig per load re-reads the files and makes exec plugins run again, so
-      // credentials are renewed on the refresh timer, before they expire, not after.
-      loadCredentials: () => credentialsFromKubeconfig(loadKubeconfig(), servername),
+      // Each load re-reads the files and runs the exec plugin again, so credentials are renewed on
+      // the refresh timer, before they expire, not after. The context chosen at start stays: the
+      // server does too, and another context's credentials are not for it.
+      loadCredentials: async () => credentialsFromKubeconfig(await readKubeconfig(existing, selected.context), servername, env),
     },
   };
 }
 
-/** Loads `files` into `config`, merged as kubectl merges $KUBECONFIG, and selects `context`. */
-function readKubeconfig(config: KubeConfig, create: () => KubeConfig, files: readonly string[], context: string): KubeConfig {
-  files.forEach((file, index) => {
-    if (index === 0) {
-      config.loadFromFile(file);
-      return;
-    }
-    const next = create();
-    next.loadFromFile(file);
-    config.mergeConfig(next, config.getCurrentContext() !== '');
-  });
-  if (context !== '') {
-    if (config.getContextObject(context) === null) {
-      const known = config.getContexts().map((c) => c.name);
-      throw new Error(`The kubeconfig has no context "${context}"; it has: ${known.join(', ') || 'none'}.`);
-    }
-    config.setCurrentContext(context);
-  }
-  return config;
+const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
+
+/** A kubeconfig `*-data` field's bytes; refuses what is not base64 rather than decoding it loosely. */
+export function decodeKubeconfigData(value: string, what: string): Buffer {
+  if (!BASE64.test(value)) throw new Error(`${what} is not base64`);
+  return Buffer.from(value, 'base64');
 }
 
-async function credentialsFromKubeconfig(config: KubeConfig, servername: string | undefined): Promise<CredentialMaterial> {
-  const request: RequestOptions = {};
-  await config.applyToHTTPSOptions(request);
-  const headers = (request.headers ?? {}) as Record<string, string | undefined>;
-  const bearer = headers['Authorization'];
-  const authorization = bearer ?? (request.auth ? `Basic ${Buffer.from(request.auth).toString('base64')}` : undefined);
-  const cert = asBuffer(request.cert);
-  const ca = asBuffer(request.ca);
-  if (ca !== undefined) assertCertificates(ca, 'the kubeconfig certificate-authority');
-  if (authorization === undefined && cert === undefined) {
-    throw new Error(`the kubeconfig user of context "${config.getCurrentContext()}" has no token, client certificate or exec plugin`);
+async function fileOrData(file: string | undefined, data: string | undefined, fileWhat: string, dataWhat: string): Promise<Buffer | undefined> {
+  if (file !== undefined) return readPem(file, `${fileWhat} ${file}`);
+  return data === undefined ? undefined : decodeKubeconfigData(data, dataWhat);
+}
+
+async function readCluster(cluster: KubeconfigCluster): Promise<Buffer | undefined> {
+  const where = `kubeconfig cluster "${cluster.name}"`;
+  const ca = await fileOrData(cluster.certificateAuthority, cluster.certificateAuthorityData, 'the CA file', `the certificate-authority-data of ${where}`);
+  if (ca !== undefined) assertCertificates(ca, `the certificate-authority of ${where}`);
+  return ca;
+}
+
+/** The user's own bearer token (token, else tokenFile), trimmed as client-go trims token files. */
+async function staticToken(user: KubeconfigUser): Promise<string | undefined> {
+  if (user.token !== undefined) return user.token;
+  if (user.tokenFile === undefined) return undefined;
+  return (await readBounded(user.tokenFile, MAX_TOKEN_BYTES, `the token file ${user.tokenFile}`)).toString('utf8').trim();
+}
+
+async function credentialsFromKubeconfig(selected: SelectedKubeconfig, servername: string | undefined, env: Env): Promise<CredentialMaterial> {
+  const { cluster, user } = selected;
+  if (cluster === undefined) throw new Error(`the kubeconfig context "${selected.context}" names no cluster it defines`);
+  const ca = await readCluster(cluster);
+  const noCredentials = `the kubeconfig user of context "${selected.context}" has no token, client certificate or exec plugin`;
+  if (user === undefined) throw new Error(noCredentials);
+  const where = `kubeconfig user "${user.name}"`;
+  if (user.authProvider !== undefined) {
+    throw new Error(
+      `the ${where} uses the auth-provider "${user.authProvider}", which the ambassador does not run: use an exec credential plugin ` +
+        '(client-go removed the gcp and azure auth-providers for them; kubelogin serves OIDC)',
+    );
   }
-  const token = bearer?.startsWith('Bearer ') ? bearer.slice('Bearer '.length) : undefined;
+  let cert = await fileOrData(user.clientCertificate, user.clientCertificateData, 'the client certificate file', `the client-certificate-data of ${where}`);
+  let key = await fileOrData(user.clientKey, user.clientKeyData, 'the client key file', `the client-key-data of ${where}`);
+  let token = await staticToken(user);
+  let tokenSource = user.token !== undefined ? `the token of ${where}` : `the token file ${user.tokenFile ?? ''}`;
+  let execExpiry: number | undefined;
+  if (user.exec !== undefined) {
+    const plugin = `the exec credential plugin "${user.exec.command}" of ${where}`;
+    const status = await runExecPlugin(user.exec, env, plugin);
+    if (token === undefined && status.token !== undefined) {
+      token = status.token;
+      tokenSource = `the token from ${plugin}`;
+    }
+    if (status.clientCertificateData !== undefined && status.clientKeyData !== undefined) {
+      cert = Buffer.from(status.clientCertificateData);
+      key = Buffer.from(status.clientKeyData);
+    }
+    const expiry = status.expirationTimestamp === undefined ? NaN : Date.parse(status.expirationTimestamp);
+    execExpiry = Number.isNaN(expiry) ? undefined : expiry;
+  }
+  if (token !== undefined) {
+    const problem = bearerTokenProblem(token, tokenSource);
+    if (problem !== undefined) throw new Error(problem);
+  }
+  if ((cert === undefined) !== (key === undefined)) throw new Error(`the ${where} has a client certificate or key without the other`);
+  if (cert !== undefined && key !== undefined) assertClientCertificate(cert, key, `the ${where}`);
+  const basic = user.username === undefined ? undefined : `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
+  const authorization = token !== undefined ? `Bearer ${token}` : basic;
+  if (authorization === undefined && cert === undefined) throw new Error(noCredentials);
   return {
     authorization,
-    impersonateUser: headers['Impersonate-User'],
-    tls: { ca, cert, key: asBuffer(request.key), servername: servername ?? request.servername },
-    expiresAt: earliest(token === undefined ? undefined : tokenExpiry(token), certificateExpiry(cert)),
+    impersonateUser: user.impersonate,
+    tls: { ca, cert, key, servername: servername ?? cluster.tlsServerName },
+    expiresAt: earliest(earliest(token === undefined ? undefined : tokenExpiry(token), certificateExpiry(cert)), execExpiry),
     identity: (token === undefined ? undefined : tokenIdentity(token)) ?? certificateIdentity(cert),
   };
-}
-
-function asBuffer(value: unknown): Buffer | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (Buffer.isBuffer(value)) return value;
-  if (typeof value === 'string') return Buffer.from(value);
-  return undefined;
 }
