@@ -50,7 +50,7 @@ export function parseExecCredential(output: string, apiVersion: string, what: st
     clientKeyData: statusString(statusFields, 'clientKeyData', what),
     expirationTimestamp: statusString(statusFields, 'expirationTimestamp', what),
   };
-  if (parsed.token === undefined && parsed.clientCertificateData === undefined) throw new Error(`${what} returned neither a token nor a client certificate and key`);
+  if (parsed.token === undefined && parsed.clientCertificateData === undefined && parsed.clientKeyData === undefined) throw new Error(`${what} returned neither a token nor a client certificate and key`);
   if ((parsed.clientCertificateData === undefined) !== (parsed.clientKeyData === undefined)) throw new Error(`${what} returned a client certificate or key without the other`);
   return parsed;
 }
