@@ -10,20 +10,9 @@ import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Options } from '../config/options.ts';
 import { MAX_NAMESPACE_FILE_BYTES, MAX_PEM_FILE_BYTES, MAX_TOKEN_BYTES, readBounded } from './bounded-read.ts';
-import {
-  assertCertificates,
-  assertClientCertificate,
-  bearerTokenProblem,
-  certificateExpiry,
-  certificateIdentity,
-  earliest,
-  tokenExpiry,
-  tokenIdentity,
-  type CredentialMaterial,
-  type LoadCredentials,
-} from './credentials.ts';
-import { runExecPlugin } from './exec-plugin.ts';
-import { readKubeconfig, type KubeconfigCluster, type KubeconfigUser, type SelectedKubeconfig } from './kubeconfig.ts';
+import { assertCertificates, bearerTokenProblem, tokenExpiry, tokenIdentity, type LoadCredentials } from './credentials.ts';
+import { readKubeconfig } from './kubeconfig.ts';
+import { credentialsFromKubeconfig } from './kubeconfig-credentials.ts';
 
 export interface ClusterSource {
   readonly server: URL;
@@ -86,7 +75,7 @@ async function fromFiles(server: URL, options: Options, origin: string): Promise
     namespace,
     loadCredentials: async () => {
       const token = await readToken(tokenFile);
-      const ca = caFile === undefined ? undefined : await readPem(caFile, `the CA file ${caFile}`);
+      const ca = caFile === undefined ? undefined : await readBounded(caFile, MAX_PEM_FILE_BYTES, `the CA file ${caFile}`);
       if (ca !== undefined) assertCertificates(ca, `the CA file ${caFile}`);
       return {
         authorization: `Bearer ${token}`,
@@ -105,10 +94,6 @@ async function readToken(file: string): Promise<string> {
   const problem = bearerTokenProblem(token, what);
   if (problem !== undefined) throw new Error(problem);
   return token;
-}
-
-function readPem(file: string, what: string): Promise<Buffer> {
-  return readBounded(file, MAX_PEM_FILE_BYTES, what);
 }
 
 async function readNamespace(file: string): Promise<string | undefined> {
@@ -152,82 +137,5 @@ async function fromKubeconfig(options: Options, files: readonly string[], env: E
       // server does too, and another context's credentials are not for it.
       loadCredentials: async () => credentialsFromKubeconfig(await readKubeconfig(existing, selected.context), servername, env),
     },
-  };
-}
-
-const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
-
-/** A kubeconfig `*-data` field's bytes; refuses what is not base64 rather than decoding it loosely. */
-export function decodeKubeconfigData(value: string, what: string): Buffer {
-  if (!BASE64.test(value)) throw new Error(`${what} is not base64`);
-  return Buffer.from(value, 'base64');
-}
-
-async function fileOrData(file: string | undefined, data: string | undefined, fileWhat: string, dataWhat: string): Promise<Buffer | undefined> {
-  if (file !== undefined) return readPem(file, `${fileWhat} ${file}`);
-  return data === undefined ? undefined : decodeKubeconfigData(data, dataWhat);
-}
-
-async function readCluster(cluster: KubeconfigCluster): Promise<Buffer | undefined> {
-  const where = `kubeconfig cluster "${cluster.name}"`;
-  const ca = await fileOrData(cluster.certificateAuthority, cluster.certificateAuthorityData, 'the CA file', `the certificate-authority-data of ${where}`);
-  if (ca !== undefined) assertCertificates(ca, `the certificate-authority of ${where}`);
-  return ca;
-}
-
-/** The user's own bearer token (token, else tokenFile), trimmed as client-go trims token files. */
-async function staticToken(user: KubeconfigUser): Promise<string | undefined> {
-  if (user.token !== undefined) return user.token;
-  if (user.tokenFile === undefined) return undefined;
-  return (await readBounded(user.tokenFile, MAX_TOKEN_BYTES, `the token file ${user.tokenFile}`)).toString('utf8').trim();
-}
-
-async function credentialsFromKubeconfig(selected: SelectedKubeconfig, servername: string | undefined, env: Env): Promise<CredentialMaterial> {
-  const { cluster, user } = selected;
-  if (cluster === undefined) throw new Error(`the kubeconfig context "${selected.context}" names no cluster it defines`);
-  const ca = await readCluster(cluster);
-  const noCredentials = `the kubeconfig user of context "${selected.context}" has no token, client certificate or exec plugin`;
-  if (user === undefined) throw new Error(noCredentials);
-  const where = `kubeconfig user "${user.name}"`;
-  if (user.authProvider !== undefined) {
-    throw new Error(
-      `the ${where} uses the auth-provider "${user.authProvider}", which the ambassador does not run: use an exec credential plugin ` +
-        '(client-go removed the gcp and azure auth-providers for them; kubelogin serves OIDC)',
-    );
-  }
-  let cert = await fileOrData(user.clientCertificate, user.clientCertificateData, 'the client certificate file', `the client-certificate-data of ${where}`);
-  let key = await fileOrData(user.clientKey, user.clientKeyData, 'the client key file', `the client-key-data of ${where}`);
-  let token = await staticToken(user);
-  let tokenSource = user.token !== undefined ? `the token of ${where}` : `the token file ${user.tokenFile ?? ''}`;
-  let execExpiry: number | undefined;
-  if (user.exec !== undefined) {
-    const plugin = `the exec credential plugin "${user.exec.command}" of ${where}`;
-    const status = await runExecPlugin(user.exec, env, plugin);
-    if (token === undefined && status.token !== undefined) {
-      token = status.token;
-      tokenSource = `the token from ${plugin}`;
-    }
-    if (status.clientCertificateData !== undefined && status.clientKeyData !== undefined) {
-      cert = Buffer.from(status.clientCertificateData);
-      key = Buffer.from(status.clientKeyData);
-    }
-    const expiry = status.expirationTimestamp === undefined ? NaN : Date.parse(status.expirationTimestamp);
-    execExpiry = Number.isNaN(expiry) ? undefined : expiry;
-  }
-  if (token !== undefined) {
-    const problem = bearerTokenProblem(token, tokenSource);
-    if (problem !== undefined) throw new Error(problem);
-  }
-  if ((cert === undefined) !== (key === undefined)) throw new Error(`the ${where} has a client certificate or key without the other`);
-  if (cert !== undefined && key !== undefined) assertClientCertificate(cert, key, `the ${where}`);
-  const basic = user.username === undefined ? undefined : `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
-  const authorization = token !== undefined ? `Bearer ${token}` : basic;
-  if (authorization === undefined && cert === undefined) throw new Error(noCredentials);
-  return {
-    authorization,
-    impersonateUser: user.impersonate,
-    tls: { ca, cert, key, servername: servername ?? cluster.tlsServerName },
-    expiresAt: earliest(earliest(token === undefined ? undefined : tokenExpiry(token), certificateExpiry(cert)), execExpiry),
-    identity: (token === undefined ? undefined : tokenIdentity(token)) ?? certificateIdentity(cert),
   };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatBytes, readBounded } from '../../src/cluster/bounded-read.ts';
 import { bearerTokenProblem } from '../../src/cluster/credentials.ts';
-import { decodeKubeconfigData } from '../../src/cluster/discover.ts';
+import { decodeKubeconfigData } from '../../src/cluster/kubeconfig-credentials.ts';
 import { parseExecCredential } from '../../src/cluster/exec-plugin.ts';
 import { parseKubeconfigText, readKubeconfig } from '../../src/cluster/kubeconfig.ts';
 
