@@ -77,7 +77,7 @@ export function runExecPlugin(exec: ExecPluginConfig, env: Env, what: string): P
     });
     child.once('close', (code, signal) => {
       if (failure !== undefined) reject(failure);
-      else if (code !== 0) reject(new Error(`${what} ${code === null ? `was killed by ${signal ?? 'a signal'}` : `exited with code ${code}`} (its stderr is not shown: it may hold credentials)`));
+      else if (code !== 0) reject(new Error(`${what} ${code === null ? `was killed by ${signal ?? 'a signal'}` : `exited with code ${code}`} (its stderr is dropped: it may hold credentials)`));
       else {
         try {
           resolve(parseExecCredential(Buffer.concat(chunks, total).toString('utf8'), exec.apiVersion, what));

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { formatBytes, readBounded } from '../../src/cluster/bounded-read.ts';
 import { bearerTokenProblem } from '../../src/cluster/credentials.ts';
 import { decodeKubeconfigData } from '../../src/cluster/kubeconfig-credentials.ts';
-import { parseExecCredential } from '../../src/cluster/exec-plugin.ts';
+import { parseExecCredential, runExecPlugin } from '../../src/cluster/exec-plugin.ts';
 import { parseKubeconfigText, readKubeconfig } from '../../src/cluster/kubeconfig.ts';
 
 const SECRET = 'Sekr3tToken0123456789';
@@ -111,6 +111,20 @@ describe('parseExecCredential', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain(SECRET.slice(0, 8));
     }
+  });
+});
+
+describe('runExecPlugin', () => {
+  const exec = (command: string, args: string[]) => ({ command, args, env: {}, apiVersion: 'client.authentication.k8s.io/v1' });
+
+  it('says a plugin that cannot be started cannot run, with the error code', async () => {
+    await expect(runExecPlugin(exec(join(dir, 'no-such-plugin'), []), {}, 'the plugin')).rejects.toThrow(/^cannot run the plugin: ENOENT$/);
+  });
+
+  it('gives the plugin its own env and KUBERNETES_EXEC_INFO, as client-go does', async () => {
+    const script = `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s-%s"}}' "$PLUGIN_VAR" "$(printf '%s' "$KUBERNETES_EXEC_INFO" | grep -c '"interactive":false')"`;
+    const status = await runExecPlugin({ ...exec('sh', ['-c', script]), env: { PLUGIN_VAR: 'from-kubeconfig' } }, { PATH: process.env['PATH'] }, 'the plugin');
+    expect(status.token).toBe('from-kubeconfig-1');
   });
 });
 
