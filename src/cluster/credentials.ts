@@ -4,7 +4,9 @@
  * the last good value when a reload fails. Requests only read `current`, a prebuilt value.
  */
 import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
+import { MAX_TOKEN_BYTES, tooLargeMessage } from './bounded-read.ts';
 
 export interface TlsMaterial {
   readonly ca: Buffer | undefined;
@@ -165,6 +167,32 @@ export function assertCertificates(pem: Buffer, what: string): void {
   } catch {
     throw new Error(`${what} does not contain a PEM certificate`);
   }
+}
+
+/**
+ * Throws unless `cert` and `key` make a usable client certificate. Checked when loading, so a bad
+ * key fails that load (keeping the last good credentials) rather than every new connection.
+ * OpenSSL's code is kept, its message too (it names the routine, never the data).
+ */
+export function assertClientCertificate(cert: Buffer, key: Buffer, what: string): void {
+  assertCertificates(cert, `the client certificate of ${what}`);
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new Error(`the client certificate and key of ${what} cannot be used together (${(error as NodeJS.ErrnoException).code ?? 'invalid key'})`);
+  }
+}
+
+/** Node refuses header values with other bytes (RFC 9110 §5.5 field-value; validateHeaderValue). */
+const HEADER_VALUE_BYTE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Why `token` (from `what`) cannot be sent as a bearer token, or undefined if it can; never quotes it. */
+export function bearerTokenProblem(token: string, what: string): string | undefined {
+  if (token === '') return `${what} is empty`;
+  const bytes = Buffer.byteLength(token);
+  if (bytes > MAX_TOKEN_BYTES) return tooLargeMessage(what, bytes, MAX_TOKEN_BYTES);
+  if (!HEADER_VALUE_BYTE.test(token)) return `${what} holds characters that cannot be sent in an HTTP header (control characters or text beyond Latin-1)`;
+  return undefined;
 }
 
 interface TokenClaims {

@@ -1,26 +1,18 @@
 /**
  * Finds the cluster the way client libraries do, in this order: explicit flags (--kubeconfig or
  * --context, then --server), in-cluster settings (KUBERNETES_SERVICE_HOST/PORT and the service
- * account folder), then a kubeconfig ($KUBECONFIG, ~/.kube/config) read with @kubernetes/client-node
- * so client certificates, tokens and exec credential plugins work outside a cluster too.
+ * account folder), then a kubeconfig ($KUBECONFIG, ~/.kube/config) with tokens, token files, client
+ * certificates and exec credential plugins. Every credential file is read with a size bound, and no
+ * error quotes a credential.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import type { RequestOptions } from 'node:https';
+import { existsSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Options } from '../config/options.ts';
-import {
-  assertCertificates,
-  certificateExpiry,
-  certificateIdentity,
-  earliest,
-  tokenExpiry,
-  tokenIdentity,
-  type CredentialMaterial,
-  type LoadCredentials,
-} from './credentials.ts';
+import { MAX_NAMESPACE_FILE_BYTES, MAX_PEM_FILE_BYTES, MAX_TOKEN_BYTES, readBounded } from './bounded-read.ts';
+import { assertCertificates, bearerTokenProblem, tokenExpiry, tokenIdentity, type LoadCredentials } from './credentials.ts';
+import { readKubeconfig } from './kubeconfig.ts';
+import { credentialsFromKubeconfig } from './kubeconfig-credentials.ts';
 
 export interface ClusterSource {
   readonly server: URL;
@@ -35,23 +27,23 @@ export type Discovery = { readonly ok: true; readonly source: ClusterSource } | 
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Finds the cluster; only a kubeconfig makes it load @kubernetes/client-node (85 MB of heap at start). */
+/** Finds the cluster and how to load its credentials; never rejects. */
 export async function discoverCluster(options: Options, env: Env, homeDir: string): Promise<Discovery> {
   try {
     if (options.kubeconfig !== '' || options.context !== '') {
-      return await fromKubeconfig(options, options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir));
+      return await fromKubeconfig(options, options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir), env);
     }
     if (options.server !== '') {
-      return { ok: true, source: fromFiles(new URL(options.server), options, 'the --server flag') };
+      return { ok: true, source: await fromFiles(new URL(options.server), options, 'the --server flag') };
     }
     const host = env['KUBERNETES_SERVICE_HOST'];
     const port = env['KUBERNETES_SERVICE_PORT'];
     if (host !== undefined && host !== '' && port !== undefined && port !== '') {
       const server = new URL(`https://${isIPv6(host) ? `[${host}]` : host}:${port}`);
-      return { ok: true, source: fromFiles(server, options, 'in-cluster settings') };
+      return { ok: true, source: await fromFiles(server, options, 'in-cluster settings') };
     }
     const files = defaultKubeconfigFiles(env, homeDir);
-    if (files.some((file) => existsSync(file))) return await fromKubeconfig(options, files);
+    if (files.some((file) => existsSync(file))) return await fromKubeconfig(options, files, env);
     return {
       ok: false,
       problem:
@@ -71,19 +63,20 @@ function defaultKubeconfigFiles(env: Env, homeDir: string): string[] {
 }
 
 /** Token and CA files: --token-file and --certificate-authority, else the service account folder's. */
-function fromFiles(server: URL, options: Options, origin: string): ClusterSource {
+async function fromFiles(server: URL, options: Options, origin: string): Promise<ClusterSource> {
   const tokenFile = options['token-file'] !== '' ? options['token-file'] : join(options['service-account-dir'], 'token');
   const defaultCa = join(options['service-account-dir'], 'ca.crt');
   const caFile = options['certificate-authority'] !== '' ? options['certificate-authority'] : existsSync(defaultCa) ? defaultCa : undefined;
   const servername = options['tls-server-name'] !== '' ? options['tls-server-name'] : undefined;
-  const namespace = readOptional(join(options['service-account-dir'], 'namespace'));
+  const namespace = await readNamespace(join(options['service-account-dir'], 'namespace'));
   return {
     server,
     description: `${origin} (token ${tokenFile}, CA ${caFile ?? 'system roots'})`,
     namespace,
     loadCredentials: async () => {
       const token = await readToken(tokenFile);
-      const ca = caFile === undefined ? undefined : await readCa(caFile);
+      const ca = caFile === undefined ? undefined : await readBounded(caFile, MAX_PEM_FILE_BYTES, `the CA file ${caFile}`);
+      if (ca !== undefined) assertCertificates(ca, `the CA file ${caFile}`);
       return {
         authorization: `Bearer ${token}`,
         impersonateUser: undefined,
@@ -96,42 +89,37 @@ function fromFiles(server: URL, options: Options, origin: string): ClusterSource
 }
 
 async function readToken(file: string): Promise<string> {
-  const token = (await readFile(file, 'utf8')).trim();
-  if (token === '') throw new Error(`the token file ${file} is empty`);
+  const what = `the token file ${file}`;
+  const token = (await readBounded(file, MAX_TOKEN_BYTES, what)).toString('utf8').trim();
+  const problem = bearerTokenProblem(token, what);
+  if (problem !== undefined) throw new Error(problem);
   return token;
 }
 
-async function readCa(file: string): Promise<Buffer> {
-  const ca = await readFile(file);
-  assertCertificates(ca, `the CA file ${file}`);
-  return ca;
-}
-
-function readOptional(file: string): string | undefined {
+async function readNamespace(file: string): Promise<string | undefined> {
   try {
-    return readFileSync(file, 'utf8').trim() || undefined;
+    return (await readBounded(file, MAX_NAMESPACE_FILE_BYTES, `the namespace file ${file}`)).toString('utf8').trim() || undefined;
   } catch {
     return undefined;
   }
 }
 
-async function fromKubeconfig(options: Options, files: readonly string[]): Promise<Discovery> {
+async function fromKubeconfig(options: Options, files: readonly string[], env: Env): Promise<Discovery> {
   const existing = files.filter((file) => existsSync(file));
   if (existing.length === 0) {
     return { ok: false, problem: `No cluster found: the kubeconfig ${files.join(delimiter)} does not exist.` };
   }
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const loadKubeconfig = (): KubeConfig => readKubeconfig(new KubeConfig(), () => new KubeConfig(), existing, options.context);
-  const config = loadKubeconfig();
-  const cluster = config.getCurrentCluster();
-  if (cluster === null) {
-    return { ok: false, problem: `The kubeconfig ${existing.join(delimiter)} has no current context; pass --context.` };
+  const selected = await readKubeconfig(existing, options.context);
+  const { cluster } = selected;
+  if (cluster === undefined) {
+    const why = selected.contexts.includes(selected.context) ? `its context "${selected.context}" names no cluster it defines` : 'has no current context; pass --context';
+    return { ok: false, problem: `The kubeconfig ${existing.join(delimiter)} ${why}.` };
   }
   const server = new URL(cluster.server);
   if (server.protocol !== 'https:') {
-    return { ok: false, problem: `The kubeconfig cluster "${cluster.name}" uses ${cluster.server}; the ambassador only forwards over https.` };
+    return { ok: false, problem: `The kubeconfig cluster "${cluster.name}" uses ${server.origin}; the ambassador only forwards over https.` };
   }
-  if (cluster.skipTLSVerify) {
+  if (cluster.insecureSkipTlsVerify) {
     return {
       ok: false,
       problem: `The kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify; the ambassador always verifies the API server. Give it the cluster's certificate-authority instead.`,
@@ -142,61 +130,12 @@ async function fromKubeconfig(options: Options, files: readonly string[]): Promi
     ok: true,
     source: {
       server,
-      description: `kubeconfig ${existing.join(delimiter)}, context "${config.getCurrentContext()}"`,
+      description: `kubeconfig ${existing.join(delimiter)}, context "${selected.context}"`,
       namespace: undefined,
-      // A fresh KubeConfig per load re-reads the files and makes exec plugins run again, so
-      // credentials are renewed on the refresh timer, before they expire, not after.
-      loadCredentials: () => credentialsFromKubeconfig(loadKubeconfig(), servername),
+      // Each load re-reads the files and runs the exec plugin again, so credentials are renewed on
+      // the refresh timer, before they expire, not after. The context chosen at start stays: the
+      // server does too, and another context's credentials are not for it.
+      loadCredentials: async () => credentialsFromKubeconfig(await readKubeconfig(existing, selected.context), servername, env),
     },
   };
-}
-
-/** Loads `files` into `config`, merged as kubectl merges $KUBECONFIG, and selects `context`. */
-function readKubeconfig(config: KubeConfig, create: () => KubeConfig, files: readonly string[], context: string): KubeConfig {
-  files.forEach((file, index) => {
-    if (index === 0) {
-      config.loadFromFile(file);
-      return;
-    }
-    const next = create();
-    next.loadFromFile(file);
-    config.mergeConfig(next, config.getCurrentContext() !== '');
-  });
-  if (context !== '') {
-    if (config.getContextObject(context) === null) {
-      const known = config.getContexts().map((c) => c.name);
-      throw new Error(`The kubeconfig has no context "${context}"; it has: ${known.join(', ') || 'none'}.`);
-    }
-    config.setCurrentContext(context);
-  }
-  return config;
-}
-
-async function credentialsFromKubeconfig(config: KubeConfig, servername: string | undefined): Promise<CredentialMaterial> {
-  const request: RequestOptions = {};
-  await config.applyToHTTPSOptions(request);
-  const headers = (request.headers ?? {}) as Record<string, string | undefined>;
-  const bearer = headers['Authorization'];
-  const authorization = bearer ?? (request.auth ? `Basic ${Buffer.from(request.auth).toString('base64')}` : undefined);
-  const cert = asBuffer(request.cert);
-  const ca = asBuffer(request.ca);
-  if (ca !== undefined) assertCertificates(ca, 'the kubeconfig certificate-authority');
-  if (authorization === undefined && cert === undefined) {
-    throw new Error(`the kubeconfig user of context "${config.getCurrentContext()}" has no token, client certificate or exec plugin`);
-  }
-  const token = bearer?.startsWith('Bearer ') ? bearer.slice('Bearer '.length) : undefined;
-  return {
-    authorization,
-    impersonateUser: headers['Impersonate-User'],
-    tls: { ca, cert, key: asBuffer(request.key), servername: servername ?? request.servername },
-    expiresAt: earliest(token === undefined ? undefined : tokenExpiry(token), certificateExpiry(cert)),
-    identity: (token === undefined ? undefined : tokenIdentity(token)) ?? certificateIdentity(cert),
-  };
-}
-
-function asBuffer(value: unknown): Buffer | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (Buffer.isBuffer(value)) return value;
-  if (typeof value === 'string') return Buffer.from(value);
-  return undefined;
 }

@@ -1,4 +1,5 @@
-import { writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
@@ -24,6 +25,15 @@ async function ambassadorWith(...extra: string[]): Promise<RunningAmbassador> {
     await ambassador.stop();
   });
   return ambassador;
+}
+
+const MiB = 1024 * 1024;
+
+/** The process's peak resident memory so far (Linux `VmHWM`), in bytes. */
+function peakResidentBytes(ambassador: RunningAmbassador): number {
+  const kilobytes = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${ambassador.child.pid}/status`, 'utf8'))?.[1];
+  if (kilobytes === undefined) throw new Error('no VmHWM in /proc/PID/status');
+  return Number(kilobytes) * 1024;
 }
 
 function jwt(claims: Record<string, unknown>): string {
@@ -61,6 +71,32 @@ describe('token rotation', () => {
     const seen = await cluster.api.waitForRequest((r) => r.url === '/version?emptied=1');
     expect(seen.headers.authorization).toBe('Bearer first-token');
     expect(JSON.stringify(ambassador.logs)).not.toContain('first-token');
+  });
+
+  it('keeps the last good token while the token file is 30 MB, says which file and limit, and takes the file again once it is back (security review, finding 7)', async () => {
+    const ownToken = join(cluster.dir, 'ambassador-token'); // the API server keeps accepting first-token meanwhile
+    await writeFile(ownToken, 'first-token\n');
+    const ambassador = await ambassadorWith('--token-file', ownToken, '--credential-refresh-interval', '50ms');
+    const peakBefore = peakResidentBytes(ambassador);
+    await writeFile(`${ownToken}.next`, Buffer.alloc(30 * MiB, 'a'));
+    await rename(`${ownToken}.next`, ownToken);
+    const warning = await ambassador.waitForLog((line) => line.msg === 'cannot reload credentials; keeping the last good ones');
+    expect(warning['reason']).toBe(`the token file ${ownToken} is over the 64 KiB limit (30 MiB); not loaded`);
+    for (let i = 0; i < 3; i++) {
+      expect((await send(ambassador.port, 'GET', `/version?oversized=${i}`)).status).toBe(200);
+    }
+    const whileOversized = cluster.api.requests.filter((r) => r.url.startsWith('/version?oversized='));
+    expect(whileOversized.map((r) => r.headers.authorization)).toEqual(['Bearer first-token', 'Bearer first-token', 'Bearer first-token']);
+    // Reading the file at all would cost at least its 30 MiB; half of that leaves room for noise.
+    expect(peakResidentBytes(ambassador) - peakBefore).toBeLessThan(15 * MiB);
+
+    await cluster.rotateToken('restored-token');
+    await writeFile(`${ownToken}.next`, 'restored-token\n');
+    await rename(`${ownToken}.next`, ownToken);
+    await ambassador.waitForLog((line) => line.msg === 'credentials load again');
+    await send(ambassador.port, 'GET', '/version?restored=1');
+    const seen = await cluster.api.waitForRequest((r) => r.url === '/version?restored=1');
+    expect(seen.headers.authorization).toBe('Bearer restored-token');
   });
 
   it('never puts the token in a log line or an error body', async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { CredentialMaterial } from '../../src/cluster/credentials.ts';
 import { discoverCluster } from '../../src/cluster/discover.ts';
 import { parseOptions, type Options } from '../../src/config/options.ts';
 
@@ -46,5 +47,29 @@ describe('discoverCluster', () => {
     expect(insecure).toEqual({ ok: false, problem: expect.stringContaining('sets insecure-skip-tls-verify; the ambassador always verifies the API server') as unknown });
     const plain = await discoverCluster(options(['--kubeconfig', write('plain', { server: 'http://a.example' })]), {}, home);
     expect(plain).toEqual({ ok: false, problem: expect.stringContaining('the ambassador only forwards over https') as unknown });
+  });
+
+  async function loadUser(user: Record<string, unknown>): Promise<CredentialMaterial> {
+    const home = mkdtempSync(join(tmpdir(), 'discover-home-'));
+    writeFileSync(join(home, 'token'), 'file-token\n');
+    const file = join(home, 'config');
+    writeFileSync(file, JSON.stringify({ clusters: [{ name: 'c', cluster: { server: 'https://a.example' } }], users: [{ name: 'u', user }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }));
+    const found = await discoverCluster(options(['--kubeconfig', file]), {}, home);
+    if (!found.ok) throw new Error(found.problem);
+    return found.source.loadCredentials();
+  }
+
+  it.each([
+    [{ username: 'admin', password: 'pw' }, `Basic ${Buffer.from('admin:pw').toString('base64')}`],
+    [{ tokenFile: 'token' }, 'Bearer file-token'], // relative to the kubeconfig's folder, trimmed
+    [{ token: 'inline', tokenFile: 'token' }, 'Bearer inline'],
+  ])('loads kubeconfig user %j', async (user, authorization) => {
+    expect((await loadUser(user)).authorization).toBe(authorization);
+  });
+
+  it('refuses an auth-provider user, pointing to exec plugins', async () => {
+    await expect(loadUser({ 'auth-provider': { name: 'oidc', config: { 'id-token': 'x' } } })).rejects.toThrow(
+      /^the kubeconfig user "u" uses the auth-provider "oidc", which the ambassador does not support; use an exec credential plugin instead/,
+    );
   });
 });
