@@ -15,6 +15,8 @@ export const AUDIT_ANNOTATIONS = {
   decision: 'kube-api-ambassador/decision',
   reason: 'kube-api-ambassador/reason',
   clientAuditId: 'kube-api-ambassador/client-audit-id',
+  /** Present ("true") when the API server carries the write out as a dry run: dryRun=All in the query, or a delete's DeleteOptions body. */
+  dryRun: 'kube-api-ambassador/dry-run',
   /** Why a body the level asks for is not in the event. */
   requestObject: 'kube-api-ambassador/request-object',
   responseObject: 'kube-api-ambassador/response-object',
@@ -95,6 +97,7 @@ export function auditLine(stage: AuditStage, request: CompletedRequest, user: Us
   line += `,"annotations":{"${AUDIT_ANNOTATIONS.decision}":"${request.decision}"`;
   if (request.reason !== undefined) line += `,"${AUDIT_ANNOTATIONS.reason}":${JSON.stringify(request.reason)}`;
   if (arrival.clientAuditId !== undefined) line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(arrival.clientAuditId)}`;
+  if (request.dryRun) line += `,"${AUDIT_ANNOTATIONS.dryRun}":"true"`;
   return `${line}${bodies?.annotations ?? ''}}}\n`;
 }
 

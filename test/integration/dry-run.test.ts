@@ -67,6 +67,13 @@ describe('a dry-run-only policy, with kubectl', () => {
     expect((await kubectl(kubeconfig, ['get', 'pod', 'web', '-n', 'team-a', '-o', 'name'])).stdout).toBe('pod/web\n');
   });
 
+  it('records the body-carried dry run as a dry run in the audit event and the dry_run metric label', async () => {
+    const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['verb'] === 'delete' && line['stage'] === 'ResponseComplete');
+    expect(event['annotations']).toMatchObject({ 'kube-api-ambassador/decision': 'allow', 'kube-api-ambassador/dry-run': 'true' });
+    const metrics = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^kube_api_ambassador_requests_total\{verb="DELETE",[^}]*resource="pods"[^}]*dry_run="All",decision="allow"\} 1$/m);
+  });
+
   it('refuses kubectl delete without the dry run before it reaches the API server', async () => {
     const before = deletesOf('web').length;
     const result = await kubectl(kubeconfig, ['delete', 'pod', 'web', '-n', 'team-a']);
