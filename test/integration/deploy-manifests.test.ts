@@ -386,6 +386,9 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
       status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] },
     };
     api.script((method, url) => method === 'GET' && /\/jobs\/report-[^/?]+$/.test(url), { status: 200, body: JSON.stringify(complete) });
+    // Its pod carries the Job's name in batch.kubernetes.io/job-name, as the Job controller labels it; the name is the example's to choose.
+    const pods = { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '1' }, items: [{ metadata: { name: 'report-pod', namespace: POD_NAMESPACE }, status: { phase: 'Succeeded' } }] };
+    api.script((method, url) => method === 'GET' && /\/pods\?labelSelector=batch\.kubernetes\.io%2Fjob-name%3Dreport-\d{8}-\d{6}$/.test(url), { status: 200, body: JSON.stringify(pods) });
     api.putPod(POD_NAMESPACE, 'report-pod', { status: { phase: 'Succeeded' } });
     api.appendLog(POD_NAMESPACE, 'report-pod', 'report done');
     try {

@@ -446,7 +446,8 @@ describe('a client that leaves mid-upgrade', () => {
   ])('before the 101: the client %s and the upstream connection closes', async (how, leave) => {
     const pid = ambassador.child.pid ?? 0;
     const filesBefore = openFiles(pid);
-    const target = `/api/v1/namespaces/default/pods/web/exec?command=held&stdout=true&how=${encodeURIComponent(how)}`;
+    // Written as the ambassador forwards queries (url.QueryEscape: spaces as "+"), so the API server sees this very target.
+    const target = `/api/v1/namespaces/default/pods/web/exec?command=held&stdout=true&${new URLSearchParams({ how }).toString()}`;
     const arriving = watching.upgradeArriving(target);
     const client = await rawConnection(ambassador.port);
     client.on('error', () => undefined);
@@ -464,7 +465,7 @@ describe('a client that leaves mid-upgrade', () => {
   ])('after the 101, mid-session: the client %s and the upstream connection closes', async (how, leave) => {
     const pid = ambassador.child.pid ?? 0;
     const filesBefore = openFiles(pid);
-    const target = `/api/v1/namespaces/default/pods/web/exec?command=cat&stdin=true&stdout=true&how=${encodeURIComponent(how)}`;
+    const target = `/api/v1/namespaces/default/pods/web/exec?command=cat&stdin=true&stdout=true&${new URLSearchParams({ how }).toString()}`;
     const arriving = watching.upgradeArriving(target);
     const session = new WebSocket(`ws://127.0.0.1:${ambassador.port}${target}`, ['v5.channel.k8s.io']);
     session.on('error', () => undefined);
