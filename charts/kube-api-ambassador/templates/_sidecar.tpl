@@ -38,6 +38,9 @@ The indentation (8 here) is that of the list's items under `spec.template.spec` 
     - --admin-address=$(POD_IP)
     - --admin-port={{ .Values.kubeApiAmbassador.adminPort }}
     - --audit-level={{ .Values.kubeApiAmbassador.auditLevel }}
+    {{- with .Values.kubeApiAmbassador.extraArgs }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   env:
     # The Downward API: the probes' address, the policy's $(POD_NAMESPACE), the host-network
     # check (POD_IP == HOST_IP), and the pod's name for its logs.
@@ -57,6 +60,9 @@ The indentation (8 here) is that of the list's items under `spec.template.spec` 
       valueFrom:
         fieldRef:
           fieldPath: metadata.name
+    {{- with .Values.kubeApiAmbassador.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   ports:
     - name: ambassador-admin
       containerPort: {{ .Values.kubeApiAmbassador.adminPort }}
