@@ -1,11 +1,11 @@
-import { Agent, request } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
-import { promtoolCheckMetrics, startPrometheus } from '../support/prometheus.ts';
+import { promtoolCheckMetrics, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 
 let cluster: TestCluster;
 let ambassador: RunningAmbassador;
@@ -137,16 +137,19 @@ describe('a real Prometheus scraping the ambassador', () => {
     return query.trim();
   }
 
-  it('answers the README\'s questions with the right numbers', async () => {
-    const cluster = await startTestCluster();
-    onTestFinished(() => cluster.close());
-    const tokenLife = 300;
-    await cluster.rotateToken(jwt(Math.floor(Date.now() / 1000) + tokenLife));
-    const target = await startAmbassador(cluster.ambassadorArgs);
-    onTestFinished(() => target.stop().then(() => undefined));
-    const prometheus = await startPrometheus([new URL(target.adminUrl).host], 200);
-    onTestFinished(() => prometheus.stop());
-    cluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/busy', { status: 429, headers: { 'retry-after': '1' }, body: '{}' });
+  const tokenLife = 300;
+  let realCluster: TestCluster;
+  let target: RunningAmbassador;
+  let prometheus: RunningPrometheus;
+  let openWatch: ClientRequest | undefined;
+
+  beforeAll(async () => {
+    realCluster = await startTestCluster();
+    await realCluster.rotateToken(jwt(Math.floor(Date.now() / 1000) + tokenLife));
+    target = await startAmbassador(realCluster.ambassadorArgs);
+    prometheus = await startPrometheus([new URL(target.adminUrl).host], 200);
+    realCluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/busy', { status: 429, headers: { 'retry-after': '1' }, body: '{}' });
+    realCluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/reset', 'reset');
 
     // Rates need an increase between two scrapes of a series: each kind of traffic once before a
     // scrape (which creates its series), and again after it.
@@ -155,13 +158,28 @@ describe('a real Prometheus scraping the ambassador', () => {
         await send(target.port, 'GET', '/api/v1/namespaces/default/pods');
         await send(target.port, 'GET', '/api/v1/namespaces/default/pods', { headers: { host: 'evil.example' } });
         await send(target.port, 'GET', '/api/v1/namespaces/default/pods/busy');
+        await send(target.port, 'GET', '/api/v1/namespaces/default/pods/reset');
       }
     };
     await traffic(1);
     await prometheus.scrapedAfter(Date.now());
     await traffic(2);
+    // A watch held open through the last scrape, for the open-watches gauge.
+    openWatch = request({ host: '127.0.0.1', port: target.port, path: '/api/v1/namespaces/default/pods?watch=1', headers: { host: 'localhost' } });
+    const opened = new Promise<void>((resolve) => openWatch?.on('response', () => resolve()));
+    openWatch.on('error', () => undefined).end();
+    await opened;
     await prometheus.scrapedAfter(Date.now());
+  }, 60_000);
 
+  afterAll(async () => {
+    openWatch?.destroy();
+    await prometheus?.stop();
+    await target?.stop();
+    await realCluster?.close();
+  });
+
+  it('answers the README\'s questions with the right numbers', async () => {
     const listed = await prometheus.query('sum(kube_api_ambassador_requests_total{verb="LIST",resource="pods",code="200"})');
     expect(listed.map((sample) => sample.value)).toEqual([3]);
 
@@ -182,7 +200,69 @@ describe('a real Prometheus scraping the ambassador', () => {
     expect(expiring[0]?.value).toBeGreaterThan(0);
     expect(expiring[0]?.value).toBeLessThanOrEqual(tokenLife);
   });
+
+  it("draws every panel of manifests/monitoring/dashboard.json: each query returns series", async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../../manifests/monitoring/dashboard.json', import.meta.url), 'utf8')) as GrafanaDashboard;
+    const panels = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]).filter((panel) => panel.type !== 'row');
+    expect(panels.map((panel) => panel.title)).toEqual([
+      'Requests by verb',
+      'Requests by resource',
+      'Requests by code',
+      'Requests by decision',
+      'p99 latency by resource',
+      'Open watches and streams',
+      'Upstream errors by cause',
+      'Credentials expire in',
+      'Memory',
+      'CPU',
+    ]);
+    const queries = [
+      ...panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ what: `${panel.title} ${target.refId}`, promql: grafanaToPromql(target.expr, dashboard) }))),
+      ...dashboard.templating.list.flatMap((variable) =>
+        variable.type === 'query' ? [{ what: `variable ${variable.name}`, promql: grafanaToPromql(labelValuesToPromql(variable.definition ?? ''), dashboard) }] : [],
+      ),
+    ];
+    expect(queries.length).toBeGreaterThan(panels.length);
+    for (const { what, promql } of queries) {
+      const samples = await prometheus.query(promql);
+      expect({ what, series: samples.length > 0 }).toEqual({ what, series: true });
+      expect({ what, values: samples.filter((sample) => Number.isNaN(sample.value)) }).toEqual({ what, values: [] });
+    }
+  });
 });
+
+interface GrafanaPanel {
+  readonly type: string;
+  readonly title: string;
+  readonly targets?: ReadonlyArray<{ readonly refId: string; readonly expr: string }>;
+  readonly panels?: readonly GrafanaPanel[];
+}
+
+interface GrafanaDashboard {
+  readonly panels: readonly GrafanaPanel[];
+  readonly templating: { readonly list: ReadonlyArray<{ readonly name: string; readonly type: string; readonly definition?: string; readonly allValue?: string }> };
+}
+
+/**
+ * A panel's query as Grafana sends it with every variable at "All": each dashboard variable becomes
+ * its allValue, $__rate_interval a window holding several of the test's 200 ms scrapes. An unknown
+ * variable is an error: Grafana would send it as written.
+ */
+function grafanaToPromql(expr: string, dashboard: GrafanaDashboard): string {
+  return expr.replaceAll(/\$(\w+)/g, (written, name: string) => {
+    if (name === '__rate_interval') return '1m';
+    const value = dashboard.templating.list.find((variable) => variable.name === name)?.allValue;
+    if (value === undefined) throw new Error(`${written} in ${expr} is not a dashboard variable with an allValue`);
+    return value;
+  });
+}
+
+/** Grafana's label_values(metric, label) as a PromQL query returning one series per value. */
+function labelValuesToPromql(definition: string): string {
+  const match = /^label_values\((.+), *(\w+)\)$/.exec(definition);
+  if (match === null) throw new Error(`not a label_values() query: ${definition}`);
+  return `count by (${match[2] ?? ''}) (${match[1] ?? ''})`;
+}
 
 function jwt(exp: number): string {
   const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
