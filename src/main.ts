@@ -20,7 +20,7 @@ import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
 import { PolicyStore, readYamlFile } from './policy/store.ts';
 import { Metrics } from './metrics/metrics.ts';
-import { combineRecorders, type Recorder } from './proxy/recorder.ts';
+import { combineRecorders, type Recorder } from './request/record.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { auditPolicyForLevel, compileAuditPolicy, type AuditPolicyCompile } from './audit/policy.ts';
 

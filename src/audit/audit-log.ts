@@ -7,9 +7,9 @@ import { constants, openSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { CredentialStore } from '../cluster/credentials.ts';
-import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
+import type { CompletedRequest, Recorder } from '../request/record.ts';
 import { auditLine } from './event.ts';
-import type { AuditStage } from './policy.ts';
+import type { AuditStage } from '../config/kinds.ts';
 
 /** Events waiting for a slow sink; beyond this many bytes new ones are dropped, not buffered. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;

@@ -5,9 +5,9 @@
  * the local caller appears only as `sourceIPs` and `userAgent`.
  */
 import type { UserInfo } from '../cluster/credentials.ts';
-import type { CompletedRequest } from '../proxy/recorder.ts';
+import type { CompletedRequest } from '../request/record.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
-import type { AuditStage } from './policy.ts';
+import type { AuditStage } from '../config/kinds.ts';
 import { loggedBody } from './redact.ts';
 
 /** Annotation keys, namespaced as Kubernetes annotations are. */

@@ -16,22 +16,12 @@
  *     - level: Metadata
  */
 import type { UserInfo } from '../cluster/credentials.ts';
-import { isRecord, POD_NAMESPACE_PLACEHOLDER, resourceMatches, urlMatches } from '../policy/policy.ts';
+import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
+import { AUDIT_LEVELS, AUDIT_STAGES, type AuditLevel, type AuditStage } from '../config/kinds.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
+import type { AuditVerdict } from '../request/record.ts';
+import { resourceMatches, urlMatches } from '../request/rule-match.ts';
 
-export const AUDIT_LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
-export type AuditLevel = (typeof AUDIT_LEVELS)[number];
-/** RequestReceived is accepted in `omitStages` for compatibility; the ambassador never writes it. */
-export const AUDIT_STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
-export type AuditStage = (typeof AUDIT_STAGES)[number];
-
-/** What the audit log does with one request: the matched rule's level and options. */
-export interface AuditVerdict {
-  readonly level: AuditLevel;
-  readonly omitStages: ReadonlySet<AuditStage>;
-  /** Remove `metadata.managedFields` from logged bodies. */
-  readonly omitManagedFields: boolean;
-}
 
 interface GroupResources {
   readonly group: string;

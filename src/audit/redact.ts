@@ -9,8 +9,8 @@
  * bodies, also serialized as JSON inside a string (kubectl's last-applied-configuration). Token
  * requests and reviews are never logged: their bodies are the tokens.
  */
-import type { BodyCapture } from '../proxy/body-capture.ts';
-import { isRecord } from '../policy/policy.ts';
+import type { BodyCapture } from '../request/body-capture.ts';
+import { isRecord } from '../config/document.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
 
 export const REDACTED = '<redacted>';

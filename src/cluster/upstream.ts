@@ -7,19 +7,16 @@
  * requests, then close. The HTTP/1.1 pool has no socket limit, so long-running watches and streams
  * never make ordinary requests wait for a connection.
  */
+import type { UpstreamProtocol } from '../config/kinds.ts';
+import type { CredentialStore, TlsMaterial } from './credentials.ts';
 import { Agent, request as httpsRequest } from 'node:https';
 import { connect as http2Connect, constants as http2Constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ClientRequest } from 'node:http';
 import type { Logger } from 'pino';
-import type { CredentialStore, TlsMaterial } from './credentials.ts';
 
 /** Idle connections kept for reuse; beyond this, a freed connection is closed. */
 const MAX_IDLE_CONNECTIONS = 64;
-
-export const UPSTREAM_PROTOCOLS = ['auto', 'http2', 'http1.1'] as const;
-/** auto: HTTP/2 when the API server selects it by ALPN, else HTTP/1.1. */
-export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[number];
 
 /** Streams assumed allowed on a new connection until its SETTINGS say otherwise (nghttp2's own assumption). */
 const INITIAL_STREAM_LIMIT = 100;

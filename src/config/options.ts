@@ -3,9 +3,8 @@
  * proxy's name where the meaning is the same), its environment variable, default, help and parser.
  * Parsing reports every problem at once, naming the option; the result is frozen and trusted.
  */
+import { AUDIT_LEVELS, UPSTREAM_PROTOCOLS, type AuditLevel, type UpstreamProtocol } from './kinds.ts';
 import { isIP } from 'node:net';
-import { AUDIT_LEVELS, type AuditLevel } from '../audit/policy.ts';
-import { UPSTREAM_PROTOCOLS, type UpstreamProtocol } from '../cluster/upstream.ts';
 
 export const ENV_PREFIX = 'KUBE_API_AMBASSADOR_';
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

@@ -5,8 +5,7 @@
  * so an invented path never names one there either.
  */
 import { STATUS_CODES } from 'node:http';
-import { CLIENT_CLOSED_REQUEST } from '../proxy/forward.ts';
-import type { Decision } from '../proxy/recorder.ts';
+import { CLIENT_CLOSED_REQUEST, type Decision } from '../request/record.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
 import { BUILT_IN_API } from './kubernetes-api.ts';
 

@@ -7,19 +7,23 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CredentialStore } from '../cluster/credentials.ts';
 import type { PolicyMode } from '../config/options.ts';
-import type { InFlight } from '../proxy/in-flight.ts';
-import type { CompletedRequest, Recorder } from '../proxy/recorder.ts';
-import type { UpstreamErrorCause } from '../proxy/status.ts';
+import type { CompletedRequest, Recorder, UpstreamErrorCause } from '../request/record.ts';
 import { metricsCode, metricsDryRun, metricsScope, metricsVerb, ResourceLabeler } from './labels.ts';
 
 const PREFIX = 'kube_api_ambassador_';
 /** kube-apiserver's request duration buckets (5 ms to 60 s). */
 const DURATION_BUCKETS = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60];
 
+/** What the proxy is serving now, read at each scrape. */
+export interface InFlightCounts {
+  readonly count: number;
+  longRunningByKind(): ReadonlyMap<string, number>;
+}
+
 export interface MetricsSources {
   readonly version: string;
   readonly credentials: CredentialStore;
-  readonly inFlight: InFlight;
+  readonly inFlight: InFlightCounts;
   readonly upstream: { readonly http2Connections: number };
 }
 

@@ -15,7 +15,8 @@
 import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
 import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
 import { parseRequestTarget } from '../request/target.ts';
-import { compilePolicy, describe, isRecord, POD_NAMESPACE_PLACEHOLDER } from './policy.ts';
+import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
+import { compilePolicy, describe } from './policy.ts';
 
 /** What one audit event says, as far as learning needs; other fields (level, bodies, …) are ignored. */
 export interface AuditEvent {

@@ -13,14 +13,14 @@
  *     - verbs: [get]
  *       nonResourceURLs: [/version, /healthz*]
  */
+import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
-import { dryRunOf, WRITE_VERBS } from '../request/dry-run.ts';
+import { WRITE_VERBS, dryRunOf } from '../request/dry-run.ts';
 import type { ResolvedRequest } from '../request/resolve.ts';
+import { resourceMatches, urlMatches } from '../request/rule-match.ts';
 import { pinsLabelKey } from '../request/selectors.ts';
 import { isTrueQueryValue, queryValue, queryValues } from '../request/target.ts';
 
-/** Stands for the pod's own namespace (POD_NAMESPACE, else the service account's namespace file). */
-export const POD_NAMESPACE_PLACEHOLDER = '$(POD_NAMESPACE)';
 
 /**
  * Lists, watches and collection deletes must select by label: their selector must hold an
@@ -249,30 +249,6 @@ function stringList(
   const strings = value as string[];
   if (options.allowEmptyString !== true && strings.includes('')) problems.push(`${at}.${key}: has an empty string`);
   return strings;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** RBAC's ResourceMatches, plus the audit policy's `resource/*`. */
-export function resourceMatches(patterns: readonly string[], resource: string, subresource: string): boolean {
-  const combined = subresource === '' ? resource : `${resource}/${subresource}`;
-  for (const pattern of patterns) {
-    if (pattern === ALL || pattern === combined) return true;
-    if (subresource === '') continue;
-    if (pattern === `*/${subresource}` || pattern === `${resource}/*`) return true;
-  }
-  return false;
-}
-
-/** RBAC's and the audit policy's non-resource URL match: exact, `*`, or a `prefix*`. */
-export function urlMatches(patterns: readonly string[], path: string): boolean {
-  for (const pattern of patterns) {
-    if (pattern === ALL || pattern === path) return true;
-    if (pattern.endsWith(ALL) && path.startsWith(pattern.slice(0, -1))) return true;
-  }
-  return false;
 }
 
 /** Whether the rule covers the request's attributes, before conditions. */

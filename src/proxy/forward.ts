@@ -13,12 +13,11 @@ import { constants as http2Constants, type ClientHttp2Stream, type IncomingHttpS
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { AuditVerdict } from '../audit/policy.ts';
 import type { CredentialStore } from '../cluster/credentials.ts';
-import type { Arrival, CompletedRequest, Decision, Recorder } from './recorder.ts';
+import { CLIENT_CLOSED_REQUEST, type Arrival, type AuditVerdict, type CompletedRequest, type Decision, type Recorder } from '../request/record.ts';
 import { longRunningKind, type RequestAttributes } from '../request/attributes.ts';
 import type { Upstream } from '../cluster/upstream.ts';
-import { BodyCapture } from './body-capture.ts';
+import { BodyCapture } from '../request/body-capture.ts';
 import { clientResponseHeaders } from './headers.ts';
 import type { InFlight } from './in-flight.ts';
 import { hasBody } from './read-body.ts';
@@ -55,8 +54,6 @@ export interface Admitted {
 
 const EXCHANGE = Symbol('kube-api-ambassador.exchange');
 type Tagged<T> = T & { [EXCHANGE]?: Exchange };
-/** nginx's code for "the client closed the connection before the response started", used in metrics. */
-export const CLIENT_CLOSED_REQUEST = 499;
 
 /** One client request and its upstream counterpart(s); also what the recorder reads when it ends. */
 export class Exchange implements CompletedRequest {

@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { auditVerdict, type AuditPolicy, type AuditVerdict } from '../audit/policy.ts';
+import { auditVerdict, type AuditPolicy } from '../audit/policy.ts';
 import type { PolicyMode } from '../config/options.ts';
 import { decideRequest, describe, type Decision as PolicyDecision } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
-import { arrivalOf, type Arrival, type Decision } from './recorder.ts';
+import { arrivalOf, type Arrival, type AuditVerdict, type Decision } from '../request/record.ts';
 import { isLongRunning, isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
 import { DELETE_OPTIONS_BODY_LIMIT } from '../request/delete-options.ts';
 import { isDryRun } from '../request/dry-run.ts';

@@ -3,22 +3,28 @@
  * and log streams cleanly, and close upgraded tunnels.
  */
 import type { Duplex } from 'node:stream';
-import type { Exchange } from './forward.ts';
+
+/** What the proxy needs of a request it tracks: whether it is long-running, and how to end it. */
+export interface TrackedRequest {
+  readonly longRunningKind: string | undefined;
+  /** Ends a long-running response cleanly. */
+  endStream(): void;
+}
 
 export class InFlight {
-  readonly #ordinary = new Set<Exchange>();
-  readonly #streams = new Set<Exchange>();
+  readonly #ordinary = new Set<TrackedRequest>();
+  readonly #streams = new Set<TrackedRequest>();
   /** Upgrades, from their arrival to the end of the session, with their kind (exec, attach, portforward). */
   readonly #tunnels = new Map<Duplex, string>();
   #onIdle: (() => void) | undefined;
   /** Set at shutdown: responses then ask clients to close their connections. */
   draining = false;
 
-  add(exchange: Exchange): void {
+  add(exchange: TrackedRequest): void {
     (exchange.longRunningKind === undefined ? this.#ordinary : this.#streams).add(exchange);
   }
 
-  delete(exchange: Exchange): void {
+  delete(exchange: TrackedRequest): void {
     this.#streams.delete(exchange);
     if (this.#ordinary.delete(exchange) && this.#ordinary.size === 0) this.#onIdle?.();
   }

@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { UpstreamErrorCause } from '../request/record.ts';
 
 /** `metav1.StatusReason` values the ambassador uses, with their codes fixed by `statusFor*` below. */
 export type StatusReason =
@@ -114,8 +115,6 @@ const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
 ]);
 
-/** Why a request to the API server failed, as the upstream error metric labels it. */
-export type UpstreamErrorCause = 'connect_refused' | 'dns' | 'unreachable' | 'tls' | 'reset' | 'timeout' | 'other';
 
 export interface UpstreamFailure {
   readonly cause: UpstreamErrorCause;

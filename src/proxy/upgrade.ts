@@ -6,9 +6,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AuditVerdict } from '../audit/policy.ts';
-import type { Arrival, CompletedRequest } from './recorder.ts';
-import { CLIENT_CLOSED_REQUEST, type Admitted, type ForwardDeps } from './forward.ts';
+import { CLIENT_CLOSED_REQUEST, type Arrival, type AuditVerdict, type CompletedRequest } from '../request/record.ts';
+import type { Admitted, ForwardDeps } from './forward.ts';
 import { clientResponseHeaders, rawResponseHead } from './headers.ts';
 import { badRequest, gatewayTimeout, upstreamFailure, writeStatusToSocket, type ProxyStatus } from './status.ts';
 

@@ -4,7 +4,7 @@
  * `selectors.ts` imports this module; callers use that one.
  */
 import { invalidValue, labelKeyErrors, newRequirement, type Problem } from './label-validation.ts';
-import type { LabelOperator, LabelRequirement, SelectorParse } from './selectors.ts';
+import { compareUtf8, type LabelOperator, type LabelRequirement, type SelectorParse } from './selector-types.ts';
 
 /** labels.Token, without ErrorToken: every special character is a token alone, so the lexer never yields it. */
 const TOKEN = {
@@ -283,24 +283,6 @@ function sortedValues(values: ReadonlySet<string>): string[] {
 
 function compareKeys(a: LabelRequirement, b: LabelRequirement): number {
   return compareUtf8(a.key, b.key);
-}
-
-/**
- * Go's string order, which is UTF-8 byte order, which is code point order. UTF-16 differs only
- * in putting U+E000-U+FFFF after the surrogates that encode everything above U+FFFF.
- */
-export function compareUtf8(a: string, b: string): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return utf8Rank(x) - utf8Rank(y);
-  }
-  return a.length - b.length;
-}
-
-function utf8Rank(unit: number): number {
-  return unit >= 0xd800 && unit <= 0xdfff ? unit + 0x10000 : unit;
 }
 
 function failure(problem: string): { readonly ok: false; readonly problem: string } {

@@ -3,7 +3,7 @@
  * (pkg/labels/selector.go NewRequirement; pkg/api/validate/content kube.go, dns.go, errors.go;
  * pkg/util/validation/field errors.go). Lengths are counted in UTF-8 bytes, as Go does.
  */
-import type { LabelOperator, LabelRequirement } from './selectors.ts';
+import type { LabelOperator, LabelRequirement } from './selector-types.ts';
 
 export interface Problem {
   readonly problem: string;

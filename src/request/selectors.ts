@@ -10,33 +10,10 @@
  * Field selectors: terms joined by `,`: `field=value`, `field==value`, `field!=value`, where `\`
  *   escapes `\`, `,` and `=` in the value; fields are not checked (the API server checks them per resource).
  */
-import { compareUtf8 } from './label-selector.ts';
+import { compareUtf8, type FieldRequirement, type LabelOperator, type LabelRequirement, type SelectorParse } from './selector-types.ts';
 
 export { parseLabelSelector } from './label-selector.ts';
-
-/** The selection.Operator values a label selector can hold. */
-export type LabelOperator = 'in' | 'notin' | '=' | '==' | '!=' | 'exists' | '!' | 'gt' | 'lt';
-
-export interface LabelRequirement {
-  readonly key: string;
-  readonly operator: LabelOperator;
-  /** Sorted, without duplicates (a Go sets.String); one for `=`, `==`, `!=`, `gt`, `lt`; none for `exists`, `!`. */
-  readonly values: readonly string[];
-}
-
-/** `==` reads as `=`: Go's fields hasTerm does not keep the spelling. */
-export type FieldOperator = '=' | '!=';
-
-export interface FieldRequirement {
-  readonly field: string;
-  readonly operator: FieldOperator;
-  /** The value after fields.UnescapeValue. */
-  readonly value: string;
-}
-
-export type SelectorParse<Requirement> =
-  | { readonly ok: true; readonly requirements: readonly Requirement[] }
-  | { readonly ok: false; readonly problem: string };
+export type { FieldOperator, FieldRequirement, LabelOperator, LabelRequirement, SelectorParse } from './selector-types.ts';
 
 const PINNING_OPERATORS: ReadonlySet<LabelOperator> = new Set<LabelOperator>(['=', '==', 'in', 'exists']);
 const BACKSLASH = 0x5c;

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { auditLine } from '../../src/audit/event.ts';
-import { auditPolicyForLevel, auditVerdict, type AuditLevel, type AuditStage } from '../../src/audit/policy.ts';
-import { BodyCapture } from '../../src/proxy/body-capture.ts';
-import type { Arrival, CompletedRequest } from '../../src/proxy/recorder.ts';
+import { auditPolicyForLevel, auditVerdict } from '../../src/audit/policy.ts';
+import type { AuditLevel, AuditStage } from '../../src/config/kinds.ts';
+import { BodyCapture } from '../../src/request/body-capture.ts';
+import type { Arrival, CompletedRequest } from '../../src/request/record.ts';
 import { resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { auditPolicyForLevel, auditVerdict, compileAuditPolicy, type AuditLevel, type AuditPolicy } from '../../src/audit/policy.ts';
+import { auditPolicyForLevel, auditVerdict, compileAuditPolicy, type AuditPolicy } from '../../src/audit/policy.ts';
+import type { AuditLevel } from '../../src/config/kinds.ts';
 import type { UserInfo } from '../../src/cluster/credentials.ts';
 import { resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loggedBody, REDACTED, type LoggedBody } from '../../src/audit/redact.ts';
-import { BodyCapture } from '../../src/proxy/body-capture.ts';
+import { BodyCapture } from '../../src/request/body-capture.ts';
 import { resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { metricsCode, metricsDryRun, metricsScope, metricsVerb, ResourceLabeler, type ResourceLabels } from '../../src/metrics/labels.ts';
-import type { Decision } from '../../src/proxy/recorder.ts';
+import type { Decision } from '../../src/request/record.ts';
 import { resolveAttributes } from '../../src/request/attributes.ts';
 import { isDryRun } from '../../src/request/dry-run.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';

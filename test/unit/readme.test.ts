@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { load as parseYaml } from 'js-yaml';
-import { auditVerdict, compileAuditPolicy, type AuditLevel } from '../../src/audit/policy.ts';
+import { auditVerdict, compileAuditPolicy } from '../../src/audit/policy.ts';
+import type { AuditLevel } from '../../src/config/kinds.ts';
 import { envName, renderHelp, type OptionName } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest } from '../../src/policy/policy.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';

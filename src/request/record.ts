@@ -2,13 +2,26 @@
  * What the request path reports when a request ends (and when a long-running one starts), and
  * to whom: metrics and the audit log implement `Recorder`; which ones run is decided once at start.
  */
+import type { AuditLevel, AuditStage } from '../config/kinds.ts';
+import type { PolicyMode } from '../config/options.ts';
+import type { RequestAttributes } from './attributes.ts';
+import type { BodyCapture } from './body-capture.ts';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { AuditVerdict } from '../audit/policy.ts';
-import type { PolicyMode } from '../config/options.ts';
-import type { RequestAttributes } from '../request/attributes.ts';
-import type { BodyCapture } from './body-capture.ts';
-import type { UpstreamErrorCause } from './status.ts';
+
+/** What the audit log does with one request: the matched rule's level and options. */
+export interface AuditVerdict {
+  readonly level: AuditLevel;
+  readonly omitStages: ReadonlySet<AuditStage>;
+  /** Remove `metadata.managedFields` from logged bodies. */
+  readonly omitManagedFields: boolean;
+}
+
+/** Why a request to the API server failed, as the upstream error metric labels it. */
+export type UpstreamErrorCause = 'connect_refused' | 'dns' | 'unreachable' | 'tls' | 'reset' | 'timeout' | 'other';
+
+/** nginx's code for "the client closed the connection before the response started", used in metrics. */
+export const CLIENT_CLOSED_REQUEST = 499;
 
 /** What happened to a request at the ambassador's own gate. */
 export type Decision = 'allow' | 'deny' | 'would_deny' | 'invalid' | 'throttled';
