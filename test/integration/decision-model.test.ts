@@ -46,6 +46,7 @@ afterAll(async () => {
 });
 
 interface Sent {
+  readonly marker: string;
   readonly status: number;
   readonly body: Record<string, unknown> | undefined;
   readonly arrived: RecordedRequest[];
@@ -62,7 +63,7 @@ async function sendRow(method: string, target: string, content: { contentType?: 
     '\r\n';
   const raw = await sendRaw(ambassador.port, body === undefined ? head : Buffer.concat([Buffer.from(head), body]));
   const { status, body: json } = parseRawResponse(raw);
-  return { status, body: json, arrived: cluster.api.requests.filter((request) => request.headers['user-agent'] === marker) };
+  return { marker, status, body: json, arrived: cluster.api.requests.filter((request) => request.headers['user-agent'] === marker) };
 }
 
 /** The arrived request, read back through the decision code: what the API server received. */
@@ -78,11 +79,14 @@ describe('the decision table, end to end', () => {
   it.each(DECISION_ROWS.map((row) => [`${row.method} ${row.target.slice(0, 120)} ${row.body?.slice(0, 60) ?? ''} → ${row.expected}`, row] as const))(
     '%s',
     async (_, row: DecisionRow) => {
-      const { status, body, arrived } = await sendRow(row.method, row.target, row);
+      const { marker, status, body, arrived } = await sendRow(row.method, row.target, row);
       if (row.expected !== 'allow') {
         expect(status).toBe(row.expected);
         expect(body?.['kind']).toBe('Status');
         expect(arrived, 'a refused request must not reach the API server').toEqual([]);
+        // The audit event and the decision label say what happened: a policy refusal, or a request refused as invalid.
+        const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === marker);
+        expect(event['annotations']).toMatchObject({ 'kube-api-ambassador/decision': row.expected === 403 ? 'deny' : 'invalid' });
         return;
       }
       expect(status, JSON.stringify(body)).not.toBe(403);
