@@ -15,6 +15,8 @@ export const AUDIT_ANNOTATIONS = {
   decision: 'kube-api-ambassador/decision',
   reason: 'kube-api-ambassador/reason',
   clientAuditId: 'kube-api-ambassador/client-audit-id',
+  /** The W3C trace the request was sent upstream in, when tracing is on. */
+  traceId: 'kube-api-ambassador/trace-id',
   /** Why a body the level asks for is not in the event. */
   requestObject: 'kube-api-ambassador/request-object',
   responseObject: 'kube-api-ambassador/response-object',
@@ -95,6 +97,7 @@ export function auditLine(stage: AuditStage, request: CompletedRequest, user: Us
   line += `,"annotations":{"${AUDIT_ANNOTATIONS.decision}":"${request.decision}"`;
   if (request.reason !== undefined) line += `,"${AUDIT_ANNOTATIONS.reason}":${JSON.stringify(request.reason)}`;
   if (arrival.clientAuditId !== undefined) line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(arrival.clientAuditId)}`;
+  if (arrival.span !== undefined) line += `,"${AUDIT_ANNOTATIONS.traceId}":"${arrival.span.traceId}"`;
   return `${line}${bodies?.annotations ?? ''}}}\n`;
 }
 
