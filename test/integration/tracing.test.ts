@@ -5,6 +5,7 @@
  * and no OpenTelemetry SDK code is loaded.
  */
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, startAmbassador, type LogLine, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -63,6 +64,25 @@ async function upstreamTraceparent(userAgent: string): Promise<{ traceparent: st
 
 function auditEvent(ambassador: RunningAmbassador, userAgent: string): Promise<LogLine> {
   return ambassador.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === userAgent);
+}
+
+/** Sends an upgrade request, waits for the 101's head, then closes the session; resolves with the head. */
+function openAndCloseSession(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (received.includes('\r\n\r\n')) {
+        socket.destroy();
+        resolve(received.slice(0, received.indexOf('\r\n\r\n')));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+    socket.write(request);
+  });
 }
 
 function spanOf(traceId: string): Promise<ReceivedSpan> {
@@ -175,6 +195,34 @@ describe('with --tracing-endpoint', () => {
     expect(upstream.tracestate).toBeUndefined();
   });
 
+  it('puts its span between the client and the API server for an upgrade too, ended when the session ends', async () => {
+    const client = clientContext(true);
+    const head = await openAndCloseSession(
+      traced.port,
+      'GET /api/v1/namespaces/team-a/pods/web/portforward?ports=8080 HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: SPDY/3.1+portforward.k8s.io\r\n' +
+        `traceparent: ${client.traceparent}\r\nUser-Agent: trace-upgrade\r\n\r\n`,
+    );
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    const upstream = await upstreamTraceparent('trace-upgrade');
+    const span = await spanOf(client.traceId);
+    expect(upstream.traceparent).toBe(`00-${client.traceId}-${span.spanId}-01`);
+    expect(span).toMatchObject({ parentSpanId: client.spanId, name: 'get pods/portforward' });
+    expect(span.attributes).toMatchObject({ 'http.response.status_code': 101, 'k8s.request.subresource': 'portforward', 'kube_api_ambassador.decision': 'allow' });
+  });
+
+  it('exports the spans still buffered when it stops', async () => {
+    // The default batch delay (5 s) would not send the span before the process exits: only shutdown does.
+    const stopping = await startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url], cleanEnv());
+    const client = clientContext(true);
+    try {
+      await send(stopping.port, 'GET', '/version', { headers: { traceparent: client.traceparent } });
+    } finally {
+      expect(await stopping.stop()).toBe(0);
+    }
+    expect(receiver.spans.some((span) => span.traceId === client.traceId)).toBe(true);
+  });
+
   it('loads the OpenTelemetry SDK', () => {
     expect(traced.stderr()).toContain('/node_modules/@opentelemetry/sdk-trace-base/');
   });
@@ -194,10 +242,11 @@ describe('without --tracing-endpoint (the default)', () => {
   });
 
   it('loads no OpenTelemetry code but the API package prom-client uses for its exemplars', () => {
-    const loaded = untraced
+    const probed = untraced
       .stderr()
       .split('\n')
       .filter((line) => line.startsWith('module-probe: '));
-    expect(loaded.filter((line) => !line.includes('/node_modules/@opentelemetry/api/'))).toEqual([]);
+    expect(probed[0]).toBe('module-probe: ready');
+    expect(probed.slice(1).filter((line) => !line.includes('/node_modules/@opentelemetry/api/'))).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { registerHooks } from 'node:module';
 
+process.stderr.write('module-probe: ready\n');
 registerHooks({
   resolve(specifier, context, nextResolve) {
     const resolved = nextResolve(specifier, context);
