@@ -10,11 +10,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   defaultTextMapGetter,
   defaultTextMapSetter,
+  diag,
+  DiagLogLevel,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
   type Attributes,
+  type DiagLogger,
   type Span,
   type SpanOptions,
   type Tracer,
@@ -94,6 +97,18 @@ export function isSpanError(request: CompletedRequest): boolean {
   return request.statusCode >= 500 || request.panicked === true;
 }
 
+/** The SDK's own warnings (spans dropped past the batch queue, an invalid OTEL_* variable) go to the operational log. */
+function diagLogger(log: Logger): DiagLogger {
+  const ignore = (): void => undefined;
+  return {
+    error: (message) => log.error({ component: 'opentelemetry' }, message),
+    warn: (message) => log.warn({ component: 'opentelemetry' }, message),
+    info: ignore,
+    debug: ignore,
+    verbose: ignore,
+  };
+}
+
 class OtelRequestSpan implements RequestSpan {
   readonly #span: Span;
   readonly traceId: string;
@@ -123,8 +138,11 @@ export class OtelTracing implements Tracing, Recorder {
   readonly #provider: BasicTracerProvider;
   readonly #tracer: Tracer;
   readonly #propagator = new W3CTraceContextPropagator();
+  readonly #log: Logger;
 
   constructor(settings: TracingSettings, log: Logger) {
+    this.#log = log;
+    diag.setLogger(diagLogger(log), DiagLogLevel.WARN);
     // The SDK reports failed exports here (after the exporter's own retries); by default it says nothing.
     setGlobalErrorHandler((error) => log.warn({ err: error, endpoint: settings.endpoint }, 'cannot export request spans'));
     this.#provider = new BasicTracerProvider({
@@ -153,8 +171,9 @@ export class OtelTracing implements Tracing, Recorder {
 
   policyDenied(): void {}
 
-  /** Exports the spans still buffered; a collector that does not answer does not hold shutdown up. */
+  /** Exports the spans still buffered; a collector that fails or does not answer neither fails nor holds up shutdown. */
   async shutdown(): Promise<void> {
-    await Promise.race([this.#provider.shutdown(), delay(SHUTDOWN_TIMEOUT_MS, undefined, { ref: false })]);
+    const exported = this.#provider.shutdown().catch((error: unknown) => this.#log.warn({ err: error }, 'cannot export the last request spans'));
+    await Promise.race([exported, delay(SHUTDOWN_TIMEOUT_MS, undefined, { ref: false })]);
   }
 }

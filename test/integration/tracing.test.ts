@@ -223,6 +223,21 @@ describe('with --tracing-endpoint', () => {
     expect(receiver.spans.some((span) => span.traceId === client.traceId)).toBe(true);
   });
 
+  it('keeps serving when the collector refuses the spans, and says so in its log', async () => {
+    const refused = await startAmbassador(
+      [...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url.replace('/v1/traces', '/refused'), '--tracing-sampling-rate-per-million', '1000000'],
+      cleanEnv(QUICK_EXPORT),
+    );
+    try {
+      expect((await send(refused.port, 'GET', '/version')).status).toBe(200);
+      const warning = await refused.waitForLog((line) => line.msg === 'cannot export request spans');
+      expect(warning).toMatchObject({ level: 'warn', endpoint: receiver.url.replace('/v1/traces', '/refused') });
+      expect((await send(refused.port, 'GET', '/version')).status).toBe(200);
+    } finally {
+      expect(await refused.stop()).toBe(0);
+    }
+  });
+
   it('loads the OpenTelemetry SDK', () => {
     expect(traced.stderr()).toContain('/node_modules/@opentelemetry/sdk-trace-base/');
   });
