@@ -5,7 +5,8 @@
  * and no OpenTelemetry SDK code is loaded.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, startAmbassador, type LogLine, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -235,6 +236,23 @@ describe('with --tracing-endpoint', () => {
       expect((await send(refused.port, 'GET', '/version')).status).toBe(200);
     } finally {
       expect(await refused.stop()).toBe(0);
+    }
+  });
+
+  it('stops cleanly while a collector holds its last spans without answering', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/v1/traces`;
+    // The exporter would wait a minute for it: longer than this test may take.
+    const patient = { OTEL_EXPORTER_OTLP_TIMEOUT: '60000', OTEL_BSP_EXPORT_TIMEOUT: '60000' };
+    const held = await startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', endpoint, '--tracing-sampling-rate-per-million', '1000000'], cleanEnv(patient));
+    try {
+      expect((await send(held.port, 'GET', '/version')).status).toBe(200);
+      expect(await held.stop()).toBe(0);
+    } finally {
+      await held.stop('SIGKILL');
+      silent.closeAllConnections();
+      silent.close();
     }
   });
 
