@@ -24,7 +24,7 @@ import {
 } from '@opentelemetry/api';
 import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
   BasicTracerProvider,
@@ -146,7 +146,10 @@ export class OtelTracing implements Tracing, Recorder {
     // The SDK reports failed exports here (after the exporter's own retries); by default it says nothing.
     setGlobalErrorHandler((error) => log.warn({ err: error, endpoint: settings.endpoint }, 'cannot export request spans'));
     this.#provider = new BasicTracerProvider({
-      resource: defaultResource().merge(resourceFromAttributes({ 'service.name': SERVICE_NAME, 'service.version': settings.version })),
+      // OTEL_RESOURCE_ATTRIBUTES (k8s.pod.name from the downward API, say) and OTEL_SERVICE_NAME win over the defaults.
+      resource: defaultResource()
+        .merge(resourceFromAttributes({ 'service.name': SERVICE_NAME, 'service.version': settings.version }))
+        .merge(detectResources({ detectors: [envDetector] })),
       sampler: samplerFor(settings.samplingRatePerMillion),
       spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: settings.endpoint }))],
     });

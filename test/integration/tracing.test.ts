@@ -33,7 +33,7 @@ beforeAll(async () => {
   cluster = await startTestCluster();
   receiver = await startOtlpReceiver();
   [traced, sampleAll, untraced] = await Promise.all([
-    startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url], env(QUICK_EXPORT)),
+    startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url], env({ ...QUICK_EXPORT, OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=web-0' })),
     startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url, '--tracing-sampling-rate-per-million', '1000000'], env(QUICK_EXPORT)),
     startAmbassador(cluster.ambassadorArgs, env()),
   ]);
@@ -124,7 +124,7 @@ describe('with --tracing-endpoint', () => {
       'kube_api_ambassador.decision': 'allow',
       'kube_api_ambassador.audit_id': upstream.auditId,
     });
-    expect(span.resource['service.name']).toBe('kube-api-ambassador');
+    expect(span.resource).toMatchObject({ 'service.name': 'kube-api-ambassador', 'k8s.pod.name': 'web-0' });
 
     const event = await auditEvent(traced, 'trace-list');
     expect(event['annotations']).toMatchObject({ 'kube-api-ambassador/trace-id': client.traceId });
