@@ -510,7 +510,8 @@ function parseTracingEndpoint(text: string): Parsed<string> {
   return { value: text };
 }
 
-const PER_MILLION = 1_000_000;
+/** The denominator of --tracing-sampling-rate-per-million. */
+export const PER_MILLION = 1_000_000;
 
 function parsePerMillion(text: string): Parsed<number> {
   const rate = /^\d{1,7}$/.test(text) ? Number(text) : NaN;

@@ -34,10 +34,10 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
+import { PER_MILLION } from '../config/options.ts';
 import type { CompletedRequest, Recorder, RequestSpan, Tracing } from '../proxy/recorder.ts';
 
 const SERVICE_NAME = 'kube-api-ambassador';
-const PER_MILLION = 1_000_000;
 /** At shutdown, how long a collector that is not answering gets to take the last spans. */
 const SHUTDOWN_TIMEOUT_MS = 2000;
 /** The ambassador serves the request; its call to the API server is the same operation, not a span of its own. */
