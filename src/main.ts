@@ -23,6 +23,7 @@ import { Metrics } from './metrics/metrics.ts';
 import { combineRecorders, type Recorder } from './request/record.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { auditPolicyForLevel, compileAuditPolicy, type AuditPolicyCompile } from './audit/policy.ts';
+import type { OtelTracing } from './tracing/otel.ts';
 
 const PROGRAM = 'kube-api-ambassador';
 const EXIT_RUNTIME_FAILURE = 1;
@@ -47,6 +48,16 @@ async function readAuditPolicy(options: Options, podNamespace: string | undefine
   if (options['audit-policy'] === '') return { ok: true, policy: auditPolicyForLevel(options['audit-level']) };
   const read = await readYamlFile(options['audit-policy']);
   return read.ok ? compileAuditPolicy(read.document, podNamespace) : read;
+}
+
+/** OpenTelemetry is imported only when tracing is on: with it off, none of it is loaded. */
+async function startTracing(options: Options, log: Logger): Promise<OtelTracing | undefined> {
+  const endpoint = options['tracing-endpoint'];
+  if (endpoint === '') return undefined;
+  const { OtelTracing } = await import('./tracing/otel.ts');
+  const samplingRatePerMillion = options['tracing-sampling-rate-per-million'];
+  log.info({ endpoint, samplingRatePerMillion }, 'tracing requests: spans go to the OTLP endpoint');
+  return new OtelTracing({ endpoint, samplingRatePerMillion, version: readVersion() }, log);
 }
 
 async function run(): Promise<number> {
@@ -112,9 +123,11 @@ async function run(): Promise<number> {
     auditPolicy.policy.rules.length === 0
       ? undefined
       : new AuditLog(options['audit-log-path'], credentials, log, (reason) => metrics?.auditEventsLost.inc({ reason }));
+  const tracing = await startTracing(options, log);
   const recorders: Recorder[] = [];
   if (metrics !== undefined) recorders.push(metrics);
   if (audit !== undefined) recorders.push(audit);
+  if (tracing !== undefined) recorders.push(tracing);
   // kubectl proxy's default --reject-paths (no exec, no attach) is the no-policy behaviour; a policy decides that itself.
   const filter = filterFromOptions(options, policy !== undefined && !parsed.explicit.has('reject-paths'));
   const handler = new ProxyHandler({
@@ -131,6 +144,7 @@ async function run(): Promise<number> {
     upstreamTimeoutMs: options['upstream-timeout'],
     requestBodyTimeoutMs: options['request-body-timeout'],
     log,
+    tracing,
     recorder: combineRecorders(recorders),
   });
   const proxyServer = createProxyServer(handler, options['request-header-timeout']);
@@ -176,6 +190,7 @@ async function run(): Promise<number> {
   const cut = await drain(proxyServer, adminServer, inFlight, options['shutdown-grace-period']);
   if (cut > 0) log.warn({ requests: cut }, 'grace period over: closed requests still in flight');
   await audit?.close();
+  await tracing?.shutdown();
   credentials.close();
   policy?.close();
   upstream.close();

@@ -17,6 +17,8 @@ export const AUDIT_ANNOTATIONS = {
   clientAuditId: 'kube-api-ambassador/client-audit-id',
   /** Present ("true") when the API server carries the write out as a dry run: dryRun=All in the query, or a delete's DeleteOptions body. */
   dryRun: 'kube-api-ambassador/dry-run',
+  /** The W3C trace the request was sent upstream in, when tracing is on. */
+  traceId: 'kube-api-ambassador/trace-id',
   /** Why a body the level asks for is not in the event. */
   requestObject: 'kube-api-ambassador/request-object',
   responseObject: 'kube-api-ambassador/response-object',
@@ -98,6 +100,7 @@ export function auditLine(stage: AuditStage, request: CompletedRequest, user: Us
   if (request.reason !== undefined) line += `,"${AUDIT_ANNOTATIONS.reason}":${JSON.stringify(request.reason)}`;
   if (arrival.clientAuditId !== undefined) line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(arrival.clientAuditId)}`;
   if (request.dryRun) line += `,"${AUDIT_ANNOTATIONS.dryRun}":"true"`;
+  if (arrival.span !== undefined) line += `,"${AUDIT_ANNOTATIONS.traceId}":"${arrival.span.traceId}"`;
   return `${line}${bodies?.annotations ?? ''}}}\n`;
 }
 

@@ -31,6 +31,7 @@ const CLUSTER = 'Cluster and credentials';
 const POLICY = 'Allow-list policy';
 const AUDIT = 'Audit log';
 const ADMIN = 'Probes and metrics listener';
+const TRACING = 'Tracing (OpenTelemetry)';
 const RUNTIME = 'Runtime';
 
 const SPECS = {
@@ -292,6 +293,21 @@ const SPECS = {
     takesValue: false,
     parse: parseBoolean,
   }),
+  'tracing-endpoint': option({
+    group: TRACING,
+    defaultText: '',
+    help: 'OTLP/HTTP (protobuf) URL spans are exported to, such as http://otel-collector:4318/v1/traces. Each request gets a span between the client\'s traceparent and the API server, which joins the trace when its own tracing is on. Empty: tracing is off, and its code is never loaded.',
+    takesValue: true,
+    parse: parseTracingEndpoint,
+  }),
+  // As Kubernetes' TracingConfiguration.samplingRatePerMillion: unset or 0 samples only what the client sampled.
+  'tracing-sampling-rate-per-million': option({
+    group: TRACING,
+    defaultText: '0',
+    help: 'How many of a million requests without a sampled traceparent start a recorded trace (0 to 1000000). A request whose traceparent is sampled is always recorded, as kube-apiserver does.',
+    takesValue: true,
+    parse: parsePerMillion,
+  }),
   'shutdown-grace-period': option({
     group: RUNTIME,
     defaultText: '20s',
@@ -482,6 +498,23 @@ function parseServer(text: string): Parsed<string> {
   } catch {
     return { problem: 'must be a URL such as https://10.96.0.1:443' };
   }
+}
+
+function parseTracingEndpoint(text: string): Parsed<string> {
+  if (text === '') return { value: '' };
+  const url = URL.parse(text);
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    return { problem: 'must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces (or empty for no tracing)' };
+  }
+  return { value: text };
+}
+
+/** The denominator of --tracing-sampling-rate-per-million. */
+export const PER_MILLION = 1_000_000;
+
+function parsePerMillion(text: string): Parsed<number> {
+  const rate = /^\d{1,7}$/.test(text) ? Number(text) : NaN;
+  return rate <= PER_MILLION ? { value: rate } : { problem: `must be a whole number from 0 to ${PER_MILLION}` };
 }
 
 /** kubectl proxy's format: comma-separated regular expressions; empty means none. */

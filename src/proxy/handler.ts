@@ -9,7 +9,7 @@ import { auditVerdict, type AuditPolicy } from '../audit/policy.ts';
 import type { PolicyMode } from '../config/options.ts';
 import { decideRequest, describe, type Decision as PolicyDecision } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
-import { arrivalOf, type Arrival, type AuditVerdict, type Decision } from '../request/record.ts';
+import { arrivalOf, type Arrival, type AuditVerdict, type Decision, type Tracing } from '../request/record.ts';
 import { isLongRunning, isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
 import { DELETE_OPTIONS_BODY_LIMIT } from '../request/delete-options.ts';
 import { isDryRun } from '../request/dry-run.ts';
@@ -17,7 +17,7 @@ import { resolveRequest, type RequestContent, type ResolvedRequest } from '../re
 import { parseRequestTarget, type RequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
 import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
-import { upstreamRequestHeaders } from './headers.ts';
+import { replaceTraceContext, upstreamRequestHeaders } from './headers.ts';
 import type { TokenBucket } from './rate-limit.ts';
 import { hasBody, readBoundedBody } from './read-body.ts';
 import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
@@ -60,6 +60,8 @@ export interface ProxyDeps extends ForwardDeps {
   readonly apiPrefix: string;
   /** Which requests are audited, at which level. */
   readonly auditPolicy: AuditPolicy;
+  /** Spans for requests, when tracing is on. */
+  readonly tracing?: Tracing | undefined;
 }
 
 /** A request the ambassador answers itself, with what was resolved of it before it was refused. */
@@ -88,7 +90,7 @@ function isStatus(value: unknown): value is ProxyStatus {
  * Everything a request must pass before anything is sent upstream. `body` is the body already read
  * whole (a delete's), which is then what is forwarded.
  */
-function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined, auditId: string, body?: Buffer): Admitted | Refusal {
+function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined, arrival: Arrival, body?: Buffer): Admitted | Refusal {
   const method = req.method ?? '';
   const hostProblem = hostRefusal(deps.filter, req.headers.host, req.headers.origin);
   if (hostProblem !== undefined) return refuse(forbidden(hostProblem));
@@ -128,7 +130,8 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
   if (isStatus(headers)) return refuse(headers, request);
   // kube-apiserver adopts a request's Audit-ID as its own: the two audit logs join on it.
-  headers.push('audit-id', auditId);
+  headers.push('audit-id', arrival.auditId);
+  if (arrival.span !== undefined) replaceTraceContext(headers, arrival.span.traceparent, arrival.span.tracestate);
   return { attributes, query, pathAndQuery: forwardedTarget(target, request), headers, decision, reason, body, dryRun: isDryRun(request) };
 }
 
@@ -220,7 +223,7 @@ export class ProxyHandler {
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const arrival = arrivalOf(req);
+    const arrival = arrivalOf(req, this.#deps.tracing);
     if (req.method === 'DELETE' && hasBody(req)) {
       // kube-apiserver reads a delete's options from its body: read it whole before deciding.
       void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body').then((body) => {
@@ -242,7 +245,7 @@ export class ProxyHandler {
   #serve(req: IncomingMessage, res: ServerResponse, arrival: Arrival, body: Buffer | undefined): void {
     let exchange: Exchange | undefined;
     try {
-      const admitted = admit(this.#deps, req, undefined, arrival.auditId, body);
+      const admitted = admit(this.#deps, req, undefined, arrival, body);
       if (isRefusal(admitted)) {
         writeStatus(res, admitted.status);
         recordRefusal(this.#deps, req, admitted, arrival);
@@ -265,10 +268,10 @@ export class ProxyHandler {
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', destroyOnError);
-    const arrival = arrivalOf(req);
+    const arrival = arrivalOf(req, this.#deps.tracing);
     try {
       const protocol = upgradeProtocol(req.method ?? '', req.headers.upgrade);
-      const admitted = isStatus(protocol) ? refuse(protocol) : admit(this.#deps, req, protocol, arrival.auditId);
+      const admitted = isStatus(protocol) ? refuse(protocol) : admit(this.#deps, req, protocol, arrival);
       if (isRefusal(admitted)) {
         writeStatusToSocket(socket, admitted.status);
         recordRefusal(this.#deps, req, admitted, arrival);

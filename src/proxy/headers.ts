@@ -131,6 +131,25 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], upgrade: s
   return offers === undefined ? headers : withNegotiation(headers, offers);
 }
 
+/**
+ * Puts the ambassador's span between the client and the API server: the client's `traceparent`
+ * and `tracestate` (lower-case in `headers`, as built above) give way to the span's, which carry
+ * the client's trace on. Edits the flat list in place.
+ */
+export function replaceTraceContext(headers: string[], traceparent: string, tracestate: string | undefined): void {
+  let kept = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] ?? '';
+    if (name === 'traceparent' || name === 'tracestate') continue;
+    headers[kept] = name;
+    headers[kept + 1] = headers[i + 1] ?? '';
+    kept += 2;
+  }
+  headers.length = kept;
+  headers.push('traceparent', traceparent);
+  if (tracestate !== undefined && tracestate !== '') headers.push('tracestate', tracestate);
+}
+
 function addUpgradeHeader(headers: string[], offers: UpgradeOffers, name: string, value: string): void {
   if (FORWARDED_UPGRADE_HEADERS.has(name)) headers.push(name, value);
   else if (name === 'sec-websocket-protocol') addOffer(offers.webSocket, value, WEBSOCKET_SUBPROTOCOLS);

@@ -41,9 +41,29 @@ export interface Arrival {
   readonly sourceIp: string | undefined;
   /** An `Audit-ID` the client sent (replaced upstream by `auditId`). */
   readonly clientAuditId: string | undefined;
+  /** The ambassador's span for the request, when tracing is on. */
+  readonly span?: RequestSpan | undefined;
 }
 
-export function arrivalOf(req: IncomingMessage): Arrival {
+/**
+ * The ambassador's own span for one request, between the client's trace context and the API
+ * server. Implemented in src/tracing/otel.ts, which is loaded only when tracing is on.
+ */
+export interface RequestSpan {
+  readonly traceId: string;
+  /** The W3C trace context sent upstream in place of the client's: its trace, with this span as the parent. */
+  readonly traceparent: string;
+  readonly tracestate: string | undefined;
+  /** Ends the span with what became of the request. */
+  end(request: CompletedRequest): void;
+}
+
+export interface Tracing {
+  /** Starts the span of a request that just arrived: a child of its `traceparent`, when that is valid. */
+  startSpan(req: IncomingMessage): RequestSpan;
+}
+
+export function arrivalOf(req: IncomingMessage, tracing: Tracing | undefined): Arrival {
   return {
     method: req.method ?? '',
     startedAt: performance.now(),
@@ -53,6 +73,7 @@ export function arrivalOf(req: IncomingMessage): Arrival {
     userAgent: req.headers['user-agent'],
     sourceIp: req.socket.remoteAddress,
     clientAuditId: req.headers['audit-id'] as string | undefined,
+    span: tracing?.startSpan(req),
   };
 }
 

@@ -175,6 +175,12 @@ describe('auditLine: bodies at the Request levels', () => {
     });
   });
 
+  it('names the trace the request went upstream in, when tracing is on', () => {
+    const span = { traceId: '0af7651916cd43dd8448eb211c80319c', traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01', tracestate: undefined, end: () => undefined };
+    const event = JSON.parse(auditLine('ResponseComplete', completed('GET', '/version', {}, { span }), USER, NOW));
+    expect(event.annotations).toEqual({ 'kube-api-ambassador/decision': 'allow', 'kube-api-ambassador/trace-id': '0af7651916cd43dd8448eb211c80319c' });
+  });
+
   it('writes the Panic stage with its 500', () => {
     const event = JSON.parse(auditLine('Panic', create('Metadata', { statusCode: 500, reason: 'the ambassador failed', panicked: true }), USER, NOW));
     expect(event).toMatchObject({ stage: 'Panic', level: 'Metadata', responseStatus: { code: 500, status: 'Failure', message: 'the ambassador failed' } });

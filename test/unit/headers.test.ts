@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, rawResponseHead, upstreamRequestHeaders } from '../../src/proxy/headers.ts';
+import { clientResponseHeaders, rawResponseHead, replaceTraceContext, upstreamRequestHeaders } from '../../src/proxy/headers.ts';
 import type { ProxyStatus } from '../../src/proxy/status.ts';
 
 /** Another identity's token, as browser clients offer it in Sec-WebSocket-Protocol. */
@@ -305,5 +305,23 @@ describe('rawResponseHead', () => {
     [403, 'Forbidden', [], 'HTTP/1.1 403 Forbidden\r\n\r\n'],
   ])('%i %s', (code, message, headers, expected) => {
     expect(rawResponseHead(code, message, headers)).toBe(expected);
+  });
+});
+
+describe("replaceTraceContext: the ambassador's span takes the client's place as the API server's parent", () => {
+  const OURS = '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01';
+  it.each<[string, string[], string | undefined, string[]]>([
+    ['no client context', ['accept', 'a', 'audit-id', 'x'], undefined, ['accept', 'a', 'audit-id', 'x', 'traceparent', OURS]],
+    [
+      "the client's traceparent and tracestate are replaced, the other headers kept in order",
+      ['accept', 'a', 'traceparent', 'client', 'user-agent', 'u', 'tracestate', 'v=1', 'audit-id', 'x'],
+      'v=1',
+      ['accept', 'a', 'user-agent', 'u', 'audit-id', 'x', 'traceparent', OURS, 'tracestate', 'v=1'],
+    ],
+    ['every copy of a repeated one goes', ['traceparent', 't1', 'traceparent', 't2', 'accept', 'a'], undefined, ['accept', 'a', 'traceparent', OURS]],
+    ['an empty tracestate is not sent', ['tracestate', ''], '', ['traceparent', OURS]],
+  ])('%s', (_name, headers, tracestate, expected) => {
+    replaceTraceContext(headers, OURS, tracestate);
+    expect(headers).toEqual(expected);
   });
 });
