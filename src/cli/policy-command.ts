@@ -2,7 +2,7 @@
  * `kube-api-ambassador policy check --policy FILE [--pod-namespace NS] METHOD TARGET`: validates a
  * policy and prints the attributes and decision the proxy would reach for one request, so a policy
  * can be written and tested without a cluster. Exit codes: 0 allowed, 3 refused, 2 usage or invalid policy.
- * `kube-api-ambassador policy learn [--pod-namespace NS] AUDIT_LOG`: see learn-command.ts.
+ * `kube-api-ambassador policy learn …` and `policy replay …`: see learn-command.ts and replay-command.ts.
  */
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -11,6 +11,7 @@ import { readPolicyFile } from '../policy/store.ts';
 import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
 import { resolveTarget } from '../request/resolve.ts';
 import { LEARN_USAGE, runLearnCommand } from './learn-command.ts';
+import { REPLAY_USAGE, runReplayCommand } from './replay-command.ts';
 
 const EXIT_ALLOWED = 0;
 const EXIT_USAGE = 2;
@@ -20,7 +21,7 @@ const CHECK_USAGE = `Usage: kube-api-ambassador policy check --policy FILE [--po
 Prints the request's attributes and the decision. Exit code 0 allowed, 3 refused, 2 usage or invalid policy.
 $(POD_NAMESPACE) in the policy is --pod-namespace, else $POD_NAMESPACE.
 `;
-const USAGE = `${CHECK_USAGE}\n${LEARN_USAGE}`;
+const USAGE = `${CHECK_USAGE}\n${LEARN_USAGE}\n${REPLAY_USAGE}`;
 
 export async function runPolicyCommand(
   argv: readonly string[],
@@ -33,7 +34,7 @@ export async function runPolicyCommand(
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { policy: { type: 'string' }, 'pod-namespace': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { policy: { type: 'string' }, 'pod-namespace': { type: 'string' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: true,
     });
   } catch (error) {
@@ -51,7 +52,20 @@ export async function runPolicyCommand(
       err.write(parsed.values.policy === undefined ? LEARN_USAGE : `--policy is for policy check; learn reads only an audit log\n${LEARN_USAGE}`);
       return EXIT_USAGE;
     }
-    return runLearnCommand(input, parsed.values['pod-namespace'], stdin, out, err);
+    return runLearnCommand(input, parsed.values['pod-namespace'], parsed.values.user, stdin, out, err);
+  }
+  if (command === 'replay') {
+    const [, input] = parsed.positionals;
+    if (parsed.values.policy === undefined || input === undefined || parsed.positionals.length !== 2) {
+      err.write(REPLAY_USAGE);
+      return EXIT_USAGE;
+    }
+    const options = { podNamespace: parsed.values['pod-namespace'], user: parsed.values.user, env };
+    return runReplayCommand(parsed.values.policy, input, options, stdin, out, err);
+  }
+  if (parsed.values.user !== undefined) {
+    err.write(`--user is for policy learn and policy replay\n${USAGE}`);
+    return EXIT_USAGE;
   }
   if (command !== 'check' || parsed.values.policy === undefined || method === undefined || rawTarget === undefined || parsed.positionals.length !== 3) {
     err.write(USAGE);

@@ -447,6 +447,11 @@ export function renderHelp(programName: string): string {
     '  -h, --help      Show this help.',
     '  --version       Print the version.',
     '',
+    `Policy tools (${programName} policy --help):`,
+    '  policy check --policy FILE METHOD TARGET   Decide one request as the proxy would.',
+    "  policy learn [--user USER] AUDIT_LOG       Learn a policy from an audit log, the ambassador's or kube-apiserver's.",
+    "  policy replay --policy FILE AUDIT_LOG      Decide a log's requests against a policy; exit code 3 if any is refused.",
+    '',
     'Exit codes: 0 stopped cleanly, 1 failed while running, 2 invalid configuration or no cluster found.',
   );
   return lines.join('\n') + '\n';

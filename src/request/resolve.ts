@@ -84,7 +84,8 @@ export function resolveRequest(method: string, target: RequestTarget, content?: 
   return { ok: true, request: { attributes, query, labelSelector, deleteOptions, mayCreate }, attributes };
 }
 
-function mayCreateObject(attributes: RequestAttributes, contentType: string | undefined): boolean {
+/** Whether the write may create the object it names (see `ResolvedRequest.mayCreate`). */
+export function mayCreateObject(attributes: RequestAttributes, contentType: string | undefined): boolean {
   if (!attributes.isResourceRequest || attributes.subresource !== '') return false;
   if (attributes.verb === 'patch') {
     const separator = contentType?.indexOf(';') ?? -1;

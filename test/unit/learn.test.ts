@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { load as parseYaml } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { AuditLogReader, learnRules, parseAuditLine, renderLearnedPolicy, type AuditLogSummary, type LearnedRule } from '../../src/policy/learn.ts';
+import { AuditLogReader, learnRules, parseAuditLine, renderLearnedPolicy, type AuditLogSummary } from '../../src/history/learn.ts';
+import type { LearnedRule } from '../../src/history/learn-render.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
@@ -115,6 +116,11 @@ describe('learnRules: the fewest rules that allow exactly what the log used', ()
       'a subresource is its own resource',
       [event('GET', '/api/v1/namespaces/x/pods/web'), event('GET', '/api/v1/namespaces/x/pods/web/log?follow=true'), event('PUT', '/apis/apps/v1/namespaces/x/deployments/web/scale')],
       [rule(['get'], [''], ['pods', 'pods/log'], ['x'], 2), rule(['update'], ['apps'], ['deployments/scale'], ['x'], 1)],
+    ],
+    [
+      'an update of a resource that creates on update is learned with create, which the policy then checks too',
+      [event('PUT', '/apis/coordination.k8s.io/v1/namespaces/x/leases/leader'), event('PUT', '/api/v1/namespaces/x/configmaps/c')],
+      [rule(['update'], [''], ['configmaps'], ['x'], 1), rule(['create', 'update'], ['coordination.k8s.io'], ['leases'], ['x'], 1)],
     ],
     [
       'the same resources and verbs in several namespaces share a rule',

@@ -12,11 +12,14 @@
  * policy: learning it would undo the refusal) and requests a policy cannot name without a
  * wildcard. Counted: `invalid` (no attributes), operational log lines and malformed lines.
  */
+import { readObjectRef, type ObjectRef } from './apiserver-event.ts';
 import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
 import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
+import { mayCreateObject } from '../request/resolve.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
-import { compilePolicy, describe } from './policy.ts';
+import { plural, renderPolicyYaml, unlearnedLines, type LearnedRule, type ResourceRule, type UrlRule } from './learn-render.ts';
+import { LearnedUse, type ResourceUse, type Unlearned, type UrlUse } from './learned-use.ts';
 
 /** What one audit event says, as far as learning needs; other fields (level, bodies, …) are ignored. */
 export interface AuditEvent {
@@ -31,15 +34,6 @@ export interface AuditEvent {
   readonly stageAt: string | undefined;
 }
 
-export interface ObjectRef {
-  readonly resource: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly apiGroup: string;
-  readonly apiVersion: string;
-  readonly subresource: string;
-}
-
 export type AuditLine =
   | { readonly kind: 'blank' }
   /** A JSON line that is not an audit event: the operational log shares stdout with events. */
@@ -50,7 +44,6 @@ export type AuditLine =
 const LEARNED_DECISIONS = ['allow', 'would_deny', 'throttled'] as const;
 type LearnedDecision = (typeof LEARNED_DECISIONS)[number];
 const KNOWN_DECISIONS: ReadonlySet<string> = new Set([...LEARNED_DECISIONS, 'deny', 'invalid']);
-const WILDCARD = '*';
 const FINAL_STAGES: ReadonlySet<string> = new Set(['ResponseComplete', 'Panic']);
 
 export function parseAuditLine(text: string): AuditLine {
@@ -90,18 +83,6 @@ export function parseAuditLine(text: string): AuditLine {
   };
 }
 
-function readObjectRef(ref: Record<string, unknown>): ObjectRef {
-  const field = (key: string): string => optionalString(ref[key]) ?? '';
-  return {
-    resource: field('resource'),
-    namespace: field('namespace'),
-    name: field('name'),
-    apiGroup: field('apiGroup'),
-    apiVersion: field('apiVersion'),
-    subresource: field('subresource'),
-  };
-}
-
 /** The attributes the ambassador decided the request on, read back from its event. */
 function attributesOf(event: AuditEvent): RequestAttributes {
   const parsed = parseRequestTarget(event.requestUri);
@@ -111,27 +92,6 @@ function attributesOf(event: AuditEvent): RequestAttributes {
     return { isResourceRequest: false, verb: event.verb, apiPrefix: '', apiGroup: '', apiVersion: '', namespace: '', resource: '', subresource: '', name: '', path };
   }
   return { isResourceRequest: true, verb: event.verb, apiPrefix: ref.apiGroup === '' ? 'api' : 'apis', path, ...ref };
-}
-
-/** Resources with the verbs used on them, counted per (namespace, API group, resource[/subresource]). */
-interface ResourceUse {
-  readonly namespace: string;
-  readonly apiGroup: string;
-  readonly resource: string;
-  readonly verbs: Set<string>;
-  requests: number;
-}
-
-interface UrlUse {
-  readonly url: string;
-  readonly verbs: Set<string>;
-  requests: number;
-}
-
-/** Requests seen but not learned, by description: how many, and the first reason given. */
-interface Unlearned {
-  count: number;
-  readonly reason: string;
 }
 
 export interface MalformedLine {
@@ -176,12 +136,7 @@ export class AuditLogReader {
   readonly #firstMalformed: MalformedLine[] = [];
   /** ResponseStarted events waiting for their last stage, by audit ID. */
   readonly #open = new Map<string, AuditEvent>();
-  readonly #denied = new Map<string, Unlearned>();
-  readonly #inexpressible = new Map<string, Unlearned>();
-  readonly #resources = new Map<string, ResourceUse>();
-  readonly #urls = new Map<string, UrlUse>();
-  /** Why a target cannot be written in a policy ('' when it can), so each is checked once. */
-  readonly #targetProblems = new Map<string, string>();
+  readonly #use = new LearnedUse();
 
   read(text: string): void {
     this.#lineNumber++;
@@ -218,10 +173,10 @@ export class AuditLogReader {
       operationalLines: this.#operationalLines,
       malformedLines: this.#malformedLines,
       firstMalformed: [...this.#firstMalformed],
-      denied: new Map(this.#denied),
-      inexpressible: new Map(this.#inexpressible),
-      resources: [...this.#resources.values()],
-      urls: [...this.#urls.values()],
+      denied: new Map(this.#use.denied),
+      inexpressible: new Map(this.#use.inexpressible),
+      resources: [...this.#use.resources.values()],
+      urls: [...this.#use.urls.values()],
     };
   }
 
@@ -248,96 +203,23 @@ export class AuditLogReader {
     }
     const attributes = attributesOf(event);
     if (event.decision === 'deny') {
-      tally(this.#denied, describe({ ...attributes, name: '' }), event.reason ?? 'refused');
+      this.#use.deny(attributes, event.reason ?? 'refused');
       return;
     }
-    const problem = this.#targetProblem(attributes);
-    if (problem !== '') {
-      tally(this.#inexpressible, describe({ ...attributes, name: '' }), problem);
-      return;
-    }
-    this.#learned[event.decision as LearnedDecision]++;
-    const verbs = impliedVerbs(attributes);
-    if (attributes.isResourceRequest) {
-      const { namespace, apiGroup } = attributes;
-      const resource = resourceOf(attributes);
-      const key = JSON.stringify([namespace, apiGroup, resource]);
-      const use = this.#resources.get(key) ?? { namespace, apiGroup, resource, verbs: new Set<string>(), requests: 0 };
-      this.#resources.set(key, use);
-      recordUse(use, verbs);
-    } else {
-      const use = this.#urls.get(attributes.path) ?? { url: attributes.path, verbs: new Set<string>(), requests: 0 };
-      this.#urls.set(attributes.path, use);
-      recordUse(use, verbs);
-    }
+    if (this.#use.allow(attributes, impliedVerbs(attributes))) this.#learned[event.decision as LearnedDecision]++;
   }
-
-  #targetProblem(attributes: RequestAttributes): string {
-    const { verb, apiGroup, namespace, path } = attributes;
-    const key = JSON.stringify(attributes.isResourceRequest ? [verb, apiGroup, resourceOf(attributes), namespace] : [verb, path]);
-    let problem = this.#targetProblems.get(key);
-    if (problem === undefined) {
-      problem = whyInexpressible(attributes) ?? '';
-      this.#targetProblems.set(key, problem);
-    }
-    return problem;
-  }
-}
-
-function recordUse(use: { verbs: Set<string>; requests: number }, verbs: readonly string[]): void {
-  for (const verb of verbs) use.verbs.add(verb);
-  use.requests++;
-}
-
-function tally(unlearned: Map<string, Unlearned>, description: string, reason: string): void {
-  const seen = unlearned.get(description);
-  if (seen === undefined) unlearned.set(description, { count: 1, reason });
-  else seen.count++;
-}
-
-function resourceOf(attributes: RequestAttributes): string {
-  return attributes.subresource === '' ? attributes.resource : `${attributes.resource}/${attributes.subresource}`;
 }
 
 /**
- * A WebSocket exec, attach or port-forward is a GET that kube-apiserver (≥1.35), and so the
- * policy, also authorizes as `create`; the event records only `get`.
+ * The verbs the policy must allow for the request, where the event records one: a WebSocket exec,
+ * attach or port-forward is a GET that kube-apiserver (≥1.35), and so the policy, also authorizes
+ * as `create`, and so is an update of a resource that creates on update. (A server-side apply is
+ * one too, but the event does not say which patch type was sent.)
  */
 function impliedVerbs(attributes: RequestAttributes): readonly string[] {
-  return attributes.verb === 'get' && isStreamingSubresource(attributes) ? ['get', 'create'] : [attributes.verb];
+  const upgrade = attributes.verb === 'get' && isStreamingSubresource(attributes);
+  return upgrade || mayCreateObject(attributes, undefined) ? [attributes.verb, 'create'] : [attributes.verb];
 }
-
-/**
- * Why a request cannot be allowed by a rule that allows only it, or undefined. A `*` in a request
- * (say GET /api/v1/namespaces/x/*) would be read back as a wildcard; names the API server refuses
- * anyway (a namespace "Team_A") do not validate.
- */
-function whyInexpressible(attributes: RequestAttributes): string | undefined {
-  const values = [attributes.verb, attributes.apiGroup, attributes.resource, attributes.subresource, attributes.namespace, attributes.path];
-  if (values.some((value) => value.includes(WILDCARD))) return 'a "*" in a policy is a wildcard, so no rule allows only this request';
-  const rule = attributes.isResourceRequest
-    ? { verbs: [attributes.verb], apiGroups: [attributes.apiGroup], resources: [resourceOf(attributes)], namespaces: [attributes.namespace] }
-    : { verbs: [attributes.verb], nonResourceURLs: [attributes.path] };
-  const compiled = compilePolicy({ rules: [rule] }, 'the learned rule', undefined);
-  return compiled.ok ? undefined : compiled.problems.join('; ').replaceAll('rules[0].', '');
-}
-
-export interface ResourceRule {
-  readonly verbs: readonly string[];
-  readonly apiGroups: readonly string[];
-  readonly resources: readonly string[];
-  readonly namespaces: readonly string[];
-  /** How many requests of the log the rule allows. */
-  readonly requests: number;
-}
-
-export interface UrlRule {
-  readonly verbs: readonly string[];
-  readonly nonResourceURLs: readonly string[];
-  readonly requests: number;
-}
-
-export type LearnedRule = ResourceRule | UrlRule;
 
 const VERB_ORDER = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
 const MERGED_DIMENSIONS = ['resources', 'namespaces', 'apiGroups'] as const;
@@ -436,14 +318,7 @@ function compareText(a: string, b: string): number {
 
 /** The policy as YAML a person reviews: a header saying where it came from and what was left out. */
 export function renderLearnedPolicy(summary: AuditLogSummary, rules: readonly LearnedRule[], source: string): string {
-  const lines = [...header(summary, source).map(comment)];
-  if (rules.length === 0) {
-    lines.push('rules: []');
-  } else {
-    lines.push('rules:');
-    for (const rule of rules) lines.push(...renderRule(rule));
-  }
-  return `${lines.join('\n')}\n`;
+  return renderPolicyYaml(header(summary, source), rules);
 }
 
 function header(summary: AuditLogSummary, source: string): string[] {
@@ -484,42 +359,6 @@ function malformed(summary: AuditLogSummary): string {
   const shown = summary.firstMalformed.map(({ line, problem }) => `line ${line}: ${problem}`);
   if (summary.malformedLines > shown.length) shown.push('…');
   return `${plural(summary.malformedLines, 'malformed line')} (${shown.join(', ')})`;
-}
-
-function unlearnedLines(unlearned: ReadonlyMap<string, Readonly<Unlearned>>): string[] {
-  return [...unlearned].map(([description, { count, reason }]) => `  ${count} × ${description}: ${reason}`);
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-/** A comment line; line breaks in logged text (a reason, say) must not end the comment. */
-function comment(text: string): string {
-  return text === '' ? '#' : `# ${text.replace(/[\r\n\u0085\u2028\u2029]/g, ' ')}`;
-}
-
-function renderRule(rule: LearnedRule): string[] {
-  const lines = [`  ${comment(plural(rule.requests, 'request'))}`, `  - verbs: ${flowList(rule.verbs)}`];
-  if ('nonResourceURLs' in rule) {
-    lines.push(`    nonResourceURLs: ${flowList(rule.nonResourceURLs)}`);
-  } else {
-    lines.push(`    apiGroups: ${flowList(rule.apiGroups)}`, `    resources: ${flowList(rule.resources)}`, `    namespaces: ${flowList(rule.namespaces)}`);
-  }
-  return lines;
-}
-
-function flowList(values: readonly string[]): string {
-  return `[${values.map(scalar).join(', ')}]`;
-}
-
-const PLAIN = /^(?:[A-Za-z][A-Za-z0-9._/-]*|\/[A-Za-z0-9._/~-]*)$/;
-/** Words YAML 1.1 or 1.2 read as booleans or null. */
-const RESERVED = /^(?:true|false|yes|no|on|off|y|n|null)$/i;
-
-/** Plain when YAML reads it back as the same string, else double-quoted (JSON strings are YAML). */
-function scalar(value: string): string {
-  return PLAIN.test(value) && !RESERVED.test(value) ? value : JSON.stringify(value);
 }
 
 function optionalString(value: unknown): string | undefined {

@@ -1,0 +1,110 @@
+/**
+ * The layers of src/, read from its imports: every import goes down a layer or stays in its
+ * folder, and no files import each other in a cycle. docs/architecture.md draws the same layers.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = new URL('../../src/', import.meta.url).pathname;
+
+/** Lower numbers are lower layers; folders of one number may not import each other. */
+export const LAYERS: Readonly<Record<string, number>> = {
+  config: 0,
+  request: 1,
+  cluster: 2,
+  policy: 3,
+  audit: 3,
+  metrics: 3,
+  tracing: 3,
+  proxy: 4,
+  server: 5,
+  app: 6,
+  history: 7,
+  cli: 8,
+  '.': 9, // main.ts
+};
+
+const IMPORT = /^(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+  );
+}
+
+/** `src`-relative path → the `src`-relative paths it imports. */
+export function importGraph(root: string): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(root)) {
+    const imports = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) => relative(root, resolve(dirname(file), match[1] ?? '')));
+    graph.set(relative(root, file), imports);
+  }
+  return graph;
+}
+
+function folderOf(path: string): string {
+  return path.includes('/') ? (path.split('/')[0] ?? '.') : '.';
+}
+
+/** Imports that go up a layer or sideways between folders of one layer, as `from → to`. */
+export function layerViolations(graph: ReadonlyMap<string, readonly string[]>, layers: Readonly<Record<string, number>>): string[] {
+  const violations: string[] = [];
+  for (const [from, imports] of graph) {
+    const fromFolder = folderOf(from);
+    for (const to of imports) {
+      const toFolder = folderOf(to);
+      if (fromFolder === toFolder) continue;
+      const fromLayer = layers[fromFolder];
+      const toLayer = layers[toFolder];
+      if (fromLayer === undefined || toLayer === undefined || toLayer >= fromLayer) violations.push(`${from} → ${to}`);
+    }
+  }
+  return violations;
+}
+
+/** Every cycle of file imports, each as the files around it. */
+export function importCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const cycles: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'open');
+    stack.push(file);
+    for (const next of graph.get(file) ?? []) {
+      if (state.get(next) === 'open') cycles.push(stack.slice(stack.indexOf(next)));
+      else if (state.get(next) === undefined && graph.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) if (state.get(file) === undefined) visit(file);
+  return cycles;
+}
+
+describe('the layers of src/', () => {
+  const graph = importGraph(SRC);
+
+  it('knows every folder', () => {
+    expect([...new Set([...graph.keys()].map(folderOf))].filter((folder) => LAYERS[folder] === undefined)).toEqual([]);
+  });
+
+  it('imports only downwards: config → request → cluster → policy, audit, metrics, tracing → proxy → server → app → history → cli → main', () => {
+    expect(layerViolations(graph, LAYERS)).toEqual([]);
+  });
+
+  it('has no import cycles between files', () => {
+    expect(importCycles(graph)).toEqual([]);
+  });
+
+  it('would catch an upward import, a sideways one and a cycle', () => {
+    const bad = new Map([
+      ['config/options.ts', ['proxy/status.ts']],
+      ['audit/event.ts', ['policy/policy.ts']],
+      ['proxy/a.ts', ['proxy/b.ts']],
+      ['proxy/b.ts', ['proxy/a.ts']],
+    ]);
+    expect(layerViolations(bad, LAYERS)).toEqual(['config/options.ts → proxy/status.ts', 'audit/event.ts → policy/policy.ts']);
+    expect(importCycles(bad)).toEqual([['proxy/a.ts', 'proxy/b.ts']]);
+  });
+});
