@@ -4,40 +4,15 @@ import { auditPolicyForLevel, auditVerdict } from '../../src/audit/policy.ts';
 import type { AuditLevel, AuditStage } from '../../src/config/kinds.ts';
 import { BodyCapture } from '../../src/request/body-capture.ts';
 import type { Arrival, CompletedRequest } from '../../src/request/record.ts';
-import { resolveAttributes } from '../../src/request/attributes.ts';
-import { parseRequestTarget } from '../../src/request/target.ts';
+import { completedRequest } from '../support/completed-request.ts';
 
 const RECEIVED = Date.UTC(2026, 10, 22, 3, 41, 12, 104);
 const NOW = RECEIVED + 5;
 const USER = { username: 'system:serviceaccount:team-a:app', groups: ['system:authenticated'] };
 
 function completed(method: string, uri: string, overrides: Partial<CompletedRequest> = {}, arrival: Partial<Arrival> = {}): CompletedRequest {
-  const parsed = parseRequestTarget(uri);
-  const attributes = parsed.ok ? resolveAttributes(method, parsed.target) : undefined;
-  return {
-    arrival: {
-      method,
-      startedAt: 0,
-      receivedAt: RECEIVED,
-      auditId: '3f6c2a0e-0000-4000-8000-000000000001',
-      requestUri: uri,
-      userAgent: 'kubectl/v1.33.0',
-      sourceIp: '127.0.0.1',
-      clientAuditId: undefined,
-      ...arrival,
-    },
-    attributes,
-    query: parsed.ok ? parsed.target.query : '',
-    dryRun: false,
-    contentType: undefined,
-    statusCode: 200,
-    decision: 'allow',
-    reason: undefined,
-    bytesFromClient: 0,
-    bytesToClient: 0,
-    audit: auditVerdict(auditPolicyForLevel('Metadata'), attributes, USER),
-    ...overrides,
-  };
+  const defaults = { receivedAt: RECEIVED, userAgent: 'kubectl/v1.33.0', sourceIp: '127.0.0.1' };
+  return completedRequest(method, uri, { overrides, arrival: { ...defaults, ...arrival }, auditLevel: 'Metadata', user: USER });
 }
 
 const BASE = {

@@ -1,11 +1,9 @@
 import { ROOT_CONTEXT, SpanKind, TraceFlags, trace, type Context } from '@opentelemetry/api';
 import { SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { auditPolicyForLevel, auditVerdict } from '../../src/audit/policy.ts';
 import type { CompletedRequest } from '../../src/request/record.ts';
-import { resolveAttributes } from '../../src/request/attributes.ts';
-import { parseRequestTarget } from '../../src/request/target.ts';
 import { isSpanError, samplerFor, spanAttributes, spanName } from '../../src/tracing/otel.ts';
+import { completedRequest } from '../support/completed-request.ts';
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 /** Trace ids at either end of TraceIdRatioBased's range (the JS SDK reads the id's 32-bit words XORed together). */
@@ -22,22 +20,7 @@ function remoteParent(sampled: boolean): Context {
 }
 
 function completed(method: string, uri: string | undefined, overrides: Partial<CompletedRequest> = {}): CompletedRequest {
-  const parsed = uri === undefined ? undefined : parseRequestTarget(uri);
-  const attributes = parsed?.ok === true ? resolveAttributes(method, parsed.target) : undefined;
-  return {
-    arrival: { method, startedAt: 0, receivedAt: 0, auditId: 'audit-1', requestUri: uri ?? '', userAgent: undefined, sourceIp: undefined, clientAuditId: undefined },
-    attributes,
-    query: '',
-    dryRun: false,
-    contentType: undefined,
-    statusCode: 200,
-    decision: 'allow',
-    reason: undefined,
-    bytesFromClient: 0,
-    bytesToClient: 0,
-    audit: auditVerdict(auditPolicyForLevel('None'), attributes, undefined),
-    ...overrides,
-  };
+  return completedRequest(method, uri, { overrides, arrival: { auditId: 'audit-1' } });
 }
 
 describe("samplerFor: Kubernetes' TracingConfiguration sampling (ParentBased, a rate per million for new traces)", () => {
