@@ -87,7 +87,13 @@ describe('the policy examples of the README and docs/policy.md', () => {
   });
 
   it('has the three examples', () => {
-    expect([...examples.keys()]).toEqual(['read-only observer', 'the Job launcher of manifests/base', 'a controller watching one CRD']);
+    expect([...examples.keys()]).toEqual(['the Job launcher of manifests/base', 'read-only observer', 'a controller watching one CRD']);
+  });
+
+  it("the Job launcher's rules are those of manifests/base/policy.yaml", () => {
+    const example = parseYaml(examples.get('the Job launcher of manifests/base') ?? '') as { rules: unknown[] };
+    const base = parseYaml(readFileSync(new URL('../../manifests/base/policy.yaml', import.meta.url), 'utf8')) as { rules: unknown[] };
+    expect(base.rules).toEqual(expect.arrayContaining(example.rules));
   });
 });
 
