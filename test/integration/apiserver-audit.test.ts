@@ -124,14 +124,14 @@ describe('policy replay', () => {
   });
 });
 
-describe("the README's workflow", () => {
-  const README = new URL('../../README.md', import.meta.url).pathname;
+describe("the workflow docs/policy-history.md shows", () => {
+  const README = new URL('../../docs/policy-history.md', import.meta.url).pathname;
   const REVIEWED_EXEC = '    namespaces: ["$(POD_NAMESPACE)"]\n    when: { containers: [main], commands: [[cat, /tmp/result.json]], stdin: false, tty: false }\n';
 
-  /** The lines a README block shows after `$ COMMAND`, up to the next `$ ` line or the block's end. */
+  /** The lines a block of the page shows after `$ COMMAND`, up to the next `$ ` line or the block's end. */
   function shownOutput(readme: string, command: string): string {
     const start = readme.indexOf(`$ ${command}\n`);
-    if (start === -1) throw new Error(`the README does not run ${command}`);
+    if (start === -1) throw new Error(`docs/policy-history.md does not run ${command}`);
     const rest = readme.slice(start + command.length + 3);
     return rest.slice(0, rest.search(/^(?:\$ |```)/m));
   }

@@ -29,7 +29,7 @@ it('manifests/monitoring renders with kubectl kustomize, and matches the README\
   const selector = at(podMonitor, 'spec', 'selector', 'matchLabels') as Record<string, string>;
 
   const readme = await readFile(join(root, 'README.md'), 'utf8');
-  const snippet = load(/## Use it in a pod\n\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1] ?? '') as Document;
+  const snippet = load(/### Add it to a Deployment\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1] ?? '') as Document;
   expect(at(snippet, 'spec', 'template', 'metadata', 'labels')).toMatchObject(selector);
   const sidecar = at(snippet, 'spec', 'template', 'spec', 'initContainers', 0);
   expect(at(sidecar, 'ports', 0)).toEqual({ name: 'ambassador-admin', containerPort: 8002 });
