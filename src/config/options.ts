@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { AUDIT_LEVELS, type AuditLevel } from '../audit/policy.ts';
 import { UPSTREAM_PROTOCOLS, type UpstreamProtocol } from '../cluster/upstream.ts';
+import { didYouMean } from './nearest.ts';
 
 export const ENV_PREFIX = 'KUBE_API_AMBASSADOR_';
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -330,7 +331,11 @@ const BY_SHORT = new Map<string, OptionName>(
 );
 
 export function envName(name: OptionName): string {
-  return ENV_PREFIX + name.toUpperCase().replaceAll('-', '_');
+  return ENV_PREFIX + envSuffix(name);
+}
+
+function envSuffix(name: OptionName): string {
+  return name.toUpperCase().replaceAll('-', '_');
 }
 
 /** Reads options from flags (which win), then `KUBE_API_AMBASSADOR_*` variables, then defaults. */
@@ -344,7 +349,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     const flag = /^(?:--([a-z][a-z-]*)|-([a-zA-Z]))(?:=(.*))?$/s.exec(arg);
     const name = flag === null ? undefined : flag[1] !== undefined ? asOptionName(flag[1]) : BY_SHORT.get(flag[2] ?? '');
     if (flag === null || name === undefined) {
-      problems.push(`${arg}: unknown ${flag === null ? 'argument' : 'flag'} (see --help)`);
+      problems.push(unknownArgument(arg));
       continue;
     }
     const spec: OptionSpec<unknown> = SPECS[name];
@@ -364,7 +369,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith(ENV_PREFIX) || value === undefined || isServiceLink(key, value)) continue;
     const name = asOptionName(key.slice(ENV_PREFIX.length).toLowerCase().replaceAll('_', '-'));
-    if (name === undefined) problems.push(`${key}: unknown environment variable (see --help)`);
+    if (name === undefined) problems.push(`${key}: unknown environment variable${didYouMean(key.slice(ENV_PREFIX.length), OPTION_NAMES.map(envSuffix), (suffix) => ENV_PREFIX + suffix)} (see --help)`);
     else fromEnv.set(name, value);
   }
 
@@ -391,6 +396,13 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   return { kind: 'run', options: Object.freeze(values as Options), explicit };
 }
 
+/** `--prot: unknown flag (did you mean --port?) (see --help)`; a word alone is an unknown argument. */
+function unknownArgument(arg: string): string {
+  if (!arg.startsWith('-')) return `${arg}: unknown argument (see --help)`;
+  const typed = arg.startsWith('--') ? arg.slice(2).split('=', 1)[0] ?? '' : '';
+  return `${arg}: unknown flag${typed === '' ? '' : didYouMean(typed, OPTION_NAMES, (name) => `--${name}`)} (see --help)`;
+}
+
 function asOptionName(text: string): OptionName | undefined {
   return Object.hasOwn(SPECS, text) ? (text as OptionName) : undefined;
 }
@@ -409,6 +421,15 @@ export function renderHelp(programName: string): string {
     `${programName}: a localhost door to the Kubernetes API for the programs in a pod.`,
     '',
     `Usage: ${programName} [flags]`,
+    `       ${programName} policy check --policy FILE [--pod-namespace NS] METHOD TARGET`,
+    `       ${programName} policy learn [--pod-namespace NS] AUDIT_LOG`,
+    `       ${programName} help | --help | --version`,
+    '',
+    'Commands:',
+    '  (none)          Serve the Kubernetes API locally, as described below.',
+    '  policy check    Decide one request with a policy file, without a cluster (exit 0 allowed, 3 refused).',
+    '  policy learn    Print the smallest policy that allows every request in an audit log.',
+    `                  ${programName} policy --help explains both.`,
     '',
     'Listens on 127.0.0.1:8001 over plain HTTP and forwards each request to the API server over',
     'HTTPS with the pod\'s service-account token (or a kubeconfig), re-read as it rotates.',
