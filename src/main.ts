@@ -15,7 +15,7 @@ import { filterFromOptions } from './proxy/filter.ts';
 import { ProxyHandler } from './proxy/handler.ts';
 import { InFlight } from './proxy/in-flight.ts';
 import { TokenBucket } from './proxy/rate-limit.ts';
-import { createAdminServer, createProxyServer, drain, listen, type ListenTarget } from './server/listeners.ts';
+import { createAdminServer, createProxyServer, describeListenFailure, drain, listen, type ListenerRole, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
 import { PolicyStore, readYamlFile } from './policy/store.ts';
@@ -50,6 +50,10 @@ async function readAuditPolicy(options: Options, podNamespace: string | undefine
 }
 
 async function run(): Promise<number> {
+  if (process.argv[2] === 'help') {
+    process.stdout.write(renderHelp(PROGRAM));
+    return 0;
+  }
   if (process.argv[2] === 'policy') {
     const { runPolicyCommand } = await import('./cli/policy-command.ts');
     return runPolicyCommand(process.argv.slice(3), process.env, process.stdin, process.stdout, process.stderr);
@@ -135,16 +139,21 @@ async function run(): Promise<number> {
   });
   const proxyServer = createProxyServer(handler, options['request-header-timeout']);
   const adminServer = createAdminServer(new Readiness(credentials, upstream), metrics?.registry, log);
-  const proxyTarget: ListenTarget =
-    options['unix-socket'] !== '' ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
+  const onSocket = options['unix-socket'] !== '';
+  const proxyTarget: ListenTarget = onSocket ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
+  const proxyRole: ListenerRole = { name: 'the proxy', flags: onSocket ? '--unix-socket' : '--address, --port' };
+  const adminTarget: ListenTarget = { host: options['admin-address'], port: options['admin-port'] };
+  const adminRole: ListenerRole = { name: 'the probes and metrics', flags: '--admin-address, --admin-port' };
 
   let proxyAddress: string;
   let adminAddress: string;
+  let listening: [ListenerRole, ListenTarget] = [proxyRole, proxyTarget];
   try {
     proxyAddress = await listen(proxyServer, proxyTarget);
-    adminAddress = await listen(adminServer, { host: options['admin-address'], port: options['admin-port'] });
+    listening = [adminRole, adminTarget];
+    adminAddress = await listen(adminServer, adminTarget);
   } catch (error) {
-    log.fatal({ err: error }, 'cannot listen');
+    process.stderr.write(`${PROGRAM}: ${describeListenFailure(...listening, error as NodeJS.ErrnoException)}\n`);
     return EXIT_RUNTIME_FAILURE;
   }
   const { POD_IP: podIp, HOST_IP: hostIp } = process.env;

@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +46,37 @@ describe('start-up', () => {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toContain('[KUBE_API_AMBASSADOR_ACCEPT_HOSTS]');
+  });
+
+  it('lists the policy commands in --help, and answers help as --help', async () => {
+    const { stdout } = await runAmbassador(['--help']);
+    expect(stdout).toContain('kube-api-ambassador policy check --policy FILE [--pod-namespace NS] METHOD TARGET');
+    expect(stdout).toContain('kube-api-ambassador policy learn [--pod-namespace NS] AUDIT_LOG');
+    const help = await runAmbassador(['help']);
+    expect(help).toEqual({ code: 0, stdout, stderr: '' });
+  });
+
+  it('suggests the flag meant for a misspelt one', async () => {
+    const { code, stderr } = await runAmbassador(['--prot', '19005']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('  --prot: unknown flag, did you mean --port? (see --help)\n');
+  });
+
+  it.each<[string, (port: number) => string[], string]>([
+    ['the proxy', (port) => ['--port', String(port)], 'the proxy on 127.0.0.1:PORT (--address, --port)'],
+    ['the probes and metrics', (port) => ['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', String(port)], 'the probes and metrics on 127.0.0.1:PORT (--admin-address, --admin-port)'],
+  ])('says in one line, without a stack, that %s cannot listen on a port in use', async (_, flags, names) => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const { code, stdout, stderr } = await runAmbassador([...cluster.ambassadorArgs, ...flags(port)]);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`kube-api-ambassador: cannot listen for ${names.replace('PORT', String(port))}: the address is in use, by another process or another ambassador\n`);
+      expect(stdout).not.toContain('"stack"');
+    } finally {
+      taken.close();
+    }
   });
 
   it('takes options from environment variables, flags winning', async () => {
