@@ -17,7 +17,7 @@ import { InFlight } from './proxy/in-flight.ts';
 import { TokenBucket } from './proxy/rate-limit.ts';
 import { createAdminServer, createProxyServer, describeListenFailure, drain, listen, type ListenerRole, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
-import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
+import { checkPolicyAgainstRbac, reviewSelf } from './policy/rbac-review.ts';
 import { PolicyStore, readYamlFile } from './policy/store.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { combineRecorders, type Recorder } from './proxy/recorder.ts';
@@ -27,10 +27,19 @@ import { auditPolicyForLevel, compileAuditPolicy, type AuditPolicyCompile } from
 const PROGRAM = 'kube-api-ambassador';
 const EXIT_RUNTIME_FAILURE = 1;
 const EXIT_CONFIGURATION = 2;
+/** How long start-up waits for the API server to say who the credentials are; the answer is used whenever it comes. */
+const REPORTED_IDENTITY_WAIT_MS = 2000;
 
 function readVersion(): string {
   const manifest: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   return typeof manifest === 'object' && manifest !== null && 'version' in manifest ? String(manifest.version) : 'unknown';
+}
+
+/** Resolves when `promise` settles or `ms` have passed, whichever is first. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function createLogger(options: Options): Logger {
@@ -139,6 +148,21 @@ async function run(): Promise<number> {
   });
   const proxyServer = createProxyServer(handler, options['request-header-timeout']);
   const adminServer = createAdminServer(new Readiness(credentials, upstream), metrics?.registry, log);
+  // The audit user comes from the credentials; when they do not tell, from the API server itself,
+  // asked before listening (for a bounded time) so that the first requests' events name it too.
+  const self = audit !== undefined && credentials.current.identity === undefined ? reviewSelf(upstream) : undefined;
+  if (audit !== undefined && self !== undefined) {
+    const reported = self.then(
+      (user) => {
+        if (user === undefined) return;
+        audit.useReportedIdentity(user);
+        log.info({ user: user.username }, `the credentials do not say who they are: audit events name the user the API server reports, ${user.username}`);
+      },
+      (error: unknown) => log.warn(`cannot ask the API server who the credentials are, for the audit user: ${(error as Error).message}`),
+    );
+    await settledWithin(reported, REPORTED_IDENTITY_WAIT_MS);
+  }
+
   const onSocket = options['unix-socket'] !== '';
   const proxyTarget: ListenTarget = onSocket ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
   const proxyRole: ListenerRole = { name: 'the proxy', flags: onSocket ? '--unix-socket' : '--address, --port' };
@@ -172,7 +196,7 @@ async function run(): Promise<number> {
     `serving the Kubernetes API on ${proxyAddress}`,
   );
   if (policy !== undefined) {
-    void checkPolicyAgainstRbac(policy.current, upstream, podNamespace, log).catch((error: unknown) => {
+    void checkPolicyAgainstRbac(policy.current, upstream, podNamespace, log, self).catch((error: unknown) => {
       log.warn({ err: error }, 'cannot check the policy against RBAC');
     });
   }
