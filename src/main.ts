@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { CredentialStore } from './cluster/credentials.ts';
 import { discoverCluster } from './cluster/discover.ts';
 import { Upstream } from './cluster/upstream.ts';
+import { nodeVersionProblem } from './config/node-version.ts';
 import { parseOptions, renderHelp, type Options } from './config/options.ts';
 import { filterFromOptions } from './proxy/filter.ts';
 import { ProxyHandler } from './proxy/handler.ts';
@@ -59,6 +60,11 @@ async function readAuditPolicy(options: Options, podNamespace: string | undefine
 }
 
 async function run(): Promise<number> {
+  const unsupported = nodeVersionProblem(process.version, process.execPath);
+  if (unsupported !== undefined) {
+    process.stderr.write(`${PROGRAM}: ${unsupported}\n`);
+    return EXIT_CONFIGURATION;
+  }
   if (process.argv[2] === 'help') {
     process.stdout.write(renderHelp(PROGRAM));
     return 0;
