@@ -214,6 +214,32 @@ describe('in-cluster and kubeconfig discovery', () => {
     }
   });
 
+  it('takes a kubeconfig user\'s tokenFile, as kubectl does, and re-reads it as it rotates', async () => {
+    const kubeconfig = join(cluster.dir, 'kubeconfig-token-file');
+    await writeFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'test', cluster: { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile } }],
+        users: [{ name: 'file-user', user: { tokenFile: cluster.tokenFile } }],
+        contexts: [{ name: 'test', context: { cluster: 'test', user: 'file-user' } }],
+        'current-context': 'test',
+      }),
+    );
+    const ambassador = await startAmbassador(['--kubeconfig', kubeconfig, '--credential-refresh-interval', '100ms']);
+    try {
+      expect((await send(ambassador.port, 'GET', '/version?token-file=1')).status).toBe(200);
+      expect((await cluster.api.waitForRequest((r) => r.url === '/version?token-file=1')).headers.authorization).toBe('Bearer first-token');
+      await cluster.rotateToken('second-token');
+      expect((await send(ambassador.port, 'GET', '/version?token-file=2')).status).toBe(200);
+      // Answered 200 only with the new token: re-read on the timer, or at once after the old one's 401.
+      expect(cluster.api.requests.filter((r) => r.url === '/version?token-file=2').at(-1)?.headers.authorization).toBe('Bearer second-token');
+    } finally {
+      await ambassador.stop();
+    }
+  });
+
   it('uses a kubeconfig\'s current context, or the one --context names', async () => {
     const kubeconfig = join(cluster.dir, 'kubeconfig');
     await writeFile(
