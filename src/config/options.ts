@@ -396,7 +396,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   return { kind: 'run', options: Object.freeze(values as Options), explicit };
 }
 
-/** `--prot: unknown flag (did you mean --port?) (see --help)`; a word alone is an unknown argument. */
+/** `--prot: unknown flag, did you mean --port? (see --help)`; a word alone is an unknown argument. */
 function unknownArgument(arg: string): string {
   if (!arg.startsWith('-')) return `${arg}: unknown argument (see --help)`;
   const typed = arg.startsWith('--') ? arg.slice(2).split('=', 1)[0] ?? '' : '';
@@ -421,15 +421,6 @@ export function renderHelp(programName: string): string {
     `${programName}: a localhost door to the Kubernetes API for the programs in a pod.`,
     '',
     `Usage: ${programName} [flags]`,
-    `       ${programName} policy check --policy FILE [--pod-namespace NS] METHOD TARGET`,
-    `       ${programName} policy learn [--pod-namespace NS] AUDIT_LOG`,
-    `       ${programName} help | --help | --version`,
-    '',
-    'Commands:',
-    '  (none)          Serve the Kubernetes API locally, as described below.',
-    '  policy check    Decide one request with a policy file, without a cluster (exit 0 allowed, 3 refused).',
-    '  policy learn    Print the smallest policy that allows every request in an audit log.',
-    `                  ${programName} policy --help explains both.`,
     '',
     'Listens on 127.0.0.1:8001 over plain HTTP and forwards each request to the API server over',
     'HTTPS with the pod\'s service-account token (or a kubeconfig), re-read as it rotates.',
@@ -452,6 +443,10 @@ export function renderHelp(programName: string): string {
     'Other:',
     '  -h, --help      Show this help.',
     '  --version       Print the version.',
+    '',
+    `Policy tools (${programName} policy --help):`,
+    '  policy check --policy FILE METHOD TARGET   Decide one request as the proxy would.',
+    '  policy learn AUDIT_LOG                     Learn a policy from an audit log the ambassador wrote.',
     '',
     'Exit codes: 0 stopped cleanly, 1 failed while running, 2 invalid configuration or no cluster found.',
   );

@@ -50,8 +50,8 @@ describe('start-up', () => {
 
   it('lists the policy commands in --help, and answers help as --help', async () => {
     const { stdout } = await runAmbassador(['--help']);
-    expect(stdout).toContain('kube-api-ambassador policy check --policy FILE [--pod-namespace NS] METHOD TARGET');
-    expect(stdout).toContain('kube-api-ambassador policy learn [--pod-namespace NS] AUDIT_LOG');
+    expect(stdout).toMatch(/^ {2}policy check --policy FILE /m);
+    expect(stdout).toMatch(/^ {2}policy learn /m);
     const help = await runAmbassador(['help']);
     expect(help).toEqual({ code: 0, stdout, stderr: '' });
   });
