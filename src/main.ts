@@ -10,14 +10,15 @@ import { pino, type Logger } from 'pino';
 import { CredentialStore } from './cluster/credentials.ts';
 import { discoverCluster } from './cluster/discover.ts';
 import { Upstream } from './cluster/upstream.ts';
+import { nodeVersionProblem } from './config/node-version.ts';
 import { parseOptions, renderHelp, type Options } from './config/options.ts';
 import { filterFromOptions } from './proxy/filter.ts';
 import { ProxyHandler } from './proxy/handler.ts';
 import { InFlight } from './proxy/in-flight.ts';
 import { TokenBucket } from './proxy/rate-limit.ts';
-import { createAdminServer, createProxyServer, drain, listen, type ListenTarget } from './server/listeners.ts';
+import { createAdminServer, createProxyServer, describeListenFailure, drain, listen, type ListenerRole, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
-import { checkPolicyAgainstRbac } from './policy/rbac-review.ts';
+import { checkPolicyAgainstRbac, reviewSelf } from './policy/rbac-review.ts';
 import { PolicyStore, readYamlFile } from './policy/store.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { combineRecorders, type Recorder } from './request/record.ts';
@@ -28,10 +29,19 @@ import type { OtelTracing } from './tracing/otel.ts';
 const PROGRAM = 'kube-api-ambassador';
 const EXIT_RUNTIME_FAILURE = 1;
 const EXIT_CONFIGURATION = 2;
+/** How long start-up waits for the API server to say who the credentials are; the answer is used whenever it comes. */
+const REPORTED_IDENTITY_WAIT_MS = 2000;
 
 function readVersion(): string {
   const manifest: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   return typeof manifest === 'object' && manifest !== null && 'version' in manifest ? String(manifest.version) : 'unknown';
+}
+
+/** Resolves when `promise` settles or `ms` have passed, whichever is first. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function createLogger(options: Options): Logger {
@@ -61,6 +71,15 @@ async function startTracing(options: Options, log: Logger): Promise<OtelTracing 
 }
 
 async function run(): Promise<number> {
+  const unsupported = nodeVersionProblem(process.version, process.execPath);
+  if (unsupported !== undefined) {
+    process.stderr.write(`${PROGRAM}: ${unsupported}\n`);
+    return EXIT_CONFIGURATION;
+  }
+  if (process.argv[2] === 'help') {
+    process.stdout.write(renderHelp(PROGRAM));
+    return 0;
+  }
   if (process.argv[2] === 'policy') {
     const { runPolicyCommand } = await import('./cli/policy-command.ts');
     return runPolicyCommand(process.argv.slice(3), process.env, process.stdin, process.stdout, process.stderr);
@@ -149,16 +168,36 @@ async function run(): Promise<number> {
   });
   const proxyServer = createProxyServer(handler, options['request-header-timeout']);
   const adminServer = createAdminServer(new Readiness(credentials, upstream), metrics?.registry, log);
-  const proxyTarget: ListenTarget =
-    options['unix-socket'] !== '' ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
+  // The audit user comes from the credentials; when they do not tell, from the API server itself,
+  // asked before listening (for a bounded time) so that the first requests' events name it too.
+  const self = audit !== undefined && credentials.current.identity === undefined ? reviewSelf(upstream) : undefined;
+  if (audit !== undefined && self !== undefined) {
+    const reported = self.then(
+      (user) => {
+        if (user === undefined) return;
+        audit.useReportedIdentity(user);
+        log.info({ user: user.username }, `the credentials do not say who they are: audit events name the user the API server reports, ${user.username}`);
+      },
+      (error: unknown) => log.warn(`cannot ask the API server who the credentials are, for the audit user: ${(error as Error).message}`),
+    );
+    await settledWithin(reported, REPORTED_IDENTITY_WAIT_MS);
+  }
+
+  const onSocket = options['unix-socket'] !== '';
+  const proxyTarget: ListenTarget = onSocket ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
+  const proxyRole: ListenerRole = { name: 'the proxy', flags: onSocket ? '--unix-socket' : '--address, --port' };
+  const adminTarget: ListenTarget = { host: options['admin-address'], port: options['admin-port'] };
+  const adminRole: ListenerRole = { name: 'the probes and metrics', flags: '--admin-address, --admin-port' };
 
   let proxyAddress: string;
   let adminAddress: string;
+  let listening: [ListenerRole, ListenTarget] = [proxyRole, proxyTarget];
   try {
     proxyAddress = await listen(proxyServer, proxyTarget);
-    adminAddress = await listen(adminServer, { host: options['admin-address'], port: options['admin-port'] });
+    listening = [adminRole, adminTarget];
+    adminAddress = await listen(adminServer, adminTarget);
   } catch (error) {
-    log.fatal({ err: error }, 'cannot listen');
+    process.stderr.write(`${PROGRAM}: ${describeListenFailure(...listening, error as NodeJS.ErrnoException)}\n`);
     return EXIT_RUNTIME_FAILURE;
   }
   const { POD_IP: podIp, HOST_IP: hostIp } = process.env;
@@ -177,7 +216,7 @@ async function run(): Promise<number> {
     `serving the Kubernetes API on ${proxyAddress}`,
   );
   if (policy !== undefined) {
-    void checkPolicyAgainstRbac(policy.current, upstream, podNamespace, log).catch((error: unknown) => {
+    void checkPolicyAgainstRbac(policy.current, upstream, podNamespace, log, self).catch((error: unknown) => {
       log.warn({ err: error }, 'cannot check the policy against RBAC');
     });
   }

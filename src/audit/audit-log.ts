@@ -6,7 +6,7 @@
 import { constants, openSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import type { CredentialStore } from '../cluster/credentials.ts';
+import type { CredentialStore, UserInfo } from '../cluster/credentials.ts';
 import type { CompletedRequest, Recorder } from '../request/record.ts';
 import { auditLine } from './event.ts';
 import type { AuditStage } from '../config/kinds.ts';
@@ -33,6 +33,7 @@ export class AuditLog implements Recorder {
   readonly #onLoss: (reason: AuditLoss) => void;
   readonly #flushTimer: NodeJS.Timeout;
   #broken = false;
+  #reportedIdentity: UserInfo | undefined;
 
   /** `destination` is a file path, or `-` for stdout. */
   constructor(destination: string, credentials: CredentialStore, log: Logger, onLoss: (reason: AuditLoss) => void) {
@@ -52,6 +53,14 @@ export class AuditLog implements Recorder {
       this.#fail(error as Error);
     }
     this.#flushTimer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
+  }
+
+  /**
+   * Who the API server said the credentials are (SelfSubjectReview): the audit `user` whenever the
+   * credentials themselves do not tell (an opaque token, claims that cannot be read).
+   */
+  useReportedIdentity(user: UserInfo): void {
+    this.#reportedIdentity = user;
   }
 
   requestCompleted(request: CompletedRequest): void {
@@ -96,7 +105,7 @@ export class AuditLog implements Recorder {
       this.#onLoss('sink_error');
       return;
     }
-    const line = auditLine(stage, request, this.#credentials.current.identity, Date.now());
+    const line = auditLine(stage, request, this.#credentials.current.identity ?? this.#reportedIdentity, Date.now());
     try {
       this.#sink?.write(line);
     } catch (error) {

@@ -6,6 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { didYouMean } from '../config/nearest.ts';
 import { decideRequest } from '../policy/policy.ts';
 import { readPolicyFile } from '../policy/store.ts';
 import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
@@ -22,6 +23,20 @@ Prints the request's attributes and the decision. Exit code 0 allowed, 3 refused
 $(POD_NAMESPACE) in the policy is --pod-namespace, else $POD_NAMESPACE.
 `;
 const USAGE = `${CHECK_USAGE}\n${LEARN_USAGE}\n${REPLAY_USAGE}`;
+/** Where `policy check` takes `$(POD_NAMESPACE)` from. */
+const POD_NAMESPACE_SOURCES = '--pod-namespace NS (or the POD_NAMESPACE variable)';
+
+const FLAGS = { policy: { type: 'string' }, 'pod-namespace': { type: 'string' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+/** `--polcy: unknown flag, did you mean --policy?` for the first long flag that is not one of FLAGS. */
+function unknownFlag(argv: readonly string[]): string | undefined {
+  for (const arg of argv) {
+    if (arg === '--') return undefined;
+    const name = arg.startsWith('--') ? arg.slice(2).split('=', 1)[0] ?? '' : '';
+    if (name !== '' && !Object.hasOwn(FLAGS, name)) return `${arg}: unknown flag${didYouMean(name, Object.keys(FLAGS), (flag) => `--${flag}`)}`;
+  }
+  return undefined;
+}
 
 export async function runPolicyCommand(
   argv: readonly string[],
@@ -32,17 +47,13 @@ export async function runPolicyCommand(
 ): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { policy: { type: 'string' }, 'pod-namespace': { type: 'string' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-    });
+    parsed = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true });
   } catch (error) {
-    err.write(`${(error as Error).message}\n${USAGE}`);
+    err.write(`${unknownFlag(argv) ?? (error as Error).message}\n${USAGE}`);
     return EXIT_USAGE;
   }
   const [command, method, rawTarget] = parsed.positionals;
-  if (parsed.values.help === true) {
+  if (parsed.values.help === true || command === 'help') {
     out.write(USAGE);
     return EXIT_ALLOWED;
   }
@@ -71,11 +82,12 @@ export async function runPolicyCommand(
     err.write(USAGE);
     return EXIT_USAGE;
   }
-  const read = await readPolicyFile(parsed.values.policy, parsed.values['pod-namespace'] ?? env['POD_NAMESPACE']);
+  const read = await readPolicyFile(parsed.values.policy, parsed.values['pod-namespace'] ?? env['POD_NAMESPACE'], POD_NAMESPACE_SOURCES);
   if (!read.ok) {
     err.write(`invalid policy:\n${read.problems.map((problem) => `  ${problem}\n`).join('')}`);
     return EXIT_USAGE;
   }
+  for (const warning of read.warnings) err.write(`warning: ${warning}\n`);
   out.write(`request     ${method.toUpperCase()} ${rawTarget}\n`);
   const resolved = resolveTarget(method.toUpperCase(), rawTarget);
   if (resolved.attributes !== undefined) out.write(`attributes  ${formatAttributes(resolved.attributes)}\n`);

@@ -5,6 +5,7 @@
  */
 import { AUDIT_LEVELS, UPSTREAM_PROTOCOLS, type AuditLevel, type UpstreamProtocol } from './kinds.ts';
 import { isIP } from 'node:net';
+import { didYouMean } from './nearest.ts';
 
 export const ENV_PREFIX = 'KUBE_API_AMBASSADOR_';
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -345,7 +346,11 @@ const BY_SHORT = new Map<string, OptionName>(
 );
 
 export function envName(name: OptionName): string {
-  return ENV_PREFIX + name.toUpperCase().replaceAll('-', '_');
+  return ENV_PREFIX + envSuffix(name);
+}
+
+function envSuffix(name: OptionName): string {
+  return name.toUpperCase().replaceAll('-', '_');
 }
 
 /** Reads options from flags (which win), then `KUBE_API_AMBASSADOR_*` variables, then defaults. */
@@ -359,7 +364,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     const flag = /^(?:--([a-z][a-z-]*)|-([a-zA-Z]))(?:=(.*))?$/s.exec(arg);
     const name = flag === null ? undefined : flag[1] !== undefined ? asOptionName(flag[1]) : BY_SHORT.get(flag[2] ?? '');
     if (flag === null || name === undefined) {
-      problems.push(`${arg}: unknown ${flag === null ? 'argument' : 'flag'} (see --help)`);
+      problems.push(unknownArgument(arg));
       continue;
     }
     const spec: OptionSpec<unknown> = SPECS[name];
@@ -379,7 +384,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith(ENV_PREFIX) || value === undefined || isServiceLink(key, value)) continue;
     const name = asOptionName(key.slice(ENV_PREFIX.length).toLowerCase().replaceAll('_', '-'));
-    if (name === undefined) problems.push(`${key}: unknown environment variable (see --help)`);
+    if (name === undefined) problems.push(`${key}: unknown environment variable${didYouMean(key.slice(ENV_PREFIX.length), OPTION_NAMES.map(envSuffix), (suffix) => ENV_PREFIX + suffix)} (see --help)`);
     else fromEnv.set(name, value);
   }
 
@@ -404,6 +409,13 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   }
   if (problems.length > 0) return { kind: 'invalid', problems };
   return { kind: 'run', options: Object.freeze(values as Options), explicit };
+}
+
+/** `--prot: unknown flag, did you mean --port? (see --help)`; a word alone is an unknown argument. */
+function unknownArgument(arg: string): string {
+  if (!arg.startsWith('-')) return `${arg}: unknown argument (see --help)`;
+  const typed = arg.startsWith('--') ? arg.slice(2).split('=', 1)[0] ?? '' : '';
+  return `${arg}: unknown flag${typed === '' ? '' : didYouMean(typed, OPTION_NAMES, (name) => `--${name}`)} (see --help)`;
 }
 
 function asOptionName(text: string): OptionName | undefined {

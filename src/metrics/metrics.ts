@@ -101,8 +101,9 @@ export class Metrics implements Recorder {
       registers,
       collect() {
         const expiresAt = sources.credentials.current.expiresAt;
-        this.reset();
-        if (expiresAt !== undefined) this.set((expiresAt - Date.now()) / 1000);
+        // prom-client resets a gauge without labels to 0, which reads as "expired now": remove the sample instead.
+        if (expiresAt === undefined) this.remove();
+        else this.set((expiresAt - Date.now()) / 1000);
       },
     });
     new Gauge({

@@ -14,6 +14,7 @@
  *       nonResourceURLs: [/version, /healthz*]
  */
 import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
+import { nearest } from '../config/nearest.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
 import { WRITE_VERBS, dryRunOf } from '../request/dry-run.ts';
 import type { ResolvedRequest } from '../request/resolve.ts';
@@ -90,17 +91,48 @@ const CONDITION_KEYS = new Set(['dryRun', 'labelSelector', 'follow', 'containers
 const TOP_LEVEL_KEYS = new Set(['apiVersion', 'kind', 'rules']);
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-export type PolicyCompile = { readonly ok: true; readonly policy: Policy } | { readonly ok: false; readonly problems: readonly string[] };
+/**
+ * The verbs a resource request can have, as kube-apiserver resolves them (RequestInfoFactory.NewRequestInfo,
+ * k8s.io/apiserver/pkg/endpoints/request/requestinfo.go): from the method, list/watch/deletecollection for
+ * collections, watch and proxy from the legacy verb-in-path forms.
+ */
+const RESOURCE_REQUEST_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy'];
+/** A non-resource request's verb is its HTTP method in lower case (the same function). */
+const NON_RESOURCE_REQUEST_VERBS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
+/**
+ * Verbs the API server checks on what a request carries, never a request's own verb: PodSecurityPolicy's
+ * use, RBAC's bind and escalate, impersonate, and the signers' approve, sign and attest (kubernetes.io,
+ * "Authorization": Determine the Request Verb).
+ */
+const AUTHORIZATION_ONLY_VERBS = new Set(['use', 'bind', 'escalate', 'impersonate', 'approve', 'sign', 'attest']);
+
+/** Without `$(POD_NAMESPACE)`'s value: how the ambassador learns it. Callers with another way say theirs. */
+export const POD_NAMESPACE_SOURCES = 'the POD_NAMESPACE variable or a service account namespace file';
+
+/**
+ * `warnings` are about rules that are valid but cannot do what they seem to: a verb no request has
+ * (RBAC keeps custom verbs, so the policy does too).
+ */
+export type PolicyCompile =
+  | { readonly ok: true; readonly policy: Policy; readonly warnings: readonly string[] }
+  | { readonly ok: false; readonly problems: readonly string[] };
 
 /**
  * Validates a parsed policy document and compiles it. Every problem is reported, each naming the
- * rule and field. `podNamespace` replaces `$(POD_NAMESPACE)`; without it that placeholder is a problem.
+ * rule and field. `podNamespace` replaces `$(POD_NAMESPACE)`; without it that placeholder is a
+ * problem, which names `podNamespaceSources` as the ways to give it.
  */
-export function compilePolicy(document: unknown, source: string, podNamespace: string | undefined): PolicyCompile {
+export function compilePolicy(
+  document: unknown,
+  source: string,
+  podNamespace: string | undefined,
+  podNamespaceSources: string = POD_NAMESPACE_SOURCES,
+): PolicyCompile {
   const problems: string[] = [];
+  const warnings: string[] = [];
   if (!isRecord(document)) return { ok: false, problems: ['the policy must be a mapping with a "rules" list'] };
   for (const key of Object.keys(document)) {
-    if (!TOP_LEVEL_KEYS.has(key)) problems.push(`${key}: unknown field (expected apiVersion, kind, rules)`);
+    if (!TOP_LEVEL_KEYS.has(key)) problems.push(`${key}: unknown field (${suggestKey(key, TOP_LEVEL_KEYS)})`);
   }
   const rules = document['rules'];
   // An empty list allows nothing, as an RBAC Role without rules: the start of `--policy-mode log`.
@@ -109,15 +141,50 @@ export function compilePolicy(document: unknown, source: string, podNamespace: s
     return { ok: false, problems };
   }
   const compiled: CompiledRule[] = [];
+  const namespace = { value: podNamespace, sources: podNamespaceSources };
   rules.forEach((rule: unknown, index) => {
-    const rule_ = compileRule(rule, index, podNamespace, problems);
-    if (rule_ !== undefined) compiled.push(rule_);
+    const rule_ = compileRule(rule, index, namespace, problems);
+    if (rule_ !== undefined) {
+      compiled.push(rule_);
+      warnings.push(...verbWarnings(rule_, `rules[${index}]`));
+    }
   });
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, policy: { source, rules: compiled } };
+  return { ok: true, policy: { source, rules: compiled }, warnings };
 }
 
-function compileRule(rule: unknown, index: number, podNamespace: string | undefined, problems: string[]): CompiledRule | undefined {
+/** `did you mean verbs?`, else the list of what the field may be. */
+function suggestKey(key: string, known: ReadonlySet<string>): string {
+  const suggestion = nearest(key, known);
+  return suggestion === undefined ? `expected ${[...known].join(', ')}` : `did you mean ${suggestion}?`;
+}
+
+/** A warning for each verb of the rule that no request it could match has. */
+function verbWarnings(rule: CompiledRule, at: string): string[] {
+  const requestVerbs = rule.nonResourceURLs === undefined ? RESOURCE_REQUEST_VERBS : NON_RESOURCE_REQUEST_VERBS;
+  const kind = rule.nonResourceURLs === undefined ? 'resource request' : 'request for a non-resource URL';
+  const warnings: string[] = [];
+  for (const verb of rule.verbs) {
+    if (verb === ALL || requestVerbs.includes(verb)) continue;
+    if (AUTHORIZATION_ONLY_VERBS.has(verb)) {
+      warnings.push(`${at}.verbs: ${JSON.stringify(verb)} is checked by the API server on what a request carries, never a request's own verb: it allows nothing here`);
+      continue;
+    }
+    const suggestion = nearest(verb, requestVerbs);
+    warnings.push(
+      `${at}.verbs: ${JSON.stringify(verb)} is not the verb of any ${kind}${suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`}; ` +
+        `it is kept, as RBAC keeps custom verbs, but allows nothing. Their verbs: ${requestVerbs.join(', ')}`,
+    );
+  }
+  return warnings;
+}
+
+interface PodNamespace {
+  readonly value: string | undefined;
+  readonly sources: string;
+}
+
+function compileRule(rule: unknown, index: number, podNamespace: PodNamespace, problems: string[]): CompiledRule | undefined {
   const at = `rules[${index}]`;
   if (!isRecord(rule)) {
     problems.push(`${at}: must be a mapping`);
@@ -125,7 +192,7 @@ function compileRule(rule: unknown, index: number, podNamespace: string | undefi
   }
   const before = problems.length;
   for (const key of Object.keys(rule)) {
-    if (!RULE_KEYS.has(key)) problems.push(`${at}.${key}: unknown field (${RULE_KEYS.has(`${key}s`) ? `did you mean ${key}s?` : `expected ${[...RULE_KEYS].join(', ')}`})`);
+    if (!RULE_KEYS.has(key)) problems.push(`${at}.${key}: unknown field (${suggestKey(key, RULE_KEYS)})`);
   }
   const name = rule['name'];
   if (name !== undefined && (typeof name !== 'string' || name === '')) problems.push(`${at}.name: must be a non-empty string`);
@@ -161,10 +228,8 @@ function compileRule(rule: unknown, index: number, podNamespace: string | undefi
       }
       return namespace;
     }
-    if (podNamespace === undefined) {
-      problems.push(`${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs the POD_NAMESPACE variable or a service account namespace file`);
-    }
-    return podNamespace ?? '';
+    if (podNamespace.value === undefined) problems.push(`${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs ${podNamespace.sources}`);
+    return podNamespace.value ?? '';
   });
   const when = compileConditions(rule['when'], `${at}.when`, problems);
   if (problems.length > before || verbs === undefined) return undefined;
@@ -188,7 +253,7 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
     return undefined;
   }
   for (const key of Object.keys(value)) {
-    if (!CONDITION_KEYS.has(key)) problems.push(`${at}.${key}: unknown condition (expected ${[...CONDITION_KEYS].join(', ')})`);
+    if (!CONDITION_KEYS.has(key)) problems.push(`${at}.${key}: unknown condition (${suggestKey(key, CONDITION_KEYS)})`);
   }
   for (const key of ['dryRun', 'follow', 'stdin', 'tty'] as const) {
     if (value[key] !== undefined && typeof value[key] !== 'boolean') problems.push(`${at}.${key}: must be true or false`);

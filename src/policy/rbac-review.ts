@@ -5,6 +5,7 @@
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
+import type { UserInfo } from '../cluster/credentials.ts';
 import type { Policy } from './policy.ts';
 import { compareWithRbac, namespacesToReview, type NonResourceRule, type ResourceRule, type RulesReview } from './rbac-check.ts';
 
@@ -24,25 +25,46 @@ const RULES_REVIEWS = '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews';
 const REVIEW_TIMEOUT_MS = 10_000;
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Who the API server takes the ambassador's credentials to be (a SelfSubjectReview); undefined when
+ * it names nobody. Rejects with a readable reason if the review cannot be made.
+ */
+export async function reviewSelf(upstream: ReviewUpstream, timeoutMs = REVIEW_TIMEOUT_MS): Promise<UserInfo | undefined> {
+  return userInfoOf(await postJson(upstream, SELF_SUBJECT_REVIEWS, { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, timeoutMs));
+}
+
 /** Makes the reviews (in parallel); rejects with a readable reason if any of them cannot be made. */
-export async function reviewRbac(upstream: ReviewUpstream, namespaces: readonly string[], timeoutMs = REVIEW_TIMEOUT_MS): Promise<RbacReview> {
-  const self = postJson(upstream, SELF_SUBJECT_REVIEWS, { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, timeoutMs);
+export async function reviewRbac(
+  upstream: ReviewUpstream,
+  namespaces: readonly string[],
+  self: Promise<UserInfo | undefined> = reviewSelf(upstream),
+  timeoutMs = REVIEW_TIMEOUT_MS,
+): Promise<RbacReview> {
   const rules = namespaces.map((namespace) =>
     postJson(upstream, RULES_REVIEWS, { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } }, timeoutMs),
   );
-  const [selfAnswer, ...rulesAnswers] = await Promise.all([self, ...rules]);
+  const [user, ...rulesAnswers] = await Promise.all([self, ...rules]);
   return {
-    username: usernameOf(selfAnswer),
+    username: user?.username ?? 'an unnamed user',
     reviews: new Map(namespaces.map((namespace, index) => [namespace, parseRulesReview(rulesAnswers[index])])),
   };
 }
 
-/** Reviews RBAC and logs who the ambassador acts as and every warning. Never rejects for a failed review. */
-export async function checkPolicyAgainstRbac(policy: Policy, upstream: ReviewUpstream, podNamespace: string | undefined, log: Logger): Promise<void> {
+/**
+ * Reviews RBAC and logs who the ambassador acts as and every warning. Never rejects for a failed
+ * review. `self` is a SelfSubjectReview already under way, to share.
+ */
+export async function checkPolicyAgainstRbac(
+  policy: Policy,
+  upstream: ReviewUpstream,
+  podNamespace: string | undefined,
+  log: Logger,
+  self?: Promise<UserInfo | undefined>,
+): Promise<void> {
   const namespaces = namespacesToReview(policy, podNamespace);
   let review: RbacReview;
   try {
-    review = await reviewRbac(upstream, namespaces);
+    review = await reviewRbac(upstream, namespaces, self);
   } catch (error) {
     log.warn({ policy: policy.source }, `cannot check the policy against RBAC: ${(error as Error).message}`);
     return;
@@ -122,9 +144,18 @@ function statusMessage(text: string): string | undefined {
   }
 }
 
-function usernameOf(answer: unknown): string {
-  const username = field(field(field(answer, 'status'), 'userInfo'), 'username');
-  return typeof username === 'string' && username !== '' ? username : 'an unnamed user';
+/** `status.userInfo` of a SelfSubjectReview, as the audit `user` is written: username, uid, groups. */
+export function userInfoOf(answer: unknown): UserInfo | undefined {
+  const userInfo = field(field(answer, 'status'), 'userInfo');
+  const username = field(userInfo, 'username');
+  if (typeof username !== 'string' || username === '') return undefined;
+  const uid = field(userInfo, 'uid');
+  const groups = strings(field(userInfo, 'groups'));
+  return {
+    username,
+    ...(typeof uid === 'string' && uid !== '' ? { uid } : {}),
+    ...(groups.length > 0 ? { groups } : {}),
+  };
 }
 
 function parseRulesReview(answer: unknown): RulesReview {

@@ -25,10 +25,14 @@ export async function readYamlFile(file: string): Promise<YamlRead> {
   }
 }
 
-/** Reads, parses (YAML or JSON) and compiles a policy file. Never rejects. */
-export async function readPolicyFile(file: string, podNamespace: string | undefined): Promise<PolicyCompile & { text?: string }> {
+/** Reads, parses (YAML or JSON) and compiles a policy file (see compilePolicy). Never rejects. */
+export async function readPolicyFile(
+  file: string,
+  podNamespace: string | undefined,
+  podNamespaceSources?: string,
+): Promise<PolicyCompile & { text?: string }> {
   const read = await readYamlFile(file);
-  return read.ok ? { ...compilePolicy(read.document, file, podNamespace), text: read.text } : read;
+  return read.ok ? { ...compilePolicy(read.document, file, podNamespace, podNamespaceSources), text: read.text } : read;
 }
 
 export class PolicyStore {
@@ -55,6 +59,7 @@ export class PolicyStore {
   static async open(file: string, podNamespace: string | undefined, intervalMs: number, log: Logger): Promise<PolicyStore> {
     const read = await readPolicyFile(file, podNamespace);
     if (!read.ok) throw new Error(`invalid policy:\n  ${read.problems.join('\n  ')}`);
+    for (const warning of read.warnings) log.warn({ policy: file }, warning);
     return new PolicyStore(read.policy, read.text ?? '', file, podNamespace, intervalMs, log);
   }
 
@@ -82,6 +87,7 @@ export class PolicyStore {
     this.#rejectedText = undefined;
     this.#lastProblem = undefined;
     this.#log.info({ policy: this.#file, rules: read.policy.rules.length }, 'policy reloaded');
+    for (const warning of read.warnings) this.#log.warn({ policy: this.#file }, warning);
     for (const listener of this.#reloadListeners) listener(true);
   }
 

@@ -123,6 +123,8 @@ export interface UpstreamFailure {
 
 /** The cause and Status of a transport error talking to the API server at `host`; the one mapping there is. */
 export function upstreamFailure(error: NodeJS.ErrnoException, host: string): UpstreamFailure {
+  // A stream still pending when its HTTP/2 connection failed to open carries that failure (ECONNREFUSED…) as its cause.
+  if (error.code === 'ERR_HTTP2_STREAM_CANCEL' && isErrnoException(error.cause)) return upstreamFailure(error.cause, host);
   const code = error.code ?? 'UNKNOWN';
   if (TLS_VERIFY_CODES.has(code)) {
     return failure('tls', `the API server at ${host} presented a certificate that does not verify against the cluster CA (${code})`);
@@ -151,6 +153,10 @@ export function upstreamFailure(error: NodeJS.ErrnoException, host: string): Ups
     default:
       return failure('other', `the request to the API server at ${host} failed (${code})`);
   }
+}
+
+function isErrnoException(value: unknown): value is NodeJS.ErrnoException {
+  return value instanceof Error && typeof (value as NodeJS.ErrnoException).code === 'string';
 }
 
 function failure(cause: UpstreamErrorCause, message: string): UpstreamFailure {

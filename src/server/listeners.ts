@@ -78,6 +78,29 @@ export function createAdminServer(readiness: Readiness, registry: Registry | und
   });
 }
 
+/** One of the two listeners, as start-up errors name it, with the flags that place it. */
+export interface ListenerRole {
+  readonly name: string;
+  readonly flags: string;
+}
+
+/**
+ * The one line that says why a listener could not start: which one, where, the flags that move
+ * it and what the system said, e.g. `cannot listen for the proxy on 127.0.0.1:8001 (--address,
+ * --port): the address is in use, by another process or another ambassador`.
+ */
+export function describeListenFailure(role: ListenerRole, target: ListenTarget, error: NodeJS.ErrnoException): string {
+  const where = 'socketPath' in target ? target.socketPath : `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  return `cannot listen for ${role.name} on ${where} (${role.flags}): ${LISTEN_ERRORS.get(error.code ?? '') ?? error.message}`;
+}
+
+const LISTEN_ERRORS: ReadonlyMap<string, string> = new Map([
+  ['EADDRINUSE', 'the address is in use, by another process or another ambassador'],
+  ['EACCES', 'permission denied (ports below 1024 need privileges; a socket needs a writable folder)'],
+  ['EADDRNOTAVAIL', 'no network interface of this machine has that address'],
+  ['ENOENT', 'the folder does not exist'],
+]);
+
 /** Listens; a Unix socket replaces a stale one and is created owner-only, as kubectl proxy does. */
 export async function listen(server: Server, target: ListenTarget): Promise<string> {
   if ('socketPath' in target) {

@@ -174,6 +174,21 @@ describe('audit sinks', () => {
     expect(onStdout.logs.filter((line) => line['kind'] !== 'Event').every((line) => typeof line.msg === 'string')).toBe(true);
   });
 
+  it('names the user the API server reports when the token\'s claims cannot be read', async () => {
+    const opaque = await startTestCluster(); // its token is not a JWT: the ambassador cannot tell whose it is
+    onTestFinished(() => opaque.close());
+    const auditing = await startAmbassador(opaque.ambassadorArgs);
+    onTestFinished(() => auditing.stop().then(() => undefined));
+    await auditing.waitForLog((line) => line.level === 'info' && line['user'] === 'system:serviceaccount:team-a:app');
+    await send(auditing.port, 'GET', '/version', { headers: { 'user-agent': 'audit-reported-user' } });
+    const event = await auditing.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === 'audit-reported-user');
+    expect(event['user']).toEqual({
+      username: 'system:serviceaccount:team-a:app',
+      groups: ['system:serviceaccounts', 'system:serviceaccounts:team-a', 'system:authenticated'],
+    });
+    expect(JSON.stringify(auditing.logs)).not.toContain('"username":"unknown"');
+  });
+
   it('writes nothing at --audit-level None', async () => {
     const file = join(cluster.dir, 'none.log');
     const quiet = await startAmbassador([...cluster.ambassadorArgs, '--audit-level', 'None', '--audit-log-path', file]);

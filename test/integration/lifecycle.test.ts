@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +46,37 @@ describe('start-up', () => {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toContain('[KUBE_API_AMBASSADOR_ACCEPT_HOSTS]');
+  });
+
+  it('lists the policy commands in --help, and answers help as --help', async () => {
+    const { stdout } = await runAmbassador(['--help']);
+    expect(stdout).toMatch(/^ {2}policy check --policy FILE /m);
+    expect(stdout).toMatch(/^ {2}policy learn /m);
+    const help = await runAmbassador(['help']);
+    expect(help).toEqual({ code: 0, stdout, stderr: '' });
+  });
+
+  it('suggests the flag meant for a misspelt one', async () => {
+    const { code, stderr } = await runAmbassador(['--prot', '19005']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('  --prot: unknown flag, did you mean --port? (see --help)\n');
+  });
+
+  it.each<[string, (port: number) => string[], string]>([
+    ['the proxy', (port) => ['--port', String(port)], 'the proxy on 127.0.0.1:PORT (--address, --port)'],
+    ['the probes and metrics', (port) => ['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', String(port)], 'the probes and metrics on 127.0.0.1:PORT (--admin-address, --admin-port)'],
+  ])('says in one line, without a stack, that %s cannot listen on a port in use', async (_, flags, names) => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const { code, stdout, stderr } = await runAmbassador([...cluster.ambassadorArgs, ...flags(port)]);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`kube-api-ambassador: cannot listen for ${names.replace('PORT', String(port))}: the address is in use, by another process or another ambassador\n`);
+      expect(stdout).not.toContain('"stack"');
+    } finally {
+      taken.close();
+    }
   });
 
   it('takes options from environment variables, flags winning', async () => {
@@ -177,6 +209,32 @@ describe('in-cluster and kubeconfig discovery', () => {
       expect(serving['namespace']).toBe('team-a');
       expect(String(serving['cluster'])).toContain('in-cluster settings');
       expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods')).status).toBe(200);
+    } finally {
+      await ambassador.stop();
+    }
+  });
+
+  it('takes a kubeconfig user\'s tokenFile, as kubectl does, and re-reads it as it rotates', async () => {
+    const kubeconfig = join(cluster.dir, 'kubeconfig-token-file');
+    await writeFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'test', cluster: { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile } }],
+        users: [{ name: 'file-user', user: { tokenFile: cluster.tokenFile } }],
+        contexts: [{ name: 'test', context: { cluster: 'test', user: 'file-user' } }],
+        'current-context': 'test',
+      }),
+    );
+    const ambassador = await startAmbassador(['--kubeconfig', kubeconfig, '--credential-refresh-interval', '100ms']);
+    try {
+      expect((await send(ambassador.port, 'GET', '/version?token-file=1')).status).toBe(200);
+      expect((await cluster.api.waitForRequest((r) => r.url === '/version?token-file=1')).headers.authorization).toBe('Bearer first-token');
+      await cluster.rotateToken('second-token');
+      expect((await send(ambassador.port, 'GET', '/version?token-file=2')).status).toBe(200);
+      // Answered 200 only with the new token: re-read on the timer, or at once after the old one's 401.
+      expect(cluster.api.requests.filter((r) => r.url === '/version?token-file=2').at(-1)?.headers.authorization).toBe('Bearer second-token');
     } finally {
       await ambassador.stop();
     }

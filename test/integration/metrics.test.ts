@@ -74,6 +74,13 @@ describe('the /metrics endpoint', () => {
     expect(check.ok).toBe(true);
   });
 
+  it('has no credential expiry sample for a token whose expiry cannot be read, as its HELP says', async () => {
+    // The test cluster's token is opaque: no claims, no expiry. A 0 would read "expires now" and fire the README's alert.
+    const { text, series } = await scrape();
+    expect(text).toContain('# HELP kube_api_ambassador_credential_expiry_seconds ');
+    expect(series.filter((s) => s.name === 'kube_api_ambassador_credential_expiry_seconds')).toEqual([]);
+  });
+
   it('shows open watches and in-flight requests while they are open', async () => {
     const watch = request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/metrics/pods?watch=1', headers: { host: 'localhost' } });
     const opened = new Promise<void>((resolve) => watch.on('response', () => resolve()));

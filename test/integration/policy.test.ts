@@ -178,6 +178,22 @@ describe('trying a policy out', () => {
     expect(logged).toMatchObject({ mode: 'log', verb: 'list', namespace: 'kube-system', resource: 'pods' });
   });
 
+  it('warns, at start and on reload, about verbs no request has, naming the verb meant', async () => {
+    const typos = join(cluster.dir, 'typos.yaml');
+    await writeFile(typos, 'rules:\n  - { name: read, verbs: [get, lsit], apiGroups: [""], resources: [pods] }\n');
+    const typed = await startAmbassador([...cluster.ambassadorArgs, '--policy', typos, '--policy-reload-interval', '100ms']);
+    onTestFinished(async () => {
+      await typed.stop();
+    });
+    const atStart = await typed.waitForLog((line) => line.level === 'warn' && String(line.msg).startsWith('rules[0].verbs: "lsit"'));
+    expect(atStart).toMatchObject({ policy: typos, msg: expect.stringContaining('(did you mean list?)') as unknown });
+    expect((await send(typed.port, 'GET', '/api/v1/namespaces/team-a/pods')).status).toBe(403); // "lsit" allows nothing
+    await writeFile(`${typos}.next`, 'rules:\n  - { name: read, verbs: [get, list, wacth], apiGroups: [""], resources: [pods] }\n');
+    await rename(`${typos}.next`, typos);
+    const onReload = await typed.waitForLog((line) => line.level === 'warn' && String(line.msg).startsWith('rules[0].verbs: "wacth"'));
+    expect(onReload.msg).toContain('(did you mean watch?)');
+  });
+
   it('refuses to start with an invalid policy, listing every problem', async () => {
     const broken = join(cluster.dir, 'broken.yaml');
     await writeFile(broken, 'rules:\n  - verb: [get]\n    resources: [pods]\n  - nonResourceURLs: [metrics]\n    verbs: [get]\n');

@@ -29,6 +29,11 @@ export interface ApiServerOptions {
   /** The username SelfSubjectReview reports; default 'system:serviceaccount:team-a:app'. */
   selfSubject?: string;
   /**
+   * What SelfSubjectRulesReview reports for a namespace without rules of its own (setRbacRules).
+   * Default: none at all, though the server lets its token do anything (it enforces no RBAC).
+   */
+  rbacRules?: RbacRules;
+  /**
    * 'h2': HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (as kube-apiserver); 'h1': HTTP/1.1 only.
    * Default: the TEST_API_PROTOCOL environment variable, else 'h2', so the suite runs either way.
    */
@@ -1464,12 +1469,12 @@ class FakeApiServer implements ApiServer {
     });
   }
 
-  /** Reports the rules set for the namespace (none by default); like the real server, it needs a namespace. */
+  /** Reports the rules set for the namespace (else options.rbacRules, else none); like the real server, it needs a namespace. */
   #selfSubjectRulesReview({ res, body }: Exchange): void {
     const spec = asObject(parseJson(body)).spec;
     const namespace = isObject(spec) ? stringField(spec, 'namespace') : undefined;
     if (namespace === undefined || namespace === '') throw badRequest('no namespace on request');
-    const rules = this.#rbacRules.get(namespace) ?? {};
+    const rules = this.#rbacRules.get(namespace) ?? this.#options.rbacRules ?? {};
     sendJson(res, 201, {
       kind: 'SelfSubjectRulesReview',
       apiVersion: 'authorization.k8s.io/v1',

@@ -29,6 +29,8 @@ export interface TestClusterOptions {
   onUpgrade?: ApiServerOptions['onUpgrade'];
   /** The fake API server's protocols; default: defaultApiProtocol(). */
   protocol?: ApiServerOptions['protocol'];
+  /** What its SelfSubjectRulesReviews report by default (see ApiServerOptions.rbacRules). */
+  rbacRules?: ApiServerOptions['rbacRules'];
 }
 
 export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
@@ -43,6 +45,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     ...(options.clientCertificates === true ? { clientCaPem: pki.caPem } : {}),
     ...(options.gitVersion === undefined ? {} : { gitVersion: options.gitVersion }),
     ...(options.protocol === undefined ? {} : { protocol: options.protocol }),
+    ...(options.rbacRules === undefined ? {} : { rbacRules: options.rbacRules }),
   });
   return {
     dir,

@@ -1,27 +1,34 @@
 /**
  * `npm run demo`: the test API server on loopback with a few pods, and the ambassador in front of
  * it on 127.0.0.1:8001 (probes on 127.0.0.1:8002), so it can be tried without a cluster.
+ * `npm run demo -- --policy policy.yaml` (any flags) passes the flags on, with the pod's namespace
+ * "default" for $(POD_NAMESPACE).
  */
-import { spawnAmbassador } from './ambassador.ts';
+import { cleanEnv, spawnAmbassador } from './ambassador.ts';
+import type { RbacRules } from './api-server.ts';
 import { startTestCluster } from './cluster.ts';
 
 const PORT = process.env['DEMO_PORT'] ?? '8001';
 const ADMIN_PORT = process.env['DEMO_ADMIN_PORT'] ?? '8002';
 const LOG_INTERVAL_MS = 5_000;
 
-const cluster = await startTestCluster();
-cluster.api.putPod('default', 'web', { metadata: { labels: { app: 'web' } } });
-cluster.api.putPod('default', 'worker', { metadata: { labels: { app: 'worker' } } });
-let tick = 0;
-const heartbeat = setInterval(() => cluster.api.appendLog('default', 'web', `web is serving (line ${++tick})`), LOG_INTERVAL_MS);
+/** The test API server lets its token do anything, so its rules reviews say so, as cluster-admin's would. */
+const EVERYTHING: RbacRules = {
+  resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }],
+  nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+};
+const NAMESPACE = 'default';
 
-const ambassador = spawnAmbassador([
-  ...cluster.ambassadorArgs,
-  '--port', PORT,
-  '--admin-address', '127.0.0.1',
-  '--admin-port', ADMIN_PORT,
-  '--reject-paths', '',
-]);
+const cluster = await startTestCluster({ rbacRules: EVERYTHING });
+cluster.api.putPod(NAMESPACE, 'web', { metadata: { labels: { app: 'web' } } });
+cluster.api.putPod(NAMESPACE, 'worker', { metadata: { labels: { app: 'worker' } } });
+let tick = 0;
+const heartbeat = setInterval(() => cluster.api.appendLog(NAMESPACE, 'web', `web is serving (line ${++tick})`), LOG_INTERVAL_MS);
+
+const ambassador = spawnAmbassador(
+  [...cluster.ambassadorArgs, '--port', PORT, '--admin-address', '127.0.0.1', '--admin-port', ADMIN_PORT, '--reject-paths', '', ...process.argv.slice(2)],
+  cleanEnv({ POD_NAMESPACE: NAMESPACE }),
+);
 ambassador.child.stdout?.pipe(process.stderr);
 let port: string;
 let adminPort: string;
@@ -52,6 +59,9 @@ Try, from another terminal:
 kubectl works too, with a kubeconfig whose server is http://localhost:${port} (no credentials):
   kubectl --server http://localhost:${port} get pods
   kubectl --server http://localhost:${port} exec web -- echo hello
+
+The test API server lets its token do anything (it enforces no RBAC), and its rules reviews say so:
+with a policy (npm run demo -- --policy policy.yaml), the start-up RBAC check finds every rule allowed.
 
 Ctrl-C stops both.
 `);

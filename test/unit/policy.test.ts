@@ -143,7 +143,7 @@ describe('compilePolicy reports every problem, naming the rule and field', () =>
     [{ rules: [{ verbs: ['get'], nonResourceURLs: ['metrics', '/a*b'] }] }, ['rules[0].nonResourceURLs: "metrics" must start with "/"', 'rules[0].nonResourceURLs: "/a*b" may only have "*" at the end']],
     [{ rules: [{ verbs: 'get', apiGroups: [''], resources: ['pods'], namespaces: ['Team_A'] }] }, ['rules[0].verbs: must be a non-empty list of strings', 'rules[0].namespaces: "Team_A" is not a namespace name']],
     [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], when: { dryrun: true, follow: 'no', labelSelector: 'yes', commands: ['ls'] } }] }, [
-      'rules[0].when.dryrun: unknown condition (expected dryRun, labelSelector, follow, containers, commands, stdin, tty, ports)',
+      'rules[0].when.dryrun: unknown condition (did you mean dryRun?)',
       'rules[0].when.follow: must be true or false',
       'rules[0].when.labelSelector: must be "required", or a mapping such as { requireKeys: [app] }',
       'rules[0].when.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]',
@@ -153,8 +153,58 @@ describe('compilePolicy reports every problem, naming the rule and field', () =>
       'rules[0].namespaces: $(POD_NAMESPACE) needs the POD_NAMESPACE variable or a service account namespace file',
       'rules[1]: must be a mapping',
     ]],
+    [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceName: ['web'], namespace: ['x'], when: { folow: false, bogus: 1 } }] }, [
+      'rules[0].resourceName: unknown field (did you mean resourceNames?)',
+      'rules[0].namespace: unknown field (did you mean namespaces?)',
+      'rules[0].when.folow: unknown condition (did you mean follow?)',
+      'rules[0].when.bogus: unknown condition (expected dryRun, labelSelector, follow, containers, commands, stdin, tty, ports)',
+    ]],
+    [{ rule: [] }, ['rule: unknown field (did you mean rules?)', 'rules: must be a list (empty allows nothing)']],
+    [{ rules: [{ verbs: ['get'], nonResourceURL: ['/version'] }] }, [
+      'rules[0].nonResourceURL: unknown field (did you mean nonResourceURLs?)',
+      'rules[0]: needs resources (with apiGroups) or nonResourceURLs',
+    ]],
   ])('%j', (document, problems) => {
     expect(compilePolicy(document, 'policy.yaml', undefined)).toEqual({ ok: false, problems });
+  });
+
+  it('names the caller\'s way of giving $(POD_NAMESPACE) when it has none', () => {
+    const document = { rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], namespaces: ['$(POD_NAMESPACE)'] }] };
+    expect(compilePolicy(document, 'policy.yaml', undefined, '--pod-namespace NS')).toEqual({
+      ok: false,
+      problems: ['rules[0].namespaces: $(POD_NAMESPACE) needs --pod-namespace NS'],
+    });
+  });
+});
+
+describe('compilePolicy warns about verbs no request has, and keeps them (RBAC allows custom verbs)', () => {
+  const RESOURCE_VERBS = 'Their verbs: get, list, watch, create, update, patch, delete, deletecollection, proxy';
+  const URL_VERBS = 'Their verbs: get, post, put, patch, delete, head, options';
+  it.each<[string, Record<string, unknown>, string[]]>([
+    ['request verbs', { verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy'], apiGroups: [''], resources: ['pods'] }, []],
+    ['every verb', { verbs: ['*'], apiGroups: [''], resources: ['pods'] }, []],
+    ['non-resource verbs', { verbs: ['get', 'post', 'put', 'head', 'options'], nonResourceURLs: ['/version'] }, []],
+    [
+      'misspelt verbs',
+      { verbs: ['get', 'lsit', 'wacth'], apiGroups: [''], resources: ['pods'] },
+      [
+        `rules[0].verbs: "lsit" is not the verb of any resource request (did you mean list?); it is kept, as RBAC keeps custom verbs, but allows nothing. ${RESOURCE_VERBS}`,
+        `rules[0].verbs: "wacth" is not the verb of any resource request (did you mean watch?); it is kept, as RBAC keeps custom verbs, but allows nothing. ${RESOURCE_VERBS}`,
+      ],
+    ],
+    ['a custom verb', { verbs: ['frobnicate'], apiGroups: ['example.com'], resources: ['widgets'] }, [
+      `rules[0].verbs: "frobnicate" is not the verb of any resource request; it is kept, as RBAC keeps custom verbs, but allows nothing. ${RESOURCE_VERBS}`,
+    ]],
+    ['a resource verb on a URL', { verbs: ['list'], nonResourceURLs: ['/healthz'] }, [
+      `rules[0].verbs: "list" is not the verb of any request for a non-resource URL; it is kept, as RBAC keeps custom verbs, but allows nothing. ${URL_VERBS}`,
+    ]],
+    ['an authorization-only verb', { verbs: ['impersonate'], apiGroups: [''], resources: ['serviceaccounts'] }, [
+      `rules[0].verbs: "impersonate" is checked by the API server on what a request carries, never a request's own verb: it allows nothing here`,
+    ]],
+  ])('%s', (_, rule, warnings) => {
+    const compiled = compilePolicy({ rules: [rule] }, 'policy.yaml', 'team-a');
+    expect(compiled.ok && compiled.warnings).toEqual(warnings);
+    expect(compiled.ok && compiled.policy.rules[0]?.verbs).toEqual(new Set(rule['verbs'] as string[]));
   });
 });
 

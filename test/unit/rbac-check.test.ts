@@ -1,3 +1,5 @@
+import type { UserInfo } from '../../src/cluster/credentials.ts';
+import { userInfoOf } from '../../src/policy/rbac-review.ts';
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, type Policy } from '../../src/policy/policy.ts';
 import { compareWithRbac, namespacesToReview, type NonResourceRule, type ResourceRule, type RulesReview } from '../../src/policy/rbac-check.ts';
@@ -238,5 +240,18 @@ describe('namespacesToReview', () => {
     ['default alone when nothing names a namespace', [{ verbs: ['get'], nonResourceURLs: ['/version'] }], undefined, ['default']],
   ])('%s', (_name, rules, podNamespace, expected) => {
     expect(namespacesToReview(policyOf(rules, podNamespace), podNamespace)).toEqual(expected);
+  });
+});
+
+describe('userInfoOf: the SelfSubjectReview answer, as the audit user', () => {
+  it.each<[string, unknown, UserInfo | undefined]>([
+    ['a service account', { status: { userInfo: { username: 'system:serviceaccount:a:b', uid: 'u-1', groups: ['system:authenticated'], extra: { x: ['y'] } } } },
+      { username: 'system:serviceaccount:a:b', uid: 'u-1', groups: ['system:authenticated'] }],
+    ['no uid nor groups', { status: { userInfo: { username: 'alice' } } }, { username: 'alice' }],
+    ['an empty uid and no groups', { status: { userInfo: { username: 'alice', uid: '', groups: [] } } }, { username: 'alice' }],
+    ['no username', { status: { userInfo: { groups: ['system:authenticated'] } } }, undefined],
+    ['not a review', 'Forbidden', undefined],
+  ])('%s', (_, answer, expected) => {
+    expect(userInfoOf(answer)).toEqual(expected);
   });
 });
