@@ -9,21 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { parseLabelSelector, type LabelRequirement } from '../../src/request/selectors.ts';
-
-export interface StatusFailure {
-  readonly code: number;
-  readonly reason: string;
-  readonly message: string;
-}
-
-export class OptionsError extends Error {
-  readonly failure: StatusFailure;
-
-  constructor(failure: StatusFailure) {
-    super(failure.message);
-    this.failure = failure;
-  }
-}
+import { ApiError } from './api-status.ts';
 
 /** runtime.Convert_Slice_string_To_bool on the first value of `name`. */
 export function goBool(query: URLSearchParams, name: string): boolean {
@@ -36,7 +22,7 @@ export function goBool(query: URLSearchParams, name: string): boolean {
 function dryRunList(values: readonly string[]): boolean {
   const unsupported = values.find((value) => value !== 'All');
   if (unsupported !== undefined) {
-    throw new OptionsError({ code: 422, reason: 'Invalid', message: `dryRun: Unsupported value: ${JSON.stringify(unsupported)}: supported values: "All"` });
+    throw new ApiError({ code: 422, reason: 'Invalid', message: `dryRun: Unsupported value: ${JSON.stringify(unsupported)}: supported values: "All"` });
   }
   return values.length > 0;
 }
@@ -51,24 +37,24 @@ export function deleteIsDryRun(req: IncomingMessage, body: Buffer, query: URLSea
   if (body.length === 0) return dryRunList(query.getAll('dryRun'));
   const mediaType = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') {
-    throw new OptionsError({ code: 415, reason: 'UnsupportedMediaType', message: `the body of the request was in an unknown format - accepted media types include: application/json` });
+    throw new ApiError({ code: 415, reason: 'UnsupportedMediaType', message: `the body of the request was in an unknown format - accepted media types include: application/json` });
   }
   let options: unknown;
   try {
     options = JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new OptionsError({ code: 400, reason: 'BadRequest', message: `couldn't get version/kind; json parse error: ${String(error)}` });
+    throw new ApiError({ code: 400, reason: 'BadRequest', message: `couldn't get version/kind; json parse error: ${String(error)}` });
   }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OptionsError({ code: 400, reason: 'BadRequest', message: 'couldn\'t get version/kind; json parse error: not an object' });
+    throw new ApiError({ code: 400, reason: 'BadRequest', message: 'couldn\'t get version/kind; json parse error: not an object' });
   }
   const { kind, dryRun } = options as { kind?: unknown; dryRun?: unknown };
   if (kind !== undefined && kind !== 'DeleteOptions') {
-    throw new OptionsError({ code: 400, reason: 'BadRequest', message: 'decoded object cannot be converted to DeleteOptions' });
+    throw new ApiError({ code: 400, reason: 'BadRequest', message: 'decoded object cannot be converted to DeleteOptions' });
   }
   if (dryRun === undefined || dryRun === null) return false;
   if (!Array.isArray(dryRun) || !dryRun.every((value): value is string => typeof value === 'string')) {
-    throw new OptionsError({ code: 400, reason: 'BadRequest', message: 'json: cannot unmarshal into Go struct field DeleteOptions.dryRun of type []string' });
+    throw new ApiError({ code: 400, reason: 'BadRequest', message: 'json: cannot unmarshal into Go struct field DeleteOptions.dryRun of type []string' });
   }
   return dryRunList(dryRun);
 }
@@ -78,7 +64,7 @@ export function labelSelector(query: URLSearchParams): (labels: Readonly<Record<
   const text = query.get('labelSelector');
   if (text === null) return () => true;
   const parsed = parseLabelSelector(text);
-  if (!parsed.ok) throw new OptionsError({ code: 400, reason: 'BadRequest', message: `unable to parse requirement: ${parsed.problem}` });
+  if (!parsed.ok) throw new ApiError({ code: 400, reason: 'BadRequest', message: `unable to parse requirement: ${parsed.problem}` });
   const { requirements } = parsed;
   return (labels) => requirements.every((requirement) => matches(requirement, labels));
 }
