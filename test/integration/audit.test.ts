@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { unsignedJwt } from '../support/requests.ts';
 import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -11,8 +12,7 @@ import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
 type AuditEvent = Record<string, unknown> & { auditID: string; stage: string; requestURI: string; userAgent?: string };
 
 function jwt(claims: Record<string, unknown>): string {
-  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-  return `${part({ alg: 'RS256', kid: 'k' })}.${part(claims)}.c2lnbmF0dXJlLXNlY3JldA`;
+  return unsignedJwt(claims, { alg: 'RS256', kid: 'k' }, 'c2lnbmF0dXJlLXNlY3JldA');
 }
 
 const TOKEN = jwt({

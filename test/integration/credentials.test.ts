@@ -3,6 +3,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { unsignedJwt } from '../support/requests.ts';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
@@ -37,8 +38,7 @@ function peakResidentBytes(ambassador: RunningAmbassador): number {
 }
 
 function jwt(claims: Record<string, unknown>): string {
-  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-  return `${part({ alg: 'RS256' })}.${part(claims)}.signature`;
+  return unsignedJwt(claims);
 }
 
 describe('token rotation', () => {

@@ -2,6 +2,7 @@ import { Agent, request, type ClientRequest } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { unsignedJwt } from '../support/requests.ts';
 import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
@@ -272,6 +273,5 @@ function labelValuesToPromql(definition: string): string {
 }
 
 function jwt(exp: number): string {
-  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-  return `${part({ alg: 'RS256' })}.${part({ sub: 'system:serviceaccount:default:app', exp })}.signature`;
+  return unsignedJwt({ sub: 'system:serviceaccount:default:app', exp });
 }

@@ -2,15 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { auditPolicyForLevel, auditVerdict, compileAuditPolicy, type AuditPolicy } from '../../src/audit/policy.ts';
 import type { AuditLevel } from '../../src/config/kinds.ts';
 import type { UserInfo } from '../../src/cluster/credentials.ts';
-import { resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
-import { parseRequestTarget } from '../../src/request/target.ts';
+import { attributesOf } from '../support/requests.ts';
 
 const APP: UserInfo = { username: 'system:serviceaccount:team-a:app', groups: ['system:serviceaccounts', 'system:authenticated'] };
-
-function attributesOf(method: string, raw: string): RequestAttributes | undefined {
-  const parsed = parseRequestTarget(raw);
-  return parsed.ok ? resolveAttributes(method, parsed.target) : undefined;
-}
 
 function compiled(document: unknown): AuditPolicy {
   const result = compileAuditPolicy(document, 'team-a');

@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { loggedBody, REDACTED, type LoggedBody } from '../../src/audit/redact.ts';
 import { BodyCapture } from '../../src/request/body-capture.ts';
-import { resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
-import { parseRequestTarget } from '../../src/request/target.ts';
+import { attributesOf } from '../support/requests.ts';
 
 const PASSWORD = 'cGFzc3dvcmQtMTIz'; // base64 of password-123
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-
-function attributesOf(method: string, raw: string): RequestAttributes {
-  const parsed = parseRequestTarget(raw);
-  if (!parsed.ok) throw new Error(parsed.problem);
-  return resolveAttributes(method, parsed.target);
-}
 
 function capture(body: string | Buffer, contentType: string | undefined, contentEncoding?: string, limit = 65_536): BodyCapture {
   const captured = new BodyCapture(limit, contentType, contentEncoding);

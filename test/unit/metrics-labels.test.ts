@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { metricsCode, metricsDryRun, metricsScope, metricsVerb, ResourceLabeler, type ResourceLabels } from '../../src/metrics/labels.ts';
 import type { Decision } from '../../src/request/record.ts';
-import { resolveAttributes } from '../../src/request/attributes.ts';
 import { isDryRun } from '../../src/request/dry-run.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
-import { parseRequestTarget } from '../../src/request/target.ts';
-
-function attributesOf(method: string, raw: string): ReturnType<typeof resolveAttributes> {
-  const parsed = parseRequestTarget(raw);
-  if (!parsed.ok) throw new Error(parsed.problem);
-  return resolveAttributes(method, parsed.target);
-}
+import { attributesOf } from '../support/requests.ts';
 
 describe('metrics labels follow apiserver_request_total', () => {
   it.each<[string, string, string | undefined, string, string]>([
