@@ -24,14 +24,21 @@ import {
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const POLICY_DOC = readFileSync(new URL('../../docs/policy.md', import.meta.url), 'utf8');
 const AUDIT_DOC = readFileSync(new URL('../../docs/audit.md', import.meta.url), 'utf8');
+const CONFIGURATION_DOC = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
 const FLAGS = [...renderHelp('x').matchAll(/^ {2}(?:-\w, )?--([a-z-]+)(?: VALUE)? {3}\[/gm)].map((match) => match[1] as OptionName);
 
 describe('the README documents', () => {
-  it('every option, with its environment variable and default, in the configuration table', () => {
+  it('every option, with its environment variable and default, in the configuration table of docs/configuration.md', () => {
     expect(FLAGS.length).toBeGreaterThan(20);
     for (const flag of FLAGS) {
-      expect(README, flag).toMatch(new RegExp(`^\\| \`--${flag}\`[^\\n]*\\| \`${envName(flag)}\` \\|`, 'm'));
+      expect(CONFIGURATION_DOC, flag).toMatch(new RegExp(`^\\| \`--${flag}\`[^\\n]*\\| \`${envName(flag)}\` \\|`, 'm'));
     }
+  });
+
+  it('the options the README shows, each as docs/configuration.md has it', () => {
+    const rows = README.split('\n').filter((line) => line.startsWith('| `--'));
+    expect(rows.length).toBeGreaterThan(5);
+    for (const row of rows) expect(CONFIGURATION_DOC.split('\n')).toContain(row);
   });
 
   it.each<[string, ProxyStatus]>([
