@@ -3,7 +3,7 @@
  * `metav1.Status` body, so every client library shows the reason as it would the API server's own.
  * Messages never contain credentials, request headers or raw upstream error text.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { UpstreamErrorCause } from '../request/record.ts';
 
@@ -176,6 +176,18 @@ function statusBody(status: ProxyStatus): string {
   });
 }
 
+/** The headers of every Status answer, the same on a response and on a raw socket. */
+function statusHeaders(status: ProxyStatus, body: string): [string, string][] {
+  const headers: [string, string][] = [
+    ['content-type', 'application/json'],
+    ['content-length', String(Buffer.byteLength(body))],
+    ['x-content-type-options', 'nosniff'],
+    ['cache-control', 'no-store'],
+  ];
+  if (status.retryAfterSeconds !== undefined) headers.push(['retry-after', String(status.retryAfterSeconds)]);
+  return headers;
+}
+
 /** Answers with a Status; if the response has already started, ends the stream instead. */
 export function writeStatus(res: ServerResponse, status: ProxyStatus): void {
   if (res.headersSent) {
@@ -183,13 +195,7 @@ export function writeStatus(res: ServerResponse, status: ProxyStatus): void {
     return;
   }
   const body = statusBody(status);
-  res.writeHead(status.code, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-content-type-options': 'nosniff',
-    'cache-control': 'no-store',
-    ...(status.retryAfterSeconds === undefined ? {} : { 'retry-after': String(status.retryAfterSeconds) }),
-  });
+  res.writeHead(status.code, statusHeaders(status, body).flat());
   res.end(body);
 }
 
@@ -200,13 +206,7 @@ export function writeStatusToSocket(socket: Duplex, status: ProxyStatus): void {
     return;
   }
   const body = statusBody(status);
-  socket.end(
-    `HTTP/1.1 ${status.code} ${status.reason}\r\n` +
-      'content-type: application/json\r\n' +
-      `content-length: ${Buffer.byteLength(body)}\r\n` +
-      'x-content-type-options: nosniff\r\n' +
-      (status.retryAfterSeconds === undefined ? '' : `retry-after: ${status.retryAfterSeconds}\r\n`) +
-      'connection: close\r\n\r\n' +
-      body,
-  );
+  let head = `HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? status.reason}\r\n`;
+  for (const [name, value] of statusHeaders(status, body)) head += `${name}: ${value}\r\n`;
+  socket.end(`${head}connection: close\r\n\r\n${body}`);
 }

@@ -54,6 +54,17 @@ describe('ambiguous request targets', () => {
     expect(parseRawResponse(raw)).toMatchObject({ status: 400, body: { reason: 'BadRequest' } });
   });
 
+  it('writes a Status on a raw socket with the status line and headers of any other Status answer', async () => {
+    const headOf = (raw: string) => raw.slice(0, raw.indexOf('\r\n\r\n')).split('\r\n');
+    const onSocket = headOf(await sendRaw(ambassador.port, `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n`));
+    const onResponse = headOf(await sendRaw(ambassador.port, 'GET /a//b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
+    expect(onSocket[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(onSocket[0]).toBe(onResponse[0]);
+    const names = (head: string[]) => head.slice(1).map((line) => line.slice(0, line.indexOf(':')).toLowerCase()).filter((name) => name !== 'date').sort();
+    expect(names(onSocket)).toEqual(names(onResponse));
+    expect(onSocket).toContain('cache-control: no-store');
+  });
+
   it('answers a request Node cannot parse with a Status, and stays up', async () => {
     const raw = await sendRaw(ambassador.port, 'GET /version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
     expect(parseRawResponse(raw)).toMatchObject({ status: 400, body: { kind: 'Status', reason: 'BadRequest' } });
