@@ -153,6 +153,11 @@ describe('manifests/base', () => {
     const parsed = parseOptions(args, { POD_IP: '10.244.1.7', POD_NAMESPACE: POD_NAMESPACE });
     if (parsed.kind !== 'run') throw new Error(`the sidecar's args do not parse: ${JSON.stringify(parsed)}`);
     expect(parsed.options['admin-address']).toBe('10.244.1.7');
+    // The memory budget is the container's own limit, in bytes, through the Downward API.
+    const budget = sidecar.env?.find((variable) => variable.name === 'KUBE_API_AMBASSADOR_MEMORY_LIMIT');
+    expect(budget?.valueFrom?.resourceFieldRef).toEqual({ containerName: SIDECAR, resource: 'limits.memory' });
+    const withBudget = parseOptions(args, { KUBE_API_AMBASSADOR_MEMORY_LIMIT: String(192 * 2 ** 20) });
+    expect(withBudget.kind === 'run' && withBudget.options['memory-limit']).toBe(192 * 2 ** 20);
     expect(parsed.options.address).toBe('127.0.0.1');
     expect(sidecar.ports).toEqual([{ name: 'ambassador-admin', containerPort: parsed.options['admin-port'], protocol: 'TCP' }]);
     expect(parsed.options['service-account-dir']).toBe(TOKEN_DIR);
