@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUDGET_ARGS, BUDGETED_NODE_FLAGS, MANIFEST_MEMORY_LIMIT_MIB } from '../test/support/ambassador.ts';
+import { BUDGET_ARGS, BUDGETED_NODE_FLAGS, IMAGE_NODE_FLAGS, MANIFEST_MEMORY_LIMIT_MIB } from '../test/support/ambassador.ts';
 import { largeListDocument } from './support/api-documents.ts';
 import { buildAmbassador } from './support/build.ts';
 import { startAmbassador } from './support/contenders.ts';
@@ -69,7 +69,7 @@ const markdown = await withWorkspace(async (workspace) => {
 Run on ${new Date().toISOString()} with \`npm run bench:budget${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`, Node ${process.version},
 load average ${loadAtStart} at the start, ${loadAverage()} at the end. Ours as the image runs it in the manifests' limit:
 \`node ${BUDGETED_NODE_FLAGS.join(' ')} dist/main.js ${BUDGET_ARGS.join(' ')}\` (on this machine without the cgroup,
---max-old-space-size stands for the image's --max-old-space-size-percentage=12.5), audit log and metrics on, nginx over TLS
+--max-old-space-size stands for the image's ${IMAGE_NODE_FLAGS[1]}), audit log and metrics on, nginx over TLS
 and HTTP/2 as the API server. Memory from /proc/PID/status every ${SAMPLE_EVERY_MS} ms.
 
 ${markdownTable(

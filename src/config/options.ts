@@ -294,8 +294,8 @@ const SPECS = {
     parse: parseBoolean,
   }),
   // The container's limit reaches the process through the Downward API (resourceFieldRef
-  // limits.memory, in bytes) in the manifests and the chart; the V8 heap is sized from the same
-  // limit by the image's --max-old-space-size-percentage (see the Dockerfile).
+  // limits.memory, in bytes) in the manifests and the chart; the V8 old generation is sized from
+  // the same limit by the image's --max-old-space-size-percentage (see the Dockerfile).
   'memory-limit': option({
     group: RUNTIME,
     defaultText: '',
