@@ -10,8 +10,8 @@ export const SHED_AT = 0.85;
 export const RESUME_AT = 0.75;
 /** Also shed when the V8 heap holds this share of its own limit: V8 aborts the process past it. */
 export const HEAP_SHED_AT = 0.9;
-/** RSS grows by tens of MiB a second under a burst of large lists; 100 ms keeps the reads cheap (10 a second). */
-export const SAMPLE_INTERVAL_MS = 100;
+/** RSS grows by some 30 MiB a second under a burst of large lists: the 15% headroom above the shedding point covers several samples. */
+export const SAMPLE_INTERVAL_MS = 250;
 
 export interface MemoryBudget {
   readonly limitBytes: number;
