@@ -26,10 +26,10 @@ COPY --from=build /app/dist ./dist
 USER 65532:65532
 EXPOSE 8002
 # The V8 old generation is sized from the container's memory limit, which Node reads from its
-# cgroup: a third of it (64 MiB in the manifests' 192Mi). Measured (npm run bench:budget, bench/
-# results): unbounded, the old generation grew to 70 MiB under 64 connections of small requests;
-# at a third of the limit the peak RSS fell from 142 to 103 MiB at the same CPU per request. A
-# quarter or an eighth made 5 MB lists 20-150% dearer (mark-compacts for their external buffers),
-# and 2 MiB semi-spaces added RSS without saving CPU. The same limit reaches the program as
-# --memory-limit (KUBE_API_AMBASSADOR_MEMORY_LIMIT) for its budget.
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "--max-old-space-size-percentage=33.3", "/app/dist/main.js"]
+# cgroup: half of it (96 MiB in the manifests' 192Mi). Measured with wrk in front of nginx (the
+# bench's, 4 s cells, repeated; a shared machine): unbounded, the old generation grew to 60-80 MiB
+# under 64 connections of /version (peak RSS 136-142 MiB); at half the limit the peak was 105 MiB at
+# the same CPU per request. A third, a quarter or an eighth made the 5 MB list at 16-64 connections
+# 1.2-2.5x dearer (mark-compacts); 2 MiB semi-spaces added RSS without saving CPU. The same limit
+# reaches the program as --memory-limit (KUBE_API_AMBASSADOR_MEMORY_LIMIT) for its budget.
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "--max-old-space-size-percentage=50", "/app/dist/main.js"]

@@ -49,8 +49,8 @@ function memoryOf(pid: number): { rss: number; anon: number; file: number } {
   return { rss: mib('VmRSS'), anon: mib('RssAnon'), file: mib('RssFile') };
 }
 
-/** The image's flags as they come out in this limit (a third of it for the old generation), as in BUDGETED_NODE_FLAGS. */
-const nodeFlags = [BUDGETED_NODE_FLAGS[0], `--max-old-space-size=${Math.round(limitMib / 3)}`];
+/** The image's flags as they come out in this limit (half of it for the old generation), as in BUDGETED_NODE_FLAGS. */
+const nodeFlags = [BUDGETED_NODE_FLAGS[0], `--max-old-space-size=${Math.round(limitMib / 2)}`];
 const loadAtStart = loadAverage();
 const markdown = await withWorkspace(async (workspace) => {
   const entry = await buildAmbassador(workspace);
