@@ -19,7 +19,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { NODE_FLAGS } from '../test/support/ambassador.ts';
+import { BUDGET_ARGS, BUDGETED_NODE_FLAGS } from '../test/support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../test/support/cluster.ts';
 import { buildAmbassador } from './support/build.ts';
 import { get } from './support/http.ts';
@@ -408,7 +408,7 @@ function report(settings: Settings, samples: readonly Sample[], warmupSeconds: n
 
 Run on ${new Date().toISOString()} with \`npm run soak${options.length > 0 ? ` -- ${options.join(' ')}` : ''}\` at ${sourceVersion()}: Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}.
 
-The ambassador as the image runs it (\`node ${NODE_FLAGS.join(' ')} dist/main.js\`, built by tsc into a temp dir) with an
+The ambassador as the image runs it in the manifests' memory limit (\`node ${BUDGETED_NODE_FLAGS.join(' ')} dist/main.js ${BUDGET_ARGS.join(' ')}\`, built by tsc into a temp dir) with an
 allow-list policy and its audit log (Metadata, to a file), in front of the test API server, all on 127.0.0.1, for
 ${settings.durationSeconds} s. Load: ${WORKERS} keep-alive clients paced to ${settings.rate} requests/s in all, each round of ${ROUND.length}
 requests being ${describeRound()}; ${WATCHERS} clients opening watches one after another, each closed by the client after
@@ -498,7 +498,13 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
   const { running: ambassador, ready } = await startChild({
     name: 'kube-api-ambassador',
     command: process.execPath,
-    args: [...NODE_FLAGS, main, ...cluster.ambassadorArgs, '--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', '--policy', policyFile, '--audit-log-path', auditFile],
+    args: [
+      ...BUDGETED_NODE_FLAGS,
+      main,
+      ...cluster.ambassadorArgs,
+      ...BUDGET_ARGS,
+      '--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', '--policy', policyFile, '--audit-log-path', auditFile,
+    ],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
     readyPattern: /"proxy":"127\.0\.0\.1:(\d+","probes":"127\.0\.0\.1:\d+)"/,
   });

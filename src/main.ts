@@ -5,7 +5,8 @@
  * Exit codes: 0 stopped cleanly, 1 failed while running, 2 invalid configuration or no cluster.
  */
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { pino, type Logger } from 'pino';
 import { CredentialStore } from './cluster/credentials.ts';
 import { discoverCluster } from './cluster/discover.ts';
@@ -19,6 +20,7 @@ import { TokenBucket } from './proxy/rate-limit.ts';
 import { createAdminServer, createProxyServer, describeListenFailure, drain, listen, type ListenerRole, type ListenTarget } from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac, reviewSelf } from './policy/rbac-review.ts';
+import { budgetFor, effectiveLimit, MemoryGate, type MemorySample } from './proxy/memory-budget.ts';
 import { PolicyStore, readYamlFile } from './policy/store.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { combineRecorders, type Recorder } from './request/record.ts';
@@ -42,6 +44,29 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<voi
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
+}
+
+function sampleMemory(): MemorySample {
+  const heap = getHeapStatistics();
+  return { rssBytes: process.memoryUsage.rss(), heapUsedBytes: heap.used_heap_size, heapLimitBytes: heap.heap_size_limit };
+}
+
+/** The memory budget's gate, or undefined without a limit; logs the budget and the V8 heap limit. */
+function startMemoryGate(options: Options, log: Logger): MemoryGate | undefined {
+  const limitBytes = effectiveLimit(options['memory-limit'], process.constrainedMemory(), totalmem());
+  if (limitBytes === 0) return undefined;
+  const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
+  const gate = new MemoryGate(budgetFor(limitBytes), sampleMemory, (shedding, sample) => {
+    const fields = { rssMiB: mib(sample.rssBytes), heapUsedMiB: mib(sample.heapUsedBytes), limitMiB: mib(limitBytes) };
+    if (shedding) log.warn(fields, 'over the memory budget: new requests get 429 until memory falls');
+    else log.info(fields, 'back within the memory budget');
+  });
+  const heapLimitBytes = getHeapStatistics().heap_size_limit;
+  log.info({ limitMiB: mib(limitBytes), shedAtMiB: mib(gate.budget.shedAtBytes), heapLimitMiB: mib(heapLimitBytes) }, 'memory budget');
+  if (heapLimitBytes > gate.budget.shedAtBytes) {
+    log.warn({ heapLimitMiB: mib(heapLimitBytes) }, 'the V8 heap may outgrow the memory budget: run with --max-old-space-size-percentage, as the image does');
+  }
+  return gate;
 }
 
 function createLogger(options: Options): Logger {
@@ -149,6 +174,7 @@ async function run(): Promise<number> {
   if (tracing !== undefined) recorders.push(tracing);
   // kubectl proxy's default --reject-paths (no exec, no attach) is the no-policy behaviour; a policy decides that itself.
   const filter = filterFromOptions(options, policy !== undefined && !parsed.explicit.has('reject-paths'));
+  const memory = startMemoryGate(options, log);
   const handler = new ProxyHandler({
     upstream,
     credentials,
@@ -159,6 +185,7 @@ async function run(): Promise<number> {
     policy: policy === undefined ? undefined : { store: policy, mode: options['policy-mode'] },
     apiPrefix: options['api-prefix'],
     auditPolicy: auditPolicy.policy,
+    memory,
     auditBodyLimit: options['audit-max-body-bytes'],
     upstreamTimeoutMs: options['upstream-timeout'],
     requestBodyTimeoutMs: options['request-body-timeout'],
@@ -230,6 +257,7 @@ async function run(): Promise<number> {
   if (cut > 0) log.warn({ requests: cut }, 'grace period over: closed requests still in flight');
   await audit?.close();
   await tracing?.shutdown();
+  memory?.close();
   credentials.close();
   policy?.close();
   upstream.close();

@@ -11,6 +11,7 @@ import { formatBytes, problems, versions } from './report.ts';
 import { IDLE_SETTLE_SECONDS, LARGE_DOCUMENT_SECONDS, type StartupRun } from './startup.ts';
 import { formatSpread, markdownTable, round, spread } from './stats.ts';
 import type { WatchRun, WatchSettings } from './watches.ts';
+import { BUDGET_ARGS, BUDGETED_NODE_FLAGS } from '../../test/support/ambassador.ts';
 
 export interface BenchResults {
   /** The command line that produced the results. */
@@ -127,12 +128,18 @@ function requestRows(results: BenchResults, requests: Requests): string[][] {
           forwarder ? spreadOf(runs.map((c) => c.cpuMsPer10k / 1000)) : '–',
           forwarder ? signed(requests.addedLatency(document, connections, contender, 'p50')) : directLatency(runs, 'p50'),
           forwarder ? signed(requests.addedLatency(document, connections, contender, 'p99')) : directLatency(runs, 'p99'),
-          forwarder ? round(Math.max(...runs.map((c) => c.rssPeakMb))) : '–',
+          forwarder ? peakSplit(runs) : '–',
         ]);
       }
     }
   }
   return rows;
+}
+
+/** The highest peak RSS of the runs, with the highest peaks of its anonymous and file-backed parts. */
+function peakSplit(runs: readonly Cell[]): string {
+  const highest = (pick: (cell: Cell) => number): string => round(Math.max(...runs.map(pick)));
+  return `${highest((c) => c.rssPeakMb)} (${highest((c) => c.anonPeakMb)} / ${highest((c) => c.filePeakMb)})`;
 }
 
 function headToHeadRows(results: BenchResults, requests: Requests): string[][] {
@@ -174,6 +181,7 @@ function largeListRows(results: BenchResults, requests: Requests): string[][] {
         spreadOf(runs.map(cpuMsPerMib)),
         round(median(runs.map((c) => c.rssBeforeMb))),
         round(median(runs.map((c) => c.rssPeakMb))),
+        round(median(runs.map((c) => c.anonPeakMb))),
         spreadOf(runs.map((c) => c.rssPeakMb - c.rssBeforeMb)),
       ];
     }),
@@ -195,6 +203,8 @@ function watchRows(results: BenchResults): string[][] {
       forwarder ? spreadOf(runs.map((r) => r.idleRssMb)) : '–',
       forwarder ? spreadOf(runs.map((r) => r.watchingRssMb)) : '–',
       forwarder ? spreadOf(runs.map((r) => r.watchingRssMb - r.idleRssMb)) : '–',
+      forwarder ? `${round(median(runs.map((r) => r.watchingAnonMb)))} / ${round(median(runs.map((r) => r.watchingFileMb)))}` : '–',
+      forwarder ? spreadOf(runs.map((r) => r.cpuMsPer1000Events)) : '–',
       spreadOf(runs.map((r) => r.upstreamConnections)),
     ];
   });
@@ -212,6 +222,7 @@ function startupRows(results: BenchResults): string[][] {
       spreadOf(runs.map((r) => r.listeningMs)),
       spreadOf(runs.map((r) => r.readyMs)),
       spreadOf(runs.map((r) => r.idleRssMb)),
+      `${round(median(runs.map((r) => r.idleAnonMb)))} / ${round(median(runs.map((r) => r.idleFileMb)))}`,
       `${spreadOf(runs.map((r) => r.largeDocumentPeakRssMb - r.idleRssMb))}${runs.some((r) => r.largeDocumentErrors > 0) ? ' ⚠' : ''}`,
     ];
   });
@@ -322,6 +333,74 @@ function startupTargets(results: BenchResults): Target[] {
   ];
 }
 
+/** The medians of ours and of kubectl proxy in each cell run, for per-cell targets. */
+function cellMedians(results: BenchResults, requests: Requests, pick: (cell: Cell) => number): Array<{ where: string; ours: number; kubectl: number }> {
+  return results.documents.flatMap((document) =>
+    results.settings.connections.map((n) => ({
+      where: `${document.label} c${n}`,
+      ours: requests.median(document, n, OURS, pick),
+      kubectl: requests.median(document, n, KUBECTL_PROXY, pick),
+    })),
+  );
+}
+
+function highestBy<T>(items: readonly T[], value: (item: T) => number): T | undefined {
+  return items.reduce<T | undefined>((high, item) => (high === undefined || value(item) > value(high) ? item : high), undefined);
+}
+
+/** The footprint issue's targets: memory and CPU at or below kubectl proxy's, in every cell. */
+function footprintTargets(results: BenchResults, requests: Requests): Target[] {
+  const targets: Target[] = [];
+  if (results.cells.length > 0) {
+    const peaks = cellMedians(results, requests, (c) => c.rssPeakMb);
+    const highest = highestBy(peaks, (p) => p.ours);
+    const worstRatio = highestBy(peaks, (p) => p.ours / p.kubectl);
+    const anon = cellMedians(results, requests, (c) => c.anonPeakMb);
+    const worstAnon = highestBy(anon, (p) => p.ours / p.kubectl);
+    const everyCell = results.documents.flatMap((d) => results.settings.connections.map((n) => ({ d, n })));
+    const cpu = geometricMean(everyCell.map(({ d, n }) => requests.oursOverKubectl(d, n, (c) => c.cpuMsPer10k)));
+    const throughput = geometricMean(everyCell.map(({ d, n }) => requests.oursOverKubectl(d, n, (c) => successfulPerSecond(c.result))));
+    if (highest !== undefined && worstRatio !== undefined && worstAnon !== undefined) {
+      targets.push(
+        { target: 'peak RSS ≤ 96 MiB in every cell', measured: `highest ${round(highest.ours)} MiB (${highest.where})`, met: highest.ours <= 96 },
+        {
+          target: "peak RSS ≤ 1.25× kubectl proxy's in every cell",
+          measured: `highest ${ratio(worstRatio.ours / worstRatio.kubectl)} (${worstRatio.where}: ${round(worstRatio.ours)} vs ${round(worstRatio.kubectl)} MiB)`,
+          met: worstRatio.ours / worstRatio.kubectl <= 1.25,
+        },
+        {
+          target: "anonymous RSS under load ≤ 2× kubectl proxy's, every cell",
+          measured: `highest ${ratio(worstAnon.ours / worstAnon.kubectl)} (${worstAnon.where}: ${round(worstAnon.ours)} vs ${round(worstAnon.kubectl)} MiB)`,
+          met: worstAnon.ours / worstAnon.kubectl <= 2,
+        },
+      );
+    }
+    targets.push(
+      { target: `CPU per request ≤ 1.0× kubectl proxy's, geometric mean over the ${everyCell.length} cells`, measured: ratio(cpu), met: cpu <= 1 },
+      { target: `throughput ≥ 1.0× kubectl proxy's, geometric mean over the ${everyCell.length} cells`, measured: ratio(throughput), met: throughput >= 1 },
+    );
+  }
+  const ours = results.startups.filter((r) => r.contender === OURS);
+  if (ours.length > 0) {
+    const idle = median(ours.map((r) => r.idleRssMb));
+    targets.push({ target: 'idle RSS ≤ 60 MiB', measured: `${round(idle)} MiB (anonymous ${round(median(ours.map((r) => r.idleAnonMb)))})`, met: idle <= 60 });
+  }
+  const oursWatching = watchRunsOf(results, OURS);
+  const kubectlWatching = watchRunsOf(results, KUBECTL_PROXY);
+  if (oursWatching.length > 0 && kubectlWatching.length > 0) {
+    const cpu = median(oursWatching.map((r) => r.cpuMsPer1000Events));
+    const kubectlCpu = median(kubectlWatching.map((r) => r.cpuMsPer1000Events));
+    const rss = median(oursWatching.map((r) => r.watchingRssMb));
+    const kubectlRss = median(kubectlWatching.map((r) => r.watchingRssMb));
+    const watches = round(results.watchSettings.watches, 6);
+    targets.push(
+      { target: `watches: CPU per 1,000 events ≤ 1.0× kubectl proxy's`, measured: `${round(cpu)} vs ${round(kubectlCpu)} ms: ${ratio(cpu / kubectlCpu)}`, met: cpu <= kubectlCpu },
+      { target: `RSS with ${watches} watches ≤ kubectl proxy's`, measured: `${round(rss)} vs ${round(kubectlRss)} MiB: ${ratio(rss / kubectlRss)}`, met: rss <= kubectlRss },
+    );
+  }
+  return targets;
+}
+
 function section(title: string, body: string): string {
   return `## ${title}\n\n${body}\n`;
 }
@@ -330,6 +409,7 @@ export function benchReport(results: BenchResults): string {
   const { settings, watchSettings } = results;
   const requests = new Requests(results.cells);
   const targets = [...requestTargets(results, requests), ...largeListTarget(results, requests), ...watchTargets(results), ...startupTargets(results)];
+  const footprint = footprintTargets(results, requests);
   const flagged = problems(results.cells);
   const parts = [
     `# Ours vs kubectl proxy vs direct
@@ -346,12 +426,15 @@ Load average (1, 5, 15 min) at the start ${results.loadAtStart}; at the end ${re
   an empty $HOME. The \`kubectl\` on PATH is the machine image's version dispatcher: it asks the server's /version and
   execs the matching binary in the same process, so the process measured (the one listening on the port, found from
   /proc/net/tcp and /proc/PID/fd) runs ${results.kubectlProgram}. It speaks HTTP/2 to the upstream, as to an API server.
-- **ours**: the CLI as the image runs it, \`node --max-semi-space-size=1 dist/main.js\`, built from src/ by tsconfig.build.json at the
+- **ours**: the CLI as the image runs it in the manifests' memory limit, \`node ${BUDGETED_NODE_FLAGS.join(' ')} dist/main.js ${BUDGET_ARGS.join(' ')}\`
+  (without that cgroup here, --max-old-space-size stands for the image's --max-old-space-size-percentage), built from src/ by tsconfig.build.json at the
   start of the run; defaults otherwise (request filter, metrics, audit log to stdout at Metadata level, read and discarded
   by the harness); like kubectl, HTTP/2 to the upstream (\`--upstream-protocol auto\`: nginx and the watch server offer it by ALPN).
 
 CPU is user + system time of the proxy process (all threads) from /proc/PID/stat; RSS is VmRSS, and a peak is VmHWM
-reset at the start of the cell or run (/proc/PID/clear_refs). MiB = 2^20 bytes.
+reset at the start of the cell or run (/proc/PID/clear_refs). RSS is also split into its anonymous part (RssAnon: heap,
+buffers, malloc; each pod's own) and its file-backed part (RssFile: the mapped binary and libraries, shared by the pods of a
+node that run the same image); their peaks are sampled every 100 ms. MiB = 2^20 bytes.
 `,
   ];
   if (results.cells.length > 0) {
@@ -367,7 +450,7 @@ pays. Requests/s counts 2xx responses only; ⚠ marks a cell with non-2xx respon
 brackets, that lowest).
 
 ${markdownTable(
-  ['Workload', 'Conns', 'Contender', 'Requests/s', '× kubectl proxy', '× direct', 'CPU s / 10k req', '+p50 ms', '+p99 ms', 'Peak RSS MiB'],
+  ['Workload', 'Conns', 'Contender', 'Requests/s', '× kubectl proxy', '× direct', 'CPU s / 10k req', '+p50 ms', '+p99 ms', 'Peak RSS MiB (anon / file)'],
   requestRows(results, requests),
 )}
 
@@ -379,7 +462,7 @@ ${markdownTable(['Workload', 'Conns', 'Throughput', 'CPU per request', 'p99 late
 
 From the same cells: proxy CPU per MiB streamed, and RSS as each cell began and at its peak (warm-up and run).
 
-${markdownTable(['Contender', 'Conns', 'CPU ms / MiB', 'RSS before MiB', 'Peak RSS MiB', 'Growth MiB'], largeListRows(results, requests))}
+${markdownTable(['Contender', 'Conns', 'CPU ms / MiB', 'RSS before MiB', 'Peak RSS MiB', 'Peak anonymous MiB', 'Growth MiB'], largeListRows(results, requests))}
 
 ${flagged.length === 0 ? 'Every response was 2xx and no socket errors were reported.' : `Errors reported by wrk (⚠):\n\n${flagged.map((p) => `- ${p}`).join('\n')}`}`,
       ),
@@ -395,10 +478,11 @@ each stamped with its send time on the machine's monotonic clock. A Node client 
 over a keep-alive agent with no socket limit, waits until each has delivered its first event and 2 s more, then for
 ${watchSettings.windowSeconds} s records every event's delay (arrival − send time). Each proxy is started afresh for each run: *RSS idle* is
 read 2 s after it serves, *RSS with watches* and the established TCP connections from the proxy to the upstream (from
-/proc/PID/net/tcp and /proc/PID/fd) halfway through the window (for direct, the client's). ${plural(watchSettings.repeats, 'run')} each, interleaved.
+/proc/PID/net/tcp and /proc/PID/fd) halfway through the window (for direct, the client's); *CPU ms / 1,000 events* is the
+proxy's CPU time over the window per 1,000 events the client received in it. ${plural(watchSettings.repeats, 'run')} each, interleaved.
 
 ${markdownTable(
-  ['Contender', 'Delivering', 'Open s', 'Delay p50 ms', 'Delay p99 ms', '+p99 ms', 'RSS idle MiB', `RSS with ${round(watchSettings.watches, 6)} watches MiB`, 'Growth MiB', 'TCP conns to upstream'],
+  ['Contender', 'Delivering', 'Open s', 'Delay p50 ms', 'Delay p99 ms', '+p99 ms', 'RSS idle MiB', `RSS with ${round(watchSettings.watches, 6)} watches MiB`, 'Growth MiB', 'Anon / file MiB with watches', 'CPU ms / 1,000 events', 'TCP conns to upstream'],
   watchRows(results),
 )}`,
       ),
@@ -413,7 +497,18 @@ ${markdownTable(
 from a proxied /version; *idle RSS*: ${IDLE_SETTLE_SECONDS} s later, with nothing else served. Then, from that idle state, wrk fetches the
 ${formatBytes(results.largeList.body.length)} list over one connection for ${LARGE_DOCUMENT_SECONDS} s: *growth* is the peak RSS meanwhile minus the idle RSS (⚠: errors).
 
-${markdownTable(['Contender', 'Start → serving ms', 'Start → ready ms', 'Idle RSS MiB', `Growth streaming the ${formatBytes(results.largeList.body.length)} list MiB`], startupRows(results))}`,
+${markdownTable(['Contender', 'Start → serving ms', 'Start → ready ms', 'Idle RSS MiB', 'Idle anon / file MiB', `Growth streaming the ${formatBytes(results.largeList.body.length)} list MiB`], startupRows(results))}`,
+      ),
+    );
+  }
+  if (footprint.length > 0) {
+    parts.push(
+      section(
+        'Footprint targets (memory and CPU at or below kubectl proxy\'s)',
+        markdownTable(
+          ['Target', 'Measured (ours)', 'Verdict'],
+          footprint.map((t) => [t.target, t.measured, verdict(t.met)]),
+        ),
       ),
     );
   }

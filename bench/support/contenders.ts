@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NODE_FLAGS } from '../../test/support/ambassador.ts';
+import { BUDGET_ARGS, BUDGETED_NODE_FLAGS } from '../../test/support/ambassador.ts';
 import { singleContextKubeconfig } from '../../test/support/kubectl.ts';
 import { startChild, type RunningChild } from './processes.ts';
 import { listeningProcess } from './sockets.ts';
@@ -63,11 +63,14 @@ export interface AmbassadorOptions {
   readonly entry?: string;
   /** CLI flags after the upstream and listener flags. */
   readonly args?: readonly string[];
+  /** Node's flags; default BUDGETED_NODE_FLAGS. */
+  readonly nodeFlags?: readonly string[];
 }
 
 /**
- * The real CLI with the Node flags it ships with, with its defaults unless `args` says otherwise
- * (filter on, metrics on, log level info, which logs nothing per request).
+ * The real CLI as the image runs it in the manifests' memory limit (BUDGETED_NODE_FLAGS and
+ * --memory-limit), with its defaults unless `args` says otherwise (filter on, metrics on, log level
+ * info, which logs nothing per request).
  * `home` becomes $HOME so no kubeconfig of this machine is read.
  */
 export async function startAmbassador(upstream: UpstreamAccess, home: string, options: AmbassadorOptions = {}): Promise<AmbassadorContender> {
@@ -76,7 +79,7 @@ export async function startAmbassador(upstream: UpstreamAccess, home: string, op
     name,
     command: process.execPath,
     args: [
-      ...NODE_FLAGS,
+      ...(options.nodeFlags ?? BUDGETED_NODE_FLAGS),
       options.entry ?? AMBASSADOR_MAIN,
       '--server', upstream.origin,
       '--certificate-authority', upstream.caFile,
@@ -85,6 +88,7 @@ export async function startAmbassador(upstream: UpstreamAccess, home: string, op
       '--admin-address', '127.0.0.1',
       '--admin-port', '0',
       '--log-level', 'info',
+      ...BUDGET_ARGS,
       ...(options.args ?? []),
     ],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home },

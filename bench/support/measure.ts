@@ -6,7 +6,7 @@
 import type { ApiDocument } from './api-documents.ts';
 import type { Contender } from './contenders.ts';
 import { get } from './http.ts';
-import { cpuSeconds, peakResidentMb, residentMb, resetPeakResident } from './processes.ts';
+import { cpuSeconds, peakResidentMb, residentMb, resetPeakResident, sampleResidentPeaks } from './processes.ts';
 import { round } from './stats.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
@@ -30,6 +30,9 @@ export interface Cell {
   /** The forwarder's RSS as the cell began and its peak during warm-up and run, MiB; NaN for direct. */
   readonly rssBeforeMb: number;
   readonly rssPeakMb: number;
+  /** The peaks of its anonymous and file-backed parts (RssAnon, RssFile), sampled every 100 ms; NaN for direct. */
+  readonly anonPeakMb: number;
+  readonly filePeakMb: number;
 }
 
 /** Responses per second that were 2xx or 3xx: the throughput that counts. */
@@ -60,12 +63,16 @@ async function measureCell(contender: Contender, document: ApiDocument, connecti
   const pid = contender.pid;
   const rssBeforeMb = pid === undefined ? Number.NaN : residentMb(pid);
   if (pid !== undefined) resetPeakResident(pid);
+  const split = pid === undefined ? undefined : sampleResidentPeaks(pid);
   await runWrk({ ...load, durationSeconds: settings.warmupSeconds });
   const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
   const result = await runWrk({ ...load, durationSeconds: settings.durationSeconds });
   const cpuMsPer10k = pid === undefined ? Number.NaN : ((cpuSeconds(pid) - cpuBefore) * 1000 * 10_000) / result.requests;
   const rssPeakMb = pid === undefined ? Number.NaN : peakResidentMb(pid);
-  return { document, connections, contender: contender.name, result, cpuMsPer10k, rssBeforeMb, rssPeakMb };
+  const peaks = split?.stop();
+  const anonPeakMb = peaks?.anonMb ?? Number.NaN;
+  const filePeakMb = peaks?.fileMb ?? Number.NaN;
+  return { document, connections, contender: contender.name, result, cpuMsPer10k, rssBeforeMb, rssPeakMb, anonPeakMb, filePeakMb };
 }
 
 export async function measureAll(contenders: readonly Contender[], documents: readonly ApiDocument[], settings: Settings): Promise<Cell[]> {
@@ -78,7 +85,8 @@ export async function measureAll(contenders: readonly Contender[], documents: re
           cells.push(cell);
           process.stderr.write(
             `${document.label} c${connections} #${repeat + 1} ${contender.name}: ${round(cell.result.requestsPerSecond)} req/s, ` +
-              `${round(cell.cpuMsPer10k)} CPU ms/10k, p99 ${round(cell.result.latencyMs.p99)} ms, peak RSS ${round(cell.rssPeakMb)} MiB` +
+              `${round(cell.cpuMsPer10k)} CPU ms/10k, p99 ${round(cell.result.latencyMs.p99)} ms, peak RSS ${round(cell.rssPeakMb)} MiB ` +
+              `(anon ${round(cell.anonPeakMb)}, file ${round(cell.filePeakMb)})` +
               `${cell.result.non2xx3xx > 0 ? `, ${cell.result.non2xx3xx} non-2xx` : ''}\n`,
           );
         }

@@ -166,6 +166,51 @@ function statusMb(pid: number, field: string): number {
   return Number(kb) / 1024;
 }
 
+/**
+ * Resident memory now, MiB: the whole, its anonymous part (heap, buffers, malloc: each pod's own)
+ * and its file-backed part (the mapped binary and libraries: shared by every process of the same
+ * image on a node).
+ */
+export interface ResidentSplit {
+  readonly rssMb: number;
+  readonly anonMb: number;
+  readonly fileMb: number;
+}
+
+export function residentSplit(pid: number): ResidentSplit {
+  return { rssMb: statusMb(pid, 'VmRSS'), anonMb: statusMb(pid, 'RssAnon'), fileMb: statusMb(pid, 'RssFile') };
+}
+
+const SPLIT_SAMPLE_MS = 100;
+
+/**
+ * The kernel keeps a peak of the whole RSS only (VmHWM): the peaks of its anonymous and file-backed
+ * parts are sampled every 100 ms until `stop`, which returns them. A process that has exited stops
+ * the sampling.
+ */
+export function sampleResidentPeaks(pid: number): { stop(): ResidentSplit } {
+  const peak = { rssMb: 0, anonMb: 0, fileMb: 0 };
+  const sample = (): void => {
+    try {
+      const now = residentSplit(pid);
+      peak.rssMb = Math.max(peak.rssMb, now.rssMb);
+      peak.anonMb = Math.max(peak.anonMb, now.anonMb);
+      peak.fileMb = Math.max(peak.fileMb, now.fileMb);
+    } catch {
+      clearInterval(timer);
+    }
+  };
+  sample();
+  const timer = setInterval(sample, SPLIT_SAMPLE_MS);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return { ...peak };
+    },
+  };
+}
+
 /** Resident set size now, MiB. */
 export function residentMb(pid: number): number {
   return statusMb(pid, 'VmRSS');

@@ -10,7 +10,7 @@ import type { ApiDocument } from './api-documents.ts';
 import type { StartContender } from './comparison.ts';
 import type { Contender, UpstreamAccess } from './contenders.ts';
 import { waitForStatus } from './http.ts';
-import { peakResidentMb, residentMb, resetPeakResident } from './processes.ts';
+import { peakResidentMb, resetPeakResident, residentSplit } from './processes.ts';
 import { startForwarder, type Workspace } from './runner.ts';
 import { rotated } from './measure.ts';
 import { runWrk } from './wrk.ts';
@@ -26,8 +26,10 @@ export interface StartupRun {
   readonly listeningMs: number;
   /** Spawn to the first ready answer, ms. */
   readonly readyMs: number;
-  /** RSS after IDLE_SETTLE_MS with no request but the readiness check, MiB. */
+  /** RSS after IDLE_SETTLE_MS with no request but the readiness check, MiB; and its anonymous and file-backed parts. */
   readonly idleRssMb: number;
+  readonly idleAnonMb: number;
+  readonly idleFileMb: number;
   /** Peak RSS while the large document was fetched again and again over one connection, MiB. */
   readonly largeDocumentPeakRssMb: number;
   /** Responses other than 2xx, and socket errors, while fetching it. */
@@ -50,7 +52,7 @@ async function measureStartup(workspace: Workspace, upstream: UpstreamAccess, st
     await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     const { pid } = contender;
     if (pid === undefined) throw new Error(`${contender.name} has no process to measure`);
-    const idleRssMb = residentMb(pid);
+    const idle = residentSplit(pid);
     resetPeakResident(pid);
     const large = await runWrk({ url: contender.baseUrl + largeDocument.path, threads: 1, connections: 1, durationSeconds: LARGE_DOCUMENT_SECONDS });
     const { connect, read, write, timeout } = large.socketErrors;
@@ -58,7 +60,9 @@ async function measureStartup(workspace: Workspace, upstream: UpstreamAccess, st
       contender: contender.name,
       listeningMs,
       readyMs,
-      idleRssMb,
+      idleRssMb: idle.rssMb,
+      idleAnonMb: idle.anonMb,
+      idleFileMb: idle.fileMb,
       largeDocumentPeakRssMb: peakResidentMb(pid),
       largeDocumentErrors: large.non2xx3xx + connect + read + write + timeout,
     };

@@ -9,7 +9,7 @@
 import type { StartContender } from './comparison.ts';
 import { directContender, type Contender, type UpstreamAccess } from './contenders.ts';
 import { rotated } from './measure.ts';
-import { peakResidentMb, residentMb, resetPeakResident, startChild } from './processes.ts';
+import { cpuSeconds, peakResidentMb, residentMb, resetPeakResident, residentSplit, startChild } from './processes.ts';
 import { startForwarder, type Workspace } from './runner.ts';
 import { connectionsTo } from './sockets.ts';
 import type { WatchesMeasured, WatchesOpen } from './watch-client.ts';
@@ -17,6 +17,8 @@ import type { WatchesMeasured, WatchesOpen } from './watch-client.ts';
 const WATCH_UPSTREAM = new URL('./watch-upstream.ts', import.meta.url).pathname;
 const WATCH_CLIENT = new URL('./watch-client.ts', import.meta.url).pathname;
 const IDLE_BEFORE_WATCHES_MS = 2_000;
+/** The watch client starts its measured window this long after every watch has delivered (watch-client.ts). */
+const WINDOW_STARTS_AFTER_OPEN_MS = 2_000;
 /** Opening 1,000 watches through a slow forwarder on a busy machine can take a while. */
 const OPEN_TIMEOUT_MS = 90_000;
 
@@ -34,6 +36,11 @@ export interface WatchRun {
   readonly idleRssMb: number;
   readonly watchingRssMb: number;
   readonly peakRssMb: number;
+  /** The anonymous and file-backed parts of `watchingRssMb`, MiB; NaN for direct. */
+  readonly watchingAnonMb: number;
+  readonly watchingFileMb: number;
+  /** The forwarder's CPU time over the client's measured window per 1,000 events delivered in it, ms; NaN for direct. */
+  readonly cpuMsPer1000Events: number;
   /** Established TCP connections to the upstream, mid-window, from the forwarder (for direct, the client). */
   readonly upstreamConnections: number;
 }
@@ -80,13 +87,27 @@ async function measureRun(contender: Contender, upstream: UpstreamAccess, upstre
   });
   try {
     const open = JSON.parse(ready) as WatchesOpen;
+    await new Promise((resolve) => setTimeout(resolve, WINDOW_STARTS_AFTER_OPEN_MS));
+    const cpuAtWindowStart = pid === undefined ? Number.NaN : cpuSeconds(pid);
     await new Promise((resolve) => setTimeout(resolve, (settings.windowSeconds * 1000) / 2));
-    const watchingRssMb = pid === undefined ? Number.NaN : residentMb(pid);
+    const watching = pid === undefined ? { rssMb: Number.NaN, anonMb: Number.NaN, fileMb: Number.NaN } : residentSplit(pid);
     const upstreamConnections = connectionsTo(pid ?? client.pid, upstreamPort);
     await client.exited;
+    const cpuInWindow = pid === undefined ? Number.NaN : cpuSeconds(pid) - cpuAtWindowStart;
     const measured = parseLine<WatchesMeasured>(client.output(), 'done');
     const peakRssMb = pid === undefined ? Number.NaN : peakResidentMb(pid);
-    return { contender: contender.name, open, measured, idleRssMb, watchingRssMb, peakRssMb, upstreamConnections };
+    return {
+      contender: contender.name,
+      open,
+      measured,
+      idleRssMb,
+      watchingRssMb: watching.rssMb,
+      watchingAnonMb: watching.anonMb,
+      watchingFileMb: watching.fileMb,
+      cpuMsPer1000Events: (cpuInWindow * 1000 * 1000) / measured.events,
+      peakRssMb,
+      upstreamConnections,
+    };
   } finally {
     await client.stop();
   }
@@ -107,7 +128,8 @@ export async function measureWatches(workspace: Workspace, forwarders: readonly 
         process.stderr.write(
           `watches #${repeat + 1} ${run.contender}: ${run.open.delivering} open in ${run.open.openMs} ms, ${measured.delivering} delivering, ` +
             `delay p50 ${measured.p50Ms.toFixed(2)} p99 ${measured.p99Ms.toFixed(2)} ms, RSS ${run.idleRssMb.toFixed(1)} → ` +
-            `${run.watchingRssMb.toFixed(1)} MiB, ${run.upstreamConnections} upstream connections\n`,
+            `${run.watchingRssMb.toFixed(1)} MiB (anon ${run.watchingAnonMb.toFixed(1)}), ${run.cpuMsPer1000Events.toFixed(1)} CPU ms / 1,000 events, ` +
+            `${run.upstreamConnections} upstream connections\n`,
         );
       } finally {
         await contender.running?.stop();

@@ -309,6 +309,16 @@ const SPECS = {
     takesValue: true,
     parse: parsePerMillion,
   }),
+  // The container's limit reaches the process through the Downward API (resourceFieldRef
+  // limits.memory, in bytes) in the manifests and the chart; the V8 old generation is sized from
+  // the same limit by the image's --max-old-space-size-percentage (see the Dockerfile).
+  'memory-limit': option({
+    group: RUNTIME,
+    defaultText: '',
+    help: 'Memory the process must live within, in bytes or as a Kubernetes quantity (192Mi). Past 85% of it in resident memory (or 90% of the V8 heap limit) new requests get 429 with Retry-After until it falls below 75%. Default: the container\'s cgroup limit, none without one; 0 turns the budget off.',
+    takesValue: true,
+    parse: parseMemoryLimit,
+  }),
   'shutdown-grace-period': option({
     group: RUNTIME,
     defaultText: '20s',
@@ -579,6 +589,30 @@ export function parseDuration(text: string): Parsed<number> {
 function parsePositiveDuration(text: string): Parsed<number> {
   const parsed = parseDuration(text);
   return 'value' in parsed && parsed.value === 0 ? { problem: 'must be longer than 0' } : parsed;
+}
+
+const QUANTITY_MULTIPLIERS: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+
+/**
+ * Bytes, as the Downward API writes limits.memory (an integer), or a quantity with one of the
+ * suffixes of k8s.io/apimachinery/pkg/api/resource/suffix.go (decimal k, M, G, T; binary Ki, Mi,
+ * Gi, Ti). Empty: undefined, the cgroup's limit.
+ */
+export function parseMemoryLimit(text: string): Parsed<number | undefined> {
+  if (text === '') return { value: undefined };
+  const match = /^(\d+(?:\.\d+)?)(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(text);
+  const bytes = match === null ? NaN : Math.floor(Number(match[1]) * (QUANTITY_MULTIPLIERS[match[2] ?? ''] ?? NaN));
+  return Number.isSafeInteger(bytes) ? { value: bytes } : { problem: 'must be a number of bytes or a quantity such as 192Mi (0 for no budget)' };
 }
 
 function parseAuditLevel(text: string): Parsed<AuditLevel> {

@@ -362,7 +362,8 @@ function relay(
     exchange.responseBody = new BodyCapture(exchange.deps.auditBodyLimit, headers['content-type'], headers['content-encoding']);
     response.on('data', onResponseChunk);
   }
-  response.on('data', batchWrites);
+  // A watch event is one DATA frame, written at once as one chunk: nothing to batch.
+  if (exchange.longRunningKind === undefined) response.on('data', batchWrites);
   response.pipe(res);
 }
 

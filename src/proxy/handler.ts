@@ -19,6 +19,8 @@ import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
 import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
 import { replaceTraceContext, upstreamRequestHeaders } from './headers.ts';
 import type { TokenBucket } from './rate-limit.ts';
+import type { InFlight } from './in-flight.ts';
+import type { MemoryGate } from './memory-budget.ts';
 import { hasBody, readBoundedBody } from './read-body.ts';
 import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
 import {
@@ -62,6 +64,8 @@ export interface ProxyDeps extends ForwardDeps {
   readonly auditPolicy: AuditPolicy;
   /** Spans for requests, when tracing is on. */
   readonly tracing?: Tracing | undefined;
+  /** The memory budget's gate, when there is a budget. */
+  readonly memory: MemoryGate | undefined;
 }
 
 /** A request the ambassador answers itself, with what was resolved of it before it was refused. */
@@ -124,7 +128,8 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
     }
   }
 
-  const overLimit = limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes)) ?? rateRefusal(deps.rateLimit);
+  const overLimit =
+    limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes)) ?? memoryRefusal(deps.memory, deps.inFlight) ?? rateRefusal(deps.rateLimit);
   if (overLimit !== undefined) return refuse(overLimit, request);
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
@@ -168,6 +173,17 @@ function limitRefusal(deps: ProxyDeps, longRunning: boolean): ProxyStatus | unde
     return tooManyRequests(`too many requests in flight (--max-requests-in-flight=${ordinary}); try again later`, RETRY_AFTER_SECONDS);
   }
   return undefined;
+}
+
+/**
+ * The 429 for a request while memory is over budget. A request still goes through when no ordinary
+ * request is in flight: memory that no request holds (what the heap and malloc keep after a burst)
+ * does not shrink by waiting, and must not lock every client out.
+ */
+function memoryRefusal(memory: MemoryGate | undefined, inFlight: InFlight): ProxyStatus | undefined {
+  if (memory === undefined || !memory.shedding || inFlight.ordinaryCount === 0) return undefined;
+  const mib = Math.round(memory.budget.limitBytes / 2 ** 20);
+  return tooManyRequests(`the ambassador is near its memory limit of ${mib} MiB; try again later`, RETRY_AFTER_SECONDS);
 }
 
 function rateRefusal(bucket: TokenBucket | undefined): ProxyStatus | undefined {

@@ -87,6 +87,7 @@ beforeAll(async () => {
     policy: undefined,
     apiPrefix: '/',
     auditPolicy: auditPolicyForLevel('Metadata'),
+    memory: undefined,
     auditBodyLimit: 65_536,
     upstreamTimeoutMs: 10_000,
     requestBodyTimeoutMs: 10_000,

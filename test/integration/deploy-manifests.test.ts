@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
-import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import { BUDGETED_NODE_FLAGS, cleanEnv, IMAGE_NODE_FLAGS, MANIFEST_MEMORY_LIMIT_MIB, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { configMapFile, container, find, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 
@@ -134,6 +134,12 @@ describe('manifests/base', () => {
     // The image's ENTRYPOINT is the program (exec form), so `args` are its flags and no `command` replaces it.
     const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^ENTRYPOINT \[.*"\/app\/dist\/main\.js"\]$/m);
+    // The image sizes the V8 heap from the container's limit; the benchmarks stand in for it with the
+    // same heap in the manifests' limit, which the sidecar's resources must be.
+    expect(JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]')).toEqual(['/nodejs/bin/node', ...IMAGE_NODE_FLAGS, '/app/dist/main.js']);
+    const percentage = Number(/^--max-old-space-size-percentage=([\d.]+)$/.exec(IMAGE_NODE_FLAGS[1])?.[1]);
+    expect(Math.abs((MANIFEST_MEMORY_LIMIT_MIB * percentage) / 100 - Number(BUDGETED_NODE_FLAGS[1].split('=')[1]))).toBeLessThan(1);
+    expect(sidecar.resources?.limits?.['memory']).toBe(`${MANIFEST_MEMORY_LIMIT_MIB}Mi`);
     expect(sidecar.command).toBeUndefined();
     expect(sidecar.args).toEqual(['--policy=/etc/ambassador/policy.yaml', '--admin-address=$(POD_IP)']);
     expect(/^USER (\d+):(\d+)$/m.exec(dockerfile)?.slice(1)).toEqual([String(sidecar.securityContext?.runAsUser), String(sidecar.securityContext?.runAsGroup)]);
@@ -153,6 +159,11 @@ describe('manifests/base', () => {
     const parsed = parseOptions(args, { POD_IP: '10.244.1.7', POD_NAMESPACE: POD_NAMESPACE });
     if (parsed.kind !== 'run') throw new Error(`the sidecar's args do not parse: ${JSON.stringify(parsed)}`);
     expect(parsed.options['admin-address']).toBe('10.244.1.7');
+    // The memory budget is the container's own limit, in bytes, through the Downward API.
+    const budget = sidecar.env?.find((variable) => variable.name === 'KUBE_API_AMBASSADOR_MEMORY_LIMIT');
+    expect(budget?.valueFrom?.resourceFieldRef).toEqual({ containerName: SIDECAR, resource: 'limits.memory' });
+    const withBudget = parseOptions(args, { KUBE_API_AMBASSADOR_MEMORY_LIMIT: String(192 * 2 ** 20) });
+    expect(withBudget.kind === 'run' && withBudget.options['memory-limit']).toBe(192 * 2 ** 20);
     expect(parsed.options.address).toBe('127.0.0.1');
     expect(sidecar.ports).toEqual([{ name: 'ambassador-admin', containerPort: parsed.options['admin-port'], protocol: 'TCP' }]);
     expect(parsed.options['service-account-dir']).toBe(TOKEN_DIR);

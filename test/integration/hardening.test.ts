@@ -209,6 +209,39 @@ describe('a client that never reads its response', () => {
   });
 });
 
+describe('past its memory budget', () => {
+  let cluster: TestCluster;
+  let ambassador: RunningAmbassador;
+
+  // 1 MiB is far below any Node process's RSS: the budget is exceeded from the first sample on.
+  beforeAll(async () => {
+    ({ cluster, ambassador } = await startClusterAndAmbassador(['--memory-limit', '1Mi']));
+  });
+
+  afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
+
+  it('sheds new requests with a 429 Status and Retry-After while others are in flight, and serves one when none is', async () => {
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?alone=1')).status).toBe(200);
+
+    // An upload that has sent 7 of its 100 bytes stays in flight.
+    const uploader = await rawConnection(ambassador.port);
+    uploader.on('error', () => undefined);
+    await writeAll(uploader, 'POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"kind"');
+    await expect.poll(async () => metricValue(await scrapeMetrics(ambassador), 'kube_api_ambassador_requests_in_flight')).toBe(1);
+
+    const shed = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?shed=1');
+    expect(shed.status).toBe(429);
+    expect(shed.headers['retry-after']).toBe('1');
+    expect(shed.json()).toMatchObject({ kind: 'Status', reason: 'TooManyRequests', code: 429 });
+    expect(String(shed.json()['message'])).toContain('memory limit of 1 MiB');
+    expect(cluster.api.requests.map((r) => r.url)).not.toContain('/api/v1/namespaces/default/pods?shed=1');
+
+    uploader.destroy();
+    await expect.poll(async () => metricValue(await scrapeMetrics(ambassador), 'kube_api_ambassador_requests_in_flight')).toBe(0);
+    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?after=1')).status).toBe(200);
+  });
+});
+
 describe('a request body that stalls', () => {
   const BODY_TIMEOUT_MS = 3000;
   let cluster: TestCluster;

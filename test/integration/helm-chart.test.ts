@@ -464,7 +464,7 @@ describe('charts/example rendered by helm template', () => {
       'audit-log-path': '/var/log/ambassador/audit.log',
       'log-level': 'debug',
     });
-    expect(sidecar.env?.map((variable) => variable.name)).toEqual(['POD_IP', 'HOST_IP', 'POD_NAMESPACE', 'POD_NAME', 'NODE_OPTIONS', 'TEAM']);
+    expect(sidecar.env?.map((variable) => variable.name)).toEqual(['POD_IP', 'HOST_IP', 'POD_NAMESPACE', 'POD_NAME', 'KUBE_API_AMBASSADOR_MEMORY_LIMIT', 'NODE_OPTIONS', 'TEAM']);
     expect(sidecar.env?.slice(-2)).toEqual(overrides.extraEnv);
     expect(configMapFile(find(objects, ConfigMap.is, `${RELEASE}-ambassador-policy`), 'policy.yaml')).toBe(overrides.policy);
     expect(deployment.spec?.template.metadata?.annotations?.['prometheus.io/port']).toBe('9102');

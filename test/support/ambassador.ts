@@ -16,6 +16,18 @@ const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
  */
 export const NODE_FLAGS = ['--max-semi-space-size=1'] as const;
 
+/** The memory limit the manifests and the chart give the sidecar, and the budget it keeps (`--memory-limit`). */
+export const MANIFEST_MEMORY_LIMIT_MIB = 192;
+/** The image's ENTRYPOINT flags: the V8 old generation is half the container's memory limit (its cgroup's). */
+export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size-percentage=50'] as const;
+/**
+ * The image's flags as they come out in the manifests' limit, for a machine without that cgroup
+ * (the benchmarks): --max-old-space-size-percentage would take half of the whole machine.
+ */
+export const BUDGETED_NODE_FLAGS = ['--max-semi-space-size=1', `--max-old-space-size=${MANIFEST_MEMORY_LIMIT_MIB / 2}`] as const;
+/** The flag that gives the ambassador the manifests' budget, as their Downward API variable does. */
+export const BUDGET_ARGS = ['--memory-limit', `${MANIFEST_MEMORY_LIMIT_MIB}Mi`] as const;
+
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
 export interface RunningAmbassador {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SERVICE_ACCOUNT_DIR, envName, parseDuration, parseOptions } from '../../src/config/options.ts';
+import { DEFAULT_SERVICE_ACCOUNT_DIR, envName, parseDuration, parseMemoryLimit, parseOptions } from '../../src/config/options.ts';
 import type { OptionName, Options, OptionsParse } from '../../src/config/options.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -43,6 +43,7 @@ const DEFAULTS: Options = {
   'disable-metrics': false,
   'tracing-endpoint': '',
   'tracing-sampling-rate-per-million': 0,
+  'memory-limit': undefined,
   'shutdown-grace-period': 20_000,
   'log-level': 'info',
 };
@@ -256,5 +257,29 @@ describe('parseDuration (Go time.ParseDuration syntax, in milliseconds)', () => 
     ['1d', INVALID],
   ])('%j', (text, expected) => {
     expect(parseDuration(text)).toEqual(expected);
+  });
+});
+
+describe('parseMemoryLimit (the Downward API\'s bytes, or a Kubernetes quantity)', () => {
+  it.each<[string, number | undefined]>([
+    ['', undefined],
+    ['0', 0],
+    ['201326592', 201_326_592],
+    ['192Mi', 192 * 2 ** 20],
+    ['1Gi', 2 ** 30],
+    ['512Ki', 512 * 1024],
+    ['200M', 200_000_000],
+    ['1.5Gi', 1.5 * 2 ** 30],
+    ['2k', 2000],
+  ])('%j is %j bytes', (text, bytes) => {
+    expect(parseMemoryLimit(text)).toEqual({ value: bytes });
+  });
+
+  it.each(['192MiB', '-1', 'Mi', '1e9', '192 Mi', '0x10', '1m'])('%j is refused', (text) => {
+    expect(parseMemoryLimit(text)).toHaveProperty('problem');
+  });
+
+  it('reads KUBE_API_AMBASSADOR_MEMORY_LIMIT, as the manifests set it from limits.memory', () => {
+    expect(parseOptions([], { KUBE_API_AMBASSADOR_MEMORY_LIMIT: '201326592' })).toEqual(run({ 'memory-limit': 201_326_592 }, ['memory-limit']));
   });
 });

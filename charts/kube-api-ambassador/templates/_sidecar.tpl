@@ -60,6 +60,13 @@ The indentation (8 here) is that of the list's items under `spec.template.spec` 
       valueFrom:
         fieldRef:
           fieldPath: metadata.name
+    # The container's memory limit, in bytes, as the ambassador's budget (--memory-limit):
+    # past 85% of it, new requests get 429 rather than the container an OOM kill.
+    - name: KUBE_API_AMBASSADOR_MEMORY_LIMIT
+      valueFrom:
+        resourceFieldRef:
+          containerName: kube-api-ambassador
+          resource: limits.memory
     {{- with .Values.kubeApiAmbassador.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
