@@ -20,6 +20,7 @@ import { parseRequestTarget } from '../request/target.ts';
 import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
 import { plural, renderPolicyYaml, unlearnedLines, type LearnedRule, type ResourceRule, type UrlRule } from './learn-render.ts';
 import { LearnedUse, type ResourceUse, type Unlearned, type UrlUse } from './learned-use.ts';
+import { StageTally } from './stages.ts';
 
 /** What one audit event says, as far as learning needs; other fields (level, bodies, …) are ignored. */
 export interface AuditEvent {
@@ -44,7 +45,6 @@ export type AuditLine =
 const LEARNED_DECISIONS = ['allow', 'would_deny', 'throttled'] as const;
 type LearnedDecision = (typeof LEARNED_DECISIONS)[number];
 const KNOWN_DECISIONS: ReadonlySet<string> = new Set([...LEARNED_DECISIONS, 'deny', 'invalid']);
-const FINAL_STAGES: ReadonlySet<string> = new Set(['ResponseComplete', 'Panic']);
 
 export function parseAuditLine(text: string): AuditLine {
   if (text.trim() === '') return { kind: 'blank' };
@@ -124,18 +124,12 @@ const MALFORMED_SHOWN = 5;
 /** Reads an audit log line by line and sums up what a policy must allow; `finish` after the last line. */
 export class AuditLogReader {
   #lineNumber = 0;
-  #events = 0;
-  #firstAt: string | undefined;
-  #lastAt: string | undefined;
+  readonly #stages = new StageTally<AuditEvent>();
   readonly #learned: Record<LearnedDecision, number> = { allow: 0, would_deny: 0, throttled: 0 };
-  #startedEvents = 0;
-  #otherStages = 0;
   #invalid = 0;
   #operationalLines = 0;
   #malformedLines = 0;
   readonly #firstMalformed: MalformedLine[] = [];
-  /** ResponseStarted events waiting for their last stage, by audit ID. */
-  readonly #open = new Map<string, AuditEvent>();
   readonly #use = new LearnedUse();
 
   read(text: string): void {
@@ -158,17 +152,17 @@ export class AuditLogReader {
 
   /** What the log held, once its last line has been read. */
   finish(): AuditLogSummary {
-    for (const event of this.#open.values()) this.#learn(event);
-    const stillOpen = this.#open.size;
-    this.#open.clear();
+    const open = this.#stages.takeOpen();
+    for (const event of open) this.#learn(event);
+    const stages = this.#stages;
     return {
-      events: this.#events,
-      firstAt: this.#firstAt,
-      lastAt: this.#lastAt,
+      events: stages.events,
+      firstAt: stages.firstAt,
+      lastAt: stages.lastAt,
       learned: { ...this.#learned },
-      stillOpen,
-      startedEvents: this.#startedEvents - stillOpen,
-      otherStages: this.#otherStages,
+      stillOpen: open.length,
+      startedEvents: stages.started - open.length,
+      otherStages: stages.otherStages,
       invalid: this.#invalid,
       operationalLines: this.#operationalLines,
       malformedLines: this.#malformedLines,
@@ -181,19 +175,8 @@ export class AuditLogReader {
   }
 
   #readEvent(event: AuditEvent): void {
-    this.#events++;
-    // The ambassador writes UTC timestamps with a fixed number of digits: they sort as text.
-    if (event.receivedAt !== undefined && (this.#firstAt === undefined || event.receivedAt < this.#firstAt)) this.#firstAt = event.receivedAt;
-    if (event.stageAt !== undefined && (this.#lastAt === undefined || event.stageAt > this.#lastAt)) this.#lastAt = event.stageAt;
-    if (event.stage === 'ResponseStarted') {
-      this.#startedEvents++;
-      this.#open.set(event.auditId, event);
-    } else if (FINAL_STAGES.has(event.stage)) {
-      this.#open.delete(event.auditId);
-      this.#learn(event);
-    } else {
-      this.#otherStages++;
-    }
+    const last = this.#stages.accept(event);
+    if (last !== undefined) this.#learn(last);
   }
 
   #learn(event: AuditEvent): void {

@@ -9,6 +9,7 @@ import { parseAuditLine, type MalformedLine } from './learn.ts';
 import { isRecord } from '../config/document.ts';
 import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
 import { isApiServerDocument, readApiServerDocument, type RecordedEvent } from './apiserver-event.ts';
+import { StageTally } from './stages.ts';
 
 export type LogFormat = 'ambassador' | 'kube-apiserver';
 
@@ -33,7 +34,6 @@ export interface RecordedLogSummary {
   readonly firstMalformed: readonly MalformedLine[];
 }
 
-const FINAL_STAGES: ReadonlySet<string> = new Set(['ResponseComplete', 'Panic']);
 const MALFORMED_SHOWN = 5;
 
 /** The ambassador marks each of its events with its own decision; kube-apiserver's carry none. */
@@ -47,18 +47,12 @@ export class RecordedLog {
   readonly #user: string | undefined;
   #format: LogFormat | undefined;
   #lineNumber = 0;
-  #events = 0;
-  #firstAt: string | undefined;
-  #lastAt: string | undefined;
+  readonly #stages = new StageTally<RecordedEvent>();
   readonly #users = new Map<string, number>();
   #requests = 0;
-  #started = 0;
-  #otherStages = 0;
   #otherLines = 0;
   #malformedLines = 0;
   readonly #firstMalformed: MalformedLine[] = [];
-  /** ResponseStarted events waiting for their last stage, by audit ID. */
-  readonly #open = new Map<string, RecordedEvent>();
 
   constructor(onRequest: (event: RecordedEvent) => void, user: string | undefined) {
     this.#onRequest = onRequest;
@@ -87,20 +81,20 @@ export class RecordedLog {
   }
 
   finish(): RecordedLogSummary {
-    const started = this.#open.size;
+    const open = this.#stages.takeOpen();
     let stillOpen = 0;
-    for (const event of this.#open.values()) if (this.#hand(event)) stillOpen++;
-    this.#open.clear();
+    for (const event of open) if (this.#hand(event)) stillOpen++;
+    const stages = this.#stages;
     return {
       format: this.#format,
-      events: this.#events,
-      firstAt: this.#firstAt,
-      lastAt: this.#lastAt,
+      events: stages.events,
+      firstAt: stages.firstAt,
+      lastAt: stages.lastAt,
       users: new Map(this.#users),
       requests: this.#requests,
       stillOpen,
-      startedEvents: this.#started - started,
-      otherStages: this.#otherStages,
+      startedEvents: stages.started - open.length,
+      otherStages: stages.otherStages,
       otherLines: this.#otherLines,
       malformedLines: this.#malformedLines,
       firstMalformed: [...this.#firstMalformed],
@@ -131,19 +125,8 @@ export class RecordedLog {
   }
 
   #accept(event: RecordedEvent): void {
-    this.#events++;
-    // Both servers write UTC timestamps with a fixed number of digits: they sort as text.
-    if (event.receivedAt !== undefined && (this.#firstAt === undefined || event.receivedAt < this.#firstAt)) this.#firstAt = event.receivedAt;
-    if (event.stageAt !== undefined && (this.#lastAt === undefined || event.stageAt > this.#lastAt)) this.#lastAt = event.stageAt;
-    if (event.stage === 'ResponseStarted') {
-      this.#started++;
-      this.#open.set(event.auditId, event);
-    } else if (FINAL_STAGES.has(event.stage)) {
-      this.#open.delete(event.auditId);
-      this.#hand(event);
-    } else {
-      this.#otherStages++;
-    }
+    const last = this.#stages.accept(event);
+    if (last !== undefined) this.#hand(last);
   }
 
   /** Whether the request was handed on: whether it is one of `user`'s. */
