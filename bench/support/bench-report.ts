@@ -414,9 +414,9 @@ export function benchReport(results: BenchResults): string {
   const parts = [
     `# Ours vs kubectl proxy vs direct
 
-Run on ${new Date().toISOString()} with \`${results.command}\`, on a **shared** 2-core machine: other engineers' tests ran
-beside it, so absolute figures drift (the same cell repeated can differ by 25%); compare the ratios, medians over
-interleaved repeats, with the spread (min–max) given.
+Run on ${new Date().toISOString()} with \`${results.command}\`. Anything else running on the machine moves the absolute
+figures (the load averages below say how busy it was): compare the ratios, medians over interleaved repeats, with the
+spread (min–max) given.
 
 ${versions([`kubectl ${results.kubectlProgram}`])}. ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}.
 Load average (1, 5, 15 min) at the start ${results.loadAtStart}; at the end ${results.loadAtEnd}.
