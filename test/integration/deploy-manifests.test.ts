@@ -15,14 +15,13 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPol
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import type { IContainer } from 'kubernetes-models/v1/Container';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 import { BUDGETED_NODE_FLAGS, cleanEnv, IMAGE_NODE_FLAGS, MANIFEST_MEMORY_LIMIT_MIB, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { configMapFile, container, find, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import { configMapFile, container, expectTokenOnlyInSidecar, find, mounts, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 
 const execFileAsync = promisify(execFile);
@@ -34,11 +33,6 @@ const POD_NAMESPACE = 'team-a';
 
 
 // --- finding things in the rendered objects -------------------------------------------------
-
-/** The volumes the container mounts, by volume name. */
-function mounts(item: IContainer): Map<string, { mountPath: string; readOnly?: boolean; subPath?: string }> {
-  return new Map((item.volumeMounts ?? []).map((mount) => [mount.name, mount]));
-}
 
 /** (apiGroup, resource, verb) triples, to compare RBAC rules with policy rules. */
 function grants(rules: ReadonlyArray<{ apiGroups?: readonly string[]; resources?: readonly string[]; verbs: readonly string[] }>): string[] {
@@ -192,18 +186,7 @@ describe('manifests/base', () => {
     expect(find(base, ServiceAccount.is, APP).automountServiceAccountToken).toBe(false);
     expect(spec.serviceAccountName).toBe(APP);
 
-    const tokenVolumes = (spec.volumes ?? []).filter((volume) => volume.projected?.sources?.some((source) => source.serviceAccountToken !== undefined));
-    expect(tokenVolumes.map((volume) => volume.projected?.sources)).toEqual([
-      [
-        { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
-        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
-      ],
-    ]);
-    const tokenVolume = tokenVolumes[0]?.name ?? '';
-    const mountedBy = [...(spec.initContainers ?? []), ...spec.containers].filter((item) => mounts(item).has(tokenVolume)).map((item) => item.name);
-    expect(mountedBy).toEqual([SIDECAR]);
-    expect(mounts(container(spec.initContainers, SIDECAR)).get(tokenVolume)).toEqual({ name: tokenVolume, mountPath: TOKEN_DIR, readOnly: true });
+    expectTokenOnlyInSidecar(spec, SIDECAR, TOKEN_DIR);
   });
 
   it('mounts the policy ConfigMap as a directory the --policy flag points into, and the app from its ConfigMap', async () => {

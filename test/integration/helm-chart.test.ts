@@ -24,7 +24,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
 import { HELM_VERSION, startHelm, type Helm } from '../support/helm.ts';
-import { configMapFile, container, find, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import { configMapFile, container, expectTokenOnlyInSidecar, find, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const LIBRARY_DIR = join(root, 'charts/kube-api-ambassador');
@@ -166,11 +166,6 @@ function sidecarOptions(sidecar: IContainer): Record<string, unknown> {
 
 function renderedDeployment(objects: readonly KubeObject[]): IPodSpec {
   return podSpec(find(objects, Deployment.is, APP));
-}
-
-/** The volumes the container mounts, by volume name. */
-function mounts(item: IContainer): Map<string, { mountPath: string; readOnly?: boolean; subPath?: string }> {
-  return new Map((item.volumeMounts ?? []).map((mount) => [mount.name, mount]));
 }
 
 beforeAll(async () => {
@@ -347,18 +342,7 @@ describe('charts/example rendered by helm template', () => {
     const spec = renderedDeployment(objects);
     expect(spec.automountServiceAccountToken).toBe(false);
     expect(find(objects, ServiceAccount.is, APP).automountServiceAccountToken).toBe(false);
-    const tokenVolumes = (spec.volumes ?? []).filter((volume) => volume.projected?.sources?.some((source) => source.serviceAccountToken !== undefined));
-    expect(tokenVolumes.map((volume) => volume.projected?.sources)).toEqual([
-      [
-        { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
-        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
-      ],
-    ]);
-    const tokenVolume = tokenVolumes[0]?.name ?? '';
-    const mountedBy = [...(spec.initContainers ?? []), ...spec.containers].filter((item) => mounts(item).has(tokenVolume)).map((item) => item.name);
-    expect(mountedBy).toEqual([SIDECAR]);
-    expect(mounts(container(spec.initContainers, SIDECAR)).get(tokenVolume)).toEqual({ name: tokenVolume, mountPath: TOKEN_DIR, readOnly: true });
+    expectTokenOnlyInSidecar(spec, SIDECAR, TOKEN_DIR);
     expect(sidecarOptions(container(spec.initContainers, SIDECAR))['service-account-dir']).toBe(TOKEN_DIR);
   });
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as clientNode from '@kubernetes/client-node';
 import { load } from 'js-yaml';
+import { expect } from 'vitest';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
@@ -136,4 +137,28 @@ export function configMapFile(configMap: IConfigMap, key: string): string {
   const text = configMap.data?.[key];
   if (text === undefined) throw new Error(`ConfigMap ${configMap.metadata?.name ?? ''} has no key ${key}`);
   return text;
+}
+
+/** The volumes the container mounts, by volume name. */
+export function mounts(item: IContainer): Map<string, { mountPath: string; readOnly?: boolean; subPath?: string }> {
+  return new Map((item.volumeMounts ?? []).map((mount) => [mount.name, mount]));
+}
+
+/**
+ * The pod's service-account token is a projected volume (token, cluster CA, namespace) mounted
+ * read-only at `tokenDir` in the sidecar alone: the app cannot go around the ambassador with it.
+ */
+export function expectTokenOnlyInSidecar(spec: IPodSpec, sidecar: string, tokenDir: string): void {
+  const tokenVolumes = (spec.volumes ?? []).filter((volume) => volume.projected?.sources?.some((source) => source.serviceAccountToken !== undefined));
+  expect(tokenVolumes.map((volume) => volume.projected?.sources)).toEqual([
+    [
+      { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
+      { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+      { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+    ],
+  ]);
+  const tokenVolume = tokenVolumes[0]?.name ?? '';
+  const mountedBy = [...(spec.initContainers ?? []), ...spec.containers].filter((item) => mounts(item).has(tokenVolume)).map((item) => item.name);
+  expect(mountedBy).toEqual([sidecar]);
+  expect(mounts(container(spec.initContainers, sidecar)).get(tokenVolume)).toEqual({ name: tokenVolume, mountPath: tokenDir, readOnly: true });
 }
