@@ -21,7 +21,7 @@ import { parseOptions } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 import { BUDGETED_NODE_FLAGS, cleanEnv, IMAGE_NODE_FLAGS, MANIFEST_MEMORY_LIMIT_MIB, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { configMapFile, container, expectTokenOnlyInSidecar, find, mounts, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import { configMapFile, container, expectTokenOnlyInSidecar, find, HARDENED, mounts, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 
 const execFileAsync = promisify(execFile);
@@ -55,15 +55,6 @@ function verdict(policy: Policy, method: string, target: string): 'allow' | 'den
   return decideRequest(policy, resolved.request, false).allowed ? 'allow' : 'deny';
 }
 
-const HARDENED = {
-  runAsNonRoot: true,
-  runAsUser: 65532,
-  runAsGroup: 65532,
-  readOnlyRootFilesystem: true,
-  allowPrivilegeEscalation: false,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
 
 let base: KubeObject[];
 let legacy: KubeObject[];

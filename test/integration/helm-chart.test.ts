@@ -24,7 +24,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
 import { HELM_VERSION, startHelm, type Helm } from '../support/helm.ts';
-import { configMapFile, container, expectTokenOnlyInSidecar, find, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import { configMapFile, container, expectTokenOnlyInSidecar, find, HARDENED, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const LIBRARY_DIR = join(root, 'charts/kube-api-ambassador');
@@ -35,15 +35,6 @@ const SIDECAR = 'kube-api-ambassador';
 const APP = 'analytics';
 const RELEASE = APP;
 const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-const HARDENED = {
-  runAsNonRoot: true,
-  runAsUser: 65532,
-  runAsGroup: 65532,
-  readOnlyRootFilesystem: true,
-  allowPrivilegeEscalation: false,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
 
 type Values = Record<string, unknown>;
 

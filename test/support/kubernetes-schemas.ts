@@ -162,3 +162,14 @@ export function expectTokenOnlyInSidecar(spec: IPodSpec, sidecar: string, tokenD
   expect(mountedBy).toEqual([sidecar]);
   expect(mounts(container(spec.initContainers, sidecar)).get(tokenVolume)).toEqual({ name: tokenVolume, mountPath: tokenDir, readOnly: true });
 }
+
+/** The security context of the sidecar (and the example app): the image's non-root user, nothing writable, no privileges. */
+export const HARDENED = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
