@@ -401,6 +401,10 @@ function footprintTargets(results: BenchResults, requests: Requests): Target[] {
   return targets;
 }
 
+function targetSection(title: string, targets: readonly Target[]): string {
+  return section(title, markdownTable(['Target', 'Measured (ours)', 'Verdict'], targets.map((t) => [t.target, t.measured, verdict(t.met)])));
+}
+
 function section(title: string, body: string): string {
   return `## ${title}\n\n${body}\n`;
 }
@@ -501,27 +505,7 @@ ${markdownTable(['Contender', 'Start → serving ms', 'Start → ready ms', 'Idl
       ),
     );
   }
-  if (footprint.length > 0) {
-    parts.push(
-      section(
-        'Footprint targets (memory and CPU at or below kubectl proxy\'s)',
-        markdownTable(
-          ['Target', 'Measured (ours)', 'Verdict'],
-          footprint.map((t) => [t.target, t.measured, verdict(t.met)]),
-        ),
-      ),
-    );
-  }
-  if (targets.length > 0) {
-    parts.push(
-      section(
-        'Issue 7 targets',
-        markdownTable(
-          ['Target', 'Measured (ours)', 'Verdict'],
-          targets.map((t) => [t.target, t.measured, verdict(t.met)]),
-        ),
-      ),
-    );
-  }
+  if (footprint.length > 0) parts.push(targetSection('Footprint targets (memory and CPU at or below kubectl proxy\'s)', footprint));
+  if (targets.length > 0) parts.push(targetSection('First-release targets', targets));
   return parts.join('\n');
 }

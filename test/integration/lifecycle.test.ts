@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanEnv, NODE_FLAGS, runAmbassador, spawnAmbassador, startAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { curl, send } from '../support/http.ts';
+import { singleContextKubeconfig } from '../support/kubectl.ts';
 
 let cluster: TestCluster;
 
@@ -216,17 +217,7 @@ describe('in-cluster and kubeconfig discovery', () => {
 
   it('takes a kubeconfig user\'s tokenFile, as kubectl does, and re-reads it as it rotates', async () => {
     const kubeconfig = join(cluster.dir, 'kubeconfig-token-file');
-    await writeFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'test', cluster: { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile } }],
-        users: [{ name: 'file-user', user: { tokenFile: cluster.tokenFile } }],
-        contexts: [{ name: 'test', context: { cluster: 'test', user: 'file-user' } }],
-        'current-context': 'test',
-      }),
-    );
+    await writeFile(kubeconfig, singleContextKubeconfig({ server: cluster.api.url, 'certificate-authority': cluster.pki.caFile }, { tokenFile: cluster.tokenFile }));
     const ambassador = await startAmbassador(['--kubeconfig', kubeconfig, '--credential-refresh-interval', '100ms']);
     try {
       expect((await send(ambassador.port, 'GET', '/version?token-file=1')).status).toBe(200);
