@@ -17,7 +17,10 @@ await runComparison({
   title: 'Audit log: ours with its default audit log vs --audit-level None',
   command: 'npm run bench:audit',
   resultsFile: new URL('./results/audit.md', import.meta.url).pathname,
-  forwarders: [startAmbassador, (upstream, home) => startAmbassador(upstream, home, { name: AUDIT_OFF, args: ['--audit-level', 'None'] })],
+  forwarders: [
+    startAmbassador,
+    (upstream, home) => startAmbassador(upstream, home, { name: AUDIT_OFF, args: ['--audit-level', 'None'] }),
+  ],
   headToHead: ['ours', AUDIT_OFF],
   description: `- **ours**: the real CLI as shipped, \`node ${NODE_FLAGS.join(' ')} src/main.ts --server … --certificate-authority … --token-file …\`,
   defaults otherwise: every request writes one audit.k8s.io/v1 event (Metadata level) to stdout, which the harness reads

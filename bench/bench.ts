@@ -47,7 +47,8 @@ type Part = (typeof PARTS)[number];
 const KUBECTL_TOOL: Tool = {
   name: 'kubectl',
   present: () => spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 10_000 }).status === 0,
-  install: "kubectl comes with the machine image (Google Cloud SDK's); on plain Debian: apt-get install -y kubernetes-client",
+  install:
+    "kubectl comes with the machine image (Google Cloud SDK's); on plain Debian: apt-get install -y kubernetes-client",
 };
 
 const { values } = parseArgs({
@@ -63,7 +64,11 @@ const parts = new Set(values.only.split(','));
 for (const part of parts) {
   if (!PARTS.includes(part as Part)) throw new Error(`--only takes ${PARTS.join(', ')}, not ${part}`);
 }
-const watchSettings = { watches: Number(values.watches), windowSeconds: Number(values['watch-seconds']), repeats: settings.repeats };
+const watchSettings = {
+  watches: Number(values.watches),
+  windowSeconds: Number(values['watch-seconds']),
+  repeats: settings.repeats,
+};
 if (![watchSettings.watches, watchSettings.windowSeconds].every((n) => Number.isInteger(n) && n > 0 && n <= 10_000)) {
   throw new Error('--watches and --watch-seconds must be whole numbers from 1 to 10000');
 }
@@ -80,7 +85,9 @@ const markdown = await withWorkspace(async (workspace) => {
   const documents = [...benchDocuments(), largeList];
   const upstream = await startNginxUpstream(workspace, documents);
 
-  const startups: StartupRun[] = parts.has('idle') ? await measureStartups(workspace, upstream, forwarders, settings.repeats, largeList) : [];
+  const startups: StartupRun[] = parts.has('idle')
+    ? await measureStartups(workspace, upstream, forwarders, settings.repeats, largeList)
+    : [];
 
   const contenders = await startContenders(workspace, upstream, forwarders);
   const kubectl = contenders.find((c) => c.name === KUBECTL_PROXY);

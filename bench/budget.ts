@@ -23,7 +23,15 @@ import { largeListDocument } from './support/api-documents.ts';
 import { buildAmbassador } from './support/build.ts';
 import { startAmbassador } from './support/contenders.ts';
 import { hasExited } from './support/processes.ts';
-import { loadAverage, NGINX_TOOL, requireTools, startForwarder, startNginxUpstream, withWorkspace, WRK_TOOL } from './support/runner.ts';
+import {
+  loadAverage,
+  NGINX_TOOL,
+  requireTools,
+  startForwarder,
+  startNginxUpstream,
+  withWorkspace,
+  WRK_TOOL,
+} from './support/runner.ts';
 import { markdownTable, round } from './support/stats.ts';
 import { runWrk } from './support/wrk.ts';
 
@@ -31,7 +39,11 @@ const RESULTS_FILE = new URL('./results/budget.md', import.meta.url).pathname;
 const SAMPLE_EVERY_MS = 100;
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '64' }, limit: { type: 'string', default: String(MANIFEST_MEMORY_LIMIT_MIB) } },
+  options: {
+    seconds: { type: 'string', default: '60' },
+    connections: { type: 'string', default: '64' },
+    limit: { type: 'string', default: String(MANIFEST_MEMORY_LIMIT_MIB) },
+  },
 });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
@@ -45,7 +57,8 @@ requireTools([NGINX_TOOL, WRK_TOOL]);
 /** RSS and its anonymous and file-backed parts, MiB, from /proc/PID/status. */
 function memoryOf(pid: number): { rss: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  const mib = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
   return { rss: mib('VmRSS'), anon: mib('RssAnon'), file: mib('RssFile') };
 }
 
@@ -56,7 +69,9 @@ const markdown = await withWorkspace(async (workspace) => {
   const entry = await buildAmbassador(workspace);
   const document = largeListDocument();
   const upstream = await startNginxUpstream(workspace, [document]);
-  const ours = await startForwarder(workspace, upstream, (access, home) => startAmbassador(access, home, { entry, nodeFlags, args: ['--memory-limit', `${limitMib}Mi`] }));
+  const ours = await startForwarder(workspace, upstream, (access, home) =>
+    startAmbassador(access, home, { entry, nodeFlags, args: ['--memory-limit', `${limitMib}Mi`] }),
+  );
   const pid = ours.pid ?? 0;
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const idle = memoryOf(pid);
@@ -68,7 +83,13 @@ const markdown = await withWorkspace(async (workspace) => {
     peak.anon = Math.max(peak.anon, now.anon);
     peak.file = Math.max(peak.file, now.file);
   }, SAMPLE_EVERY_MS);
-  const result = await runWrk({ url: ours.baseUrl + document.path, threads: 2, connections, durationSeconds: seconds, timeoutSeconds: 30 });
+  const result = await runWrk({
+    url: ours.baseUrl + document.path,
+    threads: 2,
+    connections,
+    durationSeconds: seconds,
+    timeoutSeconds: 30,
+  });
   clearInterval(sampler);
   const alive = ours.running !== undefined && !hasExited(ours.running.child);
   const after = alive ? memoryOf(pid) : { rss: NaN, anon: NaN, file: NaN };

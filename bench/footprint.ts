@@ -33,7 +33,9 @@ interface Sample {
 function sample(pid: number, when: string): Sample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2)
+    .split(' ');
   const ticks = Number(stat[11]) + Number(stat[12]);
   return { when, rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
 }
@@ -61,12 +63,28 @@ async function main(): Promise<void> {
   execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
   const cluster = await startTestCluster();
   for (let i = 0; i < 20; i++) cluster.api.putPod('default', `pod-${i}`);
-  const child = spawn(process.execPath, [...NODE_FLAGS, `${ROOT}dist/main.js`, ...cluster.ambassadorArgs, '--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', '--audit-level', 'None'], {
-    env: { PATH: process.env['PATH'] ?? '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...NODE_FLAGS,
+      `${ROOT}dist/main.js`,
+      ...cluster.ambassadorArgs,
+      '--port',
+      '0',
+      '--admin-address',
+      '127.0.0.1',
+      '--admin-port',
+      '0',
+      '--audit-level',
+      'None',
+    ],
+    {
+      env: { PATH: process.env['PATH'] ?? '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const watches: Array<ReturnType<typeof request>> = [];
+  const watches: ReturnType<typeof request>[] = [];
   try {
     const port = await new Promise<number>((resolve, reject) => {
       createInterface({ input: child.stdout }).on('line', (line) => {
@@ -82,7 +100,12 @@ async function main(): Promise<void> {
     }
     samples.push(sample(pid, `after ${REQUESTS} pod lists (${CONCURRENCY} at a time)`));
     for (let i = 0; i < WATCHES; i++) {
-      const watch = request({ host: '127.0.0.1', port, path: `/api/v1/namespaces/default/pods?watch=1&w=${i}`, headers: { host: 'localhost' } });
+      const watch = request({
+        host: '127.0.0.1',
+        port,
+        path: `/api/v1/namespaces/default/pods?watch=1&w=${i}`,
+        headers: { host: 'localhost' },
+      });
       watch.on('error', () => undefined).end();
       watches.push(watch);
     }
@@ -93,7 +116,9 @@ async function main(): Promise<void> {
     await waitUntil(() => cluster.api.openWatches() === 0, 'the watches to close');
     samples.push(sample(pid, 'watches closed'));
 
-    const rows = samples.map((s) => `| ${s.when} | ${s.rssMb.toFixed(1)} | ${s.peakMb.toFixed(1)} | ${s.cpuSeconds.toFixed(2)} |`);
+    const rows = samples.map(
+      (s) => `| ${s.when} | ${s.rssMb.toFixed(1)} | ${s.peakMb.toFixed(1)} | ${s.cpuSeconds.toFixed(2)} |`,
+    );
     const markdown = `# Footprint of the ambassador as the image runs it
 
 Run on ${new Date().toISOString()} with \`npm run bench:footprint\`: Node ${process.version}, \`node ${NODE_FLAGS.join(' ')} dist/main.js\`,

@@ -13,12 +13,19 @@
  */
 import { NODE_FLAGS } from '../test/support/ambassador.ts';
 import { buildAmbassador } from './support/build.ts';
-import { startAmbassador, startHttpProxy3, startKubectlProxy, startThinHttp2, THIN_HTTP2 } from './support/contenders.ts';
+import {
+  startAmbassador,
+  startHttpProxy3,
+  startKubectlProxy,
+  startThinHttp2,
+  THIN_HTTP2,
+} from './support/contenders.ts';
 import type { StartContender } from './support/comparison.ts';
 import { packageVersion } from './support/report.ts';
 import { runComparison } from './support/runner.ts';
 
-const startOurs: StartContender = async (upstream, home) => startAmbassador(upstream, home, { entry: await buildAmbassador({ dir: home }) });
+const startOurs: StartContender = async (upstream, home) =>
+  startAmbassador(upstream, home, { entry: await buildAmbassador({ dir: home }) });
 
 await runComparison({
   title: 'Forwarders: ours vs http-proxy-3, the thinnest node:http2 forwarder and kubectl proxy',

@@ -33,13 +33,21 @@ const TEMPLATES: readonly RequestTemplate[] = [
   (i) => ['GET', `/api/v1/namespaces/team-a/pods/report-${i}/log?container=main&tailLines=100`],
   (i) => ['POST', `/apis/batch/v1/namespaces/team-a/jobs?fieldManager=analytics-${i % 7}`],
   (i) => ['GET', `/apis/batch/v1/namespaces/team-a/jobs/report-${i}/status`],
-  (i) => ['POST', `/api/v1/namespaces/team-a/pods/report-${i}/exec?command=cat&command=%2Ftmp%2Fresult.json&container=main&stdout=true`],
+  (i) => [
+    'POST',
+    `/api/v1/namespaces/team-a/pods/report-${i}/exec?command=cat&command=%2Ftmp%2Fresult.json&container=main&stdout=true`,
+  ],
   () => ['GET', '/version'],
   (i) => ['GET', `/api/v1/namespaces/kube-system/secrets/token-${i}`, { decision: 'forbid' }],
-  (i) => ['GET', `/api/v1/namespaces/kube-system/services?resourceVersion=${i}`, { user: 'system:serviceaccount:kube-system:coredns' }],
+  (i) => [
+    'GET',
+    `/api/v1/namespaces/kube-system/services?resourceVersion=${i}`,
+    { user: 'system:serviceaccount:kube-system:coredns' },
+  ],
   (i) => ['PATCH', `/apis/apps/v1/namespaces/team-${i % 50}/deployments/web-${i}`, { user: 'kubernetes-admin' }],
 ];
-const WATCH = (i: number): string => `/api/v1/namespaces/team-a/pods?allowWatchBookmarks=true&resourceVersion=${i}&watch=true`;
+const WATCH = (i: number): string =>
+  `/api/v1/namespaces/team-a/pods?allowWatchBookmarks=true&resourceVersion=${i}&watch=true`;
 
 async function generateLog(path: string, bytes: number): Promise<number> {
   const out = createWriteStream(path);
@@ -79,7 +87,9 @@ interface Run {
 
 async function runCli(args: readonly string[]): Promise<Run> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', PEAK_RSS, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', PEAK_RSS, MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -87,10 +97,20 @@ async function runCli(args: readonly string[]): Promise<Run> {
   const [exitCode] = (await once(child, 'close')) as [number | null];
   const kb = /VmHWM (\d+) kB/.exec(stderr)?.[1];
   if (kb === undefined) throw new Error(`no VmHWM from the child: ${stderr}`);
-  return { command: `kube-api-ambassador ${args.join(' ')}`, exitCode, seconds: (performance.now() - started) / 1000, peakMib: Number(kb) / 1024, stdout };
+  return {
+    command: `kube-api-ambassador ${args.join(' ')}`,
+    exitCode,
+    seconds: (performance.now() - started) / 1000,
+    peakMib: Number(kb) / 1024,
+    stdout,
+  };
 }
 
-async function measure(dir: string, name: string, bytes: number): Promise<{ sizeMib: number; events: number; learn: Run; replay: Run }> {
+async function measure(
+  dir: string,
+  name: string,
+  bytes: number,
+): Promise<{ sizeMib: number; events: number; learn: Run; replay: Run }> {
   const log = join(dir, name);
   const policy = join(dir, `${name}.policy.yaml`);
   try {
@@ -111,11 +131,16 @@ const megabytes = Number(values.megabytes);
 const dir = await mkdtemp(join(tmpdir(), 'bench-learn-'));
 try {
   const rows: string[] = [];
-  for (const [name, bytes] of [['small.log', (megabytes * MIB) / 1000], ['large.log', megabytes * MIB]] as const) {
+  for (const [name, bytes] of [
+    ['small.log', (megabytes * MIB) / 1000],
+    ['large.log', megabytes * MIB],
+  ] as const) {
     const result = await measure(dir, name, bytes);
     for (const run of [result.learn, result.replay]) {
       const command = run.command.replaceAll(`${dir}/`, '');
-      rows.push(`| ${result.sizeMib.toFixed(1)} MiB | ${result.events.toLocaleString('en')} | \`${command}\` | ${run.exitCode} | ${run.seconds.toFixed(1)} s | ${run.peakMib.toFixed(0)} MiB |`);
+      rows.push(
+        `| ${result.sizeMib.toFixed(1)} MiB | ${result.events.toLocaleString('en')} | \`${command}\` | ${run.exitCode} | ${run.seconds.toFixed(1)} s | ${run.peakMib.toFixed(0)} MiB |`,
+      );
       process.stdout.write(`${rows.at(-1)}\n`);
     }
   }

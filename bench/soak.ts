@@ -59,7 +59,11 @@ interface Settings {
 
 function settingsFromArgs(): Settings {
   const { values } = parseArgs({
-    options: { duration: { type: 'string', default: '600' }, rate: { type: 'string', default: '200' }, 'sample-every': { type: 'string' } },
+    options: {
+      duration: { type: 'string', default: '600' },
+      rate: { type: 'string', default: '200' },
+      'sample-every': { type: 'string' },
+    },
   });
   const durationSeconds = Number(values.duration);
   const rate = Number(values.rate);
@@ -77,8 +81,26 @@ function settingsFromArgs(): Settings {
 type RequestKind = 'get' | 'list' | 'update' | 'create' | 'delete' | 'denied' | 'invalid' | 'aborted';
 /** One round of a worker: mostly reads, some writes, some refusals, one abort. */
 const ROUND: readonly RequestKind[] = [
-  'get', 'list', 'update', 'get', 'create', 'list', 'denied', 'get', 'invalid', 'update',
-  'list', 'get', 'delete', 'aborted', 'get', 'list', 'denied', 'update', 'invalid', 'get',
+  'get',
+  'list',
+  'update',
+  'get',
+  'create',
+  'list',
+  'denied',
+  'get',
+  'invalid',
+  'update',
+  'list',
+  'get',
+  'delete',
+  'aborted',
+  'get',
+  'list',
+  'denied',
+  'update',
+  'invalid',
+  'get',
 ];
 
 class Tally {
@@ -121,7 +143,8 @@ function expectJson(expectedStatuses: readonly number[], kind: string, name?: st
     try {
       const parsed = JSON.parse(body.toString('utf8')) as { kind?: string; metadata?: { name?: string } };
       if (parsed.kind !== kind) return `kind ${String(parsed.kind)} instead of ${kind}`;
-      if (name !== undefined && parsed.metadata?.name !== name) return `object ${String(parsed.metadata?.name)} instead of ${name}`;
+      if (name !== undefined && parsed.metadata?.name !== name)
+        return `object ${String(parsed.metadata?.name)} instead of ${name}`;
       return undefined;
     } catch {
       return `not JSON: ${body.toString('utf8').slice(0, 200)}`;
@@ -139,16 +162,28 @@ function plan(kind: Exclude<RequestKind, 'aborted'>, worker: number, round: numb
       return { method: 'GET', path: `${pods}?limit=500`, check: expectJson([200], 'PodList') };
     case 'update': {
       const name = `soak-${worker}-${round % 10}`;
-      const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { round: String(round) } }));
+      const body = Buffer.from(
+        JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { round: String(round) } }),
+      );
       return {
         method: 'PUT',
         path: `/api/v1/namespaces/default/configmaps/${name}`,
         body,
-        check: (status, echoed) => (status !== 200 && status !== 201 ? `status ${status}` : echoed.equals(body) ? undefined : 'the stored body differs'),
+        check: (status, echoed) =>
+          status !== 200 && status !== 201
+            ? `status ${status}`
+            : echoed.equals(body)
+              ? undefined
+              : 'the stored body differs',
       };
     }
     case 'create':
-      return { method: 'POST', path: pods, body: Buffer.from(JSON.stringify({ metadata: { name: pod } })), check: expectJson([201], 'Pod', pod) };
+      return {
+        method: 'POST',
+        path: pods,
+        body: Buffer.from(JSON.stringify({ metadata: { name: pod } })),
+        check: expectJson([201], 'Pod', pod),
+      };
     case 'delete':
       return { method: 'DELETE', path: `${pods}/${pod}`, check: expectJson([200], 'Pod', pod) };
     case 'denied':
@@ -162,12 +197,15 @@ function exchange(port: number, agent: Agent, planned: Planned): Promise<string 
   return new Promise((resolve) => {
     const headers: Record<string, string> = { host: 'localhost' };
     if (planned.body !== undefined) headers['content-type'] = 'application/json';
-    const req = request({ host: '127.0.0.1', port, method: planned.method, path: planned.path, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', (error) => resolve(`the answer broke off: ${error.message}`));
-      res.on('end', () => resolve(planned.check(res.statusCode ?? 0, Buffer.concat(chunks))));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method: planned.method, path: planned.path, agent, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', (error) => resolve(`the answer broke off: ${error.message}`));
+        res.on('end', () => resolve(planned.check(res.statusCode ?? 0, Buffer.concat(chunks))));
+      },
+    );
     req.on('error', (error) => resolve(`connection failed: ${error.message}`));
     req.end(planned.body);
   });
@@ -194,7 +232,14 @@ function abort(port: number, path: string, held: Map<string, () => void>): Promi
   });
 }
 
-async function worker(port: number, id: number, settings: Settings, running: () => boolean, tally: Tally, held: Map<string, () => void>): Promise<void> {
+async function worker(
+  port: number,
+  id: number,
+  settings: Settings,
+  running: () => boolean,
+  tally: Tally,
+  held: Map<string, () => void>,
+): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const intervalMs = (WORKERS / settings.rate) * 1000;
   let due = performance.now();
@@ -241,29 +286,32 @@ function watchOnce(port: number, endedByServer: boolean, holdMs: number, tally: 
   return new Promise((resolve) => {
     const path = `/api/v1/namespaces/default/pods?watch=1${endedByServer ? '&timeoutSeconds=1' : ''}`;
     let closing = false;
-    const req = request({ host: '127.0.0.1', port, path, agent: false, headers: { host: 'localhost' } }, (res: IncomingMessage) => {
-      tally.watchesOpened += 1;
-      if (res.statusCode !== 200) tally.fail(`watch: status ${res.statusCode ?? 0}`);
-      let pending = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (pending = countEvents(pending + chunk, tally)));
-      res.on('end', () => {
-        if (endedByServer) tally.watchesEndedByServer += 1;
-        else tally.fail('watch: ended before the client closed it');
-        resolve();
-      });
-      res.on('error', (error) => {
-        if (!closing) tally.fail(`watch: broke off: ${error.message}`);
-        resolve();
-      });
-      if (!endedByServer) {
-        setTimeout(() => {
-          closing = true;
-          tally.watchesClosedByClient += 1;
-          req.destroy();
+    const req = request(
+      { host: '127.0.0.1', port, path, agent: false, headers: { host: 'localhost' } },
+      (res: IncomingMessage) => {
+        tally.watchesOpened += 1;
+        if (res.statusCode !== 200) tally.fail(`watch: status ${res.statusCode ?? 0}`);
+        let pending = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (pending = countEvents(pending + chunk, tally)));
+        res.on('end', () => {
+          if (endedByServer) tally.watchesEndedByServer += 1;
+          else tally.fail('watch: ended before the client closed it');
           resolve();
-        }, holdMs);
-      }
-    });
+        });
+        res.on('error', (error) => {
+          if (!closing) tally.fail(`watch: broke off: ${error.message}`);
+          resolve();
+        });
+        if (!endedByServer) {
+          setTimeout(() => {
+            closing = true;
+            tally.watchesClosedByClient += 1;
+            req.destroy();
+            resolve();
+          }, holdMs);
+        }
+      },
+    );
     req.on('error', (error: Error & { rawPacket?: Buffer; bytesParsed?: number }) => {
       if (!closing) tally.fail(`watch: connection failed: ${error.message}${parseErrorContext(error)}`);
       resolve();
@@ -352,15 +400,35 @@ function trends(samples: readonly Sample[], warmupSeconds: number): Trend[] {
   const third = Math.max(1, Math.floor(steady.length / 3));
   const firstThird = steady.slice(0, third);
   const lastThird = steady.slice(-third);
-  const compare = (name: string, pick: (s: Sample) => number, allowed: (first: number) => number, bound: string): Trend => {
+  const compare = (
+    name: string,
+    pick: (s: Sample) => number,
+    allowed: (first: number) => number,
+    bound: string,
+  ): Trend => {
     const first = mean(firstThird.map(pick));
     const last = mean(lastThird.map(pick));
     return { name, first, last, bound, flat: last - first <= allowed(first) };
   };
   return [
-    compare('RSS (MiB)', (s) => s.rssMb, (first) => (first * BOUNDS.rssPercent) / 100, `+${BOUNDS.rssPercent}%`),
-    compare('V8 heap used (MiB)', (s) => s.heapUsedMb, (first) => (first * BOUNDS.heapPercent) / 100, `+${BOUNDS.heapPercent}%`),
-    compare('open descriptors', (s) => s.fds, () => BOUNDS.fds, `+${BOUNDS.fds}`),
+    compare(
+      'RSS (MiB)',
+      (s) => s.rssMb,
+      (first) => (first * BOUNDS.rssPercent) / 100,
+      `+${BOUNDS.rssPercent}%`,
+    ),
+    compare(
+      'V8 heap used (MiB)',
+      (s) => s.heapUsedMb,
+      (first) => (first * BOUNDS.heapPercent) / 100,
+      `+${BOUNDS.heapPercent}%`,
+    ),
+    compare(
+      'open descriptors',
+      (s) => s.fds,
+      () => BOUNDS.fds,
+      `+${BOUNDS.fds}`,
+    ),
   ];
 }
 
@@ -395,7 +463,14 @@ function passed(verdict: readonly Trend[], tally: Tally, quiet: Sample, exitCode
   return verdict.every((t) => t.flat) && tally.failures === 0 && quiet.inFlight === 0 && exitCode === 0;
 }
 
-function report(settings: Settings, samples: readonly Sample[], warmupSeconds: number, tally: Tally, ending: Ending, verdict: Trend[]): string {
+function report(
+  settings: Settings,
+  samples: readonly Sample[],
+  warmupSeconds: number,
+  tally: Tally,
+  ending: Ending,
+  verdict: Trend[],
+): string {
   const flat = verdict.every((t) => t.flat);
   const { quiet, exitCode, shutdownMs } = ending;
   const options = process.argv.slice(2);
@@ -403,7 +478,9 @@ function report(settings: Settings, samples: readonly Sample[], warmupSeconds: n
     const values = samples.map(pick);
     return [label, sparkline(values), `${round(Math.min(...values), digits)}–${round(Math.max(...values), digits)}`];
   };
-  const requestRows = [...tally.answered.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([kind, n]) => [kind, n.toLocaleString('en-US')]);
+  const requestRows = [...tally.answered.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([kind, n]) => [kind, n.toLocaleString('en-US')]);
   return `# Soak: the ambassador under steady load
 
 Run on ${new Date().toISOString()} with \`npm run soak${options.length > 0 ? ` -- ${options.join(' ')}` : ''}\` at ${sourceVersion()}: Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}.
@@ -419,20 +496,29 @@ after they arrive there. Samples every ${settings.sampleEverySeconds} s from the
 
 ## Result: ${passed(verdict, tally, quiet, exitCode) ? 'passed' : 'FAILED'}
 
-${markdownTable(['', 'total'], [
-  ['requests answered as expected', tally.requests.toLocaleString('en-US')],
-  ['requests per second, achieved', round((tally.requests + tally.aborted) / settings.durationSeconds)],
-  ['requests aborted by their client (as planned)', tally.aborted.toLocaleString('en-US')],
-  ['watches opened', tally.watchesOpened.toLocaleString('en-US')],
-  ['watches closed by the client', tally.watchesClosedByClient.toLocaleString('en-US')],
-  ['watches ended by the API server (cleanly)', tally.watchesEndedByServer.toLocaleString('en-US')],
-  ['watch events received', tally.watchEvents.toLocaleString('en-US')],
-  ['failures (wrong answers, failed connections)', String(tally.failures)],
-  ['in flight once the load stopped', String(quiet.inFlight)],
-  ['RSS, heap used, descriptors once the load stopped', `${quiet.rssMb.toFixed(1)} MiB, ${quiet.heapUsedMb.toFixed(1)} MiB, ${quiet.fds}`],
-  ['exit code after SIGTERM, and how long it took', `${String(exitCode)}, ${round(shutdownMs / 1000)} s`],
-  ['HTTP/2 connections to the API server over the run (requests and watches share them)', String(ending.http2Connections)],
-])}
+${markdownTable(
+  ['', 'total'],
+  [
+    ['requests answered as expected', tally.requests.toLocaleString('en-US')],
+    ['requests per second, achieved', round((tally.requests + tally.aborted) / settings.durationSeconds)],
+    ['requests aborted by their client (as planned)', tally.aborted.toLocaleString('en-US')],
+    ['watches opened', tally.watchesOpened.toLocaleString('en-US')],
+    ['watches closed by the client', tally.watchesClosedByClient.toLocaleString('en-US')],
+    ['watches ended by the API server (cleanly)', tally.watchesEndedByServer.toLocaleString('en-US')],
+    ['watch events received', tally.watchEvents.toLocaleString('en-US')],
+    ['failures (wrong answers, failed connections)', String(tally.failures)],
+    ['in flight once the load stopped', String(quiet.inFlight)],
+    [
+      'RSS, heap used, descriptors once the load stopped',
+      `${quiet.rssMb.toFixed(1)} MiB, ${quiet.heapUsedMb.toFixed(1)} MiB, ${quiet.fds}`,
+    ],
+    ['exit code after SIGTERM, and how long it took', `${String(exitCode)}, ${round(shutdownMs / 1000)} s`],
+    [
+      'HTTP/2 connections to the API server over the run (requests and watches share them)',
+      String(ending.http2Connections),
+    ],
+  ],
+)}
 
 Requests answered as expected, by kind:
 
@@ -444,33 +530,55 @@ The mean of the last third of the samples against the first third's, leaving out
 
 ${markdownTable(
   ['measure', 'first third', 'last third', 'growth', 'bound', 'flat'],
-  verdict.map((t) => [t.name, round(t.first, 4), round(t.last, 4), round(t.last - t.first, 3), t.bound, t.flat ? 'yes' : '**no**']),
+  verdict.map((t) => [
+    t.name,
+    round(t.first, 4),
+    round(t.last, 4),
+    round(t.last - t.first, 3),
+    t.bound,
+    t.flat ? 'yes' : '**no**',
+  ]),
 )}
 
 ## Curves
 
 One character per sample, lowest ▁ to highest █ (range at the right):
 
-${markdownTable(['measure', 'curve', 'range'], [
-  curve('RSS MiB', (s) => s.rssMb, 4),
-  curve('V8 heap used MiB', (s) => s.heapUsedMb, 3),
-  curve('open descriptors', (s) => s.fds, 3),
-])}
+${markdownTable(
+  ['measure', 'curve', 'range'],
+  [
+    curve('RSS MiB', (s) => s.rssMb, 4),
+    curve('V8 heap used MiB', (s) => s.heapUsedMb, 3),
+    curve('open descriptors', (s) => s.fds, 3),
+  ],
+)}
 
 ## Samples
 
 ${markdownTable(
   ['s', 'RSS MiB', 'heap used MiB', 'descriptors', 'in flight', 'requests so far', 'watches so far', 'failures'],
-  samples.map((s) => [String(s.seconds), s.rssMb.toFixed(1), s.heapUsedMb.toFixed(1), String(s.fds), String(s.inFlight), s.requests.toLocaleString('en-US'), String(s.watchesOpened), String(s.failures)]),
+  samples.map((s) => [
+    String(s.seconds),
+    s.rssMb.toFixed(1),
+    s.heapUsedMb.toFixed(1),
+    String(s.fds),
+    String(s.inFlight),
+    s.requests.toLocaleString('en-US'),
+    String(s.watchesOpened),
+    String(s.failures),
+  ]),
 )}
 `;
 }
 
 /** The commit the ambassador was built from, and whether the working tree differed from it. */
 function sourceVersion(): string {
-  const git = (args: readonly string[]): string => spawnSync('git', args, { cwd: new URL('../', import.meta.url).pathname, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const git = (args: readonly string[]): string =>
+    spawnSync('git', args, { cwd: new URL('../', import.meta.url).pathname, encoding: 'utf8' }).stdout?.trim() ?? '';
   const commit = git(['rev-parse', '--short', 'HEAD']) || 'an unknown commit';
-  return git(['status', '--porcelain', '--', 'src']) === '' ? `commit ${commit}` : `commit ${commit} with uncommitted changes in src/`;
+  return git(['status', '--porcelain', '--', 'src']) === ''
+    ? `commit ${commit}`
+    : `commit ${commit} with uncommitted changes in src/`;
 }
 
 function describeRound(): string {
@@ -503,7 +611,16 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
       main,
       ...cluster.ambassadorArgs,
       ...BUDGET_ARGS,
-      '--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', '--policy', policyFile, '--audit-log-path', auditFile,
+      '--port',
+      '0',
+      '--admin-address',
+      '127.0.0.1',
+      '--admin-port',
+      '0',
+      '--policy',
+      policyFile,
+      '--audit-log-path',
+      auditFile,
     ],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
     readyPattern: /"proxy":"127\.0\.0\.1:(\d+","probes":"127\.0\.0\.1:\d+)"/,
@@ -517,7 +634,9 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
 
   const tally = new Tally();
   const held = new Map<string, () => void>();
-  cluster.api.script((_, url) => url.startsWith('/api/v1/namespaces/default/pods/held-'), { respond: (req) => held.get(req.url ?? '')?.() });
+  cluster.api.script((_, url) => url.startsWith('/api/v1/namespaces/default/pods/held-'), {
+    respond: (req) => held.get(req.url ?? '')?.(),
+  });
   cluster.api.putPod('default', 'web');
 
   const started = performance.now();
@@ -553,7 +672,14 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
   const warmupSeconds = Math.max(settings.sampleEverySeconds, Math.round(settings.durationSeconds / 10));
   const verdict = trends(samples, warmupSeconds);
   const http2Connections = cluster.api.http2SessionsAccepted();
-  const markdown = report(settings, samples, warmupSeconds, tally, { quiet, exitCode, shutdownMs, http2Connections }, verdict);
+  const markdown = report(
+    settings,
+    samples,
+    warmupSeconds,
+    tally,
+    { quiet, exitCode, shutdownMs, http2Connections },
+    verdict,
+  );
   await writeFile(RESULTS_FILE, markdown);
   process.stdout.write(`\n${markdown}\nWritten to ${RESULTS_FILE}\n`);
   return passed(verdict, tally, quiet, exitCode);

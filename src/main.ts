@@ -17,7 +17,15 @@ import { filterFromOptions } from './proxy/filter.ts';
 import { ProxyHandler } from './proxy/handler.ts';
 import { InFlight } from './proxy/in-flight.ts';
 import { TokenBucket } from './proxy/rate-limit.ts';
-import { createAdminServer, createProxyServer, describeListenFailure, drain, listen, type ListenerRole, type ListenTarget } from './server/listeners.ts';
+import {
+  createAdminServer,
+  createProxyServer,
+  describeListenFailure,
+  drain,
+  listen,
+  type ListenerRole,
+  type ListenTarget,
+} from './server/listeners.ts';
 import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac, reviewSelf } from './policy/rbac-review.ts';
 import { budgetFor, effectiveLimit, MemoryGate, type MemorySample } from './proxy/memory-budget.ts';
@@ -36,7 +44,9 @@ const REPORTED_IDENTITY_WAIT_MS = 2000;
 
 function readVersion(): string {
   const manifest: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  return typeof manifest === 'object' && manifest !== null && 'version' in manifest ? String(manifest.version) : 'unknown';
+  return typeof manifest === 'object' && manifest !== null && 'version' in manifest
+    ? String(manifest.version)
+    : 'unknown';
 }
 
 /** Resolves when `promise` settles or `ms` have passed, whichever is first. */
@@ -48,7 +58,11 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<voi
 
 function sampleMemory(): MemorySample {
   const heap = getHeapStatistics();
-  return { rssBytes: process.memoryUsage.rss(), heapUsedBytes: heap.used_heap_size, heapLimitBytes: heap.heap_size_limit };
+  return {
+    rssBytes: process.memoryUsage.rss(),
+    heapUsedBytes: heap.used_heap_size,
+    heapLimitBytes: heap.heap_size_limit,
+  };
 }
 
 /** The memory budget's gate, or undefined without a limit; logs the budget and the V8 heap limit. */
@@ -62,9 +76,15 @@ function startMemoryGate(options: Options, log: Logger): MemoryGate | undefined 
     else log.info(fields, 'back within the memory budget');
   });
   const heapLimitBytes = getHeapStatistics().heap_size_limit;
-  log.info({ limitMiB: mib(limitBytes), shedAtMiB: mib(gate.budget.shedAtBytes), heapLimitMiB: mib(heapLimitBytes) }, 'memory budget');
+  log.info(
+    { limitMiB: mib(limitBytes), shedAtMiB: mib(gate.budget.shedAtBytes), heapLimitMiB: mib(heapLimitBytes) },
+    'memory budget',
+  );
   if (heapLimitBytes > gate.budget.shedAtBytes) {
-    log.warn({ heapLimitMiB: mib(heapLimitBytes) }, 'the V8 heap may outgrow the memory budget: run with --max-old-space-size-percentage, as the image does');
+    log.warn(
+      { heapLimitMiB: mib(heapLimitBytes) },
+      'the V8 heap may outgrow the memory budget: run with --max-old-space-size-percentage, as the image does',
+    );
   }
   return gate;
 }
@@ -136,7 +156,9 @@ async function run(): Promise<number> {
   try {
     credentials = await CredentialStore.open(cluster.loadCredentials, options['credential-refresh-interval'], log);
   } catch (error) {
-    process.stderr.write(`${PROGRAM}: cannot load credentials from ${cluster.description}: ${(error as Error).message}\n`);
+    process.stderr.write(
+      `${PROGRAM}: cannot load credentials from ${cluster.description}: ${(error as Error).message}\n`,
+    );
     return EXIT_CONFIGURATION;
   }
 
@@ -153,14 +175,18 @@ async function run(): Promise<number> {
 
   const upstream = new Upstream(cluster.server, credentials, options.keepalive, options['upstream-protocol'], log);
   const inFlight = new InFlight();
-  const metrics = options['disable-metrics'] ? undefined : new Metrics({ version: readVersion(), credentials, inFlight, upstream });
+  const metrics = options['disable-metrics']
+    ? undefined
+    : new Metrics({ version: readVersion(), credentials, inFlight, upstream });
   if (metrics !== undefined) {
     credentials.onReload((ok) => metrics.credentialReloads.inc({ result: ok ? 'success' : 'failure' }));
     policy?.onReload((ok) => metrics.policyReloads.inc({ result: ok ? 'success' : 'failure' }));
   }
   const auditPolicy = await readAuditPolicy(options, podNamespace);
   if (!auditPolicy.ok) {
-    process.stderr.write(`${PROGRAM}: ${options['audit-policy']}: invalid audit policy:\n${auditPolicy.problems.map((problem) => `  ${problem}\n`).join('')}`);
+    process.stderr.write(
+      `${PROGRAM}: ${options['audit-policy']}: invalid audit policy:\n${auditPolicy.problems.map((problem) => `  ${problem}\n`).join('')}`,
+    );
     return EXIT_CONFIGURATION;
   }
   const audit =
@@ -181,7 +207,8 @@ async function run(): Promise<number> {
     inFlight,
     filter,
     limits: { ordinary: options['max-requests-in-flight'], longRunning: options['max-long-running-requests'] },
-    rateLimit: options['max-qps'] > 0 ? new TokenBucket(options['max-qps'], options['max-burst'], Date.now()) : undefined,
+    rateLimit:
+      options['max-qps'] > 0 ? new TokenBucket(options['max-qps'], options['max-burst'], Date.now()) : undefined,
     policy: policy === undefined ? undefined : { store: policy, mode: options['policy-mode'] },
     apiPrefix: options['api-prefix'],
     auditPolicy: auditPolicy.policy,
@@ -203,15 +230,21 @@ async function run(): Promise<number> {
       (user) => {
         if (user === undefined) return;
         audit.useReportedIdentity(user);
-        log.info({ user: user.username }, `the credentials do not say who they are: audit events name the user the API server reports, ${user.username}`);
+        log.info(
+          { user: user.username },
+          `the credentials do not say who they are: audit events name the user the API server reports, ${user.username}`,
+        );
       },
-      (error: unknown) => log.warn(`cannot ask the API server who the credentials are, for the audit user: ${(error as Error).message}`),
+      (error: unknown) =>
+        log.warn(`cannot ask the API server who the credentials are, for the audit user: ${(error as Error).message}`),
     );
     await settledWithin(reported, REPORTED_IDENTITY_WAIT_MS);
   }
 
   const onSocket = options['unix-socket'] !== '';
-  const proxyTarget: ListenTarget = onSocket ? { socketPath: options['unix-socket'] } : { host: options.address, port: options.port };
+  const proxyTarget: ListenTarget = onSocket
+    ? { socketPath: options['unix-socket'] }
+    : { host: options.address, port: options.port };
   const proxyRole: ListenerRole = { name: 'the proxy', flags: onSocket ? '--unix-socket' : '--address, --port' };
   const adminTarget: ListenTarget = { host: options['admin-address'], port: options['admin-port'] };
   const adminRole: ListenerRole = { name: 'the probes and metrics', flags: '--admin-address, --admin-port' };
@@ -239,7 +272,13 @@ async function run(): Promise<number> {
     log.warn('the request filter has been relaxed');
   }
   log.info(
-    { proxy: proxyAddress, probes: adminAddress, cluster: cluster.description, server: cluster.server.origin, namespace: cluster.namespace },
+    {
+      proxy: proxyAddress,
+      probes: adminAddress,
+      cluster: cluster.description,
+      server: cluster.server.origin,
+      namespace: cluster.namespace,
+    },
     `serving the Kubernetes API on ${proxyAddress}`,
   );
   if (policy !== undefined) {

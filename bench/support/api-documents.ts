@@ -47,7 +47,8 @@ export function largeListDocument(): ApiDocument {
 
 /** The smallest PodList whose JSON is at least `targetBytes` long. */
 function podListOf(targetBytes: number): string {
-  const envelope = (items: string): string => `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48213"},"items":[${items}]}`;
+  const envelope = (items: string): string =>
+    `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48213"},"items":[${items}]}`;
   const items: string[] = [];
   let length = envelope('').length;
   while (length < targetBytes) {
@@ -77,7 +78,14 @@ function pod(name: string, index: number): object {
       labels: { app: 'web', 'pod-template-hash': '7d9f8c6b5d', tier: 'frontend' },
       annotations: { 'kubectl.kubernetes.io/restartedAt': '2025-06-01T09:59:58Z' },
       ownerReferences: [
-        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5d', uid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0', controller: true, blockOwnerDeletion: true },
+        {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          name: 'web-7d9f8c6b5d',
+          uid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
       ],
       managedFields: [
         {
@@ -98,7 +106,11 @@ function pod(name: string, index: number): object {
             sources: [
               { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
               { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-              { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+              {
+                downwardAPI: {
+                  items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+                },
+              },
             ],
             defaultMode: 420,
           },
@@ -111,8 +123,20 @@ function pod(name: string, index: number): object {
           ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
           env: [{ name: 'LOG_LEVEL', value: 'info' }],
           resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '100m', memory: '128Mi' } },
-          volumeMounts: [{ name: 'kube-api-access-x7k2p', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
-          readinessProbe: { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' }, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 },
+          volumeMounts: [
+            {
+              name: 'kube-api-access-x7k2p',
+              readOnly: true,
+              mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+            },
+          ],
+          readinessProbe: {
+            httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' },
+            timeoutSeconds: 1,
+            periodSeconds: 10,
+            successThreshold: 1,
+            failureThreshold: 3,
+          },
           terminationMessagePath: '/dev/termination-log',
           terminationMessagePolicy: 'File',
           imagePullPolicy: 'IfNotPresent',
@@ -136,12 +160,14 @@ function pod(name: string, index: number): object {
     },
     status: {
       phase: 'Running',
-      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({
-        type,
-        status: 'True',
-        lastProbeTime: null,
-        lastTransitionTime: created,
-      })),
+      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(
+        (type) => ({
+          type,
+          status: 'True',
+          lastProbeTime: null,
+          lastTransitionTime: created,
+        }),
+      ),
       hostIP: `10.0.0.${10 + (index % 3)}`,
       podIP: `10.244.${index % 3}.${(index % 250) + 2}`,
       startTime: created,

@@ -68,7 +68,9 @@ class Requests {
   }
 
   runs(document: ApiDocument, connections: number, contender: string): Cell[] {
-    return this.#cells.filter((c) => c.document === document && c.connections === connections && c.contender === contender);
+    return this.#cells.filter(
+      (c) => c.document === document && c.connections === connections && c.contender === contender,
+    );
   }
 
   median(document: ApiDocument, connections: number, contender: string, pick: (cell: Cell) => number): number {
@@ -123,11 +125,17 @@ function requestRows(results: BenchResults, requests: Requests): string[][] {
           String(connections),
           contender === OURS ? `**${contender}**` : contender,
           `${spreadOf(runs.map((c) => successfulPerSecond(c.result)))}${runs.some(isFlagged) ? ' ⚠' : ''}`,
-          contender === KUBECTL_PROXY ? '1×' : ratio(throughput / requests.throughput(document, connections, KUBECTL_PROXY)),
+          contender === KUBECTL_PROXY
+            ? '1×'
+            : ratio(throughput / requests.throughput(document, connections, KUBECTL_PROXY)),
           contender === DIRECT ? '1×' : ratio(throughput / requests.throughput(document, connections, DIRECT)),
           forwarder ? spreadOf(runs.map((c) => c.cpuMsPer10k / 1000)) : '–',
-          forwarder ? signed(requests.addedLatency(document, connections, contender, 'p50')) : directLatency(runs, 'p50'),
-          forwarder ? signed(requests.addedLatency(document, connections, contender, 'p99')) : directLatency(runs, 'p99'),
+          forwarder
+            ? signed(requests.addedLatency(document, connections, contender, 'p50'))
+            : directLatency(runs, 'p50'),
+          forwarder
+            ? signed(requests.addedLatency(document, connections, contender, 'p99'))
+            : directLatency(runs, 'p99'),
           forwarder ? peakSplit(runs) : '–',
         ]);
       }
@@ -147,15 +155,27 @@ function headToHeadRows(results: BenchResults, requests: Requests): string[][] {
     results.settings.connections.map((connections) => [
       document.label,
       String(connections),
-      ratio(requests.oursOverKubectl(document, connections, (c) => successfulPerSecond(c.result)), 3),
-      ratio(requests.oursOverKubectl(document, connections, (c) => c.cpuMsPer10k), 3),
-      ratio(requests.oursOverKubectl(document, connections, (c) => c.result.latencyMs.p99), 3),
+      ratio(
+        requests.oursOverKubectl(document, connections, (c) => successfulPerSecond(c.result)),
+        3,
+      ),
+      ratio(
+        requests.oursOverKubectl(document, connections, (c) => c.cpuMsPer10k),
+        3,
+      ),
+      ratio(
+        requests.oursOverKubectl(document, connections, (c) => c.result.latencyMs.p99),
+        3,
+      ),
     ]),
   );
   const targetCells = targetConnections(results);
   if (targetCells.length > 0) {
     const mean = (pick: (cell: Cell) => number): string =>
-      ratio(geometricMean(results.documents.flatMap((d) => targetCells.map((n) => requests.oursOverKubectl(d, n, pick)))), 3);
+      ratio(
+        geometricMean(results.documents.flatMap((d) => targetCells.map((n) => requests.oursOverKubectl(d, n, pick)))),
+        3,
+      );
     rows.push([
       `**geometric mean, all workloads**`,
       targetCells.join(', '),
@@ -203,7 +223,9 @@ function watchRows(results: BenchResults): string[][] {
       forwarder ? spreadOf(runs.map((r) => r.idleRssMb)) : '–',
       forwarder ? spreadOf(runs.map((r) => r.watchingRssMb)) : '–',
       forwarder ? spreadOf(runs.map((r) => r.watchingRssMb - r.idleRssMb)) : '–',
-      forwarder ? `${round(median(runs.map((r) => r.watchingAnonMb)))} / ${round(median(runs.map((r) => r.watchingFileMb)))}` : '–',
+      forwarder
+        ? `${round(median(runs.map((r) => r.watchingAnonMb)))} / ${round(median(runs.map((r) => r.watchingFileMb)))}`
+        : '–',
       forwarder ? spreadOf(runs.map((r) => r.cpuMsPer1000Events)) : '–',
       spreadOf(runs.map((r) => r.upstreamConnections)),
     ];
@@ -242,11 +264,16 @@ function requestTargets(results: BenchResults, requests: Requests): Target[] {
   const connections = targetConnections(results);
   if (results.cells.length === 0 || connections.length === 0) return [];
   const throughputs = results.documents.flatMap((document) =>
-    connections.map((n) => ({ where: `${document.label} c${n}`, value: requests.oursOverKubectl(document, n, (c) => successfulPerSecond(c.result)) })),
+    connections.map((n) => ({
+      where: `${document.label} c${n}`,
+      value: requests.oursOverKubectl(document, n, (c) => successfulPerSecond(c.result)),
+    })),
   );
   const lowest = throughputs.reduce((low, t) => (t.value < low.value ? t : low));
   const highest = throughputs.reduce((high, t) => (t.value > high.value ? t : high));
-  const cpu = geometricMean(results.documents.flatMap((d) => connections.map((n) => requests.oursOverKubectl(d, n, (c) => c.cpuMsPer10k))));
+  const cpu = geometricMean(
+    results.documents.flatMap((d) => connections.map((n) => requests.oursOverKubectl(d, n, (c) => c.cpuMsPer10k))),
+  );
   const targets: Target[] = [
     {
       target: `throughput ≥ 1.0× kubectl proxy's at ${connections.join(' and ')} connections, every workload`,
@@ -278,18 +305,31 @@ function requestTargets(results: BenchResults, requests: Requests): Target[] {
  */
 function largeListTarget(results: BenchResults, requests: Requests): Target[] {
   const fromIdle = (contender: string): number =>
-    median(results.startups.filter((r) => r.contender === contender).map((r) => r.largeDocumentPeakRssMb - r.idleRssMb));
-  const warm = (n: number): number => Math.max(...requests.runs(results.largeList, n, OURS).map((c) => c.rssPeakMb - c.rssBeforeMb));
+    median(
+      results.startups.filter((r) => r.contender === contender).map((r) => r.largeDocumentPeakRssMb - r.idleRssMb),
+    );
+  const warm = (n: number): number =>
+    Math.max(...requests.runs(results.largeList, n, OURS).map((c) => c.rssPeakMb - c.rssBeforeMb));
   const measured: string[] = [];
   if (results.startups.length > 0) {
-    measured.push(`from idle, one connection: ${round(fromIdle(OURS))} MiB (kubectl proxy ${round(fromIdle(KUBECTL_PROXY))} MiB)`);
+    measured.push(
+      `from idle, one connection: ${round(fromIdle(OURS))} MiB (kubectl proxy ${round(fromIdle(KUBECTL_PROXY))} MiB)`,
+    );
   }
   if (results.cells.length > 0) {
-    measured.push(`in the request cells, warm, largest run: ${results.settings.connections.map((n) => `c${n} ${round(warm(n))} MiB`).join(', ')}`);
+    measured.push(
+      `in the request cells, warm, largest run: ${results.settings.connections.map((n) => `c${n} ${round(warm(n))} MiB`).join(', ')}`,
+    );
   }
   if (measured.length === 0) return [];
   const judged = results.startups.length > 0 ? fromIdle(OURS) : warm(results.settings.connections[0] ?? 1);
-  return [{ target: `a ${formatBytes(results.largeList.body.length)} list streams with RSS growth < 10 MB`, measured: measured.join('; '), met: judged < 10 }];
+  return [
+    {
+      target: `a ${formatBytes(results.largeList.body.length)} list streams with RSS growth < 10 MB`,
+      measured: measured.join('; '),
+      met: judged < 10,
+    },
+  ];
 }
 
 function watchTargets(results: BenchResults): Target[] {
@@ -303,7 +343,11 @@ function watchTargets(results: BenchResults): Target[] {
   const p99 = median(ours.map((r) => r.measured.p99Ms));
   const connections = median(ours.map((r) => r.upstreamConnections));
   return [
-    { target: `${watches} concurrent watches all open and delivering`, measured: `${round(delivering, 6)} of ${watches} (fewest of the runs)`, met: delivering === results.watchSettings.watches },
+    {
+      target: `${watches} concurrent watches all open and delivering`,
+      measured: `${round(delivering, 6)} of ${watches} (fewest of the runs)`,
+      met: delivering === results.watchSettings.watches,
+    },
     {
       target: `RSS with ${watches} watches ≤ kubectl proxy's`,
       measured: `${round(rss)} MiB vs ${round(kubectlRss)} MiB: ${ratio(rss / kubectlRss)}`,
@@ -334,7 +378,11 @@ function startupTargets(results: BenchResults): Target[] {
 }
 
 /** The medians of ours and of kubectl proxy in each cell run, for per-cell targets. */
-function cellMedians(results: BenchResults, requests: Requests, pick: (cell: Cell) => number): Array<{ where: string; ours: number; kubectl: number }> {
+function cellMedians(
+  results: BenchResults,
+  requests: Requests,
+  pick: (cell: Cell) => number,
+): { where: string; ours: number; kubectl: number }[] {
   return results.documents.flatMap((document) =>
     results.settings.connections.map((n) => ({
       where: `${document.label} c${n}`,
@@ -345,7 +393,10 @@ function cellMedians(results: BenchResults, requests: Requests, pick: (cell: Cel
 }
 
 function highestBy<T>(items: readonly T[], value: (item: T) => number): T | undefined {
-  return items.reduce<T | undefined>((high, item) => (high === undefined || value(item) > value(high) ? item : high), undefined);
+  return items.reduce<T | undefined>(
+    (high, item) => (high === undefined || value(item) > value(high) ? item : high),
+    undefined,
+  );
 }
 
 /** The footprint issue's targets: memory and CPU at or below kubectl proxy's, in every cell. */
@@ -359,10 +410,16 @@ function footprintTargets(results: BenchResults, requests: Requests): Target[] {
     const worstAnon = highestBy(anon, (p) => p.ours / p.kubectl);
     const everyCell = results.documents.flatMap((d) => results.settings.connections.map((n) => ({ d, n })));
     const cpu = geometricMean(everyCell.map(({ d, n }) => requests.oursOverKubectl(d, n, (c) => c.cpuMsPer10k)));
-    const throughput = geometricMean(everyCell.map(({ d, n }) => requests.oursOverKubectl(d, n, (c) => successfulPerSecond(c.result))));
+    const throughput = geometricMean(
+      everyCell.map(({ d, n }) => requests.oursOverKubectl(d, n, (c) => successfulPerSecond(c.result))),
+    );
     if (highest !== undefined && worstRatio !== undefined && worstAnon !== undefined) {
       targets.push(
-        { target: 'peak RSS ≤ 96 MiB in every cell', measured: `highest ${round(highest.ours)} MiB (${highest.where})`, met: highest.ours <= 96 },
+        {
+          target: 'peak RSS ≤ 96 MiB in every cell',
+          measured: `highest ${round(highest.ours)} MiB (${highest.where})`,
+          met: highest.ours <= 96,
+        },
         {
           target: "peak RSS ≤ 1.25× kubectl proxy's in every cell",
           measured: `highest ${ratio(worstRatio.ours / worstRatio.kubectl)} (${worstRatio.where}: ${round(worstRatio.ours)} vs ${round(worstRatio.kubectl)} MiB)`,
@@ -376,14 +433,26 @@ function footprintTargets(results: BenchResults, requests: Requests): Target[] {
       );
     }
     targets.push(
-      { target: `CPU per request ≤ 1.0× kubectl proxy's, geometric mean over the ${everyCell.length} cells`, measured: ratio(cpu), met: cpu <= 1 },
-      { target: `throughput ≥ 1.0× kubectl proxy's, geometric mean over the ${everyCell.length} cells`, measured: ratio(throughput), met: throughput >= 1 },
+      {
+        target: `CPU per request ≤ 1.0× kubectl proxy's, geometric mean over the ${everyCell.length} cells`,
+        measured: ratio(cpu),
+        met: cpu <= 1,
+      },
+      {
+        target: `throughput ≥ 1.0× kubectl proxy's, geometric mean over the ${everyCell.length} cells`,
+        measured: ratio(throughput),
+        met: throughput >= 1,
+      },
     );
   }
   const ours = results.startups.filter((r) => r.contender === OURS);
   if (ours.length > 0) {
     const idle = median(ours.map((r) => r.idleRssMb));
-    targets.push({ target: 'idle RSS ≤ 60 MiB', measured: `${round(idle)} MiB (anonymous ${round(median(ours.map((r) => r.idleAnonMb)))})`, met: idle <= 60 });
+    targets.push({
+      target: 'idle RSS ≤ 60 MiB',
+      measured: `${round(idle)} MiB (anonymous ${round(median(ours.map((r) => r.idleAnonMb)))})`,
+      met: idle <= 60,
+    });
   }
   const oursWatching = watchRunsOf(results, OURS);
   const kubectlWatching = watchRunsOf(results, KUBECTL_PROXY);
@@ -394,15 +463,29 @@ function footprintTargets(results: BenchResults, requests: Requests): Target[] {
     const kubectlRss = median(kubectlWatching.map((r) => r.watchingRssMb));
     const watches = round(results.watchSettings.watches, 6);
     targets.push(
-      { target: `watches: CPU per 1,000 events ≤ 1.0× kubectl proxy's`, measured: `${round(cpu)} vs ${round(kubectlCpu)} ms: ${ratio(cpu / kubectlCpu)}`, met: cpu <= kubectlCpu },
-      { target: `RSS with ${watches} watches ≤ kubectl proxy's`, measured: `${round(rss)} vs ${round(kubectlRss)} MiB: ${ratio(rss / kubectlRss)}`, met: rss <= kubectlRss },
+      {
+        target: `watches: CPU per 1,000 events ≤ 1.0× kubectl proxy's`,
+        measured: `${round(cpu)} vs ${round(kubectlCpu)} ms: ${ratio(cpu / kubectlCpu)}`,
+        met: cpu <= kubectlCpu,
+      },
+      {
+        target: `RSS with ${watches} watches ≤ kubectl proxy's`,
+        measured: `${round(rss)} vs ${round(kubectlRss)} MiB: ${ratio(rss / kubectlRss)}`,
+        met: rss <= kubectlRss,
+      },
     );
   }
   return targets;
 }
 
 function targetSection(title: string, targets: readonly Target[]): string {
-  return section(title, markdownTable(['Target', 'Measured (ours)', 'Verdict'], targets.map((t) => [t.target, t.measured, verdict(t.met)])));
+  return section(
+    title,
+    markdownTable(
+      ['Target', 'Measured (ours)', 'Verdict'],
+      targets.map((t) => [t.target, t.measured, verdict(t.met)]),
+    ),
+  );
 }
 
 function section(title: string, body: string): string {
@@ -412,7 +495,12 @@ function section(title: string, body: string): string {
 export function benchReport(results: BenchResults): string {
   const { settings, watchSettings } = results;
   const requests = new Requests(results.cells);
-  const targets = [...requestTargets(results, requests), ...largeListTarget(results, requests), ...watchTargets(results), ...startupTargets(results)];
+  const targets = [
+    ...requestTargets(results, requests),
+    ...largeListTarget(results, requests),
+    ...watchTargets(results),
+    ...startupTargets(results),
+  ];
   const footprint = footprintTargets(results, requests);
   const flagged = problems(results.cells);
   const parts = [
@@ -454,7 +542,18 @@ pays. Requests/s counts 2xx responses only; ⚠ marks a cell with non-2xx respon
 brackets, that lowest).
 
 ${markdownTable(
-  ['Workload', 'Conns', 'Contender', 'Requests/s', '× kubectl proxy', '× direct', 'CPU s / 10k req', '+p50 ms', '+p99 ms', 'Peak RSS MiB (anon / file)'],
+  [
+    'Workload',
+    'Conns',
+    'Contender',
+    'Requests/s',
+    '× kubectl proxy',
+    '× direct',
+    'CPU s / 10k req',
+    '+p50 ms',
+    '+p99 ms',
+    'Peak RSS MiB (anon / file)',
+  ],
   requestRows(results, requests),
 )}
 
@@ -486,7 +585,20 @@ read 2 s after it serves, *RSS with watches* and the established TCP connections
 proxy's CPU time over the window per 1,000 events the client received in it. ${plural(watchSettings.repeats, 'run')} each, interleaved.
 
 ${markdownTable(
-  ['Contender', 'Delivering', 'Open s', 'Delay p50 ms', 'Delay p99 ms', '+p99 ms', 'RSS idle MiB', `RSS with ${round(watchSettings.watches, 6)} watches MiB`, 'Growth MiB', 'Anon / file MiB with watches', 'CPU ms / 1,000 events', 'TCP conns to upstream'],
+  [
+    'Contender',
+    'Delivering',
+    'Open s',
+    'Delay p50 ms',
+    'Delay p99 ms',
+    '+p99 ms',
+    'RSS idle MiB',
+    `RSS with ${round(watchSettings.watches, 6)} watches MiB`,
+    'Growth MiB',
+    'Anon / file MiB with watches',
+    'CPU ms / 1,000 events',
+    'TCP conns to upstream',
+  ],
   watchRows(results),
 )}`,
       ),
@@ -505,7 +617,8 @@ ${markdownTable(['Contender', 'Start → serving ms', 'Start → ready ms', 'Idl
       ),
     );
   }
-  if (footprint.length > 0) parts.push(targetSection('Footprint targets (memory and CPU at or below kubectl proxy\'s)', footprint));
+  if (footprint.length > 0)
+    parts.push(targetSection("Footprint targets (memory and CPU at or below kubectl proxy's)", footprint));
   if (targets.length > 0) parts.push(targetSection('First-release targets', targets));
   return parts.join('\n');
 }

@@ -29,6 +29,7 @@ export async function buildAmbassador(workspace: Pick<Workspace, 'dir'>): Promis
   const main = join(outDir, 'main.js');
   if (!existsSync(main)) throw new Error(`tsc built no dist/main.js (exit ${code}):\n${stdout}${stderr}`);
   // tsc still emits when src/ has type errors (it only erases types): say so, and measure what it emitted.
-  if (code !== 0) process.stderr.write(`warning: src/ has type errors; measuring what tsc emitted:\n${stdout.slice(0, 2_000)}\n`);
+  if (code !== 0)
+    process.stderr.write(`warning: src/ has type errors; measuring what tsc emitted:\n${stdout.slice(0, 2_000)}\n`);
   return main;
 }

@@ -73,7 +73,11 @@ export interface AmbassadorOptions {
  * info, which logs nothing per request).
  * `home` becomes $HOME so no kubeconfig of this machine is read.
  */
-export async function startAmbassador(upstream: UpstreamAccess, home: string, options: AmbassadorOptions = {}): Promise<AmbassadorContender> {
+export async function startAmbassador(
+  upstream: UpstreamAccess,
+  home: string,
+  options: AmbassadorOptions = {},
+): Promise<AmbassadorContender> {
   const name = options.name ?? OURS;
   const { running, ready } = await startChild({
     name,
@@ -81,13 +85,20 @@ export async function startAmbassador(upstream: UpstreamAccess, home: string, op
     args: [
       ...(options.nodeFlags ?? BUDGETED_NODE_FLAGS),
       options.entry ?? AMBASSADOR_MAIN,
-      '--server', upstream.origin,
-      '--certificate-authority', upstream.caFile,
-      '--token-file', upstream.tokenFile,
-      '--port', '0',
-      '--admin-address', '127.0.0.1',
-      '--admin-port', '0',
-      '--log-level', 'info',
+      '--server',
+      upstream.origin,
+      '--certificate-authority',
+      upstream.caFile,
+      '--token-file',
+      upstream.tokenFile,
+      '--port',
+      '0',
+      '--admin-address',
+      '127.0.0.1',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'info',
       ...BUDGET_ARGS,
       ...(options.args ?? []),
     ],
@@ -95,7 +106,14 @@ export async function startAmbassador(upstream: UpstreamAccess, home: string, op
     readyPattern: AMBASSADOR_SERVING,
   });
   const serving = JSON.parse(ready) as { proxy: string; probes: string };
-  return { name, baseUrl: `http://${serving.proxy}`, adminUrl: `http://${serving.probes}`, headers: {}, running, pid: running.pid };
+  return {
+    name,
+    baseUrl: `http://${serving.proxy}`,
+    adminUrl: `http://${serving.probes}`,
+    headers: {},
+    running,
+    pid: running.pid,
+  };
 }
 
 export function startHttpProxy3(upstream: UpstreamAccess): Promise<Contender> {
@@ -129,7 +147,13 @@ async function startMinimalForwarder(name: string, script: string, upstream: Ups
 export async function startKubectlProxy(upstream: UpstreamAccess, home: string): Promise<Contender> {
   const kubectlHome = await mkdtemp(join(home, 'kubectl-'));
   const kubeconfig = join(kubectlHome, 'kubeconfig');
-  await writeFile(kubeconfig, singleContextKubeconfig({ server: upstream.origin, 'certificate-authority': upstream.caFile }, { token: upstream.token }));
+  await writeFile(
+    kubeconfig,
+    singleContextKubeconfig(
+      { server: upstream.origin, 'certificate-authority': upstream.caFile },
+      { token: upstream.token },
+    ),
+  );
   const { running, ready } = await startChild({
     name: KUBECTL_PROXY,
     command: 'kubectl',
@@ -138,13 +162,23 @@ export async function startKubectlProxy(upstream: UpstreamAccess, home: string):
     readyPattern: KUBECTL_SERVING,
   });
   const port = Number(ready);
-  return { name: KUBECTL_PROXY, baseUrl: `http://127.0.0.1:${port}`, headers: {}, running, pid: listeningProcess(port, running.pid) };
+  return {
+    name: KUBECTL_PROXY,
+    baseUrl: `http://127.0.0.1:${port}`,
+    headers: {},
+    running,
+    pid: listeningProcess(port, running.pid),
+  };
 }
 
 /** The program a process runs and, for kubectl, its version: `/usr/lib/…/kubectl.1.33 (v1.33.1)`. */
 export function kubectlProgram(pid: number): string {
   const program = readlinkSync(`/proc/${pid}/exe`);
-  const output = execFileSync(program, ['version', '--client'], { encoding: 'utf8', timeout: 10_000, env: { PATH: '/usr/bin:/bin' } });
+  const output = execFileSync(program, ['version', '--client'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+    env: { PATH: '/usr/bin:/bin' },
+  });
   const version = /Client Version: (\S+)/.exec(output)?.[1] ?? 'unknown version';
   return `${program} (${version})`;
 }

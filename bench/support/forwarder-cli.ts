@@ -13,7 +13,9 @@ export interface ForwarderArgs {
 
 /** The arguments, or exit 2 with `usage`. */
 export function forwarderArgs(program: string): ForwarderArgs {
-  const { values } = parseArgs({ options: { target: { type: 'string' }, ca: { type: 'string' }, token: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { target: { type: 'string' }, ca: { type: 'string' }, token: { type: 'string' } },
+  });
   const { target, ca, token } = values;
   if (target === undefined || ca === undefined || token === undefined) {
     process.stderr.write(`usage: ${program} --target URL --ca FILE --token TOKEN\n`);

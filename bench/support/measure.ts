@@ -41,12 +41,21 @@ export function successfulPerSecond(result: WrkResult): number {
 }
 
 /** Every contender must return each document intact before it is timed. */
-export async function checkContenders(contenders: readonly Contender[], documents: readonly ApiDocument[], caPem: string): Promise<void> {
+export async function checkContenders(
+  contenders: readonly Contender[],
+  documents: readonly ApiDocument[],
+  caPem: string,
+): Promise<void> {
   for (const contender of contenders) {
     for (const document of documents) {
-      const { status, body } = await get(contender.baseUrl + document.path, { headers: { ...contender.headers }, ca: caPem });
+      const { status, body } = await get(contender.baseUrl + document.path, {
+        headers: { ...contender.headers },
+        ca: caPem,
+      });
       if (status !== 200 || body.toString('utf8') !== document.body) {
-        throw new Error(`${contender.name} ${document.path}: status ${status}, ${body.length} bytes instead of 200 and ${document.body.length}`);
+        throw new Error(
+          `${contender.name} ${document.path}: status ${status}, ${body.length} bytes instead of 200 and ${document.body.length}`,
+        );
       }
     }
   }
@@ -58,8 +67,18 @@ export function rotated<T>(items: readonly T[], by: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
-async function measureCell(contender: Contender, document: ApiDocument, connections: number, settings: Settings): Promise<Cell> {
-  const load = { url: contender.baseUrl + document.path, threads: Math.min(THREADS, connections), connections, headers: contender.headers };
+async function measureCell(
+  contender: Contender,
+  document: ApiDocument,
+  connections: number,
+  settings: Settings,
+): Promise<Cell> {
+  const load = {
+    url: contender.baseUrl + document.path,
+    threads: Math.min(THREADS, connections),
+    connections,
+    headers: contender.headers,
+  };
   const pid = contender.pid;
   const rssBeforeMb = pid === undefined ? Number.NaN : residentMb(pid);
   if (pid !== undefined) resetPeakResident(pid);
@@ -67,15 +86,30 @@ async function measureCell(contender: Contender, document: ApiDocument, connecti
   await runWrk({ ...load, durationSeconds: settings.warmupSeconds });
   const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
   const result = await runWrk({ ...load, durationSeconds: settings.durationSeconds });
-  const cpuMsPer10k = pid === undefined ? Number.NaN : ((cpuSeconds(pid) - cpuBefore) * 1000 * 10_000) / result.requests;
+  const cpuMsPer10k =
+    pid === undefined ? Number.NaN : ((cpuSeconds(pid) - cpuBefore) * 1000 * 10_000) / result.requests;
   const rssPeakMb = pid === undefined ? Number.NaN : peakResidentMb(pid);
   const peaks = split?.stop();
   const anonPeakMb = peaks?.anonMb ?? Number.NaN;
   const filePeakMb = peaks?.fileMb ?? Number.NaN;
-  return { document, connections, contender: contender.name, result, cpuMsPer10k, rssBeforeMb, rssPeakMb, anonPeakMb, filePeakMb };
+  return {
+    document,
+    connections,
+    contender: contender.name,
+    result,
+    cpuMsPer10k,
+    rssBeforeMb,
+    rssPeakMb,
+    anonPeakMb,
+    filePeakMb,
+  };
 }
 
-export async function measureAll(contenders: readonly Contender[], documents: readonly ApiDocument[], settings: Settings): Promise<Cell[]> {
+export async function measureAll(
+  contenders: readonly Contender[],
+  documents: readonly ApiDocument[],
+  settings: Settings,
+): Promise<Cell[]> {
   const cells: Cell[] = [];
   for (const document of documents) {
     for (const connections of settings.connections) {

@@ -42,7 +42,10 @@ export async function startChild(spec: ChildSpec): Promise<{ running: RunningChi
   const child = spawn(spec.command, spec.args, options);
   const running = trackChild(spec.name, child);
   try {
-    const ready = spec.readyPattern === undefined ? '' : await waitForLine(running, spec.readyPattern, spec.readyTimeoutMs ?? 15_000);
+    const ready =
+      spec.readyPattern === undefined
+        ? ''
+        : await waitForLine(running, spec.readyPattern, spec.readyTimeoutMs ?? 15_000);
     return { running, ready };
   } catch (error) {
     await running.stop();
@@ -91,7 +94,9 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
 function waitForLine(running: RunningChild, pattern: RegExp, timeoutMs: number): Promise<string> {
   const { child } = running;
   return new Promise((resolve, reject) => {
-    const readers = [child.stdout, child.stderr].flatMap((stream) => (stream ? [createInterface({ input: stream })] : []));
+    const readers = [child.stdout, child.stderr].flatMap((stream) =>
+      stream ? [createInterface({ input: stream })] : [],
+    );
     const finish = (error: Error | undefined, value = ''): void => {
       clearTimeout(timer);
       child.off('exit', onExit);

@@ -31,7 +31,8 @@ function summaryRows({ comparison, settings, contenders, documents, cells }: Run
   const rows: string[][] = [];
   for (const document of documents) {
     for (const connections of settings.connections) {
-      const runsOf = (name: string): Cell[] => cells.filter((c) => c.document === document && c.connections === connections && c.contender === name);
+      const runsOf = (name: string): Cell[] =>
+        cells.filter((c) => c.document === document && c.connections === connections && c.contender === name);
       const direct = spread(runsOf(DIRECT).map((c) => c.result.requestsPerSecond)).median;
       for (const contender of contenders) {
         const runs = runsOf(contender.name);
@@ -59,7 +60,11 @@ function headToHeadRows({ comparison, settings, documents, cells }: Run): string
   for (const document of documents) {
     for (const connections of settings.connections) {
       const median = (name: string, pick: (c: Cell) => number): number =>
-        spread(cells.filter((c) => c.document === document && c.connections === connections && c.contender === name).map(pick)).median;
+        spread(
+          cells
+            .filter((c) => c.document === document && c.connections === connections && c.contender === name)
+            .map(pick),
+        ).median;
       const ratio = (pick: (c: Cell) => number): string => `${round(median(first, pick) / median(second, pick), 3)}×`;
       rows.push([
         document.label,
@@ -79,7 +84,9 @@ export function problems(cells: readonly Cell[]): string[] {
     const { non2xx3xx, socketErrors: e } = c.result;
     const errors = e.connect + e.read + e.write + e.timeout;
     if (non2xx3xx === 0 && errors === 0) return [];
-    return [`${c.document.label} c${c.connections} ${c.contender}: ${non2xx3xx} non-2xx, socket errors ${JSON.stringify(e)}`];
+    return [
+      `${c.document.label} c${c.connections} ${c.contender}: ${non2xx3xx} non-2xx, socket errors ${JSON.stringify(e)}`,
+    ];
   });
 }
 

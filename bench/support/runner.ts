@@ -35,7 +35,12 @@ export function settingsOptions(defaultConnections: string) {
 }
 
 /** Settings from the values of `settingsOptions`, checked. */
-export function settingsFrom(values: { duration: string; warmup: string; repeats: string; connections: string }): Settings {
+export function settingsFrom(values: {
+  duration: string;
+  warmup: string;
+  repeats: string;
+  connections: string;
+}): Settings {
   const settings = {
     durationSeconds: Number(values.duration),
     warmupSeconds: Number(values.warmup),
@@ -43,7 +48,8 @@ export function settingsFrom(values: { duration: string; warmup: string; repeats
     connections: values.connections.split(',').map(Number),
   };
   const counts = [settings.durationSeconds, settings.warmupSeconds, settings.repeats, ...settings.connections];
-  if (!counts.every((n) => Number.isInteger(n) && n > 0 && n <= 600)) throw new Error('options must be whole numbers from 1 to 600');
+  if (!counts.every((n) => Number.isInteger(n) && n > 0 && n <= 600))
+    throw new Error('options must be whole numbers from 1 to 600');
   return settings;
 }
 
@@ -55,7 +61,11 @@ export interface Tool {
   readonly install: string;
 }
 
-export const NGINX_TOOL: Tool = { name: 'nginx', present: () => existsSync(NGINX_BINARY), install: 'apt-get install -y nginx' };
+export const NGINX_TOOL: Tool = {
+  name: 'nginx',
+  present: () => existsSync(NGINX_BINARY),
+  install: 'apt-get install -y nginx',
+};
 export const WRK_TOOL: Tool = {
   name: 'wrk',
   present: () => spawnSync(WRK_BINARY, ['-v'], { stdio: 'ignore' }).error === undefined,
@@ -66,7 +76,9 @@ export const WRK_TOOL: Tool = {
 export function requireTools(tools: readonly Tool[]): void {
   const missing = tools.filter((tool) => !tool.present());
   if (missing.length === 0) return;
-  throw new Error(`missing: ${missing.map((tool) => tool.name).join(', ')}. Install with:\n${missing.map((tool) => `  ${tool.install}`).join('\n')}`);
+  throw new Error(
+    `missing: ${missing.map((tool) => tool.name).join(', ')}. Install with:\n${missing.map((tool) => `  ${tool.install}`).join('\n')}`,
+  );
 }
 
 /** The 1, 5 and 15 minute load averages, e.g. `1.86, 1.43, 1.20`. */
@@ -92,7 +104,7 @@ export interface Workspace {
 /** Runs `body` in a fresh workspace and closes it afterwards, whatever happens. */
 export async function withWorkspace<T>(body: (workspace: Workspace) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-'));
-  const stops: Array<() => Promise<void>> = [];
+  const stops: (() => Promise<void>)[] = [];
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closed ??= (async () => {
@@ -123,9 +135,18 @@ export async function withWorkspace<T>(body: (workspace: Workspace) => Promise<T
 }
 
 /** nginx serving `documents` as the API server, stopped with the workspace. */
-export async function startNginxUpstream(workspace: Workspace, documents: readonly ApiDocument[]): Promise<UpstreamAccess> {
+export async function startNginxUpstream(
+  workspace: Workspace,
+  documents: readonly ApiDocument[],
+): Promise<UpstreamAccess> {
   const { pki } = workspace;
-  const nginx = await startNginx({ certFile: pki.certFile, keyFile: pki.keyFile, caPem: pki.caPem, token: workspace.token, documents });
+  const nginx = await startNginx({
+    certFile: pki.certFile,
+    keyFile: pki.keyFile,
+    caPem: pki.caPem,
+    token: workspace.token,
+    documents,
+  });
   workspace.defer(() => nginx.stop());
   return workspace.access(nginx.origin);
 }
@@ -143,7 +164,11 @@ export async function startForwarder<C extends Contender>(
 }
 
 /** The direct path, then each forwarder in order. */
-export async function startContenders(workspace: Workspace, upstream: UpstreamAccess, forwarders: readonly StartContender[]): Promise<Contender[]> {
+export async function startContenders(
+  workspace: Workspace,
+  upstream: UpstreamAccess,
+  forwarders: readonly StartContender[],
+): Promise<Contender[]> {
   const contenders = [directContender(upstream)];
   for (const start of forwarders) contenders.push(await startForwarder(workspace, upstream, start));
   return contenders;
@@ -151,7 +176,8 @@ export async function startContenders(workspace: Workspace, upstream: UpstreamAc
 
 function requireHeadToHead(comparison: Comparison, contenders: readonly Contender[]): void {
   for (const name of comparison.headToHead) {
-    if (!contenders.some((c) => c.name === name)) throw new Error(`head-to-head contender ${name} is not among the contenders`);
+    if (!contenders.some((c) => c.name === name))
+      throw new Error(`head-to-head contender ${name} is not among the contenders`);
   }
 }
 

@@ -70,5 +70,6 @@ export function listeningProcess(port: number, pid: number): number {
 /** How many established TCP connections process `pid` holds to `remotePort` (an upstream). */
 export function connectionsTo(pid: number, remotePort: number): number {
   const inodes = socketInodes(pid);
-  return tcpSockets(pid).filter((s) => s.state === ESTABLISHED && s.remotePort === remotePort && inodes.has(s.inode)).length;
+  return tcpSockets(pid).filter((s) => s.state === ESTABLISHED && s.remotePort === remotePort && inodes.has(s.inode))
+    .length;
 }

@@ -39,10 +39,17 @@ export interface StartupRun {
 export const IDLE_SETTLE_SECONDS = IDLE_SETTLE_MS / 1000;
 
 function readinessUrl(contender: Contender): string {
-  return 'adminUrl' in contender && typeof contender.adminUrl === 'string' ? `${contender.adminUrl}/readyz` : `${contender.baseUrl}/version`;
+  return 'adminUrl' in contender && typeof contender.adminUrl === 'string'
+    ? `${contender.adminUrl}/readyz`
+    : `${contender.baseUrl}/version`;
 }
 
-async function measureStartup(workspace: Workspace, upstream: UpstreamAccess, start: StartContender, largeDocument: ApiDocument): Promise<StartupRun> {
+async function measureStartup(
+  workspace: Workspace,
+  upstream: UpstreamAccess,
+  start: StartContender,
+  largeDocument: ApiDocument,
+): Promise<StartupRun> {
   const spawned = performance.now();
   const contender = await startForwarder(workspace, upstream, start);
   const listeningMs = performance.now() - spawned;
@@ -54,7 +61,12 @@ async function measureStartup(workspace: Workspace, upstream: UpstreamAccess, st
     if (pid === undefined) throw new Error(`${contender.name} has no process to measure`);
     const idle = residentSplit(pid);
     resetPeakResident(pid);
-    const large = await runWrk({ url: contender.baseUrl + largeDocument.path, threads: 1, connections: 1, durationSeconds: LARGE_DOCUMENT_SECONDS });
+    const large = await runWrk({
+      url: contender.baseUrl + largeDocument.path,
+      threads: 1,
+      connections: 1,
+      durationSeconds: LARGE_DOCUMENT_SECONDS,
+    });
     const { connect, read, write, timeout } = large.socketErrors;
     return {
       contender: contender.name,

@@ -64,7 +64,11 @@ const watchCount = Number(values.watches);
 const windowMs = Number(values.seconds) * 1000;
 const secure = base.protocol === 'https:';
 const agent = secure
-  ? new HttpsAgent({ keepAlive: true, maxSockets: Infinity, ca: values.ca === undefined ? undefined : readFileSync(values.ca) })
+  ? new HttpsAgent({
+      keepAlive: true,
+      maxSockets: Infinity,
+      ca: values.ca === undefined ? undefined : readFileSync(values.ca),
+    })
   : new HttpAgent({ keepAlive: true, maxSockets: Infinity });
 const headers: Record<string, string> = values.token === undefined ? {} : { authorization: `Bearer ${values.token}` };
 

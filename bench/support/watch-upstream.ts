@@ -21,7 +21,9 @@ const MAX_STREAMS_PER_CONNECTION = 1000;
 const SLOT_MS = 10;
 const SLOTS = 1000 / SLOT_MS;
 
-const { values } = parseArgs({ options: { cert: { type: 'string' }, key: { type: 'string' }, token: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { cert: { type: 'string' }, key: { type: 'string' }, token: { type: 'string' } },
+});
 if (values.cert === undefined || values.key === undefined || values.token === undefined) {
   process.stderr.write('usage: watch-upstream.ts --cert FILE --key FILE --token TOKEN\n');
   process.exit(2);
@@ -35,7 +37,7 @@ interface Watch {
 }
 
 /** The watches whose events are due in each 10 ms slot of every second. */
-const slots: Array<Set<Watch>> = Array.from({ length: SLOTS }, () => new Set());
+const slots: Set<Watch>[] = Array.from({ length: SLOTS }, () => new Set());
 let watchesOpened = 0;
 let resourceVersion = 0;
 

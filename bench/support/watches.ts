@@ -65,7 +65,12 @@ function parseLine<T extends { phase: string }>(output: string, phase: T['phase'
   return JSON.parse(line) as T;
 }
 
-async function measureRun(contender: Contender, upstream: UpstreamAccess, upstreamPort: number, settings: WatchSettings): Promise<WatchRun> {
+async function measureRun(
+  contender: Contender,
+  upstream: UpstreamAccess,
+  upstreamPort: number,
+  settings: WatchSettings,
+): Promise<WatchRun> {
   const pid = contender.pid;
   await new Promise((resolve) => setTimeout(resolve, IDLE_BEFORE_WATCHES_MS));
   const idleRssMb = pid === undefined ? Number.NaN : residentMb(pid);
@@ -76,9 +81,12 @@ async function measureRun(contender: Contender, upstream: UpstreamAccess, upstre
     command: process.execPath,
     args: [
       WATCH_CLIENT,
-      '--url', contender.baseUrl,
-      '--watches', String(settings.watches),
-      '--seconds', String(settings.windowSeconds),
+      '--url',
+      contender.baseUrl,
+      '--watches',
+      String(settings.watches),
+      '--seconds',
+      String(settings.windowSeconds),
       ...(direct ? ['--ca', upstream.caFile, '--token', upstream.token] : []),
     ],
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
@@ -90,7 +98,8 @@ async function measureRun(contender: Contender, upstream: UpstreamAccess, upstre
     await new Promise((resolve) => setTimeout(resolve, WINDOW_STARTS_AFTER_OPEN_MS));
     const cpuAtWindowStart = pid === undefined ? Number.NaN : cpuSeconds(pid);
     await new Promise((resolve) => setTimeout(resolve, (settings.windowSeconds * 1000) / 2));
-    const watching = pid === undefined ? { rssMb: Number.NaN, anonMb: Number.NaN, fileMb: Number.NaN } : residentSplit(pid);
+    const watching =
+      pid === undefined ? { rssMb: Number.NaN, anonMb: Number.NaN, fileMb: Number.NaN } : residentSplit(pid);
     const upstreamConnections = connectionsTo(pid ?? client.pid, upstreamPort);
     await client.exited;
     const cpuInWindow = pid === undefined ? Number.NaN : cpuSeconds(pid) - cpuAtWindowStart;
@@ -114,7 +123,11 @@ async function measureRun(contender: Contender, upstream: UpstreamAccess, upstre
 }
 
 /** `repeats` runs of each contender (the direct path first in the first round, then rotated). */
-export async function measureWatches(workspace: Workspace, forwarders: readonly StartContender[], settings: WatchSettings): Promise<WatchRun[]> {
+export async function measureWatches(
+  workspace: Workspace,
+  forwarders: readonly StartContender[],
+  settings: WatchSettings,
+): Promise<WatchRun[]> {
   const { access: upstream, port } = await startWatchUpstream(workspace);
   const starts: StartContender[] = [async (access) => directContender(access), ...forwarders];
   const runs: WatchRun[] = [];

@@ -22,7 +22,12 @@ export interface WrkResult {
   readonly requestsPerSecond: number;
   /** Latency percentiles in milliseconds. */
   readonly latencyMs: { readonly p50: number; readonly p75: number; readonly p90: number; readonly p99: number };
-  readonly socketErrors: { readonly connect: number; readonly read: number; readonly write: number; readonly timeout: number };
+  readonly socketErrors: {
+    readonly connect: number;
+    readonly read: number;
+    readonly write: number;
+    readonly timeout: number;
+  };
   readonly non2xx3xx: number;
 }
 
@@ -56,7 +61,12 @@ export function parseWrkOutput(output: string): WrkResult {
     requests: Number(total[1]),
     seconds: toMs(Number(total[2]), total[3] ?? 's') / 1000,
     requestsPerSecond: Number(rate[1]),
-    latencyMs: { p50: percentile(output, 50), p75: percentile(output, 75), p90: percentile(output, 90), p99: percentile(output, 99) },
+    latencyMs: {
+      p50: percentile(output, 50),
+      p75: percentile(output, 75),
+      p90: percentile(output, 90),
+      p99: percentile(output, 99),
+    },
     socketErrors: {
       connect: Number(errors?.[1] ?? 0),
       read: Number(errors?.[2] ?? 0),

@@ -73,9 +73,13 @@ export class AuditLog implements Recorder {
   }
 
   /** Upstream errors and denials are in the request's own event (code, decision, reason). */
-  upstreamError(): void {}
+  upstreamError(): void {
+    // Written with the request's own event.
+  }
 
-  policyDenied(): void {}
+  policyDenied(): void {
+    // Written with the request's own event.
+  }
 
   /** Writes what is buffered; resolves when the sink has it. */
   flush(): Promise<void> {
@@ -94,7 +98,10 @@ export class AuditLog implements Recorder {
     ]);
     clearTimeout(timer);
     if (flushed) return;
-    this.#log.warn({ timeoutMs: CLOSE_TIMEOUT_MS }, 'the audit log did not take every event before shutdown; the rest are lost');
+    this.#log.warn(
+      { timeoutMs: CLOSE_TIMEOUT_MS },
+      'the audit log did not take every event before shutdown; the rest are lost',
+    );
     // Otherwise pino's exit hook would retry the write, synchronously, for ever.
     this.#sink?.destroy();
   }
@@ -117,7 +124,10 @@ export class AuditLog implements Recorder {
     this.#onLoss('sink_error');
     if (this.#broken) return;
     this.#broken = true;
-    this.#log.error({ reason: error.message }, 'the audit log cannot be written; the proxy keeps serving, and lost events are counted');
+    this.#log.error(
+      { reason: error.message },
+      'the audit log cannot be written; the proxy keeps serving, and lost events are counted',
+    );
     // Nothing more is written to it: left open, pino's exit hook would retry the write for ever at exit.
     this.#sink?.destroy();
   }

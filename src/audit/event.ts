@@ -70,7 +70,12 @@ function objectRefJson(attributes: RequestAttributes): string {
  * One audit event as a JSON line. Built as a string, as pino builds its lines: assembling and
  * stringifying an object per request cost a measurable share of the proxy's CPU (npm run bench:audit).
  */
-export function auditLine(stage: AuditStage, request: CompletedRequest, user: UserInfo | undefined, now: number): string {
+export function auditLine(
+  stage: AuditStage,
+  request: CompletedRequest,
+  user: UserInfo | undefined,
+  now: number,
+): string {
   const { attributes, arrival, audit } = request;
   let line =
     `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"${audit.level}","auditID":` +
@@ -93,12 +98,14 @@ export function auditLine(stage: AuditStage, request: CompletedRequest, user: Us
     }
     line += '}';
   }
-  const bodies = request.requestBody === undefined && request.responseBody === undefined ? undefined : bodiesJson(request);
+  const bodies =
+    request.requestBody === undefined && request.responseBody === undefined ? undefined : bodiesJson(request);
   if (bodies !== undefined) line += bodies.fields;
   line += `,"requestReceivedTimestamp":"${timestamp(arrival.receivedAt)}","stageTimestamp":"${timestamp(now)}"`;
   line += `,"annotations":{"${AUDIT_ANNOTATIONS.decision}":"${request.decision}"`;
   if (request.reason !== undefined) line += `,"${AUDIT_ANNOTATIONS.reason}":${JSON.stringify(request.reason)}`;
-  if (arrival.clientAuditId !== undefined) line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(arrival.clientAuditId)}`;
+  if (arrival.clientAuditId !== undefined)
+    line += `,"${AUDIT_ANNOTATIONS.clientAuditId}":${JSON.stringify(arrival.clientAuditId)}`;
   if (request.dryRun) line += `,"${AUDIT_ANNOTATIONS.dryRun}":"true"`;
   if (arrival.span !== undefined) line += `,"${AUDIT_ANNOTATIONS.traceId}":"${arrival.span.traceId}"`;
   return `${line}${bodies?.annotations ?? ''}}}\n`;

@@ -22,7 +22,6 @@ import type { RequestAttributes } from '../request/attributes.ts';
 import type { AuditVerdict } from '../request/record.ts';
 import { resourceMatches, urlMatches } from '../request/rule-match.ts';
 
-
 interface GroupResources {
   readonly group: string;
   readonly resources: readonly string[] | undefined;
@@ -42,7 +41,8 @@ export interface AuditPolicy {
   readonly rules: readonly AuditRule[];
 }
 
-export type AuditPolicyCompile = { readonly ok: true; readonly policy: AuditPolicy } | { readonly ok: false; readonly problems: readonly string[] };
+export type AuditPolicyCompile =
+  { readonly ok: true; readonly policy: AuditPolicy } | { readonly ok: false; readonly problems: readonly string[] };
 
 export const NOT_AUDITED: AuditVerdict = { level: 'None', omitStages: new Set(), omitManagedFields: false };
 
@@ -74,22 +74,38 @@ function rule(fields: Partial<AuditRule> & { level: AuditLevel }): AuditRule {
  * target could not be parsed has no attributes: only rules that name no verbs, resources,
  * namespaces or URLs can match it.
  */
-export function auditVerdict(policy: AuditPolicy, attributes: RequestAttributes | undefined, user: UserInfo | undefined): AuditVerdict {
+export function auditVerdict(
+  policy: AuditPolicy,
+  attributes: RequestAttributes | undefined,
+  user: UserInfo | undefined,
+): AuditVerdict {
   for (const candidate of policy.rules) {
     if (ruleMatches(candidate, attributes, user)) return candidate;
   }
   return NOT_AUDITED;
 }
 
-function ruleMatches(candidate: AuditRule, attributes: RequestAttributes | undefined, user: UserInfo | undefined): boolean {
+function ruleMatches(
+  candidate: AuditRule,
+  attributes: RequestAttributes | undefined,
+  user: UserInfo | undefined,
+): boolean {
   if (candidate.users !== undefined && (user === undefined || !candidate.users.has(user.username))) return false;
-  if (candidate.userGroups !== undefined && !(user?.groups ?? []).some((group) => candidate.userGroups?.has(group))) return false;
+  if (candidate.userGroups !== undefined && !(user?.groups ?? []).some((group) => candidate.userGroups?.has(group)))
+    return false;
   if (attributes === undefined) {
-    return candidate.verbs === undefined && candidate.namespaces === undefined && candidate.resources === undefined && candidate.nonResourceURLs === undefined;
+    return (
+      candidate.verbs === undefined &&
+      candidate.namespaces === undefined &&
+      candidate.resources === undefined &&
+      candidate.nonResourceURLs === undefined
+    );
   }
   if (candidate.verbs !== undefined && !candidate.verbs.has(attributes.verb)) return false;
-  if (candidate.namespaces !== undefined || candidate.resources !== undefined) return resourceRuleMatches(candidate, attributes);
-  if (candidate.nonResourceURLs !== undefined) return !attributes.isResourceRequest && urlMatches(candidate.nonResourceURLs, attributes.path);
+  if (candidate.namespaces !== undefined || candidate.resources !== undefined)
+    return resourceRuleMatches(candidate, attributes);
+  if (candidate.nonResourceURLs !== undefined)
+    return !attributes.isResourceRequest && urlMatches(candidate.nonResourceURLs, attributes.path);
   return true;
 }
 
@@ -107,7 +123,17 @@ function resourceRuleMatches(candidate: AuditRule, attributes: RequestAttributes
 }
 
 const TOP_LEVEL_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'rules', 'omitStages', 'omitManagedFields']);
-const RULE_KEYS = new Set(['level', 'users', 'userGroups', 'verbs', 'resources', 'namespaces', 'nonResourceURLs', 'omitStages', 'omitManagedFields']);
+const RULE_KEYS = new Set([
+  'level',
+  'users',
+  'userGroups',
+  'verbs',
+  'resources',
+  'namespaces',
+  'nonResourceURLs',
+  'omitStages',
+  'omitManagedFields',
+]);
 const GROUP_RESOURCE_KEYS = new Set(['group', 'resources', 'resourceNames']);
 
 /**
@@ -118,7 +144,8 @@ export function compileAuditPolicy(document: unknown, podNamespace: string | und
   const problems: string[] = [];
   if (!isRecord(document)) return { ok: false, problems: ['the audit policy must be a mapping with a "rules" list'] };
   unknownKeys(document, TOP_LEVEL_KEYS, '', problems);
-  if (document['apiVersion'] !== undefined && document['apiVersion'] !== 'audit.k8s.io/v1') problems.push('apiVersion: must be audit.k8s.io/v1');
+  if (document['apiVersion'] !== undefined && document['apiVersion'] !== 'audit.k8s.io/v1')
+    problems.push('apiVersion: must be audit.k8s.io/v1');
   if (document['kind'] !== undefined && document['kind'] !== 'Policy') problems.push('kind: must be Policy');
   const policyOmitStages = stageList(document, 'omitStages', 'omitStages', problems);
   const policyOmitManagedFields = booleanField(document, 'omitManagedFields', 'omitManagedFields', problems) ?? false;
@@ -151,7 +178,10 @@ function compileRule(
   const nonResourceURLs = stringList(entry, 'nonResourceURLs', at, problems);
   const namespaces = stringList(entry, 'namespaces', at, problems)?.map((namespace) => {
     if (namespace !== POD_NAMESPACE_PLACEHOLDER) return namespace;
-    if (podNamespace === undefined) problems.push(`${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs the POD_NAMESPACE variable or a service account namespace file`);
+    if (podNamespace === undefined)
+      problems.push(
+        `${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs the POD_NAMESPACE variable or a service account namespace file`,
+      );
     return podNamespace ?? '';
   });
   const resources = groupResourcesList(entry['resources'], `${at}.resources`, problems);
@@ -159,7 +189,8 @@ function compileRule(
     problems.push(`${at}: nonResourceURLs cannot be combined with resources or namespaces`);
   }
   for (const url of nonResourceURLs ?? []) {
-    if (!url.startsWith('/') && url !== '*') problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} must start with "/"`);
+    if (!url.startsWith('/') && url !== '*')
+      problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} must start with "/"`);
   }
   const ruleOmitStages = stageList(entry, 'omitStages', `${at}.omitStages`, problems);
   const users = stringList(entry, 'users', at, problems);
@@ -168,7 +199,8 @@ function compileRule(
   return rule({
     level: level ?? 'None',
     omitStages: new Set([...policyOmitStages, ...ruleOmitStages]),
-    omitManagedFields: booleanField(entry, 'omitManagedFields', `${at}.omitManagedFields`, problems) ?? policyOmitManagedFields,
+    omitManagedFields:
+      booleanField(entry, 'omitManagedFields', `${at}.omitManagedFields`, problems) ?? policyOmitManagedFields,
     users: users === undefined ? undefined : new Set(users),
     userGroups: userGroups === undefined ? undefined : new Set(userGroups),
     verbs: verbs === undefined ? undefined : new Set(verbs),
@@ -195,36 +227,57 @@ function groupResourcesList(value: unknown, at: string, problems: string[]): Gro
     if (typeof group !== 'string') problems.push(`${here}.group: must be a string ("" is the core group)`);
     const resources = stringList(entry, 'resources', here, problems);
     const resourceNames = stringList(entry, 'resourceNames', here, problems);
-    return { group: typeof group === 'string' ? group : '', resources, resourceNames: resourceNames === undefined ? undefined : new Set(resourceNames) };
+    return {
+      group: typeof group === 'string' ? group : '',
+      resources,
+      resourceNames: resourceNames === undefined ? undefined : new Set(resourceNames),
+    };
   });
 }
 
 function stageList(record: Record<string, unknown>, key: string, at: string, problems: string[]): AuditStage[] {
   const value = record[key];
   if (value === undefined) return [];
-  const stages = Array.isArray(value) ? value.map((stage) => AUDIT_STAGES.find((candidate) => candidate === stage)) : [undefined];
+  const stages = Array.isArray(value)
+    ? value.map((stage) => AUDIT_STAGES.find((candidate) => candidate === stage))
+    : [undefined];
   if (stages.includes(undefined)) problems.push(`${at}: must be a list of ${AUDIT_STAGES.join(', ')}`);
   return stages.filter((stage) => stage !== undefined);
 }
 
-function booleanField(record: Record<string, unknown>, key: string, at: string, problems: string[]): boolean | undefined {
+function booleanField(
+  record: Record<string, unknown>,
+  key: string,
+  at: string,
+  problems: string[],
+): boolean | undefined {
   const value = record[key];
   if (value !== undefined && typeof value !== 'boolean') problems.push(`${at}: must be true or false`);
   return typeof value === 'boolean' ? value : undefined;
 }
 
 /** A list of strings, or undefined when absent or empty (an empty list matches everything, as in the API). */
-function stringList(record: Record<string, unknown>, key: string, at: string, problems: string[]): string[] | undefined {
+function stringList(
+  record: Record<string, unknown>,
+  key: string,
+  at: string,
+  problems: string[],
+): string[] | undefined {
   const value = record[key];
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
     problems.push(`${at}.${key}: must be a list of strings`);
     return undefined;
   }
-  return value.length === 0 ? undefined : (value as string[]);
+  return value.length === 0 ? undefined : value;
 }
 
-function unknownKeys(record: Record<string, unknown>, known: ReadonlySet<string>, at: string, problems: string[]): void {
+function unknownKeys(
+  record: Record<string, unknown>,
+  known: ReadonlySet<string>,
+  at: string,
+  problems: string[],
+): void {
   for (const key of Object.keys(record)) {
     if (!known.has(key)) problems.push(`${at}${key}: unknown field (expected ${[...known].join(', ')})`);
   }

@@ -26,8 +26,10 @@ const JSON_TEXT = /^\s*[[{]/;
 const MAX_DEPTH = 512;
 
 const TOKENS_OMITTED = 'redacted: token requests and reviews carry tokens';
-const PATCH_MOVES_VALUES = "redacted: a JSON patch that copies or moves values can put a Secret's value in any field of the answer";
-const PATCH_UNREAD = "redacted: the patch could not be read, and a JSON patch can put a Secret's value in any field of the answer";
+const PATCH_MOVES_VALUES =
+  "redacted: a JSON patch that copies or moves values can put a Secret's value in any field of the answer";
+const PATCH_UNREAD =
+  "redacted: the patch could not be read, and a JSON patch can put a Secret's value in any field of the answer";
 
 /**
  * The fields of a Secret, or of any body of the secrets resource, that never hold its values:
@@ -87,10 +89,15 @@ export function loggedBody(
   return { json: JSON.stringify(body) };
 }
 
-function parsedBody(capture: BodyCapture): { readonly value: unknown } | { readonly omitted: string; readonly truncated?: boolean } {
-  if (capture.truncated) return { omitted: `${capture.bytes} bytes, over --audit-max-body-bytes=${capture.limit}`, truncated: true };
-  if (capture.contentEncoding !== undefined && capture.contentEncoding !== 'identity') return { omitted: `${capture.contentEncoding}-encoded` };
-  if (capture.contentType !== undefined && BINARY_TYPES.test(capture.contentType)) return { omitted: `not JSON (${capture.contentType})` };
+function parsedBody(
+  capture: BodyCapture,
+): { readonly value: unknown } | { readonly omitted: string; readonly truncated?: boolean } {
+  if (capture.truncated)
+    return { omitted: `${capture.bytes} bytes, over --audit-max-body-bytes=${capture.limit}`, truncated: true };
+  if (capture.contentEncoding !== undefined && capture.contentEncoding !== 'identity')
+    return { omitted: `${capture.contentEncoding}-encoded` };
+  if (capture.contentType !== undefined && BINARY_TYPES.test(capture.contentType))
+    return { omitted: `not JSON (${capture.contentType})` };
   try {
     return { value: JSON.parse(capture.text() ?? '') };
   } catch {
@@ -124,7 +131,9 @@ function patchAnswerOmission(patch: BodyCapture | undefined): string | undefined
  */
 function movesValues(patch: unknown): boolean {
   if (!Array.isArray(patch)) return false;
-  return !patch.every((operation) => isRecord(operation) && typeof operation['op'] === 'string' && OPS_WITHOUT_FROM.has(operation['op']));
+  return !patch.every(
+    (operation) => isRecord(operation) && typeof operation['op'] === 'string' && OPS_WITHOUT_FROM.has(operation['op']),
+  );
 }
 
 interface Walk {
@@ -174,7 +183,8 @@ function isKindKey(key: string): boolean {
 /** Outside the secrets resource: the Secrets and tokens anywhere in a value, also inside JSON strings. */
 function redactSecretsWithin(value: unknown, walk: Walk, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new TooDeep();
-  if (typeof value === 'string') return JSON_TEXT.test(value) ? redactSerialized(value, walk, depth, redactSecretsWithin) : value;
+  if (typeof value === 'string')
+    return JSON_TEXT.test(value) ? redactSerialized(value, walk, depth, redactSecretsWithin) : value;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
@@ -202,7 +212,8 @@ function redactSecretsWithin(value: unknown, walk: Walk, depth: number): unknown
 function redactSecretBody(body: unknown, walk: Walk, depth: number): unknown {
   if (isRecord(body)) return redactSecret(body, walk, depth);
   if (!Array.isArray(body)) return hidden(body, walk);
-  for (let i = 0; i < body.length; i++) body[i] = isRecord(body[i]) ? redactSecret(body[i], walk, depth + 1) : hidden(body[i], walk);
+  for (let i = 0; i < body.length; i++)
+    body[i] = isRecord(body[i]) ? redactSecret(body[i], walk, depth + 1) : hidden(body[i], walk);
   return body;
 }
 
@@ -245,12 +256,18 @@ function redactSecretMetadata(metadata: Record<string, unknown>, walk: Walk, dep
   for (const key of Object.keys(annotations)) {
     const annotation = annotations[key];
     if (key === LAST_APPLIED) annotations[key] = hidden(annotation, walk);
-    else if (typeof annotation === 'string' && JSON_TEXT.test(annotation)) annotations[key] = redactSerialized(annotation, walk, depth, redactSecretBody);
+    else if (typeof annotation === 'string' && JSON_TEXT.test(annotation))
+      annotations[key] = redactSerialized(annotation, walk, depth, redactSecretBody);
   }
 }
 
 /** JSON inside a string, redacted and re-serialized if it held anything secret; any other string as it is. */
-function redactSerialized(text: string, walk: Walk, depth: number, redact: (value: unknown, walk: Walk, depth: number) => unknown): string {
+function redactSerialized(
+  text: string,
+  walk: Walk,
+  depth: number,
+  redact: (value: unknown, walk: Walk, depth: number) => unknown,
+): string {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -260,9 +277,13 @@ function redactSerialized(text: string, walk: Walk, depth: number, redact: (valu
   const outer = walk.redacted;
   walk.redacted = false;
   const redacted = redact(value, walk, depth + 1);
-  const changed = walk.redacted;
-  walk.redacted ||= outer;
-  return changed ? JSON.stringify(redacted) : text;
+  // `redact` sets walk.redacted, which TypeScript cannot see: it still reads the `false` set above.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+  if (!walk.redacted) {
+    walk.redacted = outer;
+    return text;
+  }
+  return JSON.stringify(redacted);
 }
 
 /** `omitManagedFields`, as kube-apiserver applies it: on the object, or on each item of a list. */

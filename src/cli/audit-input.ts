@@ -11,10 +11,17 @@ const USERS_SHOWN = 10;
 const SERVICE_ACCOUNT = /^system:serviceaccount:([a-z0-9]([-a-z0-9]*[a-z0-9])?):[^:]+$/;
 
 /** Feeds each line of the file (or stdin for `-`) to `onLine`, streaming; the error's message if it cannot be read. */
-export async function readLines(input: string, stdin: Readable, onLine: (line: string) => void): Promise<string | undefined> {
+export async function readLines(
+  input: string,
+  stdin: Readable,
+  onLine: (line: string) => void,
+): Promise<string | undefined> {
   try {
     const file = input === STDIN ? undefined : await open(input);
-    const lines = createInterface({ input: file?.createReadStream({ encoding: 'utf8' }) ?? stdin, crlfDelay: Infinity });
+    const lines = createInterface({
+      input: file?.createReadStream({ encoding: 'utf8' }) ?? stdin,
+      crlfDelay: Infinity,
+    });
     for await (const line of lines) onLine(line);
     return undefined;
   } catch (error) {
@@ -31,13 +38,19 @@ export function serviceAccountNamespace(user: string | undefined): string | unde
   return user === undefined ? undefined : SERVICE_ACCOUNT.exec(user)?.[1];
 }
 
-export type UserChoice = { readonly ok: true; readonly user: string } | { readonly ok: false; readonly exit: number; readonly message: string };
+export type UserChoice =
+  | { readonly ok: true; readonly user: string }
+  | { readonly ok: false; readonly exit: number; readonly message: string };
 
 /** The user whose requests were read: `--user`, or the log's only one. */
 export function chooseUser(log: RecordedLogSummary, user: string | undefined, source: string): UserChoice {
   if (log.format === 'ambassador') {
     if (user === undefined) return { ok: true, user: '' };
-    return { ok: false, exit: EXIT_USAGE, message: `--user chooses a user in kube-apiserver's audit log; ${source} is the ambassador's, which holds only its own pod's requests\n` };
+    return {
+      ok: false,
+      exit: EXIT_USAGE,
+      message: `--user chooses a user in kube-apiserver's audit log; ${source} is the ambassador's, which holds only its own pod's requests\n`,
+    };
   }
   if (user !== undefined) {
     if (log.requests > 0) return { ok: true, user };
@@ -45,14 +58,27 @@ export function chooseUser(log: RecordedLogSummary, user: string | undefined, so
   }
   const [only] = log.users.keys();
   if (log.users.size === 1 && only !== undefined) return { ok: true, user: only };
-  if (log.users.size === 0) return { ok: false, exit: EXIT_NO_EVENTS, message: `no requests at their last stage (ResponseComplete, Panic or ResponseStarted) in ${source}\n` };
-  return { ok: false, exit: EXIT_USAGE, message: `${source} holds the requests of ${log.users.size} users: choose one with --user${usersSeen(log)}\n` };
+  if (log.users.size === 0)
+    return {
+      ok: false,
+      exit: EXIT_NO_EVENTS,
+      message: `no requests at their last stage (ResponseComplete, Panic or ResponseStarted) in ${source}\n`,
+    };
+  return {
+    ok: false,
+    exit: EXIT_USAGE,
+    message: `${source} holds the requests of ${log.users.size} users: choose one with --user${usersSeen(log)}\n`,
+  };
 }
 
 function usersSeen(log: RecordedLogSummary): string {
   if (log.users.size === 0) return '';
   const users = [...log.users].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  const shown = users.slice(0, USERS_SHOWN).map(([name, requests]) => `  ${name === '' ? '(no user)' : name}: ${requests} request${requests === 1 ? '' : 's'}`);
+  const shown = users
+    .slice(0, USERS_SHOWN)
+    .map(
+      ([name, requests]) => `  ${name === '' ? '(no user)' : name}: ${requests} request${requests === 1 ? '' : 's'}`,
+    );
   if (users.length > USERS_SHOWN) shown.push(`  … and ${users.length - USERS_SHOWN} more`);
   return `; the users it holds:\n${shown.join('\n')}`;
 }

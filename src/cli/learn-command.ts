@@ -10,7 +10,14 @@ import type { RecordedEvent } from '../history/apiserver-event.ts';
 import { logFormatOfLine, RecordedLog, type LogFormat } from '../history/recorded-log.ts';
 import { ApiServerLearner, renderApiServerPolicy } from '../history/apiserver-learn.ts';
 import { AuditLogReader, learnRules, renderLearnedPolicy } from '../history/learn.ts';
-import { chooseUser, EXIT_NO_EVENTS, EXIT_USAGE, readLines, serviceAccountNamespace, sourceName } from './audit-input.ts';
+import {
+  chooseUser,
+  EXIT_NO_EVENTS,
+  EXIT_USAGE,
+  readLines,
+  serviceAccountNamespace,
+  sourceName,
+} from './audit-input.ts';
 
 const EXIT_PRINTED = 0;
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -56,7 +63,10 @@ export async function runLearnCommand(
   const pending: string[] = [];
   let learner: Learner | undefined;
   const problem = await readLines(input, stdin, (line) => {
-    if (learner !== undefined) return learner.read(line);
+    if (learner !== undefined) {
+      learner.read(line);
+      return;
+    }
     pending.push(line);
     const format = logFormatOfLine(line);
     if (format === undefined && pending.length < FORMAT_LINES) return;
@@ -74,8 +84,15 @@ export async function runLearnCommand(
   return learner.finish(out, err);
 }
 
-function learnerFor(format: LogFormat, podNamespace: string | undefined, user: string | undefined, source: string): Learner {
-  return format === 'ambassador' ? ambassadorLearner(podNamespace, user, source) : apiServerLearner(podNamespace, user, source);
+function learnerFor(
+  format: LogFormat,
+  podNamespace: string | undefined,
+  user: string | undefined,
+  source: string,
+): Learner {
+  return format === 'ambassador'
+    ? ambassadorLearner(podNamespace, user, source)
+    : apiServerLearner(podNamespace, user, source);
 }
 
 function ambassadorLearner(podNamespace: string | undefined, user: string | undefined, source: string): Learner {
@@ -92,11 +109,16 @@ function ambassadorLearner(podNamespace: string | undefined, user: string | unde
         return EXIT_NO_EVENTS;
       }
       if (user !== undefined) {
-        err.write(`--user chooses a user in kube-apiserver's audit log; ${source} is the ambassador's, which holds only its own pod's requests\n`);
+        err.write(
+          `--user chooses a user in kube-apiserver's audit log; ${source} is the ambassador's, which holds only its own pod's requests\n`,
+        );
         return EXIT_USAGE;
       }
       out.write(renderLearnedPolicy(summary, learnRules(summary, podNamespace), source));
-      if (summary.malformedLines > 0) err.write(`${source}: skipped ${summary.malformedLines} malformed line(s); the policy's header lists the first\n`);
+      if (summary.malformedLines > 0)
+        err.write(
+          `${source}: skipped ${summary.malformedLines} malformed line(s); the policy's header lists the first\n`,
+        );
       return EXIT_PRINTED;
     },
   };
@@ -116,7 +138,10 @@ function apiServerLearner(podNamespace: string | undefined, user: string | undef
       }
       const namespace = podNamespace ?? serviceAccountNamespace(chosen.user);
       out.write(renderApiServerPolicy(summary, learner.finish(), chosen.user, namespace, source));
-      if (summary.malformedLines > 0) err.write(`${source}: skipped ${summary.malformedLines} malformed line(s); the policy's header lists the first\n`);
+      if (summary.malformedLines > 0)
+        err.write(
+          `${source}: skipped ${summary.malformedLines} malformed line(s); the policy's header lists the first\n`,
+        );
       return EXIT_PRINTED;
     },
   };

@@ -26,14 +26,20 @@ const USAGE = `${CHECK_USAGE}\n${LEARN_USAGE}\n${REPLAY_USAGE}`;
 /** Where `policy check` takes `$(POD_NAMESPACE)` from. */
 const POD_NAMESPACE_SOURCES = '--pod-namespace NS (or the POD_NAMESPACE variable)';
 
-const FLAGS = { policy: { type: 'string' }, 'pod-namespace': { type: 'string' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+const FLAGS = {
+  policy: { type: 'string' },
+  'pod-namespace': { type: 'string' },
+  user: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 /** `--polcy: unknown flag, did you mean --policy?` for the first long flag that is not one of FLAGS. */
 function unknownFlag(argv: readonly string[]): string | undefined {
   for (const arg of argv) {
     if (arg === '--') return undefined;
-    const name = arg.startsWith('--') ? arg.slice(2).split('=', 1)[0] ?? '' : '';
-    if (name !== '' && !Object.hasOwn(FLAGS, name)) return `${arg}: unknown flag${didYouMean(name, Object.keys(FLAGS), (flag) => `--${flag}`)}`;
+    const name = arg.startsWith('--') ? (arg.slice(2).split('=', 1)[0] ?? '') : '';
+    if (name !== '' && !Object.hasOwn(FLAGS, name))
+      return `${arg}: unknown flag${didYouMean(name, Object.keys(FLAGS), (flag) => `--${flag}`)}`;
   }
   return undefined;
 }
@@ -60,7 +66,11 @@ export async function runPolicyCommand(
   if (command === 'learn') {
     const [, input] = parsed.positionals;
     if (parsed.values.policy !== undefined || input === undefined || parsed.positionals.length !== 2) {
-      err.write(parsed.values.policy === undefined ? LEARN_USAGE : `--policy is for policy check; learn reads only an audit log\n${LEARN_USAGE}`);
+      err.write(
+        parsed.values.policy === undefined
+          ? LEARN_USAGE
+          : `--policy is for policy check; learn reads only an audit log\n${LEARN_USAGE}`,
+      );
       return EXIT_USAGE;
     }
     return runLearnCommand(input, parsed.values['pod-namespace'], parsed.values.user, stdin, out, err);
@@ -78,11 +88,21 @@ export async function runPolicyCommand(
     err.write(`--user is for policy learn and policy replay\n${USAGE}`);
     return EXIT_USAGE;
   }
-  if (command !== 'check' || parsed.values.policy === undefined || method === undefined || rawTarget === undefined || parsed.positionals.length !== 3) {
+  if (
+    command !== 'check' ||
+    parsed.values.policy === undefined ||
+    method === undefined ||
+    rawTarget === undefined ||
+    parsed.positionals.length !== 3
+  ) {
     err.write(USAGE);
     return EXIT_USAGE;
   }
-  const read = await readPolicyFile(parsed.values.policy, parsed.values['pod-namespace'] ?? env['POD_NAMESPACE'], POD_NAMESPACE_SOURCES);
+  const read = await readPolicyFile(
+    parsed.values.policy,
+    parsed.values['pod-namespace'] ?? env['POD_NAMESPACE'],
+    POD_NAMESPACE_SOURCES,
+  );
   if (!read.ok) {
     err.write(`invalid policy:\n${read.problems.map((problem) => `  ${problem}\n`).join('')}`);
     return EXIT_USAGE;
@@ -97,7 +117,9 @@ export async function runPolicyCommand(
   }
   const { attributes } = resolved.request;
   const decision = decideRequest(read.policy, resolved.request, isStreamingSubresource(attributes));
-  out.write(`decision    ${decision.allowed ? decision.reason : `refused with ${decision.code}: ${decision.reason}`}\n`);
+  out.write(
+    `decision    ${decision.allowed ? decision.reason : `refused with ${decision.code}: ${decision.reason}`}\n`,
+  );
   return decision.allowed ? EXIT_ALLOWED : EXIT_REFUSED;
 }
 

@@ -29,7 +29,11 @@ unreadable input or invalid policy.
 export async function runReplayCommand(
   policyFile: string,
   input: string,
-  options: { readonly podNamespace: string | undefined; readonly user: string | undefined; readonly env: Readonly<Record<string, string | undefined>> },
+  options: {
+    readonly podNamespace: string | undefined;
+    readonly user: string | undefined;
+    readonly env: Readonly<Record<string, string | undefined>>;
+  },
   stdin: Readable,
   out: Writable,
   err: Writable,
@@ -56,22 +60,36 @@ export async function runReplayCommand(
   }
   const result = replayer.finish();
   const whose = chosen.user === '' ? '' : ` of ${chosen.user}`;
-  out.write(`${result.decided} request${result.decided === 1 ? '' : 's'}${whose} in ${source} decided against ${policyFile}: ${result.allowed} allowed, ${result.refused} refused.\n`);
+  out.write(
+    `${result.decided} request${result.decided === 1 ? '' : 's'}${whose} in ${source} decided against ${policyFile}: ${result.allowed} allowed, ${result.refused} refused.\n`,
+  );
   out.write(renderReport(result));
-  if (summary.malformedLines > 0) err.write(`${source}: skipped ${summary.malformedLines} malformed line(s), the first on line ${summary.firstMalformed[0]?.line}\n`);
+  if (summary.malformedLines > 0)
+    err.write(
+      `${source}: skipped ${summary.malformedLines} malformed line(s), the first on line ${summary.firstMalformed[0]?.line}\n`,
+    );
   return result.refused > 0 ? EXIT_REFUSED : EXIT_NOTHING_REFUSED;
 }
 
 function renderReport(result: ReplayResult): string {
   const lines = notReplayed(result);
   if (result.groups.length > 0) lines.push('', 'Refused:', ...table(result.groups));
-  const caveats = new Set<Caveat>([...result.groups.flatMap((group) => (group.caveat === undefined ? [] : [group.caveat])), ...result.uncertainAllowed.keys()]);
+  const caveats = new Set<Caveat>([
+    ...result.groups.flatMap((group) => (group.caveat === undefined ? [] : [group.caveat])),
+    ...result.uncertainAllowed.keys(),
+  ]);
   for (const caveat of caveats) {
     const allowed = result.uncertainAllowed.get(caveat) ?? 0;
-    lines.push('', `[${caveatNumber(caveat)}] ${CAVEATS[caveat]}${allowed === 0 ? '' : `; ${allowed} allowed request${allowed === 1 ? ' was' : 's were'} decided so too`}.`);
+    lines.push(
+      '',
+      `[${caveatNumber(caveat)}] ${CAVEATS[caveat]}${allowed === 0 ? '' : `; ${allowed} allowed request${allowed === 1 ? ' was' : 's were'} decided so too`}.`,
+    );
   }
   if (result.mismatched > 0) {
-    lines.push('', `NOTE: ${result.mismatched} request${result.mismatched === 1 ? '' : 's'} resolved otherwise than the server recorded, decided as the ambassador resolves them; the first: ${result.firstMismatch}`);
+    lines.push(
+      '',
+      `NOTE: ${result.mismatched} request${result.mismatched === 1 ? '' : 's'} resolved otherwise than the server recorded, decided as the ambassador resolves them; the first: ${result.firstMismatch}`,
+    );
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
@@ -79,7 +97,9 @@ function renderReport(result: ReplayResult): string {
 function notReplayed(result: ReplayResult): string[] {
   const parts = [
     result.recordedRefused === 0 ? '' : `${result.recordedRefused} the server refused when it was made`,
-    result.impersonated === 0 ? '' : `${result.impersonated} made as another user (Impersonate-User, which the ambassador drops)`,
+    result.impersonated === 0
+      ? ''
+      : `${result.impersonated} made as another user (Impersonate-User, which the ambassador drops)`,
     result.undecided === 0 ? '' : `${result.undecided} without an authorization decision`,
   ].filter((part) => part !== '');
   return parts.length === 0 ? [] : [`Not decided: ${parts.join(', ')}.`];
@@ -103,7 +123,9 @@ function table(groups: readonly RefusedGroup[]): string[] {
     ]),
   ];
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  '));
+  return rows.map((row) =>
+    row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  '),
+  );
 }
 
 function shorten(uri: string): string {

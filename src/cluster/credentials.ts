@@ -46,8 +46,8 @@ export class CredentialStore {
   readonly #load: LoadCredentials;
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout;
-  readonly #tlsListeners: Array<(tls: TlsMaterial) => void> = [];
-  readonly #reloadListeners: Array<(ok: boolean) => void> = [];
+  readonly #tlsListeners: ((tls: TlsMaterial) => void)[] = [];
+  readonly #reloadListeners: ((ok: boolean) => void)[] = [];
   #reloading: Promise<void> | undefined;
   #reloadsStarted = 0;
   #failing = false;
@@ -179,7 +179,10 @@ export function assertClientCertificate(cert: Buffer, key: Buffer, what: string)
   try {
     createSecureContext({ cert, key });
   } catch (error) {
-    throw new Error(`the client certificate and key of ${what} cannot be used together (${(error as NodeJS.ErrnoException).code ?? 'invalid key'})`);
+    // eslint-disable-next-line preserve-caught-error -- the cause may quote the secret.
+    throw new Error(
+      `the client certificate and key of ${what} cannot be used together (${(error as NodeJS.ErrnoException).code ?? 'invalid key'})`,
+    );
   }
 }
 
@@ -191,7 +194,8 @@ export function bearerTokenProblem(token: string, what: string): string | undefi
   if (token === '') return `${what} is empty`;
   const bytes = Buffer.byteLength(token);
   if (bytes > MAX_TOKEN_BYTES) return tooLargeMessage(what, bytes, MAX_TOKEN_BYTES);
-  if (!HEADER_VALUE_BYTE.test(token)) return `${what} holds characters that cannot be sent in an HTTP header (control characters or text beyond Latin-1)`;
+  if (!HEADER_VALUE_BYTE.test(token))
+    return `${what} holds characters that cannot be sent in an HTTP header (control characters or text beyond Latin-1)`;
   return undefined;
 }
 
@@ -207,7 +211,7 @@ function tokenClaims(token: string): TokenClaims | undefined {
   if (payload === undefined) return undefined;
   try {
     const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    return typeof claims === 'object' && claims !== null ? (claims as TokenClaims) : undefined;
+    return typeof claims === 'object' && claims !== null ? claims : undefined;
   } catch {
     return undefined;
   }
@@ -233,7 +237,9 @@ export function tokenIdentity(token: string): UserInfo | undefined {
   return {
     username: claims.sub,
     ...(typeof uid === 'string' ? { uid } : {}),
-    ...(namespace === undefined ? {} : { groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] }),
+    ...(namespace === undefined
+      ? {}
+      : { groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] }),
   };
 }
 

@@ -10,7 +10,13 @@ import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Options } from '../config/options.ts';
 import { MAX_NAMESPACE_FILE_BYTES, MAX_PEM_FILE_BYTES, MAX_TOKEN_BYTES, readBounded } from './bounded-read.ts';
-import { assertCertificates, bearerTokenProblem, tokenExpiry, tokenIdentity, type LoadCredentials } from './credentials.ts';
+import {
+  assertCertificates,
+  bearerTokenProblem,
+  tokenExpiry,
+  tokenIdentity,
+  type LoadCredentials,
+} from './credentials.ts';
 import { readKubeconfig } from './kubeconfig.ts';
 import { credentialsFromKubeconfig } from './kubeconfig-credentials.ts';
 
@@ -23,7 +29,8 @@ export interface ClusterSource {
   readonly loadCredentials: LoadCredentials;
 }
 
-export type Discovery = { readonly ok: true; readonly source: ClusterSource } | { readonly ok: false; readonly problem: string };
+export type Discovery =
+  { readonly ok: true; readonly source: ClusterSource } | { readonly ok: false; readonly problem: string };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -31,7 +38,11 @@ type Env = Readonly<Record<string, string | undefined>>;
 export async function discoverCluster(options: Options, env: Env, homeDir: string): Promise<Discovery> {
   try {
     if (options.kubeconfig !== '' || options.context !== '') {
-      return await fromKubeconfig(options, options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir), env);
+      return await fromKubeconfig(
+        options,
+        options.kubeconfig !== '' ? [options.kubeconfig] : defaultKubeconfigFiles(env, homeDir),
+        env,
+      );
     }
     if (options.server !== '') {
       return { ok: true, source: await fromFiles(new URL(options.server), options, 'the --server flag') };
@@ -64,9 +75,15 @@ function defaultKubeconfigFiles(env: Env, homeDir: string): string[] {
 
 /** Token and CA files: --token-file and --certificate-authority, else the service account folder's. */
 async function fromFiles(server: URL, options: Options, origin: string): Promise<ClusterSource> {
-  const tokenFile = options['token-file'] !== '' ? options['token-file'] : join(options['service-account-dir'], 'token');
+  const tokenFile =
+    options['token-file'] !== '' ? options['token-file'] : join(options['service-account-dir'], 'token');
   const defaultCa = join(options['service-account-dir'], 'ca.crt');
-  const caFile = options['certificate-authority'] !== '' ? options['certificate-authority'] : existsSync(defaultCa) ? defaultCa : undefined;
+  const caFile =
+    options['certificate-authority'] !== ''
+      ? options['certificate-authority']
+      : existsSync(defaultCa)
+        ? defaultCa
+        : undefined;
   const servername = options['tls-server-name'] !== '' ? options['tls-server-name'] : undefined;
   const namespace = await readNamespace(join(options['service-account-dir'], 'namespace'));
   return {
@@ -75,7 +92,8 @@ async function fromFiles(server: URL, options: Options, origin: string): Promise
     namespace,
     loadCredentials: async () => {
       const token = await readToken(tokenFile);
-      const ca = caFile === undefined ? undefined : await readBounded(caFile, MAX_PEM_FILE_BYTES, `the CA file ${caFile}`);
+      const ca =
+        caFile === undefined ? undefined : await readBounded(caFile, MAX_PEM_FILE_BYTES, `the CA file ${caFile}`);
       if (ca !== undefined) assertCertificates(ca, `the CA file ${caFile}`);
       return {
         authorization: `Bearer ${token}`,
@@ -98,7 +116,10 @@ async function readToken(file: string): Promise<string> {
 
 async function readNamespace(file: string): Promise<string | undefined> {
   try {
-    return (await readBounded(file, MAX_NAMESPACE_FILE_BYTES, `the namespace file ${file}`)).toString('utf8').trim() || undefined;
+    return (
+      (await readBounded(file, MAX_NAMESPACE_FILE_BYTES, `the namespace file ${file}`)).toString('utf8').trim() ||
+      undefined
+    );
   } catch {
     return undefined;
   }
@@ -112,12 +133,17 @@ async function fromKubeconfig(options: Options, files: readonly string[], env: E
   const selected = await readKubeconfig(existing, options.context);
   const { cluster } = selected;
   if (cluster === undefined) {
-    const why = selected.contexts.includes(selected.context) ? `its context "${selected.context}" names no cluster it defines` : 'has no current context; pass --context';
+    const why = selected.contexts.includes(selected.context)
+      ? `its context "${selected.context}" names no cluster it defines`
+      : 'has no current context; pass --context';
     return { ok: false, problem: `The kubeconfig ${existing.join(delimiter)} ${why}.` };
   }
   const server = new URL(cluster.server);
   if (server.protocol !== 'https:') {
-    return { ok: false, problem: `The kubeconfig cluster "${cluster.name}" uses ${server.origin}; the ambassador only forwards over https.` };
+    return {
+      ok: false,
+      problem: `The kubeconfig cluster "${cluster.name}" uses ${server.origin}; the ambassador only forwards over https.`,
+    };
   }
   if (cluster.insecureSkipTlsVerify) {
     return {
@@ -135,7 +161,8 @@ async function fromKubeconfig(options: Options, files: readonly string[], env: E
       // Each load re-reads the files and runs the exec plugin again, so credentials are renewed on
       // the refresh timer, before they expire, not after. The context chosen at start stays: the
       // server does too, and another context's credentials are not for it.
-      loadCredentials: async () => credentialsFromKubeconfig(await readKubeconfig(existing, selected.context), servername, env),
+      loadCredentials: async () =>
+        credentialsFromKubeconfig(await readKubeconfig(existing, selected.context), servername, env),
     },
   };
 }

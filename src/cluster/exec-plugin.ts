@@ -24,7 +24,8 @@ const JSON_POSITION = /\(line (\d+) column (\d+)\)/;
 function statusString(status: Readonly<Record<string, unknown>>, key: string, what: string): string | undefined {
   const value = status[key];
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string') throw new Error(`${what} printed an ExecCredential whose status.${key} is not a string`);
+  if (typeof value !== 'string')
+    throw new Error(`${what} printed an ExecCredential whose status.${key} is not a string`);
   return value;
 }
 
@@ -35,14 +36,21 @@ export function parseExecCredential(output: string, apiVersion: string, what: st
     credential = JSON.parse(output);
   } catch (error) {
     const position = JSON_POSITION.exec((error as Error).message);
-    throw new Error(`${what} printed output that is not JSON${position === null ? '' : ` (line ${position[1]}, column ${position[2]})`}`);
+    // eslint-disable-next-line preserve-caught-error -- the cause may quote the secret.
+    throw new Error(
+      `${what} printed output that is not JSON${position === null ? '' : ` (line ${position[1]}, column ${position[2]})`}`,
+    );
   }
-  if (typeof credential !== 'object' || credential === null || Array.isArray(credential)) throw new Error(`${what} printed JSON that is not an ExecCredential object`);
+  if (typeof credential !== 'object' || credential === null || Array.isArray(credential))
+    throw new Error(`${what} printed JSON that is not an ExecCredential object`);
   const fields = credential as Readonly<Record<string, unknown>>;
-  if (fields['kind'] !== 'ExecCredential') throw new Error(`${what} printed an object whose kind is not ExecCredential`);
-  if (fields['apiVersion'] !== apiVersion) throw new Error(`${what} printed an ExecCredential whose apiVersion is not the kubeconfig's ${apiVersion}`);
+  if (fields['kind'] !== 'ExecCredential')
+    throw new Error(`${what} printed an object whose kind is not ExecCredential`);
+  if (fields['apiVersion'] !== apiVersion)
+    throw new Error(`${what} printed an ExecCredential whose apiVersion is not the kubeconfig's ${apiVersion}`);
   const status = fields['status'];
-  if (typeof status !== 'object' || status === null || Array.isArray(status)) throw new Error(`${what} printed an ExecCredential without a status`);
+  if (typeof status !== 'object' || status === null || Array.isArray(status))
+    throw new Error(`${what} printed an ExecCredential without a status`);
   const statusFields = status as Readonly<Record<string, unknown>>;
   const parsed: ExecCredentialStatus = {
     token: statusString(statusFields, 'token', what),
@@ -50,15 +58,20 @@ export function parseExecCredential(output: string, apiVersion: string, what: st
     clientKeyData: statusString(statusFields, 'clientKeyData', what),
     expirationTimestamp: statusString(statusFields, 'expirationTimestamp', what),
   };
-  if (parsed.token === undefined && parsed.clientCertificateData === undefined && parsed.clientKeyData === undefined) throw new Error(`${what} returned neither a token nor a client certificate and key`);
-  if ((parsed.clientCertificateData === undefined) !== (parsed.clientKeyData === undefined)) throw new Error(`${what} returned a client certificate or key without the other`);
+  if (parsed.token === undefined && parsed.clientCertificateData === undefined && parsed.clientKeyData === undefined)
+    throw new Error(`${what} returned neither a token nor a client certificate and key`);
+  if ((parsed.clientCertificateData === undefined) !== (parsed.clientKeyData === undefined))
+    throw new Error(`${what} returned a client certificate or key without the other`);
   return parsed;
 }
 
 /** Runs the plugin once with `env` (the ambassador's) plus its own variables, and parses its output. */
 export function runExecPlugin(exec: ExecPluginConfig, env: Env, what: string): Promise<ExecCredentialStatus> {
   const info = JSON.stringify({ apiVersion: exec.apiVersion, kind: 'ExecCredential', spec: { interactive: false } });
-  const child = spawn(exec.command, exec.args, { env: { ...env, ...exec.env, KUBERNETES_EXEC_INFO: info }, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(exec.command, exec.args, {
+    env: { ...env, ...exec.env, KUBERNETES_EXEC_INFO: info },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -77,12 +90,17 @@ export function runExecPlugin(exec: ExecPluginConfig, env: Env, what: string): P
     });
     child.once('close', (code, signal) => {
       if (failure !== undefined) reject(failure);
-      else if (code !== 0) reject(new Error(`${what} ${code === null ? `was killed by ${signal ?? 'a signal'}` : `exited with code ${code}`} (its stderr is dropped: it may hold credentials)`));
+      else if (code !== 0)
+        reject(
+          new Error(
+            `${what} ${code === null ? `was killed by ${signal ?? 'a signal'}` : `exited with code ${code}`} (its stderr is dropped: it may hold credentials)`,
+          ),
+        );
       else {
         try {
           resolve(parseExecCredential(Buffer.concat(chunks, total).toString('utf8'), exec.apiVersion, what));
         } catch (error) {
-          reject(error as Error);
+          reject(error instanceof Error ? error : new Error(String(error)));
         }
       }
     });

@@ -28,14 +28,24 @@ export function decodeKubeconfigData(value: string, what: string): Buffer {
   return Buffer.from(value, 'base64');
 }
 
-async function fileOrData(file: string | undefined, data: string | undefined, fileWhat: string, dataWhat: string): Promise<Buffer | undefined> {
+async function fileOrData(
+  file: string | undefined,
+  data: string | undefined,
+  fileWhat: string,
+  dataWhat: string,
+): Promise<Buffer | undefined> {
   if (file !== undefined) return readBounded(file, MAX_PEM_FILE_BYTES, `${fileWhat} ${file}`);
   return data === undefined ? undefined : decodeKubeconfigData(data, dataWhat);
 }
 
 async function readCluster(cluster: KubeconfigCluster): Promise<Buffer | undefined> {
   const where = `kubeconfig cluster "${cluster.name}"`;
-  const ca = await fileOrData(cluster.certificateAuthority, cluster.certificateAuthorityData, 'the CA file', `the certificate-authority-data of ${where}`);
+  const ca = await fileOrData(
+    cluster.certificateAuthority,
+    cluster.certificateAuthorityData,
+    'the CA file',
+    `the certificate-authority-data of ${where}`,
+  );
   if (ca !== undefined) assertCertificates(ca, `the certificate-authority of ${where}`);
   return ca;
 }
@@ -60,9 +70,14 @@ function timestampOrUndefined(text: string | undefined): number | undefined {
 }
 
 /** The credentials of the selected context; rejects with an error that quotes none of them. */
-export async function credentialsFromKubeconfig(selected: SelectedKubeconfig, servername: string | undefined, env: Env): Promise<CredentialMaterial> {
+export async function credentialsFromKubeconfig(
+  selected: SelectedKubeconfig,
+  servername: string | undefined,
+  env: Env,
+): Promise<CredentialMaterial> {
   const { cluster, user } = selected;
-  if (cluster === undefined) throw new Error(`the kubeconfig context "${selected.context}" names no cluster it defines`);
+  if (cluster === undefined)
+    throw new Error(`the kubeconfig context "${selected.context}" names no cluster it defines`);
   const ca = await readCluster(cluster);
   const noCredentials = `the kubeconfig user of context "${selected.context}" has no token, client certificate or exec plugin`;
   if (user === undefined) throw new Error(noCredentials);
@@ -73,14 +88,25 @@ export async function credentialsFromKubeconfig(selected: SelectedKubeconfig, se
         'instead (client-go replaced the gcp and azure auth-providers with plugins; kubelogin covers OIDC)',
     );
   }
-  let cert = await fileOrData(user.clientCertificate, user.clientCertificateData, 'the client certificate file', `the client-certificate-data of ${where}`);
-  let key = await fileOrData(user.clientKey, user.clientKeyData, 'the client key file', `the client-key-data of ${where}`);
+  let cert = await fileOrData(
+    user.clientCertificate,
+    user.clientCertificateData,
+    'the client certificate file',
+    `the client-certificate-data of ${where}`,
+  );
+  let key = await fileOrData(
+    user.clientKey,
+    user.clientKeyData,
+    'the client key file',
+    `the client-key-data of ${where}`,
+  );
   let token = await staticToken(user, where);
   let execExpiry: number | undefined;
   if (user.exec !== undefined) {
     const plugin = `the exec credential plugin "${user.exec.command}" of ${where}`;
     const status = await runExecPlugin(user.exec, env, plugin);
-    if (token === undefined && status.token !== undefined) token = { value: status.token, source: `the token from ${plugin}` };
+    if (token === undefined && status.token !== undefined)
+      token = { value: status.token, source: `the token from ${plugin}` };
     if (status.clientCertificateData !== undefined && status.clientKeyData !== undefined) {
       cert = Buffer.from(status.clientCertificateData);
       key = Buffer.from(status.clientKeyData);
@@ -89,9 +115,13 @@ export async function credentialsFromKubeconfig(selected: SelectedKubeconfig, se
   }
   const tokenProblem = token === undefined ? undefined : bearerTokenProblem(token.value, token.source);
   if (tokenProblem !== undefined) throw new Error(tokenProblem);
-  if ((cert === undefined) !== (key === undefined)) throw new Error(`the ${where} has a client certificate or key without the other`);
+  if ((cert === undefined) !== (key === undefined))
+    throw new Error(`the ${where} has a client certificate or key without the other`);
   if (cert !== undefined && key !== undefined) assertClientCertificate(cert, key, `the ${where}`);
-  const basic = user.username === undefined ? undefined : `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
+  const basic =
+    user.username === undefined
+      ? undefined
+      : `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
   const authorization = token !== undefined ? `Bearer ${token.value}` : basic;
   if (authorization === undefined && cert === undefined) throw new Error(noCredentials);
   const tokenValue = token?.value;
@@ -99,7 +129,10 @@ export async function credentialsFromKubeconfig(selected: SelectedKubeconfig, se
     authorization,
     impersonateUser: user.impersonate,
     tls: { ca, cert, key, servername: servername ?? cluster.tlsServerName },
-    expiresAt: earliest(earliest(tokenValue === undefined ? undefined : tokenExpiry(tokenValue), certificateExpiry(cert)), execExpiry),
+    expiresAt: earliest(
+      earliest(tokenValue === undefined ? undefined : tokenExpiry(tokenValue), certificateExpiry(cert)),
+      execExpiry,
+    ),
     identity: (tokenValue === undefined ? undefined : tokenIdentity(tokenValue)) ?? certificateIdentity(cert),
   };
 }

@@ -68,9 +68,14 @@ export function parseKubeconfigText(text: string, file: string): unknown {
   try {
     return parseYaml(text);
   } catch (error) {
-    if (!(error instanceof YAMLException) || error.mark === undefined) throw new Error(`the kubeconfig ${file} is not valid YAML`);
+    if (!(error instanceof YAMLException) || error.mark === undefined)
+      // eslint-disable-next-line preserve-caught-error -- the cause quotes the kubeconfig, secrets and all.
+      throw new Error(`the kubeconfig ${file} is not valid YAML`);
     const reason = REASON_WITHOUT_INPUT.test(error.reason) ? `: ${error.reason}` : '';
-    throw new Error(`the kubeconfig ${file} is not valid YAML at line ${error.mark.line + 1}, column ${error.mark.column + 1}${reason}`);
+    // eslint-disable-next-line preserve-caught-error -- the cause quotes the kubeconfig, secrets and all.
+    throw new Error(
+      `the kubeconfig ${file} is not valid YAML at line ${error.mark.line + 1}, column ${error.mark.column + 1}${reason}`,
+    );
   }
 }
 
@@ -94,8 +99,9 @@ function optionalString(mapping: YamlMapping, key: string, where: string): strin
 function stringList(mapping: YamlMapping, key: string, where: string): string[] {
   const value = mapping[key];
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new Error(`${where}.${key} must be a list of strings`);
-  return value as string[];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string'))
+    throw new Error(`${where}.${key} must be a list of strings`);
+  return value;
 }
 
 /** client-go resolves these against the directory of the file that defines them (clientcmd/loader.go, ResolveLocalPaths). */
@@ -103,15 +109,26 @@ function resolvePath(path: string | undefined, dir: string): string | undefined 
   return path === undefined || isAbsolute(path) ? path : join(dir, path);
 }
 
-function collectEntries(document: YamlMapping, list: 'clusters' | 'users' | 'contexts', file: string, into: Map<string, Entry>): void {
+function collectEntries(
+  document: YamlMapping,
+  list: 'clusters' | 'users' | 'contexts',
+  file: string,
+  into: Map<string, Entry>,
+): void {
   const entries = document[list];
   if (entries === undefined || entries === null) return;
   if (!Array.isArray(entries)) throw new Error(`the kubeconfig ${file}: ${list} must be a list`);
   entries.forEach((entry: unknown, index) => {
     const where = `the kubeconfig ${file}: ${list}[${index}]`;
-    if (!isMapping(entry) || typeof entry['name'] !== 'string' || entry['name'] === '') throw new Error(`${where} needs a name`);
+    if (!isMapping(entry) || typeof entry['name'] !== 'string' || entry['name'] === '')
+      throw new Error(`${where} needs a name`);
     // kubectl merges $KUBECONFIG files with the first definition of a name winning (clientcmd/loader.go, Load).
-    if (!into.has(entry['name'])) into.set(entry['name'], { body: entry[list.slice(0, -1)], where: `${where}.${list.slice(0, -1)}`, dir: dirname(file) });
+    if (!into.has(entry['name']))
+      into.set(entry['name'], {
+        body: entry[list.slice(0, -1)],
+        where: `${where}.${list.slice(0, -1)}`,
+        dir: dirname(file),
+      });
   });
 }
 
@@ -120,7 +137,8 @@ function toCluster(name: string, entry: Entry): KubeconfigCluster {
   const server = optionalString(fields, 'server', entry.where);
   if (server === undefined) throw new Error(`${entry.where}.server is missing`);
   const skip = fields['insecure-skip-tls-verify'];
-  if (skip !== undefined && skip !== null && typeof skip !== 'boolean') throw new Error(`${entry.where}.insecure-skip-tls-verify must be true or false`);
+  if (skip !== undefined && skip !== null && typeof skip !== 'boolean')
+    throw new Error(`${entry.where}.insecure-skip-tls-verify must be true or false`);
   return {
     name,
     server,
@@ -165,7 +183,10 @@ function toUser(name: string, entry: Entry): KubeconfigUser {
   return {
     name,
     token: optionalString(fields, 'token', entry.where),
-    tokenFile: resolvePath(optionalString(fields, 'tokenFile', entry.where) ?? optionalString(fields, 'token-file', entry.where), entry.dir),
+    tokenFile: resolvePath(
+      optionalString(fields, 'tokenFile', entry.where) ?? optionalString(fields, 'token-file', entry.where),
+      entry.dir,
+    ),
     clientCertificate: resolvePath(optionalString(fields, 'client-certificate', entry.where), entry.dir),
     clientCertificateData: optionalString(fields, 'client-certificate-data', entry.where),
     clientKey: resolvePath(optionalString(fields, 'client-key', entry.where), entry.dir),
@@ -174,7 +195,9 @@ function toUser(name: string, entry: Entry): KubeconfigUser {
     password: optionalString(fields, 'password', entry.where),
     impersonate: optionalString(fields, 'as', entry.where),
     exec: toExec(fields['exec'], `${entry.where}.exec`, entry.dir),
-    authProvider: isMapping(authProvider) ? (optionalString(authProvider, 'name', `${entry.where}.auth-provider`) ?? 'unnamed') : undefined,
+    authProvider: isMapping(authProvider)
+      ? (optionalString(authProvider, 'name', `${entry.where}.auth-provider`) ?? 'unnamed')
+      : undefined,
   };
 }
 
@@ -199,7 +222,8 @@ export async function readKubeconfig(files: readonly string[], context: string):
   const contextEntry = contexts.get(selected);
   const names = [...contexts.keys()];
   if (contextEntry === undefined) {
-    if (context !== '') throw new Error(`The kubeconfig has no context "${context}"; it has: ${names.join(', ') || 'none'}.`);
+    if (context !== '')
+      throw new Error(`The kubeconfig has no context "${context}"; it has: ${names.join(', ') || 'none'}.`);
     return { context: selected, contexts: names, cluster: undefined, user: undefined };
   }
   const fields = mappingOrEmpty(contextEntry.body, contextEntry.where);

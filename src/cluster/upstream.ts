@@ -10,7 +10,12 @@
 import type { UpstreamProtocol } from '../config/kinds.ts';
 import type { CredentialStore, TlsMaterial } from './credentials.ts';
 import { Agent, request as httpsRequest } from 'node:https';
-import { connect as http2Connect, constants as http2Constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import {
+  connect as http2Connect,
+  constants as http2Constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+} from 'node:http2';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ClientRequest } from 'node:http';
 import type { Logger } from 'pino';
@@ -78,7 +83,13 @@ export class Upstream {
   /** Epoch ms of the last answer of any kind from the API server; 0 before the first. */
   lastContactAt = 0;
 
-  constructor(server: URL, credentials: CredentialStore, keepAliveMs: number, protocol: UpstreamProtocol = 'auto', log?: Logger) {
+  constructor(
+    server: URL,
+    credentials: CredentialStore,
+    keepAliveMs: number,
+    protocol: UpstreamProtocol = 'auto',
+    log?: Logger,
+  ) {
     this.server = server;
     this.hostHeader = server.host;
     this.#hostname = server.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -124,14 +135,28 @@ export class Upstream {
    * is to be used (`request`): the API server does not speak HTTP/2, or (auto) it is not known yet.
    * `headers` is as for `request` and is not changed; `endStream` when the request has no body.
    */
-  stream(method: string, pathAndQuery: string, headers: readonly string[], endStream: boolean): ClientHttp2Stream | undefined {
+  stream(
+    method: string,
+    pathAndQuery: string,
+    headers: readonly string[],
+    endStream: boolean,
+  ): ClientHttp2Stream | undefined {
     if (this.#negotiated !== 'h2') {
       if (this.#negotiated === undefined) this.#startProbe();
       return undefined;
     }
     const session = this.#sessionWithRoom();
     const { authorization, impersonateUser } = this.#credentials.current;
-    const h2Headers = [':method', method, ':scheme', 'https', ':authority', this.hostHeader, ':path', this.#basePath + pathAndQuery];
+    const h2Headers = [
+      ':method',
+      method,
+      ':scheme',
+      'https',
+      ':authority',
+      this.hostHeader,
+      ':path',
+      this.#basePath + pathAndQuery,
+    ];
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] ?? '';
       // HTTP/2 frames bodies itself (RFC 9113 §8.2.2): no Transfer-Encoding, Host becomes :authority.
@@ -354,14 +379,22 @@ function onGoaway(this: Tagged<ClientHttp2Session>, code: number, lastStreamId: 
   const session = this[SESSION];
   if (session === undefined) return;
   session.upstream.retire(session);
-  session.upstream.logSessionEnd(code === http2Constants.NGHTTP2_NO_ERROR ? 'debug' : 'warn', { goawayCode: code, lastStreamId, streams: session.active }, 'the API server closes an HTTP/2 connection (GOAWAY)');
+  session.upstream.logSessionEnd(
+    code === http2Constants.NGHTTP2_NO_ERROR ? 'debug' : 'warn',
+    { goawayCode: code, lastStreamId, streams: session.active },
+    'the API server closes an HTTP/2 connection (GOAWAY)',
+  );
 }
 
 function onSessionError(this: Tagged<ClientHttp2Session>, error: NodeJS.ErrnoException): void {
   const session = this[SESSION];
   if (session === undefined) return;
   session.upstream.retire(session);
-  session.upstream.logSessionEnd('warn', { code: error.code, streams: session.active }, 'an HTTP/2 connection to the API server failed');
+  session.upstream.logSessionEnd(
+    'warn',
+    { code: error.code, streams: session.active },
+    'an HTTP/2 connection to the API server failed',
+  );
 }
 
 function onSessionClose(this: Tagged<ClientHttp2Session>): void {

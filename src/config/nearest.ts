@@ -15,7 +15,8 @@ export function editDistance(a: string, b: string): number {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, (beforePrevious[j - 2] ?? 0) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, (beforePrevious[j - 2] ?? 0) + 1);
       current.push(best);
     }
     beforePrevious = previous;
@@ -45,7 +46,11 @@ export function nearest(word: string, candidates: Iterable<string>): string | un
 }
 
 /** `, did you mean --port?` or nothing: `render` spells the suggestion as the user would type it. */
-export function didYouMean(word: string, candidates: Iterable<string>, render: (name: string) => string = (name) => name): string {
+export function didYouMean(
+  word: string,
+  candidates: Iterable<string>,
+  render: (name: string) => string = (name) => name,
+): string {
   const suggestion = nearest(word, candidates);
   return suggestion === undefined ? '' : `, did you mean ${render(suggestion)}?`;
 }

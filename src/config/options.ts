@@ -39,7 +39,7 @@ const SPECS = {
   address: option({
     group: LISTENER,
     defaultText: '127.0.0.1',
-    help: 'IP address the proxy listens on. Keep it on loopback: anything that reaches this port acts with the pod\'s service account.',
+    help: "IP address the proxy listens on. Keep it on loopback: anything that reaches this port acts with the pod's service account.",
     takesValue: true,
     parse: parseIp,
   }),
@@ -87,7 +87,7 @@ const SPECS = {
   'max-requests-in-flight': option({
     group: LISTENER,
     defaultText: '0',
-    help: 'Most ordinary requests served at once; past it, 429 with Retry-After, as the API server\'s max-in-flight filter answers. 0: no limit.',
+    help: "Most ordinary requests served at once; past it, 429 with Retry-After, as the API server's max-in-flight filter answers. 0: no limit.",
     takesValue: true,
     parse: parseCount,
   }),
@@ -101,7 +101,7 @@ const SPECS = {
   'max-qps': option({
     group: LISTENER,
     defaultText: '0',
-    help: 'Client-side rate limit, as client-go\'s QPS: past it (after --max-burst), 429 with Retry-After, protecting the API server from a runaway program. 0: no limit.',
+    help: "Client-side rate limit, as client-go's QPS: past it (after --max-burst), 429 with Retry-After, protecting the API server from a runaway program. 0: no limit.",
     takesValue: true,
     parse: parseRate,
   }),
@@ -150,7 +150,7 @@ const SPECS = {
   policy: option({
     group: POLICY,
     defaultText: '',
-    help: 'Allow-list policy file (YAML or JSON, RBAC-style rules); default deny once given. Without it, kubectl proxy\'s defaults apply. Re-read when it changes.',
+    help: "Allow-list policy file (YAML or JSON, RBAC-style rules); default deny once given. Without it, kubectl proxy's defaults apply. Re-read when it changes.",
     takesValue: true,
     parse: parseText,
   }),
@@ -255,7 +255,7 @@ const SPECS = {
   'upstream-timeout': option({
     group: CLUSTER,
     defaultText: '70s',
-    help: 'Longest wait for the API server to start answering an ordinary request (504 after it); watches, logs and upgrades have none. Longer than the API server\'s own 60s, so its answer comes first.',
+    help: "Longest wait for the API server to start answering an ordinary request (504 after it); watches, logs and upgrades have none. Longer than the API server's own 60s, so its answer comes first.",
     takesValue: true,
     parse: parsePositiveDuration,
   }),
@@ -297,7 +297,7 @@ const SPECS = {
   'tracing-endpoint': option({
     group: TRACING,
     defaultText: '',
-    help: 'OTLP/HTTP (protobuf) URL spans are exported to, such as http://otel-collector:4318/v1/traces. Each request gets a span between the client\'s traceparent and the API server, which joins the trace when its own tracing is on. Empty: tracing is off, and its code is never loaded.',
+    help: "OTLP/HTTP (protobuf) URL spans are exported to, such as http://otel-collector:4318/v1/traces. Each request gets a span between the client's traceparent and the API server, which joins the trace when its own tracing is on. Empty: tracing is off, and its code is never loaded.",
     takesValue: true,
     parse: parseTracingEndpoint,
   }),
@@ -315,7 +315,7 @@ const SPECS = {
   'memory-limit': option({
     group: RUNTIME,
     defaultText: '',
-    help: 'Memory the process must live within, in bytes or as a Kubernetes quantity (192Mi). Past 85% of it in resident memory (or 90% of the V8 heap limit) new requests get 429 with Retry-After until it falls below 75%. Default: the container\'s cgroup limit, none without one; 0 turns the budget off.',
+    help: "Memory the process must live within, in bytes or as a Kubernetes quantity (192Mi). Past 85% of it in resident memory (or 90% of the V8 heap limit) new requests get 429 with Retry-After until it falls below 75%. Default: the container's cgroup limit, none without one; 0 turns the budget off.",
     takesValue: true,
     parse: parseMemoryLimit,
   }),
@@ -372,7 +372,8 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--version') return { kind: 'version' };
     const flag = /^(?:--([a-z][a-z-]*)|-([a-zA-Z]))(?:=(.*))?$/s.exec(arg);
-    const name = flag === null ? undefined : flag[1] !== undefined ? asOptionName(flag[1]) : BY_SHORT.get(flag[2] ?? '');
+    const name =
+      flag === null ? undefined : flag[1] !== undefined ? asOptionName(flag[1]) : BY_SHORT.get(flag[2] ?? '');
     if (flag === null || name === undefined) {
       problems.push(unknownArgument(arg));
       continue;
@@ -394,7 +395,10 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith(ENV_PREFIX) || value === undefined || isServiceLink(key, value)) continue;
     const name = asOptionName(key.slice(ENV_PREFIX.length).toLowerCase().replaceAll('_', '-'));
-    if (name === undefined) problems.push(`${key}: unknown environment variable${didYouMean(key.slice(ENV_PREFIX.length), OPTION_NAMES.map(envSuffix), (suffix) => ENV_PREFIX + suffix)} (see --help)`);
+    if (name === undefined)
+      problems.push(
+        `${key}: unknown environment variable${didYouMean(key.slice(ENV_PREFIX.length), OPTION_NAMES.map(envSuffix), (suffix) => ENV_PREFIX + suffix)} (see --help)`,
+      );
     else fromEnv.set(name, value);
   }
 
@@ -408,7 +412,8 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (flagValue !== undefined || envValue !== undefined) explicit.add(name);
     const parsed = spec.parse(text);
     if ('problem' in parsed) {
-      const source = flagValue !== undefined ? `--${name}` : envValue !== undefined ? envName(name) : `--${name} default`;
+      const source =
+        flagValue !== undefined ? `--${name}` : envValue !== undefined ? envName(name) : `--${name} default`;
       problems.push(`${source}: ${parsed.problem}, got ${JSON.stringify(text)}`);
     } else {
       values[name] = parsed.value;
@@ -424,7 +429,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
 /** `--prot: unknown flag, did you mean --port? (see --help)`; a word alone is an unknown argument. */
 function unknownArgument(arg: string): string {
   if (!arg.startsWith('-')) return `${arg}: unknown argument (see --help)`;
-  const typed = arg.startsWith('--') ? arg.slice(2).split('=', 1)[0] ?? '' : '';
+  const typed = arg.startsWith('--') ? (arg.slice(2).split('=', 1)[0] ?? '') : '';
   return `${arg}: unknown flag${typed === '' ? '' : didYouMean(typed, OPTION_NAMES, (name) => `--${name}`)} (see --help)`;
 }
 
@@ -448,7 +453,7 @@ export function renderHelp(programName: string): string {
     `Usage: ${programName} [flags]`,
     '',
     'Listens on 127.0.0.1:8001 over plain HTTP and forwards each request to the API server over',
-    'HTTPS with the pod\'s service-account token (or a kubeconfig), re-read as it rotates.',
+    "HTTPS with the pod's service-account token (or a kubeconfig), re-read as it rotates.",
     `Every flag can also be set with the environment variable shown (flags win).`,
   ];
   let group = '';
@@ -502,7 +507,9 @@ function parsePositiveCount(text: string): Parsed<number> {
 
 function parseRate(text: string): Parsed<number> {
   const rate = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
-  return Number.isFinite(rate) ? { value: rate } : { problem: 'must be a number of requests per second, such as 5 or 0.5 (0 for no limit)' };
+  return Number.isFinite(rate)
+    ? { value: rate }
+    : { problem: 'must be a number of requests per second, such as 5 or 0.5 (0 for no limit)' };
 }
 
 function parseBoolean(text: string): Parsed<boolean> {
@@ -520,7 +527,8 @@ function parseServer(text: string): Parsed<string> {
   if (text === '') return { value: '' };
   try {
     const url = new URL(text);
-    if (url.protocol !== 'https:') return { problem: 'must be an https:// URL: the ambassador only speaks TLS to the API server' };
+    if (url.protocol !== 'https:')
+      return { problem: 'must be an https:// URL: the ambassador only speaks TLS to the API server' };
     return { value: text };
   } catch {
     return { problem: 'must be a URL such as https://10.96.0.1:443' };
@@ -531,7 +539,9 @@ function parseTracingEndpoint(text: string): Parsed<string> {
   if (text === '') return { value: '' };
   const url = URL.parse(text);
   if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    return { problem: 'must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces (or empty for no tracing)' };
+    return {
+      problem: 'must be an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces (or empty for no tracing)',
+    };
   }
   return { value: text };
 }
@@ -561,8 +571,8 @@ function parsePatterns(text: string): Parsed<readonly RegExp[]> {
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,
   us: 1e-3,
-  'µs': 1e-3,
-  'μs': 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -612,7 +622,9 @@ export function parseMemoryLimit(text: string): Parsed<number | undefined> {
   if (text === '') return { value: undefined };
   const match = /^(\d+(?:\.\d+)?)(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(text);
   const bytes = match === null ? NaN : Math.floor(Number(match[1]) * (QUANTITY_MULTIPLIERS[match[2] ?? ''] ?? NaN));
-  return Number.isSafeInteger(bytes) ? { value: bytes } : { problem: 'must be a number of bytes or a quantity such as 192Mi (0 for no budget)' };
+  return Number.isSafeInteger(bytes)
+    ? { value: bytes }
+    : { problem: 'must be a number of bytes or a quantity such as 192Mi (0 for no budget)' };
 }
 
 function parseAuditLevel(text: string): Parsed<AuditLevel> {

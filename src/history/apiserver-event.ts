@@ -62,7 +62,9 @@ export function readApiServerDocument(value: Record<string, unknown>): ApiServer
   if (!isApiServerDocument(value)) return { kind: 'not-audit' };
   if (value['kind'] === 'Event') {
     const read = readEvent(value);
-    return typeof read === 'string' ? { kind: 'events', events: [], problems: [read] } : { kind: 'events', events: [read], problems: [] };
+    return typeof read === 'string'
+      ? { kind: 'events', events: [], problems: [read] }
+      : { kind: 'events', events: [read], problems: [] };
   }
   const items = value['items'];
   if (!Array.isArray(items)) return { kind: 'events', events: [], problems: ['an EventList without items'] };
@@ -81,7 +83,10 @@ function readEvent(value: Record<string, unknown>): RecordedEvent | string {
   const missing = REQUIRED_FIELDS.filter((field) => typeof value[field] !== 'string');
   if (missing.length > 0) return `an event without ${missing.join(', ')}`;
   const objectRef = value['objectRef'];
-  if (objectRef !== undefined && !(isRecord(objectRef) && typeof objectRef['resource'] === 'string' && objectRef['resource'] !== '')) {
+  if (
+    objectRef !== undefined &&
+    !(isRecord(objectRef) && typeof objectRef['resource'] === 'string' && objectRef['resource'] !== '')
+  ) {
     return 'an objectRef without a resource';
   }
   const annotations = isRecord(value['annotations']) ? value['annotations'] : {};

@@ -50,7 +50,10 @@ export class ApiServerLearner {
     }
     const { attributes } = recorded.request;
     if (event.decision === 'forbid') {
-      this.#use.deny(attributes, event.reason === undefined || event.reason === '' ? 'forbidden' : `forbidden: ${event.reason}`);
+      this.#use.deny(
+        attributes,
+        event.reason === undefined || event.reason === '' ? 'forbidden' : `forbidden: ${event.reason}`,
+      );
       return;
     }
     if (recorded.mismatch !== undefined) tally(this.#mismatched, describeTarget(attributes), recorded.mismatch);
@@ -58,7 +61,13 @@ export class ApiServerLearner {
   }
 
   finish(): ApiServerLearning {
-    return { learned: this.#learned, undecided: this.#undecided, use: this.#use, notLearned: this.#notLearned, mismatched: this.#mismatched };
+    return {
+      learned: this.#learned,
+      undecided: this.#undecided,
+      use: this.#use,
+      notLearned: this.#notLearned,
+      mismatched: this.#mismatched,
+    };
   }
 }
 
@@ -68,13 +77,23 @@ export class ApiServerLearner {
  */
 function recordedTarget(event: RecordedEvent): string {
   const ref = event.objectRef;
-  if (ref !== undefined) return describe({ isResourceRequest: true, verb: event.verb, apiPrefix: '', path: '', ...ref, name: '' });
+  if (ref !== undefined)
+    return describe({ isResourceRequest: true, verb: event.verb, apiPrefix: '', path: '', ...ref, name: '' });
   return `${event.verb} on ${JSON.stringify(event.requestUri.split('?', 1)[0] ?? '')}`;
 }
 
 /** The learned policy as YAML, its header saying where it came from and what was left out. */
-export function renderApiServerPolicy(log: RecordedLogSummary, learning: ApiServerLearning, user: string, podNamespace: string | undefined, source: string): string {
-  const rules: LearnedRule[] = learnRules({ resources: [...learning.use.resources.values()], urls: [...learning.use.urls.values()] }, podNamespace);
+export function renderApiServerPolicy(
+  log: RecordedLogSummary,
+  learning: ApiServerLearning,
+  user: string,
+  podNamespace: string | undefined,
+  source: string,
+): string {
+  const rules: LearnedRule[] = learnRules(
+    { resources: [...learning.use.resources.values()], urls: [...learning.use.urls.values()] },
+    podNamespace,
+  );
   return renderPolicyYaml(header(log, learning, user, source), rules);
 }
 
@@ -89,11 +108,20 @@ function header(log: RecordedLogSummary, learning: ApiServerLearning, user: stri
     'resourceNames are never learned: each rule covers every object of its resources. Requests the',
     "cluster's audit policy leaves out (level None, or an omitted stage) are not learned either.",
   ];
-  const sections: Array<[string, ReadonlyMap<string, Readonly<Unlearned>>]> = [
-    ['WARNING: the API server forbade these, so they are NOT in this policy; add a rule by hand if the app needs them:', learning.use.denied],
-    ['WARNING: these cannot be allowed without allowing more, so they are NOT in this policy:', learning.use.inexpressible],
+  const sections: [string, ReadonlyMap<string, Readonly<Unlearned>>][] = [
+    [
+      'WARNING: the API server forbade these, so they are NOT in this policy; add a rule by hand if the app needs them:',
+      learning.use.denied,
+    ],
+    [
+      'WARNING: these cannot be allowed without allowing more, so they are NOT in this policy:',
+      learning.use.inexpressible,
+    ],
     ['WARNING: these are NOT in this policy:', learning.notLearned],
-    ['NOTE: the ambassador resolves these otherwise than the API server recorded them; learned as the ambassador resolves them:', learning.mismatched],
+    [
+      'NOTE: the ambassador resolves these otherwise than the API server recorded them; learned as the ambassador resolves them:',
+      learning.mismatched,
+    ],
   ];
   for (const [title, unlearned] of sections) {
     if (unlearned.size > 0) lines.push('', title, ...unlearnedLines(unlearned));
@@ -110,9 +138,13 @@ function otherRequests(log: RecordedLogSummary, user: string): number {
 function skipped(log: RecordedLogSummary, learning: ApiServerLearning): string {
   const parts = [
     learning.use.denied.size === 0 ? '' : `${plural(sum(learning.use.denied), 'forbidden request')} (listed below)`,
-    learning.undecided === 0 ? '' : `${plural(learning.undecided, 'request')} without an authorization decision (refused before authorization)`,
-    log.startedEvents === 0 ? '' : `${plural(log.startedEvents, 'ResponseStarted event')} (each request counts once, at its last stage)`,
-    log.otherStages === 0 ? '' : `${plural(log.otherStages, 'RequestReceived event')}`,
+    learning.undecided === 0
+      ? ''
+      : `${plural(learning.undecided, 'request')} without an authorization decision (refused before authorization)`,
+    log.startedEvents === 0
+      ? ''
+      : `${plural(log.startedEvents, 'ResponseStarted event')} (each request counts once, at its last stage)`,
+    log.otherStages === 0 ? '' : plural(log.otherStages, 'RequestReceived event'),
     log.otherLines === 0 ? '' : plural(log.otherLines, 'JSON line that is not an audit event'),
     log.malformedLines === 0 ? '' : malformed(log),
   ].filter((part) => part !== '');

@@ -48,7 +48,11 @@ function renderRule(rule: LearnedRule): string[] {
   if ('nonResourceURLs' in rule) {
     lines.push(`    nonResourceURLs: ${flowList(rule.nonResourceURLs)}`);
   } else {
-    lines.push(`    apiGroups: ${flowList(rule.apiGroups)}`, `    resources: ${flowList(rule.resources)}`, `    namespaces: ${flowList(rule.namespaces)}`);
+    lines.push(
+      `    apiGroups: ${flowList(rule.apiGroups)}`,
+      `    resources: ${flowList(rule.resources)}`,
+      `    namespaces: ${flowList(rule.namespaces)}`,
+    );
   }
   return lines;
 }

@@ -18,7 +18,14 @@ import { isStreamingSubresource, type RequestAttributes } from '../request/attri
 import { mayCreateObject } from '../request/resolve.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
-import { plural, renderPolicyYaml, unlearnedLines, type LearnedRule, type ResourceRule, type UrlRule } from './learn-render.ts';
+import {
+  plural,
+  renderPolicyYaml,
+  unlearnedLines,
+  type LearnedRule,
+  type ResourceRule,
+  type UrlRule,
+} from './learn-render.ts';
 import { LearnedUse, type ResourceUse, type Unlearned, type UrlUse } from './learned-use.ts';
 import { StageTally } from './stages.ts';
 
@@ -64,7 +71,10 @@ export function parseAuditLine(text: string): AuditLine {
     return { kind: 'malformed', problem: `an event without a known ${AUDIT_ANNOTATIONS.decision} annotation` };
   }
   const objectRef = value['objectRef'];
-  if (objectRef !== undefined && !(isRecord(objectRef) && typeof objectRef['resource'] === 'string' && objectRef['resource'] !== '')) {
+  if (
+    objectRef !== undefined &&
+    !(isRecord(objectRef) && typeof objectRef['resource'] === 'string' && objectRef['resource'] !== '')
+  ) {
     return { kind: 'malformed', problem: 'an objectRef without a resource' };
   }
   return {
@@ -89,7 +99,18 @@ function attributesOf(event: AuditEvent): RequestAttributes {
   const path = parsed.ok ? parsed.target.decodedPath : (event.requestUri.split('?')[0] ?? '');
   const ref = event.objectRef;
   if (ref === undefined) {
-    return { isResourceRequest: false, verb: event.verb, apiPrefix: '', apiGroup: '', apiVersion: '', namespace: '', resource: '', subresource: '', name: '', path };
+    return {
+      isResourceRequest: false,
+      verb: event.verb,
+      apiPrefix: '',
+      apiGroup: '',
+      apiVersion: '',
+      namespace: '',
+      resource: '',
+      subresource: '',
+      name: '',
+      path,
+    };
   }
   return { isResourceRequest: true, verb: event.verb, apiPrefix: ref.apiGroup === '' ? 'api' : 'apis', path, ...ref };
 }
@@ -143,7 +164,8 @@ export class AuditLogReader {
         return;
       case 'malformed':
         this.#malformedLines++;
-        if (this.#firstMalformed.length < MALFORMED_SHOWN) this.#firstMalformed.push({ line: this.#lineNumber, problem: line.problem });
+        if (this.#firstMalformed.length < MALFORMED_SHOWN)
+          this.#firstMalformed.push({ line: this.#lineNumber, problem: line.problem });
         return;
       case 'event':
         this.#readEvent(line.event);
@@ -215,7 +237,10 @@ type Dimension = (typeof MERGED_DIMENSIONS)[number];
  * both), first across resources, then namespaces, then groups, until nothing merges. The log's own
  * namespace `podNamespace` becomes $(POD_NAMESPACE).
  */
-export function learnRules(summary: Pick<AuditLogSummary, 'resources' | 'urls'>, podNamespace: string | undefined): LearnedRule[] {
+export function learnRules(
+  summary: Pick<AuditLogSummary, 'resources' | 'urls'>,
+  podNamespace: string | undefined,
+): LearnedRule[] {
   let rules: ResourceRule[] = summary.resources.map((use) => ({
     verbs: sortVerbs(use.verbs),
     apiGroups: [use.apiGroup],
@@ -235,13 +260,20 @@ export function learnRules(summary: Pick<AuditLogSummary, 'resources' | 'urls'>,
 function mergeAlong(rules: readonly ResourceRule[], dimension: Dimension): ResourceRule[] {
   const merged = new Map<string, ResourceRule>();
   for (const rule of rules) {
-    const key = JSON.stringify([rule.verbs, ...MERGED_DIMENSIONS.filter((other) => other !== dimension).map((other) => rule[other])]);
+    const key = JSON.stringify([
+      rule.verbs,
+      ...MERGED_DIMENSIONS.filter((other) => other !== dimension).map((other) => rule[other]),
+    ]);
     const existing = merged.get(key);
     merged.set(
       key,
       existing === undefined
         ? rule
-        : { ...existing, [dimension]: SORTS[dimension]([...existing[dimension], ...rule[dimension]]), requests: existing.requests + rule.requests },
+        : {
+            ...existing,
+            [dimension]: SORTS[dimension]([...existing[dimension], ...rule[dimension]]),
+            requests: existing.requests + rule.requests,
+          },
     );
   }
   return [...merged.values()];
@@ -306,7 +338,8 @@ export function renderLearnedPolicy(summary: AuditLogSummary, rules: readonly Le
 
 function header(summary: AuditLogSummary, source: string): string[] {
   const learned = Object.values(summary.learned).reduce((sum, count) => sum + count, 0);
-  const period = summary.firstAt === undefined || summary.lastAt === undefined ? '' : `, ${summary.firstAt} to ${summary.lastAt}`;
+  const period =
+    summary.firstAt === undefined || summary.lastAt === undefined ? '' : `, ${summary.firstAt} to ${summary.lastAt}`;
   const lines = [
     `Learned by kube-api-ambassador policy learn from ${source}; review it before enforcing it.`,
     `${plural(summary.events, 'audit event')}${period}.`,
@@ -317,7 +350,10 @@ function header(summary: AuditLogSummary, source: string): string[] {
     'log leaves out (by default /healthz, /livez, /readyz and /metrics; more under an --audit-policy) are not learned either.',
   ];
   if (summary.denied.size > 0) {
-    lines.push('', `WARNING: these were denied, so they are NOT in this policy; add a rule by hand if the app needs them:`);
+    lines.push(
+      '',
+      `WARNING: these were denied, so they are NOT in this policy; add a rule by hand if the app needs them:`,
+    );
     lines.push(...unlearnedLines(summary.denied));
   }
   if (summary.inexpressible.size > 0) {
@@ -330,7 +366,9 @@ function header(summary: AuditLogSummary, source: string): string[] {
 function skipped(summary: AuditLogSummary): string {
   const parts = [
     summary.invalid === 0 ? '' : `${plural(summary.invalid, 'invalid request')} (no attributes to learn from)`,
-    summary.startedEvents === 0 ? '' : `${plural(summary.startedEvents, 'ResponseStarted event')} (each request counts once, at its last stage)`,
+    summary.startedEvents === 0
+      ? ''
+      : `${plural(summary.startedEvents, 'ResponseStarted event')} (each request counts once, at its last stage)`,
     summary.otherStages === 0 ? '' : `${plural(summary.otherStages, 'event')} at other stages`,
     summary.operationalLines === 0 ? '' : plural(summary.operationalLines, 'operational log line'),
     summary.malformedLines === 0 ? '' : malformed(summary),

@@ -65,7 +65,9 @@ export class LearnedUse {
 
   #targetProblem(attributes: RequestAttributes): string {
     const { verb, apiGroup, namespace, path } = attributes;
-    const key = JSON.stringify(attributes.isResourceRequest ? [verb, apiGroup, resourceOf(attributes), namespace] : [verb, path]);
+    const key = JSON.stringify(
+      attributes.isResourceRequest ? [verb, apiGroup, resourceOf(attributes), namespace] : [verb, path],
+    );
     let problem = this.#targetProblems.get(key);
     if (problem === undefined) {
       problem = whyInexpressible(attributes) ?? '';
@@ -101,10 +103,23 @@ export function resourceOf(attributes: RequestAttributes): string {
  * anyway (a namespace "Team_A") do not validate.
  */
 function whyInexpressible(attributes: RequestAttributes): string | undefined {
-  const values = [attributes.verb, attributes.apiGroup, attributes.resource, attributes.subresource, attributes.namespace, attributes.path];
-  if (values.some((value) => value.includes(WILDCARD))) return 'a "*" in a policy is a wildcard, so no rule allows only this request';
+  const values = [
+    attributes.verb,
+    attributes.apiGroup,
+    attributes.resource,
+    attributes.subresource,
+    attributes.namespace,
+    attributes.path,
+  ];
+  if (values.some((value) => value.includes(WILDCARD)))
+    return 'a "*" in a policy is a wildcard, so no rule allows only this request';
   const rule = attributes.isResourceRequest
-    ? { verbs: [attributes.verb], apiGroups: [attributes.apiGroup], resources: [resourceOf(attributes)], namespaces: [attributes.namespace] }
+    ? {
+        verbs: [attributes.verb],
+        apiGroups: [attributes.apiGroup],
+        resources: [resourceOf(attributes)],
+        namespaces: [attributes.namespace],
+      }
     : { verbs: [attributes.verb], nonResourceURLs: [attributes.path] };
   const compiled = compilePolicy({ rules: [rule] }, 'the learned rule', undefined);
   return compiled.ok ? undefined : compiled.problems.join('; ').replaceAll('rules[0].', '');

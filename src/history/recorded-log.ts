@@ -38,7 +38,8 @@ const MALFORMED_SHOWN = 5;
 
 /** The ambassador marks each of its events with its own decision; kube-apiserver's carry none. */
 export function logFormatOf(value: Record<string, unknown>): LogFormat | undefined {
-  if (value['kind'] === 'Event' && isRecord(value['annotations']) && AUDIT_ANNOTATIONS.decision in value['annotations']) return 'ambassador';
+  if (value['kind'] === 'Event' && isRecord(value['annotations']) && AUDIT_ANNOTATIONS.decision in value['annotations'])
+    return 'ambassador';
   return isApiServerDocument(value) ? 'kube-apiserver' : undefined;
 }
 
@@ -66,16 +67,25 @@ export class RecordedLog {
     try {
       value = JSON.parse(text);
     } catch {
-      return this.#malformed('not JSON');
+      this.#malformed('not JSON');
+      return;
     }
-    if (!isRecord(value)) return this.#malformed('not a JSON object');
+    if (!isRecord(value)) {
+      this.#malformed('not a JSON object');
+      return;
+    }
     const format = logFormatOf(value);
     if (format === undefined) {
       this.#otherLines++;
       return;
     }
     this.#format ??= format;
-    if (format !== this.#format) return this.#malformed(`an event of ${format === 'ambassador' ? "the ambassador's" : "kube-apiserver's"} log among those of the other`);
+    if (format !== this.#format) {
+      this.#malformed(
+        `an event of ${format === 'ambassador' ? "the ambassador's" : "kube-apiserver's"} log among those of the other`,
+      );
+      return;
+    }
     if (format === 'ambassador') this.#readAmbassadorEvent(text);
     else this.#readApiServerDocument(value);
   }
@@ -111,7 +121,10 @@ export class RecordedLog {
   /** The ambassador's event, in kube-apiserver's terms: what it let through is `allow`. */
   #readAmbassadorEvent(text: string): void {
     const line = parseAuditLine(text);
-    if (line.kind !== 'event') return this.#malformed(line.kind === 'malformed' ? line.problem : 'not an event');
+    if (line.kind !== 'event') {
+      this.#malformed(line.kind === 'malformed' ? line.problem : 'not an event');
+      return;
+    }
     const { event } = line;
     const allowed = event.decision !== 'deny' && event.decision !== 'invalid';
     this.#accept({

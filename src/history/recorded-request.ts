@@ -43,24 +43,36 @@ export function methodOf(event: Pick<RecordedEvent, 'verb' | 'objectRef'>): stri
 
 export function resolveRecorded(event: RecordedEvent): RecordedRequest {
   const method = methodOf(event);
-  if (method === undefined) return { ok: false, problem: `no HTTP method gives the verb ${JSON.stringify(event.verb)}` };
+  if (method === undefined)
+    return { ok: false, problem: `no HTTP method gives the verb ${JSON.stringify(event.verb)}` };
   const resolved = resolveTarget(method, event.requestUri, contentOf(event));
   if (!resolved.ok) return { ok: false, problem: resolved.problem };
   const { attributes } = resolved.request;
-  return { ok: true, request: resolved.request, isUpgrade: isStreamingSubresource(attributes), mismatch: mismatchOf(event, attributes) };
+  return {
+    ok: true,
+    request: resolved.request,
+    isUpgrade: isStreamingSubresource(attributes),
+    mismatch: mismatchOf(event, attributes),
+  };
 }
 
 /** A delete's DeleteOptions, when the event holds them (level Request and above), as the JSON body they were. */
 function contentOf(event: RecordedEvent): RequestContent | undefined {
   if (event.deleteOptions === undefined) return undefined;
-  return { contentType: 'application/json', contentEncoding: undefined, bytes: Buffer.from(JSON.stringify(event.deleteOptions)) };
+  return {
+    contentType: 'application/json',
+    contentEncoding: undefined,
+    bytes: Buffer.from(JSON.stringify(event.deleteOptions)),
+  };
 }
 
 function mismatchOf(event: RecordedEvent, attributes: RequestAttributes): string | undefined {
   const ref = event.objectRef;
   const same =
     event.verb === attributes.verb &&
-    (ref === undefined ? !attributes.isResourceRequest : attributes.isResourceRequest && OBJECT_REF_FIELDS.every((field) => ref[field] === attributes[field]));
+    (ref === undefined
+      ? !attributes.isResourceRequest
+      : attributes.isResourceRequest && OBJECT_REF_FIELDS.every((field) => ref[field] === attributes[field]));
   if (same) return undefined;
   const recorded: RequestAttributes =
     ref === undefined
@@ -73,7 +85,10 @@ function mismatchOf(event: RecordedEvent, attributes: RequestAttributes): string
  * The verbs `decideRequest` checks: the request's own, and `create` for an upgrade or a write
  * that may create its object. A learned rule must allow all of them.
  */
-export function decidedVerbs(recorded: { readonly request: ResolvedRequest; readonly isUpgrade: boolean }): readonly string[] {
+export function decidedVerbs(recorded: {
+  readonly request: ResolvedRequest;
+  readonly isUpgrade: boolean;
+}): readonly string[] {
   const { verb } = recorded.request.attributes;
   return (recorded.isUpgrade || recorded.request.mayCreate) && verb !== 'create' ? [verb, 'create'] : [verb];
 }

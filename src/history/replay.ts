@@ -94,8 +94,19 @@ export class Replayer {
     const recorded = resolveRecorded(event);
     if (!recorded.ok) {
       const ref = event.objectRef;
-      const resource = ref === undefined ? (event.requestUri.split('?', 1)[0] ?? '') : qualified(ref.resource, ref.subresource, ref.apiGroup);
-      this.#refuse({ verb: event.verb, resource, namespace: ref?.namespace ?? '', exampleUri: event.requestUri, rule: undefined, condition: `refused with 400: ${recorded.problem}`, caveat: undefined });
+      const resource =
+        ref === undefined
+          ? (event.requestUri.split('?', 1)[0] ?? '')
+          : qualified(ref.resource, ref.subresource, ref.apiGroup);
+      this.#refuse({
+        verb: event.verb,
+        resource,
+        namespace: ref?.namespace ?? '',
+        exampleUri: event.requestUri,
+        rule: undefined,
+        condition: `refused with 400: ${recorded.problem}`,
+        caveat: undefined,
+      });
       return;
     }
     if (recorded.mismatch !== undefined) {
@@ -112,7 +123,9 @@ export class Replayer {
     const { attributes } = recorded.request;
     this.#refuse({
       verb: attributes.verb,
-      resource: attributes.isResourceRequest ? qualified(attributes.resource, attributes.subresource, attributes.apiGroup) : attributes.path,
+      resource: attributes.isResourceRequest
+        ? qualified(attributes.resource, attributes.subresource, attributes.apiGroup)
+        : attributes.path,
       namespace: attributes.namespace,
       exampleUri: event.requestUri,
       rule: decision.rule,
@@ -122,7 +135,14 @@ export class Replayer {
   }
 
   #refuse(group: Omit<RefusedGroup, 'count'>): void {
-    const key = JSON.stringify([group.verb, group.resource, group.namespace, group.rule, group.condition, group.caveat]);
+    const key = JSON.stringify([
+      group.verb,
+      group.resource,
+      group.namespace,
+      group.rule,
+      group.condition,
+      group.caveat,
+    ]);
     const seen = this.#groups.get(key);
     if (seen === undefined) this.#groups.set(key, { ...group, count: 1 });
     else seen.count++;
@@ -152,7 +172,12 @@ const APPLY_PATCH = 'application/apply-patch+yaml';
  * Whether what the event does not hold could change the decision: decided again with the other
  * possibility (a DeleteOptions body asking for a dry run; a server-side apply), by the same code.
  */
-function caveatOf(policy: Policy, event: RecordedEvent, recorded: Extract<RecordedRequest, { ok: true }>, decision: Decision): Caveat | undefined {
+function caveatOf(
+  policy: Policy,
+  event: RecordedEvent,
+  recorded: Extract<RecordedRequest, { ok: true }>,
+  decision: Decision,
+): Caveat | undefined {
   const { verb } = recorded.request.attributes;
   const isDelete = (verb === 'delete' || verb === 'deletecollection') && event.deleteOptions === undefined;
   if (!isDelete && verb !== 'patch') return undefined;
@@ -160,6 +185,7 @@ function caveatOf(policy: Policy, event: RecordedEvent, recorded: Extract<Record
     ? { contentType: 'application/json', contentEncoding: undefined, bytes: DRY_RUN_DELETE_OPTIONS }
     : { contentType: APPLY_PATCH, contentEncoding: undefined };
   const other = resolveTarget(isDelete ? 'DELETE' : 'PATCH', event.requestUri, content);
-  if (!other.ok || decideRequest(policy, other.request, recorded.isUpgrade).allowed === decision.allowed) return undefined;
+  if (!other.ok || decideRequest(policy, other.request, recorded.isUpgrade).allowed === decision.allowed)
+    return undefined;
   return isDelete ? 'delete-body' : 'apply-patch';
 }

@@ -27,8 +27,10 @@ export class StageTally<Event extends StagedEvent> {
   accept(event: Event): Event | undefined {
     this.events++;
     // Both servers write UTC timestamps with a fixed number of digits: they sort as text.
-    if (event.receivedAt !== undefined && (this.firstAt === undefined || event.receivedAt < this.firstAt)) this.firstAt = event.receivedAt;
-    if (event.stageAt !== undefined && (this.lastAt === undefined || event.stageAt > this.lastAt)) this.lastAt = event.stageAt;
+    if (event.receivedAt !== undefined && (this.firstAt === undefined || event.receivedAt < this.firstAt))
+      this.firstAt = event.receivedAt;
+    if (event.stageAt !== undefined && (this.lastAt === undefined || event.stageAt > this.lastAt))
+      this.lastAt = event.stageAt;
     if (event.stage === 'ResponseStarted') {
       this.started++;
       this.#open.set(event.auditId, event);

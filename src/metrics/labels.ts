@@ -47,8 +47,12 @@ const CODE_LABELS: ReadonlyMap<number, string> = new Map(
 const CODE_CLASS_LABELS = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** kube-apiserver's `CleanVerb`: WATCH apart from LIST, APPLY apart from PATCH, CONNECT for streams, "other" for unknown methods. */
-export function metricsVerb(method: string, attributes: RequestAttributes | undefined, contentType: string | undefined): string {
-  if (attributes === undefined || !attributes.isResourceRequest) return NON_RESOURCE_VERBS.get(method) ?? OTHER;
+export function metricsVerb(
+  method: string,
+  attributes: RequestAttributes | undefined,
+  contentType: string | undefined,
+): string {
+  if (!attributes?.isResourceRequest) return NON_RESOURCE_VERBS.get(method) ?? OTHER;
   if (CONNECT_SUBRESOURCES.has(attributes.subresource)) return 'CONNECT';
   if (attributes.verb === 'patch' && contentType === APPLY_PATCH) return 'APPLY';
   return RESOURCE_VERBS.get(attributes.verb) ?? OTHER;
@@ -56,7 +60,7 @@ export function metricsVerb(method: string, attributes: RequestAttributes | unde
 
 /** kube-apiserver's `CleanScope`. */
 export function metricsScope(attributes: RequestAttributes | undefined): string {
-  if (attributes === undefined || !attributes.isResourceRequest) return '';
+  if (!attributes?.isResourceRequest) return '';
   if (attributes.name !== '' || attributes.verb === 'create') return 'resource';
   if (attributes.namespace !== '') return 'namespace';
   return 'cluster';
@@ -104,7 +108,7 @@ export class ResourceLabeler {
   }
 
   labels(attributes: RequestAttributes | undefined, statusCode: number, decision: Decision): ResourceLabels {
-    if (attributes === undefined || !attributes.isResourceRequest) return NON_RESOURCE;
+    if (!attributes?.isResourceRequest) return NON_RESOURCE;
     const { apiGroup, apiVersion, resource, subresource } = attributes;
     const builtIn = BUILT_IN_API.get(apiGroup);
     const subresources = builtIn?.resources.get(resource);
@@ -131,7 +135,12 @@ export class ResourceLabeler {
 }
 
 function labelsOf(attributes: RequestAttributes): ResourceLabels {
-  return { group: attributes.apiGroup, version: attributes.apiVersion, resource: attributes.resource, subresource: attributes.subresource };
+  return {
+    group: attributes.apiGroup,
+    version: attributes.apiVersion,
+    resource: attributes.resource,
+    subresource: attributes.subresource,
+  };
 }
 
 /** The API server answered a forwarded request with a success: the ambassador itself never does. */

@@ -13,7 +13,9 @@ import { metricsCode, metricsDryRun, metricsScope, metricsVerb, ResourceLabeler 
 const PREFIX = 'kube_api_ambassador_';
 const EVENT_LOOP_SAMPLE_MS = 100;
 /** kube-apiserver's request duration buckets (5 ms to 60 s). */
-const DURATION_BUCKETS = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60];
+const DURATION_BUCKETS = [
+  0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60,
+];
 
 /** What the proxy is serving now, read at each scrape. */
 export interface InFlightCounts {
@@ -31,22 +33,22 @@ export interface MetricsSources {
 export class Metrics implements Recorder {
   readonly registry = new Registry();
   readonly #resourceLabeler = new ResourceLabeler();
-  readonly #requests: Counter<string>;
-  readonly #duration: Histogram<string>;
-  readonly #firstByte: Histogram<string>;
-  readonly #bytesFromClients: Counter<string>;
-  readonly #bytesToClients: Counter<string>;
-  readonly #upstreamErrors: Counter<string>;
-  readonly #policyDenials: Counter<string>;
-  readonly credentialReloads: Counter<string>;
-  readonly policyReloads: Counter<string>;
-  readonly auditEventsLost: Counter<string>;
+  readonly #requests: Counter;
+  readonly #duration: Histogram;
+  readonly #firstByte: Histogram;
+  readonly #bytesFromClients: Counter;
+  readonly #bytesToClients: Counter;
+  readonly #upstreamErrors: Counter;
+  readonly #policyDenials: Counter;
+  readonly credentialReloads: Counter;
+  readonly policyReloads: Counter;
+  readonly auditEventsLost: Counter;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     this.#requests = new Counter({
       name: `${PREFIX}requests_total`,
-      help: 'Requests by the labels of apiserver_request_total, plus the ambassador\'s decision.',
+      help: "Requests by the labels of apiserver_request_total, plus the ambassador's decision.",
       labelNames: ['verb', 'group', 'version', 'resource', 'subresource', 'scope', 'code', 'dry_run', 'decision'],
       registers,
     });
@@ -64,8 +66,16 @@ export class Metrics implements Recorder {
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.#bytesFromClients = new Counter({ name: `${PREFIX}received_bytes_total`, help: 'Bytes received from local clients (requests and streams).', registers });
-    this.#bytesToClients = new Counter({ name: `${PREFIX}sent_bytes_total`, help: 'Bytes sent to local clients (responses and streams).', registers });
+    this.#bytesFromClients = new Counter({
+      name: `${PREFIX}received_bytes_total`,
+      help: 'Bytes received from local clients (requests and streams).',
+      registers,
+    });
+    this.#bytesToClients = new Counter({
+      name: `${PREFIX}sent_bytes_total`,
+      help: 'Bytes sent to local clients (responses and streams).',
+      registers,
+    });
     this.#upstreamErrors = new Counter({
       name: `${PREFIX}upstream_errors_total`,
       help: 'Requests the API server did not answer, by cause.',
@@ -135,7 +145,7 @@ export class Metrics implements Recorder {
     });
     new Gauge({
       name: `${PREFIX}build_info`,
-      help: 'The ambassador\'s version and the Node.js it runs on.',
+      help: "The ambassador's version and the Node.js it runs on.",
       labelNames: ['version', 'node_version'],
       registers,
     }).set({ version: sources.version, node_version: process.version }, 1);
@@ -143,7 +153,11 @@ export class Metrics implements Recorder {
     // 100 times a second (most of its idle CPU); 100 ms still catches the stalls that matter.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     // Gauges named like counters: promtool rejects them, and nodejs_active_{handles,requests,resources} carry the same.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
       this.registry.removeSingleMetric(name);
     }
   }
@@ -151,7 +165,11 @@ export class Metrics implements Recorder {
   requestCompleted(request: CompletedRequest): void {
     const { attributes } = request;
     const verb = metricsVerb(request.arrival.method, attributes, request.contentType);
-    const { group, version, resource, subresource } = this.#resourceLabeler.labels(attributes, request.statusCode, request.decision);
+    const { group, version, resource, subresource } = this.#resourceLabeler.labels(
+      attributes,
+      request.statusCode,
+      request.decision,
+    );
     this.#requests.inc({
       verb,
       group,

@@ -22,7 +22,6 @@ import { resourceMatches, urlMatches } from '../request/rule-match.ts';
 import { pinsLabelKey } from '../request/selectors.ts';
 import { isTrueQueryValue, queryValue, queryValues } from '../request/target.ts';
 
-
 /**
  * Lists, watches and collection deletes must select by label: their selector must hold an
  * equality (`=`, `==`), `in` or existence requirement, on one of `requireKeys` when given.
@@ -42,7 +41,7 @@ export interface Conditions {
   /** exec, attach and log may only name these containers. */
   readonly containers?: readonly string[];
   /** exec may only run exactly these argument vectors. */
-  readonly commands?: ReadonlyArray<readonly string[]>;
+  readonly commands?: readonly (readonly string[])[];
   /** Whether exec and attach may send stdin, or ask for a TTY. */
   readonly stdin?: boolean;
   readonly tty?: boolean;
@@ -86,8 +85,26 @@ export interface Decision {
 }
 
 const ALL = '*';
-const RULE_KEYS = new Set(['name', 'verbs', 'apiGroups', 'resources', 'resourceNames', 'namespaces', 'nonResourceURLs', 'when']);
-const CONDITION_KEYS = new Set(['dryRun', 'labelSelector', 'follow', 'containers', 'commands', 'stdin', 'tty', 'ports']);
+const RULE_KEYS = new Set([
+  'name',
+  'verbs',
+  'apiGroups',
+  'resources',
+  'resourceNames',
+  'namespaces',
+  'nonResourceURLs',
+  'when',
+]);
+const CONDITION_KEYS = new Set([
+  'dryRun',
+  'labelSelector',
+  'follow',
+  'containers',
+  'commands',
+  'stdin',
+  'tty',
+  'ports',
+]);
 const TOP_LEVEL_KEYS = new Set(['apiVersion', 'kind', 'rules']);
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -96,7 +113,17 @@ const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * k8s.io/apiserver/pkg/endpoints/request/requestinfo.go): from the method, list/watch/deletecollection for
  * collections, watch and proxy from the legacy verb-in-path forms.
  */
-const RESOURCE_REQUEST_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy'];
+const RESOURCE_REQUEST_VERBS = [
+  'get',
+  'list',
+  'watch',
+  'create',
+  'update',
+  'patch',
+  'delete',
+  'deletecollection',
+  'proxy',
+];
 /** A non-resource request's verb is its HTTP method in lower case (the same function). */
 const NON_RESOURCE_REQUEST_VERBS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
 /**
@@ -167,7 +194,9 @@ function verbWarnings(rule: CompiledRule, at: string): string[] {
   for (const verb of rule.verbs) {
     if (verb === ALL || requestVerbs.includes(verb)) continue;
     if (AUTHORIZATION_ONLY_VERBS.has(verb)) {
-      warnings.push(`${at}.verbs: ${JSON.stringify(verb)} is checked by the API server on what a request carries, never a request's own verb: it allows nothing here`);
+      warnings.push(
+        `${at}.verbs: ${JSON.stringify(verb)} is checked by the API server on what a request carries, never a request's own verb: it allows nothing here`,
+      );
       continue;
     }
     const suggestion = nearest(verb, requestVerbs);
@@ -184,7 +213,12 @@ interface PodNamespace {
   readonly sources: string;
 }
 
-function compileRule(rule: unknown, index: number, podNamespace: PodNamespace, problems: string[]): CompiledRule | undefined {
+function compileRule(
+  rule: unknown,
+  index: number,
+  podNamespace: PodNamespace,
+  problems: string[],
+): CompiledRule | undefined {
   const at = `rules[${index}]`;
   if (!isRecord(rule)) {
     problems.push(`${at}: must be a mapping`);
@@ -195,7 +229,8 @@ function compileRule(rule: unknown, index: number, podNamespace: PodNamespace, p
     if (!RULE_KEYS.has(key)) problems.push(`${at}.${key}: unknown field (${suggestKey(key, RULE_KEYS)})`);
   }
   const name = rule['name'];
-  if (name !== undefined && (typeof name !== 'string' || name === '')) problems.push(`${at}.name: must be a non-empty string`);
+  if (name !== undefined && (typeof name !== 'string' || name === ''))
+    problems.push(`${at}.name: must be a non-empty string`);
   const label = typeof name === 'string' && name !== '' ? `"${name}" (${at})` : at;
 
   const verbs = stringList(rule, 'verbs', at, problems, { required: true });
@@ -205,7 +240,10 @@ function compileRule(rule: unknown, index: number, podNamespace: PodNamespace, p
   const namespaces = stringList(rule, 'namespaces', at, problems, { allowEmptyString: true });
   const nonResourceURLs = stringList(rule, 'nonResourceURLs', at, problems);
 
-  if (nonResourceURLs !== undefined && (resources !== undefined || apiGroups !== undefined || resourceNames !== undefined || namespaces !== undefined)) {
+  if (
+    nonResourceURLs !== undefined &&
+    (resources !== undefined || apiGroups !== undefined || resourceNames !== undefined || namespaces !== undefined)
+  ) {
     problems.push(`${at}: nonResourceURLs cannot be combined with apiGroups, resources, resourceNames or namespaces`);
   }
   if (nonResourceURLs === undefined && resources === undefined) {
@@ -216,8 +254,9 @@ function compileRule(rule: unknown, index: number, podNamespace: PodNamespace, p
   }
   if (resourceNames !== undefined && resources === undefined) problems.push(`${at}.resourceNames: requires resources`);
   for (const url of nonResourceURLs ?? []) {
-    if (!url.startsWith('/') && url !== ALL) problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} must start with "/"`);
-    if (url.indexOf(ALL) !== -1 && url.indexOf(ALL) !== url.length - 1) {
+    if (!url.startsWith('/') && url !== ALL)
+      problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} must start with "/"`);
+    if (url.includes(ALL) && url.indexOf(ALL) !== url.length - 1) {
       problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} may only have "*" at the end`);
     }
   }
@@ -228,7 +267,8 @@ function compileRule(rule: unknown, index: number, podNamespace: PodNamespace, p
       }
       return namespace;
     }
-    if (podNamespace.value === undefined) problems.push(`${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs ${podNamespace.sources}`);
+    if (podNamespace.value === undefined)
+      problems.push(`${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs ${podNamespace.sources}`);
     return podNamespace.value ?? '';
   });
   const when = compileConditions(rule['when'], `${at}.when`, problems);
@@ -240,7 +280,8 @@ function compileRule(rule: unknown, index: number, podNamespace: PodNamespace, p
     apiGroups: apiGroups === undefined ? undefined : new Set(apiGroups),
     resources,
     resourceNames: resourceNames === undefined ? undefined : new Set(resourceNames),
-    namespaces: resolvedNamespaces === undefined || resolvedNamespaces.includes(ALL) ? undefined : new Set(resolvedNamespaces),
+    namespaces:
+      resolvedNamespaces === undefined || resolvedNamespaces.includes(ALL) ? undefined : new Set(resolvedNamespaces),
     nonResourceURLs,
     when,
   };
@@ -256,17 +297,28 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
     if (!CONDITION_KEYS.has(key)) problems.push(`${at}.${key}: unknown condition (${suggestKey(key, CONDITION_KEYS)})`);
   }
   for (const key of ['dryRun', 'follow', 'stdin', 'tty'] as const) {
-    if (value[key] !== undefined && typeof value[key] !== 'boolean') problems.push(`${at}.${key}: must be true or false`);
+    if (value[key] !== undefined && typeof value[key] !== 'boolean')
+      problems.push(`${at}.${key}: must be true or false`);
   }
   const labelSelector = compileLabelSelectorCondition(value['labelSelector'], `${at}.labelSelector`, problems);
   const containers = stringList(value, 'containers', at, problems);
   const commands = value['commands'];
-  if (commands !== undefined && !(Array.isArray(commands) && commands.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === 'string')))) {
+  if (
+    commands !== undefined &&
+    !(
+      Array.isArray(commands) &&
+      commands.every((c) => Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === 'string'))
+    )
+  ) {
     problems.push(`${at}.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]`);
   }
   const ports = value['ports'];
-  const isPortList = Array.isArray(ports) && ports.length > 0 && ports.every((port) => Number.isInteger(port) && port >= 1 && port <= 65_535);
-  if (ports !== undefined && !isPortList) problems.push(`${at}.ports: must be a non-empty list of port numbers (1-65535)`);
+  const isPortList =
+    Array.isArray(ports) &&
+    ports.length > 0 &&
+    ports.every((port) => Number.isInteger(port) && port >= 1 && port <= 65_535);
+  if (ports !== undefined && !isPortList)
+    problems.push(`${at}.ports: must be a non-empty list of port numbers (1-65535)`);
   return {
     ...(isPortList ? { ports: ports as number[] } : {}),
     ...(typeof value['dryRun'] === 'boolean' ? { dryRun: value['dryRun'] } : {}),
@@ -281,7 +333,11 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
 
 const LABEL_SELECTOR_FORMS = '"required", or a mapping such as { requireKeys: [app] }';
 
-function compileLabelSelectorCondition(value: unknown, at: string, problems: string[]): LabelSelectorCondition | undefined {
+function compileLabelSelectorCondition(
+  value: unknown,
+  at: string,
+  problems: string[],
+): LabelSelectorCondition | undefined {
   if (value === undefined) return undefined;
   if (value === 'required') return { requireKeys: undefined };
   if (!isRecord(value)) {
@@ -311,7 +367,7 @@ function stringList(
     problems.push(`${at}.${key}: must be a non-empty list of strings`);
     return undefined;
   }
-  const strings = value as string[];
+  const strings = value;
   if (options.allowEmptyString !== true && strings.includes('')) problems.push(`${at}.${key}: has an empty string`);
   return strings;
 }
@@ -319,7 +375,8 @@ function stringList(
 /** Whether the rule covers the request's attributes, before conditions. */
 function ruleCovers(rule: CompiledRule, attributes: RequestAttributes, verb: string): boolean {
   if (!rule.verbs.has(ALL) && !rule.verbs.has(verb)) return false;
-  if (!attributes.isResourceRequest) return rule.nonResourceURLs !== undefined && urlMatches(rule.nonResourceURLs, attributes.path);
+  if (!attributes.isResourceRequest)
+    return rule.nonResourceURLs !== undefined && urlMatches(rule.nonResourceURLs, attributes.path);
   if (rule.resources === undefined || rule.apiGroups === undefined) return false;
   if (!rule.apiGroups.has(ALL) && !rule.apiGroups.has(attributes.apiGroup)) return false;
   if (!resourceMatches(rule.resources, attributes.resource, attributes.subresource)) return false;
@@ -345,11 +402,16 @@ function failedCondition(when: Conditions, request: ResolvedRequest, verb: strin
     const dryRun = dryRunOf(request, verb);
     switch (dryRun.kind) {
       case 'real':
-        return failed('only as a dry run (dryRun=All in the query; for a delete with a body, "dryRun": ["All"] in its DeleteOptions)');
+        return failed(
+          'only as a dry run (dryRun=All in the query; for a delete with a body, "dryRun": ["All"] in its DeleteOptions)',
+        );
       case 'not-honoured':
         return failed(`only as a dry run, and the API server does not honour dryRun here: ${dryRun.why}`);
       case 'unreadable':
-        return failed(`only as a dry run, and whether this delete is one cannot be read: ${dryRun.problem}`, dryRun.code);
+        return failed(
+          `only as a dry run, and whether this delete is one cannot be read: ${dryRun.problem}`,
+          dryRun.code,
+        );
       case 'dry-run':
         break;
     }
@@ -365,7 +427,8 @@ function failedCondition(when: Conditions, request: ResolvedRequest, verb: strin
     }
   }
   const sub = attributes.subresource;
-  if (when.follow === false && sub === 'log' && isTrue(queryValue(query, 'follow'))) return failed('only without follow');
+  if (when.follow === false && sub === 'log' && isTrue(queryValue(query, 'follow')))
+    return failed('only without follow');
   if (when.containers !== undefined && (sub === 'exec' || sub === 'attach' || sub === 'log')) {
     const container = queryValue(query, 'container');
     if (container === undefined || !when.containers.includes(container)) {
@@ -374,12 +437,18 @@ function failedCondition(when: Conditions, request: ResolvedRequest, verb: strin
   }
   if (when.commands !== undefined && sub === 'exec') {
     const command = queryValues(query, 'command');
-    if (!when.commands.some((allowed) => allowed.length === command.length && allowed.every((arg, i) => arg === command[i]))) {
+    if (
+      !when.commands.some(
+        (allowed) => allowed.length === command.length && allowed.every((arg, i) => arg === command[i]),
+      )
+    ) {
       return failed(`only the commands ${when.commands.map((c) => JSON.stringify(c)).join(', ')}`);
     }
   }
-  if (when.stdin === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'stdin'))) return failed('only without stdin');
-  if (when.tty === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'tty'))) return failed('only without a TTY');
+  if (when.stdin === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'stdin')))
+    return failed('only without stdin');
+  if (when.tty === false && (sub === 'exec' || sub === 'attach') && isTrue(queryValue(query, 'tty')))
+    return failed('only without a TTY');
   if (when.ports !== undefined && sub === 'portforward') {
     const ports = queryValues(query, 'ports');
     if (ports.length === 0 || ports.some((port) => !when.ports?.includes(portNumber(port)))) {
@@ -413,7 +482,8 @@ export function decide(policy: Policy, request: ResolvedRequest, verb: string = 
   for (const rule of policy.rules) {
     if (!ruleCovers(rule, attributes, verb)) continue;
     const failure = rule.when === undefined ? undefined : failedCondition(rule.when, request, verb);
-    if (failure === undefined) return { allowed: true, rule: rule.label, reason: `allowed by rule ${rule.label}`, code: 403 };
+    if (failure === undefined)
+      return { allowed: true, rule: rule.label, reason: `allowed by rule ${rule.label}`, code: 403 };
     firstFailure ??= { rule: rule.label, failure };
   }
   if (firstFailure !== undefined) {
@@ -425,15 +495,22 @@ export function decide(policy: Policy, request: ResolvedRequest, verb: string = 
       code: failure.code,
     };
   }
-  return { allowed: false, rule: undefined, reason: `no rule of ${policy.source} allows ${describe(attributes, verb)}`, code: 403 };
+  return {
+    allowed: false,
+    rule: undefined,
+    reason: `no rule of ${policy.source} allows ${describe(attributes, verb)}`,
+    code: 403,
+  };
 }
 
 /** apiserver-style phrasing: `list on resource "pods" in API group "" in the namespace "x"`. */
 export function describe(attributes: RequestAttributes, verb: string = attributes.verb): string {
   if (!attributes.isResourceRequest) return `${verb} on ${JSON.stringify(attributes.path)}`;
-  const resource = attributes.subresource === '' ? attributes.resource : `${attributes.resource}/${attributes.subresource}`;
+  const resource =
+    attributes.subresource === '' ? attributes.resource : `${attributes.resource}/${attributes.subresource}`;
   const name = attributes.name === '' ? '' : ` named ${JSON.stringify(attributes.name)}`;
-  const scope = attributes.namespace === '' ? ' at the cluster scope' : ` in the namespace ${JSON.stringify(attributes.namespace)}`;
+  const scope =
+    attributes.namespace === '' ? ' at the cluster scope' : ` in the namespace ${JSON.stringify(attributes.namespace)}`;
   return `${verb} on resource ${JSON.stringify(resource)}${name} in API group ${JSON.stringify(attributes.apiGroup)}${scope}`;
 }
 

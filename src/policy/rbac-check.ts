@@ -61,7 +61,11 @@ export function namespacesToReview(policy: Policy, podNamespace: string | undefi
  * order), then dangerous rights the policy never uses (in review and rule order). Parts whose
  * namespace has no review are not judged.
  */
-export function compareWithRbac(policy: Policy, reviews: ReadonlyMap<string, RulesReview>, podNamespace: string | undefined): string[] {
+export function compareWithRbac(
+  policy: Policy,
+  reviews: ReadonlyMap<string, RulesReview>,
+  podNamespace: string | undefined,
+): string[] {
   const pod = podNamespace === '' ? undefined : podNamespace;
   return [
     ...incompleteWarnings(reviews),
@@ -97,18 +101,35 @@ interface Part {
   readonly covered: boolean;
 }
 
-function refusedWarnings(rule: CompiledRule, reviews: ReadonlyMap<string, RulesReview>, podNamespace: string | undefined): string[] {
-  const parts = rule.nonResourceURLs === undefined ? resourceParts(rule, reviews, podNamespace) : nonResourceParts(rule, rule.nonResourceURLs, reviews);
+function refusedWarnings(
+  rule: CompiledRule,
+  reviews: ReadonlyMap<string, RulesReview>,
+  podNamespace: string | undefined,
+): string[] {
+  const parts =
+    rule.nonResourceURLs === undefined
+      ? resourceParts(rule, reviews, podNamespace)
+      : nonResourceParts(rule, rule.nonResourceURLs, reviews);
   const refused = parts.filter((part) => !part.covered);
   if (refused.length === 0) return [];
   if (refused.length === parts.length && parts.length > 1) {
-    return [`policy rule ${rule.label} allows ${summarize(parts)}, but the service account's RBAC allows none of it: ${REFUSED}`];
+    return [
+      `policy rule ${rule.label} allows ${summarize(parts)}, but the service account's RBAC allows none of it: ${REFUSED}`,
+    ];
   }
-  return refused.map((part) => `policy rule ${rule.label} allows ${summarize([part])}, but the service account's RBAC does not: ${REFUSED}`);
+  return refused.map(
+    (part) =>
+      `policy rule ${rule.label} allows ${summarize([part])}, but the service account's RBAC does not: ${REFUSED}`,
+  );
 }
 
-function resourceParts(rule: CompiledRule, reviews: ReadonlyMap<string, RulesReview>, podNamespace: string | undefined): Part[] {
-  const namespaces = rule.namespaces === undefined ? (podNamespace === undefined ? [] : [podNamespace]) : [...rule.namespaces];
+function resourceParts(
+  rule: CompiledRule,
+  reviews: ReadonlyMap<string, RulesReview>,
+  podNamespace: string | undefined,
+): Part[] {
+  const namespaces =
+    rule.namespaces === undefined ? (podNamespace === undefined ? [] : [podNamespace]) : [...rule.namespaces];
   const names = rule.resourceNames === undefined ? [] : [...rule.resourceNames];
   return namespaces.flatMap((namespace) => {
     const review = reviews.get(reviewNamespace(namespace));
@@ -126,7 +147,11 @@ function resourceParts(rule: CompiledRule, reviews: ReadonlyMap<string, RulesRev
   });
 }
 
-function nonResourceParts(rule: CompiledRule, urls: readonly string[], reviews: ReadonlyMap<string, RulesReview>): Part[] {
+function nonResourceParts(
+  rule: CompiledRule,
+  urls: readonly string[],
+  reviews: ReadonlyMap<string, RulesReview>,
+): Part[] {
   if (reviews.size === 0) return [];
   // Non-resource rules come only from cluster-wide bindings, so every review holds the same ones.
   const granted = [...reviews.values()].flatMap((review) => review.nonResourceRules);
@@ -135,16 +160,28 @@ function nonResourceParts(rule: CompiledRule, urls: readonly string[], reviews: 
       verb,
       target: url,
       namespace: undefined,
-      covered: granted.some((grant) => covers(grant.verbs, verb) && (grant.nonResourceURLs ?? []).some((owned) => urlCovers(owned, url))),
+      covered: granted.some(
+        (grant) => covers(grant.verbs, verb) && (grant.nonResourceURLs ?? []).some((owned) => urlCovers(owned, url)),
+      ),
     })),
   );
 }
 
 /** Whether RBAC allows the verb on the resource: for every name the policy lists, or for all names. */
-function rbacAllowsResource(rules: readonly ResourceRule[], verb: string, group: string, resource: string, names: readonly string[]): boolean {
-  const matching = rules.filter((rule) => covers(rule.verbs, verb) && covers(rule.apiGroups, group) && resourceCovers(rule.resources, resource));
+function rbacAllowsResource(
+  rules: readonly ResourceRule[],
+  verb: string,
+  group: string,
+  resource: string,
+  names: readonly string[],
+): boolean {
+  const matching = rules.filter(
+    (rule) => covers(rule.verbs, verb) && covers(rule.apiGroups, group) && resourceCovers(rule.resources, resource),
+  );
   if (matching.some((rule) => (rule.resourceNames ?? []).length === 0)) return true;
-  return names.length > 0 && names.every((name) => matching.some((rule) => rule.resourceNames?.includes(name) === true));
+  return (
+    names.length > 0 && names.every((name) => matching.some((rule) => rule.resourceNames?.includes(name) === true))
+  );
 }
 
 function covers(granted: readonly string[] | undefined, wanted: string): boolean {
@@ -175,7 +212,10 @@ function summarize(parts: readonly Part[]): string {
 
 function scopeLabel(namespaces: readonly string[]): string {
   const named = namespaces.filter((namespace) => namespace !== '');
-  const scopes = [...(named.length > 0 ? [`in ${named.join(', ')}`] : []), ...(namespaces.includes('') ? ['at the cluster scope'] : [])];
+  const scopes = [
+    ...(named.length > 0 ? [`in ${named.join(', ')}`] : []),
+    ...(namespaces.includes('') ? ['at the cluster scope'] : []),
+  ];
   return scopes.length === 0 ? '' : ` ${scopes.join(' and ')}`;
 }
 
@@ -216,7 +256,9 @@ function unusedRightWarnings(policy: Policy, reviews: ReadonlyMap<string, RulesR
   for (const [namespace, review] of reviews) {
     const applying = policy.rules.filter((rule) => appliesIn(rule, namespace));
     for (const rule of review.resourceRules) {
-      const unused = dangerousAspects(rule).filter((aspect) => !applying.some((policyRule) => policyUses(policyRule, aspect)));
+      const unused = dangerousAspects(rule).filter(
+        (aspect) => !applying.some((policyRule) => policyUses(policyRule, aspect)),
+      );
       if (unused.length === 0) continue;
       const aspects = describeAspects(unused);
       const key = JSON.stringify([aspects, rule]);
@@ -254,25 +296,51 @@ function coreAspects(verbs: readonly string[], resources: readonly string[]): As
   const aspects: Aspect[] = [];
   const secretReads = SECRET_READS.filter((verb) => covers(verbs, verb));
   if (resources.includes('secrets') && secretReads.length > 0) {
-    aspects.push({ does: secretReads.join(', '), on: 'secrets', verbs: secretReads, apiGroups: [''], resources: ['secrets'] });
+    aspects.push({
+      does: secretReads.join(', '),
+      on: 'secrets',
+      verbs: secretReads,
+      apiGroups: [''],
+      resources: ['secrets'],
+    });
   }
   const streamVerbs = STREAM_VERBS.filter((verb) => covers(verbs, verb));
   for (const subresource of ['exec', 'attach']) {
     const resource = `pods/${subresource}`;
     if (streamVerbs.length === 0 || !(resources.includes(resource) || resources.includes(`*/${subresource}`))) continue;
-    aspects.push({ does: streamVerbs.join(', '), on: resource, verbs: streamVerbs, apiGroups: [''], resources: [resource] });
+    aspects.push({
+      does: streamVerbs.join(', '),
+      on: resource,
+      verbs: streamVerbs,
+      apiGroups: [''],
+      resources: [resource],
+    });
   }
   return aspects;
 }
 
-function proxyAndPowerAspects(verbs: readonly string[], apiGroups: readonly string[], resources: readonly string[]): Aspect[] {
+function proxyAndPowerAspects(
+  verbs: readonly string[],
+  apiGroups: readonly string[],
+  resources: readonly string[],
+): Aspect[] {
   const proxies = resources.filter((resource) => resource.endsWith('/proxy'));
-  const proxy: Aspect[] = proxies.length === 0 ? [] : [{ does: verbs.join(', '), on: proxies.join(', '), verbs, apiGroups, resources: proxies }];
+  const proxy: Aspect[] =
+    proxies.length === 0
+      ? []
+      : [{ does: verbs.join(', '), on: proxies.join(', '), verbs, apiGroups, resources: proxies }];
   const powers = POWER_VERBS.filter((power) => verbs.includes(power));
-  return [...proxy, ...powers.map((verb) => ({ does: verb, on: resources.join(', '), verbs: [verb], apiGroups, resources }))];
+  return [
+    ...proxy,
+    ...powers.map((verb) => ({ does: verb, on: resources.join(', '), verbs: [verb], apiGroups, resources })),
+  ];
 }
 
-function wildcardAspects(verbs: readonly string[], apiGroups: readonly string[], resources: readonly string[]): Aspect[] {
+function wildcardAspects(
+  verbs: readonly string[],
+  apiGroups: readonly string[],
+  resources: readonly string[],
+): Aspect[] {
   const allVerbs = 'every verb (*)';
   const allResources = 'every resource (*)';
   const aspects: Aspect[] = [];
@@ -311,7 +379,11 @@ function policyUses(rule: CompiledRule, aspect: Aspect): boolean {
   );
 }
 
-function overlaps(some: readonly string[], others: readonly string[], same: (a: string, b: string) => boolean): boolean {
+function overlaps(
+  some: readonly string[],
+  others: readonly string[],
+  same: (a: string, b: string) => boolean,
+): boolean {
   return some.some((a) => others.some((b) => a === ALL || b === ALL || same(a, b)));
 }
 

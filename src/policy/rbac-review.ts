@@ -7,7 +7,13 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { UserInfo } from '../cluster/credentials.ts';
 import type { Policy } from './policy.ts';
-import { compareWithRbac, namespacesToReview, type NonResourceRule, type ResourceRule, type RulesReview } from './rbac-check.ts';
+import {
+  compareWithRbac,
+  namespacesToReview,
+  type NonResourceRule,
+  type ResourceRule,
+  type RulesReview,
+} from './rbac-check.ts';
 
 /** The part of Upstream used here: it adds Host and credentials. */
 export interface ReviewUpstream {
@@ -29,8 +35,18 @@ const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
  * Who the API server takes the ambassador's credentials to be (a SelfSubjectReview); undefined when
  * it names nobody. Rejects with a readable reason if the review cannot be made.
  */
-export async function reviewSelf(upstream: ReviewUpstream, timeoutMs = REVIEW_TIMEOUT_MS): Promise<UserInfo | undefined> {
-  return userInfoOf(await postJson(upstream, SELF_SUBJECT_REVIEWS, { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, timeoutMs));
+export async function reviewSelf(
+  upstream: ReviewUpstream,
+  timeoutMs = REVIEW_TIMEOUT_MS,
+): Promise<UserInfo | undefined> {
+  return userInfoOf(
+    await postJson(
+      upstream,
+      SELF_SUBJECT_REVIEWS,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      timeoutMs,
+    ),
+  );
 }
 
 /** Makes the reviews (in parallel); rejects with a readable reason if any of them cannot be made. */
@@ -41,7 +57,12 @@ export async function reviewRbac(
   timeoutMs = REVIEW_TIMEOUT_MS,
 ): Promise<RbacReview> {
   const rules = namespaces.map((namespace) =>
-    postJson(upstream, RULES_REVIEWS, { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } }, timeoutMs),
+    postJson(
+      upstream,
+      RULES_REVIEWS,
+      { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } },
+      timeoutMs,
+    ),
   );
   const [user, ...rulesAnswers] = await Promise.all([self, ...rules]);
   return {
@@ -72,13 +93,21 @@ export async function checkPolicyAgainstRbac(
   log.info({ user: review.username }, `acting as ${review.username}`);
   const warnings = compareWithRbac(policy, review.reviews, podNamespace);
   for (const warning of warnings) log.warn({ policy: policy.source }, warning);
-  if (warnings.length === 0) log.info({ policy: policy.source, namespaces }, "the policy agrees with the service account's RBAC");
+  if (warnings.length === 0)
+    log.info({ policy: policy.source, namespaces }, "the policy agrees with the service account's RBAC");
 }
 
 function postJson(upstream: ReviewUpstream, path: string, body: object, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
-    const headers = ['content-type', 'application/json', 'accept', 'application/json', 'content-length', String(Buffer.byteLength(payload))];
+    const headers = [
+      'content-type',
+      'application/json',
+      'accept',
+      'application/json',
+      'content-length',
+      String(Buffer.byteLength(payload)),
+    ];
     const request = upstream.request('POST', path, headers);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -88,7 +117,10 @@ function postJson(upstream: ReviewUpstream, path: string, body: object, timeoutM
     const fail = (error: NodeJS.ErrnoException, answered: boolean) => {
       clearTimeout(timer);
       if (timedOut) reject(new Error(`POST ${path}: no answer within ${timeoutMs / 1000}s`));
-      else reject(answered ? error : new Error(`POST ${path}: cannot reach the API server: ${error.code ?? error.message}`));
+      else
+        reject(
+          answered ? error : new Error(`POST ${path}: cannot reach the API server: ${error.code ?? error.message}`),
+        );
     };
     request.on('response', (response) => {
       readAnswer(response, path).then(
@@ -96,7 +128,7 @@ function postJson(upstream: ReviewUpstream, path: string, body: object, timeoutM
           clearTimeout(timer);
           resolve(answer);
         },
-        (error: Error) => fail(error, true),
+        (error: unknown) => fail(error as Error, true),
       );
     });
     request.on('error', (error) => fail(error, false));
@@ -110,7 +142,10 @@ async function readAnswer(response: IncomingMessage, path: string): Promise<unkn
   const code = response.statusCode ?? 0;
   if (code < 200 || code > 299) {
     const message = statusMessage(text);
-    throw new Error(`POST ${path} answered ${code} ${response.statusMessage ?? ''}`.trimEnd() + (message === undefined ? '' : `: ${message}`));
+    throw new Error(
+      `POST ${path} answered ${code} ${response.statusMessage ?? ''}`.trimEnd() +
+        (message === undefined ? '' : `: ${message}`),
+    );
   }
   try {
     return JSON.parse(text);
@@ -129,7 +164,7 @@ async function readText(response: IncomingMessage, path: string): Promise<string
       chunks.push(chunk as Buffer);
     }
   } catch (error) {
-    throw new Error(`POST ${path}: the answer was cut off: ${(error as Error).message}`);
+    throw new Error(`POST ${path}: the answer was cut off: ${(error as Error).message}`, { cause: error });
   }
   if (size > MAX_ANSWER_BYTES) throw new Error(`POST ${path}: the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
   return Buffer.concat(chunks).toString('utf8');
@@ -162,24 +197,25 @@ function parseRulesReview(answer: unknown): RulesReview {
   const status = field(answer, 'status');
   const evaluationError = field(status, 'evaluationError');
   return {
-    resourceRules: list(field(status, 'resourceRules')).map(
-      (rule): ResourceRule => ({
-        verbs: strings(field(rule, 'verbs')),
-        apiGroups: strings(field(rule, 'apiGroups')),
-        resources: strings(field(rule, 'resources')),
-        resourceNames: strings(field(rule, 'resourceNames')),
-      }),
-    ),
-    nonResourceRules: list(field(status, 'nonResourceRules')).map(
-      (rule): NonResourceRule => ({ verbs: strings(field(rule, 'verbs')), nonResourceURLs: strings(field(rule, 'nonResourceURLs')) }),
-    ),
+    resourceRules: list(field(status, 'resourceRules')).map((rule): ResourceRule => ({
+      verbs: strings(field(rule, 'verbs')),
+      apiGroups: strings(field(rule, 'apiGroups')),
+      resources: strings(field(rule, 'resources')),
+      resourceNames: strings(field(rule, 'resourceNames')),
+    })),
+    nonResourceRules: list(field(status, 'nonResourceRules')).map((rule): NonResourceRule => ({
+      verbs: strings(field(rule, 'verbs')),
+      nonResourceURLs: strings(field(rule, 'nonResourceURLs')),
+    })),
     incomplete: field(status, 'incomplete') === true,
     ...(typeof evaluationError === 'string' && evaluationError !== '' ? { evaluationError } : {}),
   };
 }
 
 function field(value: unknown, name: string): unknown {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[name]
+    : undefined;
 }
 
 function list(value: unknown): unknown[] {

@@ -8,7 +8,9 @@ import { load as parseYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { compilePolicy, type Policy, type PolicyCompile } from './policy.ts';
 
-export type YamlRead = { readonly ok: true; readonly document: unknown; readonly text: string } | { readonly ok: false; readonly problems: readonly string[] };
+export type YamlRead =
+  | { readonly ok: true; readonly document: unknown; readonly text: string }
+  | { readonly ok: false; readonly problems: readonly string[] };
 
 /** Reads and parses a YAML (or JSON) file. Never rejects. */
 export async function readYamlFile(file: string): Promise<YamlRead> {
@@ -44,9 +46,16 @@ export class PolicyStore {
   readonly #timer: NodeJS.Timeout;
   #rejectedText: string | undefined;
   #lastProblem: string | undefined;
-  readonly #reloadListeners: Array<(ok: boolean) => void> = [];
+  readonly #reloadListeners: ((ok: boolean) => void)[] = [];
 
-  private constructor(policy: Policy, text: string, file: string, podNamespace: string | undefined, intervalMs: number, log: Logger) {
+  private constructor(
+    policy: Policy,
+    text: string,
+    file: string,
+    podNamespace: string | undefined,
+    intervalMs: number,
+    log: Logger,
+  ) {
     this.#current = policy;
     this.#text = text;
     this.#file = file;
@@ -56,7 +65,12 @@ export class PolicyStore {
   }
 
   /** Loads the policy; rejects with every problem listed if it is not valid. */
-  static async open(file: string, podNamespace: string | undefined, intervalMs: number, log: Logger): Promise<PolicyStore> {
+  static async open(
+    file: string,
+    podNamespace: string | undefined,
+    intervalMs: number,
+    log: Logger,
+  ): Promise<PolicyStore> {
     const read = await readPolicyFile(file, podNamespace);
     if (!read.ok) throw new Error(`invalid policy:\n  ${read.problems.join('\n  ')}`);
     for (const warning of read.warnings) log.warn({ policy: file }, warning);
@@ -106,6 +120,9 @@ export class PolicyStore {
     if (problem === this.#lastProblem) return;
     this.#lastProblem = problem;
     for (const listener of this.#reloadListeners) listener(false);
-    this.#log.error({ policy: this.#file, problem }, 'the changed policy is not valid; keeping the previous one in force');
+    this.#log.error(
+      { policy: this.#file, problem },
+      'the changed policy is not valid; keeping the previous one in force',
+    );
   }
 }

@@ -43,7 +43,11 @@ export function hostWithoutPort(host: string): string {
 }
 
 /** Why the Host or Origin of a request is refused, or undefined when both are acceptable. */
-export function hostRefusal(filter: RequestFilter, host: string | undefined, origin: string | undefined): string | undefined {
+export function hostRefusal(
+  filter: RequestFilter,
+  host: string | undefined,
+  origin: string | undefined,
+): string | undefined {
   if (!filter.enabled) return undefined;
   if (host === undefined || !matchesAny(filter.acceptHosts, hostWithoutPort(host))) {
     return `the Host header ${JSON.stringify(host ?? '')} is not an accepted local name (see --accept-hosts)`;

@@ -14,7 +14,14 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CredentialStore } from '../cluster/credentials.ts';
-import { CLIENT_CLOSED_REQUEST, type Arrival, type AuditVerdict, type CompletedRequest, type Decision, type Recorder } from '../request/record.ts';
+import {
+  CLIENT_CLOSED_REQUEST,
+  type Arrival,
+  type AuditVerdict,
+  type CompletedRequest,
+  type Decision,
+  type Recorder,
+} from '../request/record.ts';
 import { longRunningKind, type RequestAttributes } from '../request/attributes.ts';
 import type { Upstream } from '../cluster/upstream.ts';
 import { BodyCapture } from '../request/body-capture.ts';
@@ -100,7 +107,14 @@ export class Exchange implements CompletedRequest {
   /** The client's socket while it is corked, until the I/O that produced the pending chunks is done (`batchWrites`). */
   corkedSocket: Socket | undefined;
 
-  constructor(deps: ForwardDeps, req: IncomingMessage, res: ServerResponse, admitted: Admitted, arrival: Arrival, audit: AuditVerdict) {
+  constructor(
+    deps: ForwardDeps,
+    req: IncomingMessage,
+    res: ServerResponse,
+    admitted: Admitted,
+    arrival: Arrival,
+    audit: AuditVerdict,
+  ) {
     this.deps = deps;
     this.req = req;
     this.res = res;
@@ -215,7 +229,12 @@ function sendUpstream(exchange: Exchange): void {
   const { upstream } = exchange.deps;
   exchange.sentAuthorization = upstream.authorization;
   exchange.sentMark = exchange.deps.credentials.reloadMark;
-  const stream: Tagged<ClientHttp2Stream> | undefined = upstream.stream(exchange.arrival.method, exchange.pathAndQuery, exchange.headers, !exchange.hasBody);
+  const stream: Tagged<ClientHttp2Stream> | undefined = upstream.stream(
+    exchange.arrival.method,
+    exchange.pathAndQuery,
+    exchange.headers,
+    !exchange.hasBody,
+  );
   if (stream !== undefined) {
     stream[EXCHANGE] = exchange;
     exchange.upstreamStream = stream;
@@ -230,7 +249,11 @@ function sendUpstream(exchange: Exchange): void {
     }
     return;
   }
-  const request: Tagged<ClientRequest> = upstream.request(exchange.arrival.method, exchange.pathAndQuery, exchange.headers);
+  const request: Tagged<ClientRequest> = upstream.request(
+    exchange.arrival.method,
+    exchange.pathAndQuery,
+    exchange.headers,
+  );
   request[EXCHANGE] = exchange;
   exchange.upstreamRequest = request;
   request.on('response', onUpstreamResponse);
@@ -269,7 +292,15 @@ function onHeaderTimeout(exchange: Exchange): void {
 
 function onUpstreamResponse(this: Tagged<ClientRequest>, response: IncomingMessage): void {
   const exchange = this[EXCHANGE];
-  if (exchange !== undefined) answered(exchange, response, response.statusCode ?? 502, response.statusMessage, response.rawHeaders, response.headers);
+  if (exchange !== undefined)
+    answered(
+      exchange,
+      response,
+      response.statusCode ?? 502,
+      response.statusMessage,
+      response.rawHeaders,
+      response.headers,
+    );
 }
 
 function onStreamResponse(
@@ -317,7 +348,10 @@ async function retryAfterUnauthorized(
   rawHeaders: string[],
   headers: IncomingHttpHeaders,
 ): Promise<void> {
-  const changed = await exchange.deps.credentials.refreshAfterUnauthorized(exchange.sentAuthorization, exchange.sentMark);
+  const changed = await exchange.deps.credentials.refreshAfterUnauthorized(
+    exchange.sentAuthorization,
+    exchange.sentMark,
+  );
   if (exchange.res.destroyed) {
     response.destroy();
     return;
@@ -328,7 +362,8 @@ async function retryAfterUnauthorized(
   }
   // The first answer is dropped: its stream or request no longer speaks for this exchange.
   (response as Tagged<Readable>)[EXCHANGE] = undefined;
-  if (exchange.upstreamStream !== undefined) (exchange.upstreamStream as Tagged<ClientHttp2Stream>)[EXCHANGE] = undefined;
+  if (exchange.upstreamStream !== undefined)
+    (exchange.upstreamStream as Tagged<ClientHttp2Stream>)[EXCHANGE] = undefined;
   if (exchange.upstreamRequest !== undefined) (exchange.upstreamRequest as Tagged<ClientRequest>)[EXCHANGE] = undefined;
   exchange.upstreamStream = undefined;
   exchange.upstreamRequest = undefined;
@@ -359,7 +394,11 @@ function relay(
   // An HTTP/2 stream's errors and end are handled by onStreamClose.
   if (exchange.upstreamStream === undefined) response.on('error', onUpstreamBodyError);
   if (exchange.audit.level === 'RequestResponse' && exchange.longRunningKind === undefined) {
-    exchange.responseBody = new BodyCapture(exchange.deps.auditBodyLimit, headers['content-type'], headers['content-encoding']);
+    exchange.responseBody = new BodyCapture(
+      exchange.deps.auditBodyLimit,
+      headers['content-type'],
+      headers['content-encoding'],
+    );
     response.on('data', onResponseChunk);
   }
   // A watch event is one DATA frame, written at once as one chunk: nothing to batch.
@@ -416,7 +455,9 @@ function onUpstreamError(this: Tagged<ClientRequest>, error: NodeJS.ErrnoExcepti
 }
 
 /** The stream's error, if any, is read from `stream.errored` when it closes. */
-function ignoreStreamError(): void {}
+function ignoreStreamError(): void {
+  // Listening keeps an errored stream from throwing; the error is handled on close.
+}
 
 /**
  * An HTTP/2 stream closed. Ended normally, the pipe has finished the response; otherwise this is
@@ -425,10 +466,14 @@ function ignoreStreamError(): void {}
  */
 function onStreamClose(this: Tagged<ClientHttp2Stream>): void {
   const exchange = this[EXCHANGE];
-  if (exchange === undefined || exchange.upstreamStream !== this || exchange.res.writableEnded) return;
+  if (exchange?.upstreamStream !== this || exchange.res.writableEnded) return;
   if (exchange.upstreamStatus !== 0) {
     // Answered: either relayed (a whole body has been piped) or a 401 whose retry decides.
-    if (exchange.upstreamResponse === undefined || (this.readableEnded && this.rstCode === http2Constants.NGHTTP2_NO_ERROR)) return;
+    if (
+      exchange.upstreamResponse === undefined ||
+      (this.readableEnded && this.rstCode === http2Constants.NGHTTP2_NO_ERROR)
+    )
+      return;
   } else if (
     this.rstCode === http2Constants.NGHTTP2_REFUSED_STREAM &&
     !exchange.hasBody &&
@@ -444,7 +489,7 @@ function onStreamClose(this: Tagged<ClientHttp2Stream>): void {
     sendUpstream(exchange);
     return;
   }
-  upstreamFailed(exchange, (this.errored as NodeJS.ErrnoException | null) ?? streamClosedError(this.rstCode));
+  upstreamFailed(exchange, this.errored ?? streamClosedError(this.rstCode));
 }
 
 function streamClosedError(rstCode: number): NodeJS.ErrnoException {
@@ -463,7 +508,15 @@ function upstreamFailed(exchange: Exchange, error: NodeJS.ErrnoException): void 
   const { cause, status } = upstreamFailure(error, exchange.deps.upstream.hostHeader);
   exchange.deps.recorder.upstreamError(cause);
   const rstCode = exchange.upstreamStream?.rstCode;
-  exchange.deps.log.warn({ code: error.code, status: status.code, path: exchange.pathAndQuery, ...(rstCode === undefined ? {} : { rstCode }) }, status.message);
+  exchange.deps.log.warn(
+    {
+      code: error.code,
+      status: status.code,
+      path: exchange.pathAndQuery,
+      ...(rstCode === undefined ? {} : { rstCode }),
+    },
+    status.message,
+  );
   exchange.reason = status.message;
   writeStatus(exchange.res, status);
 }

@@ -94,7 +94,13 @@ function isStatus(value: unknown): value is ProxyStatus {
  * Everything a request must pass before anything is sent upstream. `body` is the body already read
  * whole (a delete's), which is then what is forwarded.
  */
-function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefined, arrival: Arrival, body?: Buffer): Admitted | Refusal {
+function admit(
+  deps: ProxyDeps,
+  req: IncomingMessage,
+  upgrade: string | undefined,
+  arrival: Arrival,
+  body?: Buffer,
+): Admitted | Refusal {
   const method = req.method ?? '';
   const hostProblem = hostRefusal(deps.filter, req.headers.host, req.headers.origin);
   if (hostProblem !== undefined) return refuse(forbidden(hostProblem));
@@ -102,10 +108,17 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   const requestTarget = stripApiPrefix(req.url ?? '', deps.apiPrefix);
   if (requestTarget === undefined) return refuse(notFound(`the path is outside the API prefix ${deps.apiPrefix}`));
   const parsed = parseRequestTarget(requestTarget);
-  if (!parsed.ok) return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
+  if (!parsed.ok)
+    return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
   const { target } = parsed;
   const resolution = resolveRequest(method, target, contentOf(req, body));
-  if (!resolution.ok) return { status: badRequest(resolution.problem), attributes: resolution.attributes, query: target.query, dryRun: false };
+  if (!resolution.ok)
+    return {
+      status: badRequest(resolution.problem),
+      attributes: resolution.attributes,
+      query: target.query,
+      dryRun: false,
+    };
   const { request } = resolution;
   const { attributes, query } = request;
 
@@ -121,7 +134,10 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
     if (!verdict.allowed) {
       const { mode } = deps.policy;
       deps.recorder.policyDenied(verdict.rule, mode);
-      deps.log.info({ ...attributes, query, rule: verdict.rule, mode, reason: verdict.reason }, 'request denied by policy');
+      deps.log.info(
+        { ...attributes, query, rule: verdict.rule, mode, reason: verdict.reason },
+        'request denied by policy',
+      );
       if (mode === 'enforce') return refuse(policyRefusal(verdict, attributes), request);
       decision = 'would_deny';
       reason = verdict.reason;
@@ -129,7 +145,9 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   }
 
   const overLimit =
-    limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes)) ?? memoryRefusal(deps.memory, deps.inFlight) ?? rateRefusal(deps.rateLimit);
+    limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes)) ??
+    memoryRefusal(deps.memory, deps.inFlight) ??
+    rateRefusal(deps.rateLimit);
   if (overLimit !== undefined) return refuse(overLimit, request);
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
@@ -137,7 +155,16 @@ function admit(deps: ProxyDeps, req: IncomingMessage, upgrade: string | undefine
   // kube-apiserver adopts a request's Audit-ID as its own: the two audit logs join on it.
   headers.push('audit-id', arrival.auditId);
   if (arrival.span !== undefined) replaceTraceContext(headers, arrival.span.traceparent, arrival.span.tracestate);
-  return { attributes, query, pathAndQuery: forwardedTarget(target, request), headers, decision, reason, body, dryRun: isDryRun(request) };
+  return {
+    attributes,
+    query,
+    pathAndQuery: forwardedTarget(target, request),
+    headers,
+    decision,
+    reason,
+    body,
+    dryRun: isDryRun(request),
+  };
 }
 
 function contentOf(req: IncomingMessage, bytes: Buffer | undefined): RequestContent {
@@ -167,10 +194,16 @@ function limitRefusal(deps: ProxyDeps, longRunning: boolean): ProxyStatus | unde
   const { ordinary, longRunning: longRunningLimit } = deps.limits;
   if (longRunning) {
     if (longRunningLimit > 0 && deps.inFlight.longRunningCount >= longRunningLimit) {
-      return tooManyRequests(`too many watches, logs and sessions open (--max-long-running-requests=${longRunningLimit}); try again later`, RETRY_AFTER_SECONDS);
+      return tooManyRequests(
+        `too many watches, logs and sessions open (--max-long-running-requests=${longRunningLimit}); try again later`,
+        RETRY_AFTER_SECONDS,
+      );
     }
   } else if (ordinary > 0 && deps.inFlight.ordinaryCount >= ordinary) {
-    return tooManyRequests(`too many requests in flight (--max-requests-in-flight=${ordinary}); try again later`, RETRY_AFTER_SECONDS);
+    return tooManyRequests(
+      `too many requests in flight (--max-requests-in-flight=${ordinary}); try again later`,
+      RETRY_AFTER_SECONDS,
+    );
   }
   return undefined;
 }
@@ -189,7 +222,10 @@ function memoryRefusal(memory: MemoryGate | undefined, inFlight: InFlight): Prox
 function rateRefusal(bucket: TokenBucket | undefined): ProxyStatus | undefined {
   const wait = bucket?.take(Date.now()) ?? 0;
   if (bucket === undefined || wait === 0) return undefined;
-  return tooManyRequests(`more than --max-qps=${bucket.qps} requests per second (burst ${bucket.burst}); retry in ${wait}s`, wait);
+  return tooManyRequests(
+    `more than --max-qps=${bucket.qps} requests per second (burst ${bucket.burst}); retry in ${wait}s`,
+    wait,
+  );
 }
 
 const DECISION_BY_CODE: ReadonlyMap<number, Decision> = new Map([
@@ -203,7 +239,13 @@ function auditOf(deps: ProxyDeps, attributes: RequestAttributes | undefined): Au
 }
 
 /** Records a refused request as the API server would label it, with the ambassador's decision. */
-function recordRefusal(deps: ProxyDeps, req: IncomingMessage, refusal: Refusal, arrival: Arrival, panicked = false): void {
+function recordRefusal(
+  deps: ProxyDeps,
+  req: IncomingMessage,
+  refusal: Refusal,
+  arrival: Arrival,
+  panicked = false,
+): void {
   const [bytesFromClient, bytesToClient] = takeConnectionBytes(req.socket);
   deps.recorder.requestCompleted({
     arrival,
@@ -242,10 +284,12 @@ export class ProxyHandler {
     const arrival = arrivalOf(req, this.#deps.tracing);
     if (req.method === 'DELETE' && hasBody(req)) {
       // kube-apiserver reads a delete's options from its body: read it whole before deciding.
-      void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body').then((body) => {
-        if (isStatus(body)) this.#refuseUnread(req, res, body, arrival);
-        else this.#serve(req, res, arrival, body);
-      });
+      void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body').then(
+        (body) => {
+          if (isStatus(body)) this.#refuseUnread(req, res, body, arrival);
+          else this.#serve(req, res, arrival, body);
+        },
+      );
       return;
     }
     this.#serve(req, res, arrival, undefined);

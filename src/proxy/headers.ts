@@ -65,7 +65,7 @@ const STREAM_PROTOCOL_VERSIONS = new Set([
 ]);
 const NO_WEBSOCKET_SUBPROTOCOL =
   `the Sec-WebSocket-Protocol header offers no subprotocol the API server speaks (${[...WEBSOCKET_SUBPROTOCOLS].join(', ')}); ` +
-  'a bearer token subprotocol is never forwarded: requests act as the ambassador\'s own identity';
+  "a bearer token subprotocol is never forwarded: requests act as the ambassador's own identity";
 const NO_STREAM_PROTOCOL = `the X-Stream-Protocol-Version header offers no protocol the kubelet speaks (${[...STREAM_PROTOCOL_VERSIONS].join(', ')})`;
 /** Method overrides are not honoured by the API server, but an intermediary might: refuse them. */
 const METHOD_OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
@@ -100,10 +100,15 @@ interface UpgradeOffers {
  * Accept, kept in order), or the Status refusing the request.
  * `upgrade` is the validated protocol of an upgrade request, or undefined.
  */
-export function upstreamRequestHeaders(rawHeaders: readonly string[], upgrade: string | undefined): string[] | ProxyStatus {
+export function upstreamRequestHeaders(
+  rawHeaders: readonly string[],
+  upgrade: string | undefined,
+): string[] | ProxyStatus {
   const headers: string[] = [];
   const offers: UpgradeOffers | undefined =
-    upgrade === undefined ? undefined : { upgrade, webSocket: { offered: false, kept: [] }, stream: { offered: false, kept: [] } };
+    upgrade === undefined
+      ? undefined
+      : { upgrade, webSocket: { offered: false, kept: [] }, stream: { offered: false, kept: [] } };
   let singleValuesSeen = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] ?? '').toLowerCase();
@@ -202,7 +207,13 @@ export function clientResponseHeaders(rawHeaders: readonly string[], omit?: stri
     const name = rawHeaders[i] ?? '';
     const lower = name.toLowerCase();
     // Pseudo-headers (`:status`) come with HTTP/2 answers and have no HTTP/1.1 form.
-    if (HOP_BY_HOP_RESPONSE_HEADERS.has(lower) || connectionListed?.has(lower) || lower === omit || lower.startsWith(':')) continue;
+    if (
+      HOP_BY_HOP_RESPONSE_HEADERS.has(lower) ||
+      connectionListed?.has(lower) ||
+      lower === omit ||
+      lower.startsWith(':')
+    )
+      continue;
     headers.push(name, rawHeaders[i + 1] ?? '');
   }
   return headers;

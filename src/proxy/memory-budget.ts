@@ -20,7 +20,11 @@ export interface MemoryBudget {
 }
 
 export function budgetFor(limitBytes: number): MemoryBudget {
-  return { limitBytes, shedAtBytes: Math.floor(limitBytes * SHED_AT), resumeAtBytes: Math.floor(limitBytes * RESUME_AT) };
+  return {
+    limitBytes,
+    shedAtBytes: Math.floor(limitBytes * SHED_AT),
+    resumeAtBytes: Math.floor(limitBytes * RESUME_AT),
+  };
 }
 
 /**
@@ -54,7 +58,11 @@ export class MemoryGate {
   readonly #timer: NodeJS.Timeout;
 
   /** `onChange` is told when shedding starts or stops, with the sample that decided it. */
-  constructor(budget: MemoryBudget, sample: () => MemorySample, onChange: (shedding: boolean, sample: MemorySample) => void) {
+  constructor(
+    budget: MemoryBudget,
+    sample: () => MemorySample,
+    onChange: (shedding: boolean, sample: MemorySample) => void,
+  ) {
     this.budget = budget;
     this.#sample = sample;
     this.#onChange = onChange;

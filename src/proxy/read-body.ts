@@ -12,7 +12,12 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /** Resolves with the body, or with the Status refusing it; the request is consumed either way. */
-export function readBoundedBody(req: IncomingMessage, limit: number, timeoutMs: number, what: string): Promise<Buffer | ProxyStatus> {
+export function readBoundedBody(
+  req: IncomingMessage,
+  limit: number,
+  timeoutMs: number,
+  what: string,
+): Promise<Buffer | ProxyStatus> {
   return new Promise((resolve) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
@@ -33,8 +38,12 @@ export function readBoundedBody(req: IncomingMessage, limit: number, timeoutMs: 
       if (length > limit) finish(tooLarge(limit, what));
       else chunks.push(chunk);
     };
-    const onEnd = (): void => finish(req.complete ? Buffer.concat(chunks, length) : requestTimeout(`the ${what} ended before it was complete`));
-    const timer = setTimeout(() => finish(requestTimeout(`the ${what} did not arrive within ${timeoutMs / 1000}s`)), timeoutMs);
+    const onEnd = (): void =>
+      finish(req.complete ? Buffer.concat(chunks, length) : requestTimeout(`the ${what} ended before it was complete`));
+    const timer = setTimeout(
+      () => finish(requestTimeout(`the ${what} did not arrive within ${timeoutMs / 1000}s`)),
+      timeoutMs,
+    );
     req.on('data', onData);
     req.once('end', onEnd);
     req.once('error', onEnd);

@@ -78,7 +78,9 @@ export function bodyTimeout(stall: BodyStall, timeoutMs: number): ProxyStatus {
   const seconds = timeoutMs / 1000;
   return stall === 'client'
     ? requestTimeout(`the request body stopped arriving: nothing for ${seconds}s (--request-body-timeout)`)
-    : gatewayTimeout(`the API server stopped taking the request body: nothing for ${seconds}s (--request-body-timeout)`);
+    : gatewayTimeout(
+        `the API server stopped taking the request body: nothing for ${seconds}s (--request-body-timeout)`,
+      );
 }
 
 export function headersTooLarge(): ProxyStatus {
@@ -115,7 +117,6 @@ const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
 ]);
 
-
 export interface UpstreamFailure {
   readonly cause: UpstreamErrorCause;
   readonly status: ProxyStatus;
@@ -124,10 +125,14 @@ export interface UpstreamFailure {
 /** The cause and Status of a transport error talking to the API server at `host`; the one mapping there is. */
 export function upstreamFailure(error: NodeJS.ErrnoException, host: string): UpstreamFailure {
   // A stream still pending when its HTTP/2 connection failed to open carries that failure (ECONNREFUSED…) as its cause.
-  if (error.code === 'ERR_HTTP2_STREAM_CANCEL' && isErrnoException(error.cause)) return upstreamFailure(error.cause, host);
+  if (error.code === 'ERR_HTTP2_STREAM_CANCEL' && isErrnoException(error.cause))
+    return upstreamFailure(error.cause, host);
   const code = error.code ?? 'UNKNOWN';
   if (TLS_VERIFY_CODES.has(code)) {
-    return failure('tls', `the API server at ${host} presented a certificate that does not verify against the cluster CA (${code})`);
+    return failure(
+      'tls',
+      `the API server at ${host} presented a certificate that does not verify against the cluster CA (${code})`,
+    );
   }
   switch (code) {
     case 'ECONNREFUSED':
@@ -139,9 +144,10 @@ export function upstreamFailure(error: NodeJS.ErrnoException, host: string): Ups
     case 'ENETUNREACH':
     case 'ETIMEDOUT':
       return failure('unreachable', `the API server at ${host} cannot be reached (${code})`);
+    // The connection was reset; over HTTP/2 the stream was reset, the connection went away (GOAWAY,
+    // error), or stopped answering PINGs.
     case 'ECONNRESET':
     case 'EPIPE':
-    // HTTP/2: the stream was reset, the connection went away (GOAWAY, error), or stopped answering PINGs.
     case 'ERR_HTTP2_STREAM_ERROR':
     case 'ERR_HTTP2_SESSION_ERROR':
     case 'ERR_HTTP2_GOAWAY_SESSION':

@@ -37,7 +37,14 @@ interface UpgradeOutcome extends CompletedRequest {
   bytesToClient: number;
 }
 
-export function forwardUpgrade(deps: ForwardDeps, client: Duplex, head: Buffer, admitted: Admitted, arrival: Arrival, audit: AuditVerdict): void {
+export function forwardUpgrade(
+  deps: ForwardDeps,
+  client: Duplex,
+  head: Buffer,
+  admitted: Admitted,
+  arrival: Arrival,
+  audit: AuditVerdict,
+): void {
   const { upstream } = deps;
   const sentAuthorization = upstream.authorization;
   const sentMark = deps.credentials.reloadMark;

@@ -31,11 +31,17 @@ export function readDeleteOptions(
 ): DeleteOptionsRead {
   if (body === undefined || body.length === 0) return { ok: true, dryRun: queryValues(query, 'dryRun'), from: 'query' };
   if (contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== 'identity') {
-    return unreadable(415, `the DeleteOptions body has Content-Encoding ${JSON.stringify(contentEncoding)}, which the API server does not decode`);
+    return unreadable(
+      415,
+      `the DeleteOptions body has Content-Encoding ${JSON.stringify(contentEncoding)}, which the API server does not decode`,
+    );
   }
   const mediaType = (contentType ?? JSON_MEDIA_TYPE).split(';', 1)[0]?.trim().toLowerCase() ?? '';
   if (mediaType !== JSON_MEDIA_TYPE) {
-    return unreadable(415, `the DeleteOptions body is ${JSON.stringify(mediaType)}; the ambassador reads DeleteOptions only as application/json`);
+    return unreadable(
+      415,
+      `the DeleteOptions body is ${JSON.stringify(mediaType)}; the ambassador reads DeleteOptions only as application/json`,
+    );
   }
   let document: unknown;
   try {

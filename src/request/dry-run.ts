@@ -23,7 +23,8 @@ export const WRITE_VERBS: ReadonlySet<string> = new Set(['create', 'update', 'pa
 const DRY_RUN: DryRun = { kind: 'dry-run' };
 const REAL: DryRun = { kind: 'real' };
 
-const TOKEN_REST = 'its storage (TokenREST.Create, pkg/registry/core/serviceaccount/storage/token.go) ignores dryRun and issues a real token';
+const TOKEN_REST =
+  'its storage (TokenREST.Create, pkg/registry/core/serviceaccount/storage/token.go) ignores dryRun and issues a real token';
 const REVIEW =
   'it is a virtual resource whose storage answers from the request and ignores dryRun (pkg/registry/authentication and pkg/registry/authorization)';
 const CONNECT = 'kube-apiserver refuses dryRun on connect subresources (ConnectResource, endpoints/handlers/rest.go)';

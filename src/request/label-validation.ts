@@ -56,7 +56,9 @@ export function newRequirement(key: string, operator: LabelOperator, values: str
       const value = values[i] ?? '';
       if (!isInt64(value)) {
         problems ??= [];
-        problems.push(invalidValue(`values[${String(i)}]`, value, "for 'Gt', 'Lt' operators, the value must be an integer"));
+        problems.push(
+          invalidValue(`values[${String(i)}]`, value, "for 'Gt', 'Lt' operators, the value must be an integer"),
+        );
       }
     }
   }
@@ -78,7 +80,7 @@ export function labelKeyErrors(key: string): readonly string[] {
   let name: string;
   if (slash === -1) {
     name = key;
-  } else if (key.indexOf('/', slash + 1) === -1) {
+  } else if (!key.includes('/', slash + 1)) {
     const prefix = key.slice(0, slash);
     name = key.slice(slash + 1);
     if (prefix === '') errors.push('prefix part must be non-empty');
@@ -90,7 +92,8 @@ export function labelKeyErrors(key: string): readonly string[] {
     ];
   }
   if (name === '') errors.push('name part must be non-empty');
-  else if (utf8ByteLength(name) > LABEL_NAME_MAX_BYTES) errors.push(`name part ${maxLengthError(LABEL_NAME_MAX_BYTES)}`);
+  else if (utf8ByteLength(name) > LABEL_NAME_MAX_BYTES)
+    errors.push(`name part ${maxLengthError(LABEL_NAME_MAX_BYTES)}`);
   // Not an else: Go reports an empty name twice, as empty and as not matching.
   if (!LABEL_KEY.test(name)) {
     errors.push(`name part ${regexError(LABEL_KEY_MESSAGE, LABEL_KEY_FORMAT, LABEL_KEY_EXAMPLES)}`);

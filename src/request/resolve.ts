@@ -40,7 +40,10 @@ export type Resolution =
 const LIST_OPTIONS_VERBS: ReadonlySet<string> = new Set(['list', 'watch', 'deletecollection']);
 const DELETE_VERBS: ReadonlySet<string> = new Set(['delete', 'deletecollection']);
 /** handlers/patch.go: the Content-Type up to its first ";", compared as it is, names the patch type. */
-const APPLY_PATCH_TYPES: ReadonlySet<string> = new Set(['application/apply-patch+yaml', 'application/apply-patch+cbor']);
+const APPLY_PATCH_TYPES: ReadonlySet<string> = new Set([
+  'application/apply-patch+yaml',
+  'application/apply-patch+cbor',
+]);
 /**
  * `group/resource` of the built-in resources whose strategy's AllowCreateOnUpdate is true, so a
  * PUT to a missing name creates it (pkg/registry/core/endpoint, core/event, core/service,
@@ -95,7 +98,11 @@ export function mayCreateObject(attributes: RequestAttributes, contentType: stri
 }
 
 /** Parses a request target and resolves it: `policy check`, and tests deciding on a whole request. */
-export function resolveTarget(method: string, rawTarget: string, content?: RequestContent): Resolution | { readonly ok: false; readonly attributes: undefined; readonly problem: string } {
+export function resolveTarget(
+  method: string,
+  rawTarget: string,
+  content?: RequestContent,
+): Resolution | { readonly ok: false; readonly attributes: undefined; readonly problem: string } {
   const parsed = parseRequestTarget(rawTarget);
   if (!parsed.ok) return { ok: false, attributes: undefined, problem: parsed.problem };
   return resolveRequest(method, parsed.target, content);

@@ -10,10 +10,22 @@
  * Field selectors: terms joined by `,`: `field=value`, `field==value`, `field!=value`, where `\`
  *   escapes `\`, `,` and `=` in the value; fields are not checked (the API server checks them per resource).
  */
-import { compareUtf8, type FieldRequirement, type LabelOperator, type LabelRequirement, type SelectorParse } from './selector-types.ts';
+import {
+  compareUtf8,
+  type FieldRequirement,
+  type LabelOperator,
+  type LabelRequirement,
+  type SelectorParse,
+} from './selector-types.ts';
 
 export { parseLabelSelector } from './label-selector.ts';
-export type { FieldOperator, FieldRequirement, LabelOperator, LabelRequirement, SelectorParse } from './selector-types.ts';
+export type {
+  FieldOperator,
+  FieldRequirement,
+  LabelOperator,
+  LabelRequirement,
+  SelectorParse,
+} from './selector-types.ts';
 
 const PINNING_OPERATORS: ReadonlySet<LabelOperator> = new Set<LabelOperator>(['=', '==', 'in', 'exists']);
 const BACKSLASH = 0x5c;
@@ -109,7 +121,10 @@ export function selectsEverything(requirements: readonly unknown[]): boolean {
  * `keys` is undefined): it holds a requirement on one of them with `=`, `==`, `in` (never with no
  * value: Go refuses that) or `exists`. `!=`, `notin`, `!`, `gt` and `lt` never pin a key.
  */
-export function pinsLabelKey(requirements: readonly LabelRequirement[], keys: ReadonlySet<string> | undefined): boolean {
+export function pinsLabelKey(
+  requirements: readonly LabelRequirement[],
+  keys: ReadonlySet<string> | undefined,
+): boolean {
   for (const requirement of requirements) {
     if ((keys === undefined || keys.has(requirement.key)) && PINNING_OPERATORS.has(requirement.operator)) return true;
   }

@@ -24,8 +24,7 @@ export interface RequestTarget {
 }
 
 export type TargetParse =
-  | { readonly ok: true; readonly target: RequestTarget }
-  | { readonly ok: false; readonly problem: string };
+  { readonly ok: true; readonly target: RequestTarget } | { readonly ok: false; readonly problem: string };
 
 /** Characters RFC 3986 allows literally in a path segment: unreserved, sub-delims, `:` and `@`. */
 const SEGMENT_LITERAL = charTable("-._~!$&'()*+,;=:@");
@@ -191,7 +190,7 @@ function checkQuery(query: string): string | undefined {
 export function canonicalQuery(query: string): string {
   if (isCanonicalQuery(query)) return query;
   let out = '';
-  for (let start = 0; start < query.length; ) {
+  for (let start = 0; start < query.length;) {
     const end = pairEnd(query, start);
     if (end > start) {
       const eq = query.indexOf('=', start);
@@ -243,7 +242,9 @@ function queryEscape(text: string): string {
 }
 
 function describeChar(c: number): string {
-  return c > 0x20 && c < 0x7f ? `"${String.fromCharCode(c)}"` : `code point U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
+  return c > 0x20 && c < 0x7f
+    ? `"${String.fromCharCode(c)}"`
+    : `code point U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /**
@@ -251,7 +252,7 @@ function describeChar(c: number): string {
  * or `undefined` when absent. The query must have passed `parseRequestTarget`.
  */
 export function queryValue(query: string, name: string): string | undefined {
-  for (let start = 0; start <= query.length; ) {
+  for (let start = 0; start <= query.length;) {
     const end = pairEnd(query, start);
     const value = pairValue(query, start, end, name);
     if (value !== undefined) return value;
@@ -263,7 +264,7 @@ export function queryValue(query: string, name: string): string | undefined {
 /** Every value of a query parameter, in order (exec's repeated `command=`, say). */
 export function queryValues(query: string, name: string): string[] {
   const values: string[] = [];
-  for (let start = 0; start <= query.length; ) {
+  for (let start = 0; start <= query.length;) {
     const end = pairEnd(query, start);
     const value = pairValue(query, start, end, name);
     if (value !== undefined) values.push(value);
@@ -286,7 +287,7 @@ function pairValue(query: string, start: number, end: number, name: string): str
 }
 
 function formDecode(text: string): string {
-  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
+  if (!text.includes('%') && !text.includes('+')) return text;
   return decodeURIComponent(text.replaceAll('+', ' '));
 }
 

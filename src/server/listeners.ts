@@ -63,9 +63,13 @@ export function createAdminServer(readiness: Readiness, registry: Registry | und
     if (path === '/readyz') {
       readiness.report().then(
         (report) => {
-          const lines = report.checks.map((check) => `[${check.ok ? '+' : '-'}]${check.name} ${check.ok ? 'ok' : 'failed'}: ${check.detail}`);
+          const lines = report.checks.map(
+            (check) => `[${check.ok ? '+' : '-'}]${check.name} ${check.ok ? 'ok' : 'failed'}: ${check.detail}`,
+          );
           lines.push(report.ready ? 'readyz check passed' : 'readyz check failed');
-          res.writeHead(report.ready ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' }).end(lines.join('\n') + '\n');
+          res
+            .writeHead(report.ready ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' })
+            .end(lines.join('\n') + '\n');
         },
         (error: unknown) => {
           log.error({ err: error }, 'readiness check failed unexpectedly');
@@ -74,7 +78,9 @@ export function createAdminServer(readiness: Readiness, registry: Registry | und
       );
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: this listener serves /livez, /readyz and /metrics\n');
+    res
+      .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+      .end('not found: this listener serves /livez, /readyz and /metrics\n');
   });
 }
 
@@ -90,7 +96,10 @@ export interface ListenerRole {
  * --port): the address is in use, by another process or another ambassador`.
  */
 export function describeListenFailure(role: ListenerRole, target: ListenTarget, error: NodeJS.ErrnoException): string {
-  const where = 'socketPath' in target ? target.socketPath : `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  const where =
+    'socketPath' in target
+      ? target.socketPath
+      : `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
   return `cannot listen for ${role.name} on ${where} (${role.flags}): ${LISTEN_ERRORS.get(error.code ?? '') ?? error.message}`;
 }
 

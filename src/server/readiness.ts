@@ -11,7 +11,7 @@ const CHECK_TIMEOUT_MS = 5_000;
 
 export interface ReadinessReport {
   readonly ready: boolean;
-  readonly checks: ReadonlyArray<{ readonly name: string; readonly ok: boolean; readonly detail: string }>;
+  readonly checks: readonly { readonly name: string; readonly ok: boolean; readonly detail: string }[];
 }
 
 export class Readiness {
@@ -51,13 +51,17 @@ export class Readiness {
   #askVersion(): Promise<string | undefined> {
     return new Promise((resolve) => {
       const request = this.#upstream.request('GET', '/version', ['accept', 'application/json']);
-      request.setTimeout(CHECK_TIMEOUT_MS, () => request.destroy(new Error(`no answer within ${CHECK_TIMEOUT_MS / 1000}s`)));
+      request.setTimeout(CHECK_TIMEOUT_MS, () =>
+        request.destroy(new Error(`no answer within ${CHECK_TIMEOUT_MS / 1000}s`)),
+      );
       request.on('response', (response) => {
         response.resume();
         this.#upstream.lastContactAt = Date.now();
         resolve(response.statusCode === 401 ? 'the API server rejects the credentials (401)' : undefined);
       });
-      request.on('error', (error: NodeJS.ErrnoException) => resolve(`cannot reach the API server: ${error.code ?? error.message}`));
+      request.on('error', (error: NodeJS.ErrnoException) =>
+        resolve(`cannot reach the API server: ${error.code ?? error.message}`),
+      );
       request.end();
     });
   }

@@ -55,7 +55,10 @@ export interface TracingSettings {
  * a sampled parent is always followed; without one, a rate of 0 never samples, else that share of traces.
  */
 export function samplerFor(samplingRatePerMillion: number): Sampler {
-  const root = samplingRatePerMillion > 0 ? new TraceIdRatioBasedSampler(samplingRatePerMillion / PER_MILLION) : new AlwaysOffSampler();
+  const root =
+    samplingRatePerMillion > 0
+      ? new TraceIdRatioBasedSampler(samplingRatePerMillion / PER_MILLION)
+      : new AlwaysOffSampler();
   return new ParentBasedSampler({ root });
 }
 
@@ -64,7 +67,9 @@ export function spanName(request: CompletedRequest): string {
   const { attributes } = request;
   if (attributes === undefined) return request.arrival.method;
   if (!attributes.isResourceRequest) return `${attributes.verb} ${attributes.path}`;
-  return attributes.subresource === '' ? `${attributes.verb} ${attributes.resource}` : `${attributes.verb} ${attributes.resource}/${attributes.subresource}`;
+  return attributes.subresource === ''
+    ? `${attributes.verb} ${attributes.resource}`
+    : `${attributes.verb} ${attributes.resource}/${attributes.subresource}`;
 }
 
 /** What the span carries: the request as the API server names it, the ambassador's decision and the answer. */
@@ -144,7 +149,9 @@ export class OtelTracing implements Tracing, Recorder {
     this.#log = log;
     diag.setLogger(diagLogger(log), DiagLogLevel.WARN);
     // The SDK reports failed exports here (after the exporter's own retries); by default it says nothing.
-    setGlobalErrorHandler((error) => log.warn({ err: error, endpoint: settings.endpoint }, 'cannot export request spans'));
+    setGlobalErrorHandler((error) =>
+      log.warn({ err: error, endpoint: settings.endpoint }, 'cannot export request spans'),
+    );
     this.#provider = new BasicTracerProvider({
       // OTEL_RESOURCE_ATTRIBUTES (k8s.pod.name from the downward API, say) and OTEL_SERVICE_NAME win over the defaults.
       resource: defaultResource()
@@ -168,15 +175,23 @@ export class OtelTracing implements Tracing, Recorder {
     request.arrival.span?.end(request);
   }
 
-  firstByte(): void {}
+  firstByte(): void {
+    // A span covers the whole request; its first byte is not an event of its own.
+  }
 
-  upstreamError(): void {}
+  upstreamError(): void {
+    // The span's status, set when it ends, carries the error.
+  }
 
-  policyDenied(): void {}
+  policyDenied(): void {
+    // The span's attributes, set when it ends, carry the decision.
+  }
 
   /** Exports the spans still buffered; a collector that fails or does not answer neither fails nor holds up shutdown. */
   async shutdown(): Promise<void> {
-    const exported = this.#provider.shutdown().catch((error: unknown) => this.#log.warn({ err: error }, 'cannot export the last request spans'));
+    const exported = this.#provider
+      .shutdown()
+      .catch((error: unknown) => this.#log.warn({ err: error }, 'cannot export the last request spans'));
     await Promise.race([exported, delay(SHUTDOWN_TIMEOUT_MS, undefined, { ref: false })]);
   }
 }

@@ -27,7 +27,7 @@ interface Rule {
 }
 
 interface RuleGroups {
-  readonly groups: ReadonlyArray<{ readonly name: string; readonly rules: readonly Rule[] }>;
+  readonly groups: readonly { readonly name: string; readonly rules: readonly Rule[] }[];
 }
 
 interface PromtoolResult {
@@ -37,11 +37,17 @@ interface PromtoolResult {
 
 async function promtool(args: readonly string[], cwd: string): Promise<PromtoolResult> {
   try {
-    const { stdout, stderr } = await execFileAsync('promtool', args, { cwd, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+    const { stdout, stderr } = await execFileAsync('promtool', args, {
+      cwd,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    });
     return { code: 0, output: stdout + stderr };
   } catch (error) {
     const failed = error as { code?: unknown; stdout?: string; stderr?: string; message: string };
-    if (failed.code === 'ENOENT') throw new Error('promtool is not installed: it comes with Debian\'s prometheus package (apt-get install prometheus), as .ci/run does');
+    if (failed.code === 'ENOENT')
+      throw new Error(
+        "promtool is not installed: it comes with Debian's prometheus package (apt-get install prometheus), as .ci/run does",
+      );
     if (typeof failed.code !== 'number') throw error;
     return { code: failed.code, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
   }
@@ -59,7 +65,12 @@ async function testRules(groups: RuleGroups): Promise<PromtoolResult> {
 
 /** The rules with one alert's expression replaced. */
 function withExpr(alert: string, expr: string): RuleGroups {
-  return { groups: spec.groups.map((group) => ({ ...group, rules: group.rules.map((rule) => (rule.alert === alert ? { ...rule, expr } : rule)) })) };
+  return {
+    groups: spec.groups.map((group) => ({
+      ...group,
+      rules: group.rules.map((rule) => (rule.alert === alert ? { ...rule, expr } : rule)),
+    })),
+  };
 }
 
 beforeAll(async () => {
@@ -107,7 +118,7 @@ describe('manifests/monitoring/prometheusrule.yaml', () => {
 
   it('passes its promtool unit tests, which expect every alert to fire', async () => {
     const tests = load(await readFile(join(MONITORING, TEST_FILE), 'utf8')) as {
-      tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
+      tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[];
     };
     const cases = tests.tests.flatMap((test) => test.alert_rule_test);
     const firing = new Set(cases.filter((test) => test.exp_alerts.length > 0).map((test) => test.alertname));

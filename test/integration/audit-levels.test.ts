@@ -13,7 +13,13 @@ import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 
-type AuditEvent = Record<string, unknown> & { stage: string; level: string; userAgent?: string; requestObject?: unknown; responseObject?: unknown };
+type AuditEvent = Record<string, unknown> & {
+  stage: string;
+  level: string;
+  userAgent?: string;
+  requestObject?: unknown;
+  responseObject?: unknown;
+};
 
 const PASSWORD = 'cGFzc3dvcmQtZm9yLWF1ZGl0'; // base64, so a piece of it is unmistakable in the log
 const STRING_PASSWORD = 'string-data-password-987';
@@ -49,15 +55,29 @@ beforeAll(async () => {
   const { api } = cluster;
   api.script((method, url) => method === 'POST' && url.startsWith('/api/v1/namespaces/team-a/secrets'), echo(201));
   api.script((method, url) => method === 'PATCH' && url === '/api/v1/namespaces/team-a/secrets/db', echo(200));
-  api.script((method, url) => method === 'GET' && url === '/api/v1/namespaces/team-a/secrets/db', { status: 200, body: JSON.stringify(SECRET), headers: { 'content-type': 'application/json' } });
+  api.script((method, url) => method === 'GET' && url === '/api/v1/namespaces/team-a/secrets/db', {
+    status: 200,
+    body: JSON.stringify(SECRET),
+    headers: { 'content-type': 'application/json' },
+  });
   api.script((method, url) => method === 'GET' && url === '/api/v1/namespaces/team-a/secrets', {
     status: 200,
-    body: JSON.stringify({ kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [{ metadata: SECRET.metadata, data: SECRET.data }] }),
+    body: JSON.stringify({
+      kind: 'SecretList',
+      apiVersion: 'v1',
+      metadata: {},
+      items: [{ metadata: SECRET.metadata, data: SECRET.data }],
+    }),
     headers: { 'content-type': 'application/json' },
   });
   api.script((method, url) => method === 'POST' && url === '/api/v1/namespaces/team-a/serviceaccounts/app/token', {
     status: 201,
-    body: JSON.stringify({ kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', spec: { audiences: ['vault'] }, status: { token: TOKEN } }),
+    body: JSON.stringify({
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      spec: { audiences: ['vault'] },
+      status: { token: TOKEN },
+    }),
     headers: { 'content-type': 'application/json' },
   });
   api.script((method, url) => method === 'POST' && url === '/apis/authentication.k8s.io/v1/tokenreviews', echo(201));
@@ -67,7 +87,10 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-async function auditedAmbassador(name: string, args: readonly string[]): Promise<{ ambassador: RunningAmbassador; file: string }> {
+async function auditedAmbassador(
+  name: string,
+  args: readonly string[],
+): Promise<{ ambassador: RunningAmbassador; file: string }> {
   const file = join(cluster.dir, `${name}.audit.log`);
   const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', file, ...args]);
   onTestFinished(() => ambassador.stop().then(() => undefined));
@@ -76,29 +99,46 @@ async function auditedAmbassador(name: string, args: readonly string[]): Promise
 
 async function eventsIn(file: string): Promise<AuditEvent[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').filter((line) => line !== '').map((line) => parseAuditEvent<AuditEvent>(line));
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => parseAuditEvent<AuditEvent>(line));
 }
 
 /** The events written for requests made with this User-Agent, once there are `count` (the log is asynchronous). */
 async function eventsFor(file: string, userAgent: string, count: number): Promise<AuditEvent[]> {
-  await expect.poll(async () => (await eventsIn(file)).filter((event) => event.userAgent === userAgent).length, { timeout: 5000 }).toBe(count);
+  await expect
+    .poll(async () => (await eventsIn(file)).filter((event) => event.userAgent === userAgent).length, { timeout: 5000 })
+    .toBe(count);
   return (await eventsIn(file)).filter((event) => event.userAgent === userAgent);
 }
 
-const json = (userAgent: string, contentType = 'application/json') => ({ 'user-agent': userAgent, 'content-type': contentType });
+const json = (userAgent: string, contentType = 'application/json') => ({
+  'user-agent': userAgent,
+  'content-type': contentType,
+});
 
 /** Every secret-bearing request the log must not leak from: Secrets every way, token requests and reviews. */
 async function secretTraffic(port: number, userAgent: string): Promise<void> {
   const replies = [
-    await send(port, 'POST', '/api/v1/namespaces/team-a/secrets', { headers: json(userAgent), body: JSON.stringify(SECRET) }),
+    await send(port, 'POST', '/api/v1/namespaces/team-a/secrets', {
+      headers: json(userAgent),
+      body: JSON.stringify(SECRET),
+    }),
     await send(port, 'GET', '/api/v1/namespaces/team-a/secrets/db', { headers: json(userAgent) }),
     await send(port, 'GET', '/api/v1/namespaces/team-a/secrets', { headers: json(userAgent) }),
     await send(port, 'PATCH', '/api/v1/namespaces/team-a/secrets/db', {
       headers: json(userAgent, 'application/json-patch+json'),
       body: JSON.stringify([{ op: 'replace', path: '/data/password', value: PASSWORD }]),
     }),
-    await send(port, 'POST', '/api/v1/namespaces/team-a/serviceaccounts/app/token', { headers: json(userAgent), body: '{"spec":{"audiences":["vault"]}}' }),
-    await send(port, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', { headers: json(userAgent), body: JSON.stringify({ kind: 'TokenReview', spec: { token: TOKEN } }) }),
+    await send(port, 'POST', '/api/v1/namespaces/team-a/serviceaccounts/app/token', {
+      headers: json(userAgent),
+      body: '{"spec":{"audiences":["vault"]}}',
+    }),
+    await send(port, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      headers: json(userAgent),
+      body: JSON.stringify({ kind: 'TokenReview', spec: { token: TOKEN } }),
+    }),
   ];
   expect(replies.map((reply) => reply.status)).toEqual([201, 200, 200, 200, 201, 201]);
 }
@@ -117,11 +157,17 @@ describe('no secret value in the audit log, at any level', () => {
     }
     // The bodies are there, with their keys and without their values.
     const [created, read, listed, patched, tokenRequest, tokenReview] = events;
-    expect(created?.requestObject).toMatchObject({ kind: 'Secret', data: { password: '<redacted>' }, stringData: { backup: '<redacted>' } });
+    expect(created?.requestObject).toMatchObject({
+      kind: 'Secret',
+      data: { password: '<redacted>' },
+      stringData: { backup: '<redacted>' },
+    });
     expect(patched?.requestObject).toEqual([{ op: 'replace', path: '/data/password', value: '<redacted>' }]);
     for (const event of [tokenRequest, tokenReview]) {
       expect(event).not.toHaveProperty('requestObject');
-      expect(event?.annotations).toMatchObject({ 'kube-api-ambassador/request-object': 'omitted: redacted: token requests and reviews carry tokens' });
+      expect(event?.annotations).toMatchObject({
+        'kube-api-ambassador/request-object': 'omitted: redacted: token requests and reviews carry tokens',
+      });
     }
     if (level === 'Request') {
       expect(events.some((event) => 'responseObject' in event)).toBe(false);
@@ -133,7 +179,9 @@ describe('no secret value in the audit log, at any level', () => {
       data: { password: '<redacted>' },
     });
     expect(listed?.responseObject).toMatchObject({ kind: 'SecretList', items: [{ data: { password: '<redacted>' } }] });
-    expect(tokenRequest?.annotations).toMatchObject({ 'kube-api-ambassador/response-object': 'omitted: redacted: token requests and reviews carry tokens' });
+    expect(tokenRequest?.annotations).toMatchObject({
+      'kube-api-ambassador/response-object': 'omitted: redacted: token requests and reviews carry tokens',
+    });
   });
 });
 
@@ -162,7 +210,13 @@ describe('no secret value in any line the process writes, however the Secret is 
         status: 'Failure',
         message: `Secret "retyped" is invalid: type: Invalid value: "${RETYPED}": field is immutable`,
         reason: 'Invalid',
-        details: { name: 'retyped', kind: 'secrets', causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: "${RETYPED}": field is immutable`, field: 'type' }] },
+        details: {
+          name: 'retyped',
+          kind: 'secrets',
+          causes: [
+            { reason: 'FieldValueInvalid', message: `Invalid value: "${RETYPED}": field is immutable`, field: 'type' },
+          ],
+        },
         code: 422,
       }),
       headers: { 'content-type': 'application/json' },
@@ -170,23 +224,43 @@ describe('no secret value in any line the process writes, however the Secret is 
     const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-level', 'RequestResponse']);
     onTestFinished(() => ambassador.stop().then(() => undefined));
     const userAgent = 'blind-spots';
-    const misspelled = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'misspelled' }, Data: { password: DATA }, StringData: { extra: STRING_DATA } };
+    const misspelled = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'misspelled' },
+      Data: { password: DATA },
+      StringData: { extra: STRING_DATA },
+    };
     const template = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, data: { password: APPLIED } };
     const object = {
       apiVersion: 'kubernetes.crossplane.io/v1alpha2',
       kind: 'Object',
-      metadata: { name: 'db', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ kind: 'Object', spec: { forProvider: { manifest: template } } }) } },
+      metadata: {
+        name: 'db',
+        annotations: {
+          'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({
+            kind: 'Object',
+            spec: { forProvider: { manifest: template } },
+          }),
+        },
+      },
       spec: { forProvider: { manifest: template } },
     };
     const jsonPatch = json(userAgent, 'application/json-patch+json');
     const replies = [
-      await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/secrets', { headers: json(userAgent), body: JSON.stringify(misspelled) }),
+      await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/secrets', {
+        headers: json(userAgent),
+        body: JSON.stringify(misspelled),
+      }),
       await send(ambassador.port, 'POST', OBJECTS, { headers: json(userAgent), body: JSON.stringify(object) }),
       await send(ambassador.port, 'PATCH', '/api/v1/namespaces/team-a/secrets/copied', {
         headers: jsonPatch,
         body: '[{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]',
       }),
-      await send(ambassador.port, 'PATCH', '/api/v1/namespaces/team-a/secrets/retyped', { headers: jsonPatch, body: '[{"op":"move","from":"/data/password","path":"/type"}]' }),
+      await send(ambassador.port, 'PATCH', '/api/v1/namespaces/team-a/secrets/retyped', {
+        headers: jsonPatch,
+        body: '[{"op":"move","from":"/data/password","path":"/type"}]',
+      }),
     ];
     expect(replies.map((reply) => reply.status)).toEqual([201, 201, 200, 422]);
     // The values did reach the API server and come back: only the log is spared them.
@@ -194,20 +268,37 @@ describe('no secret value in any line the process writes, however the Secret is 
     expect(replies[1]?.text).toContain(APPLIED);
     expect(replies[2]?.text).toContain(COPIED);
 
-    await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === userAgent && line['verb'] === 'patch' && line['objectRef'] !== undefined && (line['objectRef'] as { name?: string }).name === 'retyped');
+    await ambassador.waitForLog(
+      (line) =>
+        line['kind'] === 'Event' &&
+        line['userAgent'] === userAgent &&
+        line['verb'] === 'patch' &&
+        line['objectRef'] !== undefined &&
+        (line['objectRef'] as { name?: string }).name === 'retyped',
+    );
     expect(await ambassador.stop()).toBe(0);
     const events = ambassador.logs.filter((line) => line['kind'] === 'Event' && line['userAgent'] === userAgent);
     expect(events).toHaveLength(4);
     const written = `${ambassador.logs.map((line) => JSON.stringify(line)).join('\n')}\n${ambassador.stderr()}`;
     for (const value of [DATA, STRING_DATA, APPLIED, COPIED, RETYPED]) expect(written).not.toContain(value);
     const [created, applied, copied, retyped] = events;
-    expect(created?.['requestObject']).toMatchObject({ kind: 'Secret', Data: { password: '<redacted>' }, StringData: { extra: '<redacted>' } });
-    expect(applied?.['responseObject']).toMatchObject({ kind: 'Object', spec: { forProvider: { manifest: { data: { password: '<redacted>' } } } } });
-    expect(copied?.['requestObject']).toEqual([{ op: 'copy', from: '/data/password', path: '/metadata/annotations/leaked' }]);
+    expect(created?.['requestObject']).toMatchObject({
+      kind: 'Secret',
+      Data: { password: '<redacted>' },
+      StringData: { extra: '<redacted>' },
+    });
+    expect(applied?.['responseObject']).toMatchObject({
+      kind: 'Object',
+      spec: { forProvider: { manifest: { data: { password: '<redacted>' } } } },
+    });
+    expect(copied?.['requestObject']).toEqual([
+      { op: 'copy', from: '/data/password', path: '/metadata/annotations/leaked' },
+    ]);
     for (const event of [copied, retyped]) {
       expect(event).not.toHaveProperty('responseObject');
       expect(event?.['annotations']).toMatchObject({
-        'kube-api-ambassador/response-object': "omitted: redacted: a JSON patch that copies or moves values can put a Secret's value in any field of the answer",
+        'kube-api-ambassador/response-object':
+          "omitted: redacted: a JSON patch that copies or moves values can put a Secret's value in any field of the answer",
       });
     }
   });
@@ -217,10 +308,18 @@ describe('bodies at the Request levels', () => {
   it('logs the request and response objects of a create, and forwards the body unchanged', async () => {
     const { ambassador, file } = await auditedAmbassador('bodies', ['--audit-level', 'RequestResponse']);
     const body = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"colours"},"data":{"sky":"blue"}}';
-    const reply = await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/configmaps', { headers: json('bodies-create'), body });
+    const reply = await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/configmaps', {
+      headers: json('bodies-create'),
+      body,
+    });
     expect(reply.status).toBe(201);
     const [event] = await eventsFor(file, 'bodies-create', 1);
-    expect(event).toMatchObject({ level: 'RequestResponse', stage: 'ResponseComplete', verb: 'create', responseStatus: { code: 201 } });
+    expect(event).toMatchObject({
+      level: 'RequestResponse',
+      stage: 'ResponseComplete',
+      verb: 'create',
+      responseStatus: { code: 201 },
+    });
     expect(event?.requestObject).toEqual(JSON.parse(body));
     expect(event?.responseObject).toEqual(JSON.parse(reply.text));
     const arrived = await cluster.api.waitForRequest((r) => r.headers['user-agent'] === 'bodies-create');
@@ -230,18 +329,36 @@ describe('bodies at the Request levels', () => {
   it('leaves out a body nested too deep to redact, and keeps serving', async () => {
     const { ambassador, file } = await auditedAmbassador('deep', ['--audit-level', 'Request']);
     const body = `${'['.repeat(30_000)}${']'.repeat(30_000)}`;
-    const reply = await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/configmaps', { headers: json('bodies-deep'), body });
+    const reply = await send(ambassador.port, 'POST', '/api/v1/namespaces/team-a/configmaps', {
+      headers: json('bodies-deep'),
+      body,
+    });
     expect(reply.status).toBe(400); // the test API server's answer: not an object
     const [event] = await eventsFor(file, 'bodies-deep', 1);
     expect(event).not.toHaveProperty('requestObject');
-    expect(event?.annotations).toMatchObject({ 'kube-api-ambassador/request-object': 'omitted: nested deeper than 512 levels' });
+    expect(event?.annotations).toMatchObject({
+      'kube-api-ambassador/request-object': 'omitted: nested deeper than 512 levels',
+    });
     expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
   });
 
   it('leaves out a body past --audit-max-body-bytes, marks the event truncated, and still forwards every byte', async () => {
-    const { ambassador, file } = await auditedAmbassador('big', ['--audit-level', 'RequestResponse', '--audit-max-body-bytes', '1024']);
-    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big' }, data: { blob: 'x'.repeat(200_000) } });
-    const reply = await send(ambassador.port, 'PUT', '/api/v1/namespaces/team-a/configmaps/big', { headers: json('bodies-big'), body });
+    const { ambassador, file } = await auditedAmbassador('big', [
+      '--audit-level',
+      'RequestResponse',
+      '--audit-max-body-bytes',
+      '1024',
+    ]);
+    const body = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'big' },
+      data: { blob: 'x'.repeat(200_000) },
+    });
+    const reply = await send(ambassador.port, 'PUT', '/api/v1/namespaces/team-a/configmaps/big', {
+      headers: json('bodies-big'),
+      body,
+    });
     expect(reply.status).toBe(201);
     expect(reply.body.length).toBe(body.length);
     const [event] = await eventsFor(file, 'bodies-big', 1);
@@ -258,7 +375,12 @@ describe('bodies at the Request levels', () => {
 
   it('never captures a watch: its events carry no objects', async () => {
     const { ambassador, file } = await auditedAmbassador('watch', ['--audit-level', 'RequestResponse']);
-    const watch = request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/team-a/pods?watch=1', headers: { host: 'localhost', 'user-agent': 'bodies-watch' } });
+    const watch = request({
+      host: '127.0.0.1',
+      port: ambassador.port,
+      path: '/api/v1/namespaces/team-a/pods?watch=1',
+      headers: { host: 'localhost', 'user-agent': 'bodies-watch' },
+    });
     const firstEvent = new Promise<void>((resolve) => watch.on('response', (res) => res.once('data', () => resolve())));
     watch.on('error', () => undefined).end();
     await firstEvent;
@@ -293,9 +415,20 @@ rules:
     const { ambassador, file } = await auditedAmbassador('policy', ['--audit-policy', policyFile]);
     const { port } = ambassador;
     await send(port, 'GET', '/version', { headers: json('policy-version') });
-    await send(port, 'POST', '/api/v1/namespaces/team-b/configmaps', { headers: json('policy-create'), body: '{"kind":"ConfigMap","metadata":{"name":"p"}}' });
-    await send(port, 'POST', '/api/v1/namespaces/team-b/pods', { headers: json('policy-team-b'), body: '{"kind":"Pod","metadata":{"name":"p"}}' });
-    const watch = request({ host: '127.0.0.1', port, path: '/api/v1/namespaces/team-a/pods?watch=1', headers: { host: 'localhost', 'user-agent': 'policy-watch' } });
+    await send(port, 'POST', '/api/v1/namespaces/team-b/configmaps', {
+      headers: json('policy-create'),
+      body: '{"kind":"ConfigMap","metadata":{"name":"p"}}',
+    });
+    await send(port, 'POST', '/api/v1/namespaces/team-b/pods', {
+      headers: json('policy-team-b'),
+      body: '{"kind":"Pod","metadata":{"name":"p"}}',
+    });
+    const watch = request({
+      host: '127.0.0.1',
+      port,
+      path: '/api/v1/namespaces/team-a/pods?watch=1',
+      headers: { host: 'localhost', 'user-agent': 'policy-watch' },
+    });
     const opened = new Promise<void>((resolve) => watch.on('response', (res) => res.once('data', () => resolve())));
     watch.on('error', () => undefined).end();
     await opened;
@@ -304,7 +437,11 @@ rules:
     const [watched] = await eventsFor(file, 'policy-watch', 1);
     expect(watched).toMatchObject({ stage: 'ResponseComplete', level: 'Metadata' }); // no ResponseStarted
     const [created] = await eventsFor(file, 'policy-create', 1);
-    expect(created).toMatchObject({ level: 'RequestResponse', requestObject: { kind: 'ConfigMap' }, responseObject: { kind: 'ConfigMap' } });
+    expect(created).toMatchObject({
+      level: 'RequestResponse',
+      requestObject: { kind: 'ConfigMap' },
+      responseObject: { kind: 'ConfigMap' },
+    });
     const [teamB] = await eventsFor(file, 'policy-team-b', 1);
     expect(teamB).toMatchObject({ level: 'Request', requestObject: { kind: 'Pod', metadata: { name: 'p' } } });
     expect(teamB).not.toHaveProperty('responseObject');
@@ -364,7 +501,9 @@ describe('a sink that stops reading or fails', () => {
       Array.from({ length: 16 }, async () => {
         while (next < requests) {
           next += 1;
-          const { status } = await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': 'blocked-sink' } });
+          const { status } = await send(ambassador.port, 'GET', '/version', {
+            headers: { 'user-agent': 'blocked-sink' },
+          });
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
         }
       }),
@@ -375,7 +514,8 @@ describe('a sink that stops reading or fails', () => {
     const pipeContents = Buffer.alloc(1 << 20);
     let text = pipeContents.toString('utf8', 0, readSync(reader, pipeContents, 0, pipeContents.length, null));
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(65_536);
-    const eventCount = (): number => text.split('\n').filter((line) => line.includes('"userAgent":"blocked-sink"')).length;
+    const eventCount = (): number =>
+      text.split('\n').filter((line) => line.includes('"userAgent":"blocked-sink"')).length;
     expect(eventCount()).toBeLessThan(requests);
     await expect
       .poll(
@@ -391,20 +531,27 @@ describe('a sink that stops reading or fails', () => {
   it('keeps serving when writes start failing mid-run (a full disk), says so once and counts the loss', async () => {
     const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', '/dev/full']);
     onTestFinished(() => ambassador.stop().then(() => undefined));
-    const failed = ambassador.waitForLog((line) => String(line.msg).startsWith('the audit log cannot be written'), 10_000);
+    const failed = ambassador.waitForLog(
+      (line) => String(line.msg).startsWith('the audit log cannot be written'),
+      10_000,
+    );
     // Writes go out in batches (8 KiB, or each second): keep the requests coming until one has failed.
     let served = 0;
     let seen = false;
     void failed.then(() => (seen = true));
     while (!seen && served < 5_000) {
-      expect((await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': 'full-disk' } })).status).toBe(200);
+      expect((await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': 'full-disk' } })).status).toBe(
+        200,
+      );
       served += 1;
     }
     expect(await failed).toMatchObject({ reason: expect.stringContaining('ENOSPC') as unknown });
     for (let i = 0; i < 3; i++) expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
     const metrics = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^kube_api_ambassador_audit_events_lost_total\{reason="sink_error"\} [1-9]/m);
-    expect(ambassador.logs.filter((line) => String(line.msg).startsWith('the audit log cannot be written'))).toHaveLength(1);
+    expect(
+      ambassador.logs.filter((line) => String(line.msg).startsWith('the audit log cannot be written')),
+    ).toHaveLength(1);
     expect(await ambassador.stop()).toBe(0);
   });
 
@@ -412,8 +559,15 @@ describe('a sink that stops reading or fails', () => {
     const { ambassador } = await ambassadorWithStalledSink('stuck');
     // About 250 KB of events (long user agents) for a pipe that holds 64 KiB: some are still waiting at SIGTERM.
     const userAgent = `stuck-${'y'.repeat(300)}`;
-    for (let i = 0; i < 300; i++) expect((await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': userAgent } })).status).toBe(200);
+    for (let i = 0; i < 300; i++)
+      expect((await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': userAgent } })).status).toBe(
+        200,
+      );
     expect(await ambassador.stop()).toBe(0);
-    expect(ambassador.logs.some((line) => String(line.msg).startsWith('the audit log did not take every event before shutdown'))).toBe(true);
+    expect(
+      ambassador.logs.some((line) =>
+        String(line.msg).startsWith('the audit log did not take every event before shutdown'),
+      ),
+    ).toBe(true);
   });
 });

@@ -120,23 +120,40 @@ describe('Panic: the ambassador failing while it handles a request', () => {
     ['while it is being forwarded', 'inForwarding'],
   ] as const)('%s: a 500 Status, a Panic event, and the next request is served', async (_, where) => {
     fault[where] = true;
-    const failed = await send(port, 'GET', '/api/v1/namespaces/team-a/pods', { headers: { 'user-agent': `panic-${where}` } }).finally(() => {
+    const failed = await send(port, 'GET', '/api/v1/namespaces/team-a/pods', {
+      headers: { 'user-agent': `panic-${where}` },
+    }).finally(() => {
       fault[where] = false;
     });
     expect(failed.status).toBe(500);
-    expect(failed.json()).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'InternalError', code: 500, message: 'the ambassador failed to handle the request; see its log' });
+    expect(failed.json()).toMatchObject({
+      kind: 'Status',
+      status: 'Failure',
+      reason: 'InternalError',
+      code: 500,
+      message: 'the ambassador failed to handle the request; see its log',
+    });
     await expect.poll(() => eventsFor(`panic-${where}`)).toHaveLength(1);
     const [event] = await eventsFor(`panic-${where}`);
     expect(event).toMatchObject({
       stage: 'Panic',
       level: 'Metadata',
       requestURI: '/api/v1/namespaces/team-a/pods',
-      responseStatus: { code: 500, status: 'Failure', message: 'the ambassador failed to handle the request; see its log' },
+      responseStatus: {
+        code: 500,
+        status: 'Failure',
+        message: 'the ambassador failed to handle the request; see its log',
+      },
     });
     expect(operationalLog.some((line) => line.includes(`injected fault`))).toBe(true);
 
-    expect((await send(port, 'GET', '/api/v1/namespaces/team-a/pods', { headers: { 'user-agent': `after-${where}` } })).status).toBe(200);
-    await expect.poll(async () => (await eventsFor(`after-${where}`)).map((e) => e['stage'])).toEqual(['ResponseComplete']);
+    expect(
+      (await send(port, 'GET', '/api/v1/namespaces/team-a/pods', { headers: { 'user-agent': `after-${where}` } }))
+        .status,
+    ).toBe(200);
+    await expect
+      .poll(async () => (await eventsFor(`after-${where}`)).map((e) => e['stage']))
+      .toEqual(['ResponseComplete']);
   });
 
   it('an upgrade too', async () => {

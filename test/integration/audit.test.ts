@@ -42,18 +42,25 @@ afterAll(async () => {
 
 async function events(): Promise<AuditEvent[]> {
   const text = await readFile(auditFile, 'utf8').catch(() => '');
-  return text.split('\n').filter((line) => line !== '').map((line) => parseAuditEvent<AuditEvent>(line));
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => parseAuditEvent<AuditEvent>(line));
 }
 
 /** The events written for requests made with this User-Agent (the log is written asynchronously). */
 async function eventsFor(userAgent: string, count: number): Promise<AuditEvent[]> {
-  await expect.poll(async () => (await events()).filter((event) => event.userAgent === userAgent).length, { timeout: 5000 }).toBe(count);
+  await expect
+    .poll(async () => (await events()).filter((event) => event.userAgent === userAgent).length, { timeout: 5000 })
+    .toBe(count);
   return (await events()).filter((event) => event.userAgent === userAgent);
 }
 
 describe('audit events in the Kubernetes audit format', () => {
   it('writes one Metadata event per request, field by field, with the Audit-ID the API server received', async () => {
-    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods/web', { headers: { 'user-agent': 'audit-get', 'audit-id': 'client-chosen' } });
+    const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods/web', {
+      headers: { 'user-agent': 'audit-get', 'audit-id': 'client-chosen' },
+    });
     expect(res.status).toBe(200);
     const [event] = await eventsFor('audit-get', 1);
     const upstream = await cluster.api.waitForRequest((r) => r.headers['user-agent'] === 'audit-get');
@@ -82,7 +89,13 @@ describe('audit events in the Kubernetes audit format', () => {
   });
 
   it('writes a list as a list, with the collection as its objectRef', async () => {
-    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods?labelSelector=app%3Dweb', { headers: { 'user-agent': 'audit-list' } })).status).toBe(200);
+    expect(
+      (
+        await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods?labelSelector=app%3Dweb', {
+          headers: { 'user-agent': 'audit-list' },
+        })
+      ).status,
+    ).toBe(200);
     const [event] = await eventsFor('audit-list', 1);
     expect(event).toMatchObject({
       level: 'Metadata',
@@ -96,12 +109,21 @@ describe('audit events in the Kubernetes audit format', () => {
   });
 
   it('writes ResponseStarted and ResponseComplete for a watch', async () => {
-    const watch = request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/team-a/pods?watch=1', headers: { host: 'localhost', 'user-agent': 'audit-watch' } });
+    const watch = request({
+      host: '127.0.0.1',
+      port: ambassador.port,
+      path: '/api/v1/namespaces/team-a/pods?watch=1',
+      headers: { host: 'localhost', 'user-agent': 'audit-watch' },
+    });
     const opened = new Promise<void>((resolve) => watch.on('response', () => resolve()));
     watch.on('error', () => undefined).end();
     await opened;
     const [started] = await eventsFor('audit-watch', 1);
-    expect(started).toMatchObject({ stage: 'ResponseStarted', verb: 'watch', objectRef: { resource: 'pods', namespace: 'team-a' } });
+    expect(started).toMatchObject({
+      stage: 'ResponseStarted',
+      verb: 'watch',
+      objectRef: { resource: 'pods', namespace: 'team-a' },
+    });
     expect(started).not.toHaveProperty('responseStatus');
     watch.destroy();
     const [, completed] = await eventsFor('audit-watch', 2);
@@ -114,28 +136,48 @@ describe('audit events in the Kubernetes audit format', () => {
       body: '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings"},"data":{"password":"hunter2"}}',
     });
     const [created] = await eventsFor('audit-create', 1);
-    expect(created).toMatchObject({ verb: 'create', objectRef: { resource: 'configmaps', namespace: 'team-a', apiVersion: 'v1' }, responseStatus: { code: 201 } });
+    expect(created).toMatchObject({
+      verb: 'create',
+      objectRef: { resource: 'configmaps', namespace: 'team-a', apiVersion: 'v1' },
+      responseStatus: { code: 201 },
+    });
     expect(JSON.stringify(created)).not.toContain('hunter2'); // Metadata level carries no bodies
 
     await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': 'audit-denied', host: 'evil.example' } });
     const [denied] = await eventsFor('audit-denied', 1);
     expect(denied).toMatchObject({
       verb: 'get',
-      responseStatus: { code: 403, status: 'Failure', message: expect.stringContaining('is not an accepted local name') as unknown },
+      responseStatus: {
+        code: 403,
+        status: 'Failure',
+        message: expect.stringContaining('is not an accepted local name') as unknown,
+      },
       annotations: { 'kube-api-ambassador/decision': 'deny' },
     });
 
     cluster.api.script((_, url) => url === '/api/v1/namespaces/team-a/pods/gone', 'reset');
-    await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods/gone', { headers: { 'user-agent': 'audit-upstream' } });
+    await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods/gone', {
+      headers: { 'user-agent': 'audit-upstream' },
+    });
     const [failed] = await eventsFor('audit-upstream', 1);
     expect(failed).toMatchObject({
-      responseStatus: { code: 503, status: 'Failure', message: expect.stringContaining('was closed before it answered') as unknown },
+      responseStatus: {
+        code: 503,
+        status: 'Failure',
+        message: expect.stringContaining('was closed before it answered') as unknown,
+      },
       annotations: { 'kube-api-ambassador/decision': 'allow' },
     });
 
-    await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods/%2e%2e', { headers: { 'user-agent': 'audit-invalid' } });
+    await send(ambassador.port, 'GET', '/api/v1/namespaces/team-a/pods/%2e%2e', {
+      headers: { 'user-agent': 'audit-invalid' },
+    });
     const [invalid] = await eventsFor('audit-invalid', 1);
-    expect(invalid).toMatchObject({ requestURI: '/api/v1/namespaces/team-a/pods/%2e%2e', responseStatus: { code: 400 }, annotations: { 'kube-api-ambassador/decision': 'invalid' } });
+    expect(invalid).toMatchObject({
+      requestURI: '/api/v1/namespaces/team-a/pods/%2e%2e',
+      responseStatus: { code: 400 },
+      annotations: { 'kube-api-ambassador/decision': 'invalid' },
+    });
     expect(invalid).not.toHaveProperty('objectRef');
   });
 
@@ -143,10 +185,18 @@ describe('audit events in the Kubernetes audit format', () => {
     const kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
     const result = await kubectl(kubeconfig, ['exec', '-n', 'team-a', 'web', '--', 'echo', 'audited']);
     expect(result.stdout).toBe('audited\n');
-    await expect.poll(async () => (await events()).filter((event) => event.requestURI.includes('command=audited')).length, { timeout: 5000 }).toBe(2);
+    await expect
+      .poll(async () => (await events()).filter((event) => event.requestURI.includes('command=audited')).length, {
+        timeout: 5000,
+      })
+      .toBe(2);
     const session = (await events()).filter((event) => event.requestURI.includes('command=audited'));
     expect(session.map((event) => event.stage)).toEqual(['ResponseStarted', 'ResponseComplete']);
-    expect(session[1]).toMatchObject({ verb: 'get', objectRef: { resource: 'pods', subresource: 'exec', name: 'web' }, responseStatus: { code: 101 } });
+    expect(session[1]).toMatchObject({
+      verb: 'get',
+      objectRef: { resource: 'pods', subresource: 'exec', name: 'web' },
+      responseStatus: { code: 101 },
+    });
   });
 
   it('never writes the token, not even in part', async () => {
@@ -171,17 +221,21 @@ describe('audit sinks', () => {
     await send(onStdout.port, 'GET', '/version', { headers: { 'user-agent': 'audit-stdout' } });
     const event = await onStdout.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === 'audit-stdout');
     expect(event).toMatchObject({ apiVersion: 'audit.k8s.io/v1', stage: 'ResponseComplete' });
-    expect(onStdout.logs.filter((line) => line['kind'] !== 'Event').every((line) => typeof line.msg === 'string')).toBe(true);
+    expect(onStdout.logs.filter((line) => line['kind'] !== 'Event').every((line) => typeof line.msg === 'string')).toBe(
+      true,
+    );
   });
 
-  it('names the user the API server reports when the token\'s claims cannot be read', async () => {
+  it("names the user the API server reports when the token's claims cannot be read", async () => {
     const opaque = await startTestCluster(); // its token is not a JWT: the ambassador cannot tell whose it is
     onTestFinished(() => opaque.close());
     const auditing = await startAmbassador(opaque.ambassadorArgs);
     onTestFinished(() => auditing.stop().then(() => undefined));
     await auditing.waitForLog((line) => line.level === 'info' && line['user'] === 'system:serviceaccount:team-a:app');
     await send(auditing.port, 'GET', '/version', { headers: { 'user-agent': 'audit-reported-user' } });
-    const event = await auditing.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === 'audit-reported-user');
+    const event = await auditing.waitForLog(
+      (line) => line['kind'] === 'Event' && line['userAgent'] === 'audit-reported-user',
+    );
     expect(event['user']).toEqual({
       username: 'system:serviceaccount:team-a:app',
       groups: ['system:serviceaccounts', 'system:serviceaccounts:team-a', 'system:authenticated'],
@@ -199,12 +253,17 @@ describe('audit sinks', () => {
   });
 
   it('keeps serving when the sink fails, says so once and counts what is lost', async () => {
-    const broken = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', join(cluster.dir, 'no-such-dir', 'audit.log')], cleanEnv());
+    const broken = await startAmbassador(
+      [...cluster.ambassadorArgs, '--audit-log-path', join(cluster.dir, 'no-such-dir', 'audit.log')],
+      cleanEnv(),
+    );
     onTestFinished(() => broken.stop().then(() => undefined));
     await broken.waitForLog((line) => String(line.msg).startsWith('the audit log cannot be written'));
     for (let i = 0; i < 3; i++) expect((await send(broken.port, 'GET', '/version')).status).toBe(200);
     const metrics = await (await fetch(`${broken.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^kube_api_ambassador_audit_events_lost_total\{reason="sink_error"\} [3-9]/m);
-    expect(broken.logs.filter((line) => String(line.msg).startsWith('the audit log cannot be written'))).toHaveLength(1);
+    expect(broken.logs.filter((line) => String(line.msg).startsWith('the audit log cannot be written'))).toHaveLength(
+      1,
+    );
   });
 });

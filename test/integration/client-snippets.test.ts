@@ -82,7 +82,9 @@ function startSnippet(file: SnippetFile, apiUrl: string): RunningSnippet {
     for (const check of lineWaiters) check();
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<SnippetResult>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  const exited = new Promise<SnippetResult>((resolve) =>
+    child.once('close', (code) => resolve({ code, stdout, stderr })),
+  );
   const describeOutput = () => `${file}: stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`;
 
   return {
@@ -152,7 +154,9 @@ function includedSnippets(markdown: string): Map<string, { language: string; cod
 
 async function snippetFilesOnDisk(): Promise<string[]> {
   const entries = await readdir(SNIPPET_DIR, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => relative(SNIPPET_DIR, join(entry.parentPath, entry.name)));
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(SNIPPET_DIR, join(entry.parentPath, entry.name)));
 }
 
 /**
@@ -195,7 +199,10 @@ describe('the Python snippets (python3-kubernetes)', () => {
       stdout: 'web\ncreated made-by-python\n',
       stderr: '',
     });
-    expect(requestsSince(from)).toEqual(['GET /api/v1/namespaces/default/pods', 'POST /api/v1/namespaces/default/pods']);
+    expect(requestsSince(from)).toEqual([
+      'GET /api/v1/namespaces/default/pods',
+      'POST /api/v1/namespaces/default/pods',
+    ]);
     expect(cluster.api.requests.slice(from).map((request) => request.headers.authorization)).toEqual([
       'Bearer first-token',
       'Bearer first-token',
@@ -214,7 +221,10 @@ describe('the Python snippets (python3-kubernetes)', () => {
     expect(requestsSince(from)).toEqual([
       'GET /api/v1/namespaces/default/pods/web/exec?command=echo&command=hi&stderr=True&stdin=False&stdout=True&tty=False',
     ]);
-    expect(cluster.api.requests[from]).toMatchObject({ upgrade: true, headers: { authorization: 'Bearer first-token' } });
+    expect(cluster.api.requests[from]).toMatchObject({
+      upgrade: true,
+      headers: { authorization: 'Bearer first-token' },
+    });
   });
 
   // Regression: the Python client resets the connection after reading the 403, which crashed the
@@ -235,7 +245,10 @@ describe('the JavaScript snippets (@kubernetes/client-node)', () => {
     const result = await runSnippet(Snippet.nodeListCreate, ambassador.url);
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout.split('\n')).toEqual(expect.arrayContaining(['web', 'created made-by-node']));
-    expect(requestsSince(from)).toEqual(['GET /api/v1/namespaces/default/pods', 'POST /api/v1/namespaces/default/pods']);
+    expect(requestsSince(from)).toEqual([
+      'GET /api/v1/namespaces/default/pods',
+      'POST /api/v1/namespaces/default/pods',
+    ]);
     expect(cluster.api.requests.slice(from).map((request) => request.headers.authorization)).toEqual([
       'Bearer first-token',
       'Bearer first-token',
@@ -250,11 +263,18 @@ describe('the JavaScript snippets (@kubernetes/client-node)', () => {
 
   it('execs over WebSocket through an ambassador that allows exec', async () => {
     const from = cluster.api.requests.length;
-    expect(await runSnippet(Snippet.nodeExec, execAmbassador.url)).toEqual({ code: 0, stdout: 'hi\n', stderr: 'exec Success\n' });
+    expect(await runSnippet(Snippet.nodeExec, execAmbassador.url)).toEqual({
+      code: 0,
+      stdout: 'hi\n',
+      stderr: 'exec Success\n',
+    });
     expect(requestsSince(from)).toEqual([
       'GET /api/v1/namespaces/default/pods/web/exec?stdout=true&stderr=true&stdin=false&tty=false&command=echo&command=hi&container=main',
     ]);
-    expect(cluster.api.requests[from]).toMatchObject({ upgrade: true, headers: { authorization: 'Bearer first-token' } });
+    expect(cluster.api.requests[from]).toMatchObject({
+      upgrade: true,
+      headers: { authorization: 'Bearer first-token' },
+    });
   });
 
   it('gets a 403 for exec from an ambassador with the default --reject-paths', async () => {
@@ -267,7 +287,7 @@ describe('the JavaScript snippets (@kubernetes/client-node)', () => {
   });
 });
 
-describe('what the guide says about client-node\'s in-cluster shortcut', () => {
+describe("what the guide says about client-node's in-cluster shortcut", () => {
   /** Lays out a pod's service-account files under `root`, as loadFromCluster(root) reads them. */
   async function fakePodRoot(root: string): Promise<void> {
     const dir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
@@ -285,7 +305,10 @@ describe('what the guide says about client-node\'s in-cluster shortcut', () => {
     try {
       load();
     } finally {
-      for (const [name, value] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+      for (const [name, value] of [
+        ['KUBERNETES_SERVICE_HOST', saved.host],
+        ['KUBERNETES_SERVICE_PORT', saved.port],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }

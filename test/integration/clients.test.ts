@@ -2,7 +2,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import {
+  cleanEnv,
+  startClusterAndAmbassador,
+  stopClusterAndAmbassador,
+  type RunningAmbassador,
+} from '../support/ambassador.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
 
@@ -20,18 +25,41 @@ afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 describe('kubectl, with a kubeconfig that points at the ambassador and holds no credentials', () => {
   it('creates, lists, patches and deletes', async () => {
     const kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
-    const manifest = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'from-kubectl' }, spec: { containers: [{ name: 'main', image: 'busybox' }] } });
-    expect(await kubectl(kubeconfig, ['create', '-f', '-'], { input: manifest })).toMatchObject({ code: 0, stdout: 'pod/from-kubectl created\n' });
+    const manifest = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'from-kubectl' },
+      spec: { containers: [{ name: 'main', image: 'busybox' }] },
+    });
+    expect(await kubectl(kubeconfig, ['create', '-f', '-'], { input: manifest })).toMatchObject({
+      code: 0,
+      stdout: 'pod/from-kubectl created\n',
+    });
     expect((await kubectl(kubeconfig, ['get', 'pods', '-o', 'name'])).stdout).toContain('pod/from-kubectl\n');
-    expect(await kubectl(kubeconfig, ['patch', 'pod', 'from-kubectl', '--type', 'merge', '-p', '{"metadata":{"labels":{"via":"kubectl"}}}'])).toMatchObject({ code: 0 });
+    expect(
+      await kubectl(kubeconfig, [
+        'patch',
+        'pod',
+        'from-kubectl',
+        '--type',
+        'merge',
+        '-p',
+        '{"metadata":{"labels":{"via":"kubectl"}}}',
+      ]),
+    ).toMatchObject({ code: 0 });
     const got = JSON.parse((await kubectl(kubeconfig, ['get', 'pod', 'from-kubectl', '-o', 'json'])).stdout) as V1Pod;
     expect(got.metadata?.labels).toEqual({ via: 'kubectl' });
-    expect(await kubectl(kubeconfig, ['delete', 'pod', 'from-kubectl', '--wait=false'])).toMatchObject({ code: 0, stdout: 'pod "from-kubectl" deleted\n' });
-    const patchSeen = await cluster.api.waitForRequest((r) => r.method === 'PATCH' && r.url.startsWith('/api/v1/namespaces/default/pods/from-kubectl'));
+    expect(await kubectl(kubeconfig, ['delete', 'pod', 'from-kubectl', '--wait=false'])).toMatchObject({
+      code: 0,
+      stdout: 'pod "from-kubectl" deleted\n',
+    });
+    const patchSeen = await cluster.api.waitForRequest(
+      (r) => r.method === 'PATCH' && r.url.startsWith('/api/v1/namespaces/default/pods/from-kubectl'),
+    );
     expect(patchSeen.headers.authorization).toBe('Bearer first-token');
   });
 
-  it('shows the ambassador\'s refusal as a Kubernetes error', async () => {
+  it("shows the ambassador's refusal as a Kubernetes error", async () => {
     cluster.api.putPod('default', 'web');
     const kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
     const refused = await kubectl(kubeconfig, ['exec', 'web', '--', 'true']);
@@ -55,11 +83,13 @@ events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(c
 print(json.dumps({"names": names, "read": read, "events": events}))
 `;
     const { stdout } = await execFileAsync('/usr/bin/python3', ['-c', script, ambassador.url], { env: cleanEnv() });
-    const result = JSON.parse(stdout) as { names: string[]; read: string; events: Array<[string, string]> };
+    const result = JSON.parse(stdout) as { names: string[]; read: string; events: [string, string][] };
     expect(result.names).toContain('seen-by-python');
     expect(result.read).toBe('from-python');
     expect(result.events).toContainEqual(['ADDED', 'from-python']);
-    const create = await cluster.api.waitForRequest((r) => r.method === 'POST' && r.url === '/api/v1/namespaces/default/pods');
+    const create = await cluster.api.waitForRequest(
+      (r) => r.method === 'POST' && r.url === '/api/v1/namespaces/default/pods',
+    );
     expect(create.headers.authorization).toBe('Bearer first-token');
   });
 });
@@ -68,19 +98,25 @@ describe('@kubernetes/client-node pointed at the ambassador', () => {
   function kubeConfig(): KubeConfig {
     const config = new KubeConfig();
     // client-node refuses plain http unless told not to verify; there is no TLS to verify on loopback.
-    config.loadFromClusterAndUser({ name: 'ambassador', server: ambassador.url, skipTLSVerify: true }, { name: 'nobody' });
+    config.loadFromClusterAndUser(
+      { name: 'ambassador', server: ambassador.url, skipTLSVerify: true },
+      { name: 'nobody' },
+    );
     return config;
   }
 
   it('lists and creates pods', async () => {
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'from-node' }, spec: { containers: [{ name: 'main', image: 'busybox' }] } } });
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: { metadata: { name: 'from-node' }, spec: { containers: [{ name: 'main', image: 'busybox' }] } },
+    });
     const list = await core.listNamespacedPod({ namespace: 'default' });
     expect(list.items.map((pod) => pod.metadata?.name)).toContain('from-node');
   });
 
   it('receives watch events as they happen', async () => {
-    const events: Array<[string, string | undefined]> = [];
+    const events: [string, string | undefined][] = [];
     let onEvent!: () => void;
     const sawDeletion = new Promise<void>((resolve) => (onEvent = resolve));
     const request = await new Watch(kubeConfig()).watch(
@@ -92,7 +128,9 @@ describe('@kubernetes/client-node pointed at the ambassador', () => {
       },
       () => undefined,
     );
-    await cluster.api.waitForRequest((r) => r.url.startsWith('/api/v1/namespaces/default/pods?') && r.url.includes('watch=true'));
+    await cluster.api.waitForRequest(
+      (r) => r.url.startsWith('/api/v1/namespaces/default/pods?') && r.url.includes('watch=true'),
+    );
     cluster.api.putPod('default', 'watched-by-node');
     cluster.api.deletePod('default', 'watched-by-node');
     await sawDeletion;

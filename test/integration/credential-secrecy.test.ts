@@ -77,7 +77,13 @@ function kubeconfigYaml(userLines: readonly string[]): string {
 }
 
 function execUser(script: string): string[] {
-  return ['  user:', '    exec:', `      apiVersion: ${EXEC_API}`, '      command: sh', `      args: ["-c", ${JSON.stringify(script)}]`];
+  return [
+    '  user:',
+    '    exec:',
+    `      apiVersion: ${EXEC_API}`,
+    '      command: sh',
+    `      args: ["-c", ${JSON.stringify(script)}]`,
+  ];
 }
 
 function execCredential(status: Record<string, unknown>, apiVersion = EXEC_API): string {
@@ -94,23 +100,58 @@ interface Case {
   readonly alsoSecret?: readonly string[];
 }
 
-const badKeyData = Buffer.from(`-----BEGIN PRIVATE KEY-----\n${Buffer.from(SECRET.repeat(4)).toString('base64')}\n-----END PRIVATE KEY-----\n`).toString('base64');
+const badKeyData = Buffer.from(
+  `-----BEGIN PRIVATE KEY-----\n${Buffer.from(SECRET.repeat(4)).toString('base64')}\n-----END PRIVATE KEY-----\n`,
+).toString('base64');
 const yaml = (lines: readonly string[]) => () => Promise.resolve(kubeconfigYaml(lines));
 
 const CASES: readonly Case[] = [
-  { name: 'a bad indentation on the line after the token', kubeconfig: yaml(['  user:', `    token: ${SECRET}`, '   bad: x']), says: (f) => `${f} is not valid YAML at line 12, column 4: bad indentation of a mapping entry` },
-  { name: 'an unclosed quote on the token line', kubeconfig: yaml(['  user:', `    token: "${SECRET}`]), says: (f) => `${f} is not valid YAML at line ` },
-  { name: 'a tab before the token', kubeconfig: yaml(['  user:', `\ttoken: ${SECRET}`]), says: (f) => `${f} is not valid YAML at line 11, column ` },
-  { name: 'the token written as a YAML tag', kubeconfig: yaml(['  user:', `    token: !${SECRET} x`]), says: (f) => `${f} is not valid YAML at line 11, column ` },
-  { name: 'the token written as a YAML alias', kubeconfig: yaml(['  user:', `    token: *${SECRET}`]), says: (f) => `${f} is not valid YAML at line 11, column ` },
-  { name: 'a missing colon on the line before the token', kubeconfig: yaml(['  user', `    token: ${SECRET}`]), says: (f) => `${f} is not valid YAML at line 11, column ` },
+  {
+    name: 'a bad indentation on the line after the token',
+    kubeconfig: yaml(['  user:', `    token: ${SECRET}`, '   bad: x']),
+    says: (f) => `${f} is not valid YAML at line 12, column 4: bad indentation of a mapping entry`,
+  },
+  {
+    name: 'an unclosed quote on the token line',
+    kubeconfig: yaml(['  user:', `    token: "${SECRET}`]),
+    says: (f) => `${f} is not valid YAML at line `,
+  },
+  {
+    name: 'a tab before the token',
+    kubeconfig: yaml(['  user:', `\ttoken: ${SECRET}`]),
+    says: (f) => `${f} is not valid YAML at line 11, column `,
+  },
+  {
+    name: 'the token written as a YAML tag',
+    kubeconfig: yaml(['  user:', `    token: !${SECRET} x`]),
+    says: (f) => `${f} is not valid YAML at line 11, column `,
+  },
+  {
+    name: 'the token written as a YAML alias',
+    kubeconfig: yaml(['  user:', `    token: *${SECRET}`]),
+    says: (f) => `${f} is not valid YAML at line 11, column `,
+  },
+  {
+    name: 'a missing colon on the line before the token',
+    kubeconfig: yaml(['  user', `    token: ${SECRET}`]),
+    says: (f) => `${f} is not valid YAML at line 11, column `,
+  },
   {
     name: 'bad JSON',
-    kubeconfig: () => Promise.resolve(`{"apiVersion": "v1", "users": [{"name": "u", "user": {"token": "${SECRET}",, }}]`),
+    kubeconfig: () =>
+      Promise.resolve(`{"apiVersion": "v1", "users": [{"name": "u", "user": {"token": "${SECRET}",, }}]`),
     says: (f) => `${f} is not valid YAML at line 1, column `,
   },
-  { name: 'the token as a list', kubeconfig: yaml(['  user:', `    token: [${SECRET}]`]), says: (f) => `${f}: users[0].user.token must be a string` },
-  { name: 'the user as a string', kubeconfig: yaml([`  user: ${SECRET}`]), says: (f) => `${f}: users[0].user must be a mapping` },
+  {
+    name: 'the token as a list',
+    kubeconfig: yaml(['  user:', `    token: [${SECRET}]`]),
+    says: (f) => `${f}: users[0].user.token must be a string`,
+  },
+  {
+    name: 'the user as a string',
+    kubeconfig: yaml([`  user: ${SECRET}`]),
+    says: (f) => `${f}: users[0].user must be a mapping`,
+  },
   {
     name: 'an exec plugin printing malformed JSON',
     kubeconfig: yaml(execUser(`printf '%s' '${execCredential({ token: SECRET }).slice(0, -2)}'`)),
@@ -118,7 +159,11 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'an exec plugin failing with the token in its error and output',
-    kubeconfig: yaml(execUser(`printf '%s' '${execCredential({ token: SECRET })}'; echo "error: token ${SECRET} was refused" >&2; exit 3`)),
+    kubeconfig: yaml(
+      execUser(
+        `printf '%s' '${execCredential({ token: SECRET })}'; echo "error: token ${SECRET} was refused" >&2; exit 3`,
+      ),
+    ),
     says: () => 'the exec credential plugin "sh" of kubeconfig user "u" exited with code 3',
   },
   {
@@ -129,7 +174,8 @@ const CASES: readonly Case[] = [
   {
     name: 'an exec plugin returning a token with a line break',
     kubeconfig: yaml(execUser(`printf '%s' '${execCredential({ token: `${SECRET}\n${SECRET}` })}'`)),
-    says: () => 'the token from the exec credential plugin "sh" of kubeconfig user "u" holds characters that cannot be sent in an HTTP header',
+    says: () =>
+      'the token from the exec credential plugin "sh" of kubeconfig user "u" holds characters that cannot be sent in an HTTP header',
   },
   {
     name: 'an exec plugin printing more than 1 MiB',
@@ -140,12 +186,20 @@ const CASES: readonly Case[] = [
     name: 'a client-key-data that is not a key',
     kubeconfig: async () => {
       const client = await issueClientCert(cluster.pki, 'alice');
-      return kubeconfigYaml(['  user:', `    client-certificate-data: ${Buffer.from(client.certPem).toString('base64')}`, `    client-key-data: ${badKeyData}`]);
+      return kubeconfigYaml([
+        '  user:',
+        `    client-certificate-data: ${Buffer.from(client.certPem).toString('base64')}`,
+        `    client-key-data: ${badKeyData}`,
+      ]);
     },
     says: () => 'the client certificate and key of the kubeconfig user "u" cannot be used together',
     alsoSecret: [badKeyData],
   },
-  { name: 'a client-key-data that is not base64', kubeconfig: yaml(['  user:', `    client-key-data: ${SECRET}`]), says: () => 'the client-key-data of kubeconfig user "u" is not base64' },
+  {
+    name: 'a client-key-data that is not base64',
+    kubeconfig: yaml(['  user:', `    client-key-data: ${SECRET}`]),
+    says: () => 'the client-key-data of kubeconfig user "u" is not base64',
+  },
   {
     name: 'a token file holding a control character',
     kubeconfig: async (dir) => {
@@ -199,7 +253,14 @@ describe('broken kubeconfigs never put a credential in the output', () => {
     const file = join(cluster.dir, 'kubeconfig');
     const good = kubeconfigYaml(['  user:', '    token: first-token']);
     await writeFile(file, good);
-    const ambassador = await startAmbassador(['--kubeconfig', file, '--credential-refresh-interval', '50ms', '--log-level', 'trace']);
+    const ambassador = await startAmbassador([
+      '--kubeconfig',
+      file,
+      '--credential-refresh-interval',
+      '50ms',
+      '--log-level',
+      'trace',
+    ]);
     try {
       for (const { name, kubeconfig, says } of CASES) {
         let seen = ambassador.logs.length;
@@ -214,15 +275,30 @@ describe('broken kubeconfigs never put a credential in the output', () => {
     } finally {
       await ambassador.stop();
     }
-    expect(cluster.api.requests.filter((r) => r.url === '/version').every((r) => r.headers.authorization === 'Bearer first-token')).toBe(true);
-    expectNoLeak(everything(ambassador), CASES.flatMap((c) => c.alsoSecret ?? []));
+    expect(
+      cluster.api.requests
+        .filter((r) => r.url === '/version')
+        .every((r) => r.headers.authorization === 'Bearer first-token'),
+    ).toBe(true);
+    expectNoLeak(
+      everything(ambassador),
+      CASES.flatMap((c) => c.alsoSecret ?? []),
+    );
   });
 });
 
 describe('broken token files never put the token in the output', () => {
-  const TOKEN_FILES: ReadonlyArray<{ name: string; text: string; says: string }> = [
-    { name: 'a NUL byte', text: `${SECRET}\u0000${SECRET}`, says: 'holds characters that cannot be sent in an HTTP header' },
-    { name: 'a line break inside', text: `${SECRET}\n${SECRET}\n`, says: 'holds characters that cannot be sent in an HTTP header' },
+  const TOKEN_FILES: readonly { name: string; text: string; says: string }[] = [
+    {
+      name: 'a NUL byte',
+      text: `${SECRET}\u0000${SECRET}`,
+      says: 'holds characters that cannot be sent in an HTTP header',
+    },
+    {
+      name: 'a line break inside',
+      text: `${SECRET}\n${SECRET}\n`,
+      says: 'holds characters that cannot be sent in an HTTP header',
+    },
     { name: 'more than 64 KiB', text: SECRET.repeat(3000), says: 'is over the 64 KiB limit' },
   ];
 
@@ -237,7 +313,15 @@ describe('broken token files never put the token in the output', () => {
   it('on reload, and with a token the API server refuses', async () => {
     const ownToken = join(cluster.dir, 'ambassador-token');
     await writeFile(ownToken, 'first-token\n');
-    const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--token-file', ownToken, '--credential-refresh-interval', '50ms', '--log-level', 'trace']);
+    const ambassador = await startAmbassador([
+      ...cluster.ambassadorArgs,
+      '--token-file',
+      ownToken,
+      '--credential-refresh-interval',
+      '50ms',
+      '--log-level',
+      'trace',
+    ]);
     try {
       for (const { name, text, says } of TOKEN_FILES) {
         let seen = ambassador.logs.length;

@@ -80,13 +80,19 @@ describe('token rotation', () => {
     const peakBefore = peakResidentBytes(ambassador);
     await writeFile(`${ownToken}.next`, Buffer.alloc(30 * MiB, 'a'));
     await rename(`${ownToken}.next`, ownToken);
-    const warning = await ambassador.waitForLog((line) => line.msg === 'cannot reload credentials; keeping the last good ones');
+    const warning = await ambassador.waitForLog(
+      (line) => line.msg === 'cannot reload credentials; keeping the last good ones',
+    );
     expect(warning['reason']).toBe(`the token file ${ownToken} is over the 64 KiB limit (30 MiB); not loaded`);
     for (let i = 0; i < 3; i++) {
       expect((await send(ambassador.port, 'GET', `/version?oversized=${i}`)).status).toBe(200);
     }
     const whileOversized = cluster.api.requests.filter((r) => r.url.startsWith('/version?oversized='));
-    expect(whileOversized.map((r) => r.headers.authorization)).toEqual(['Bearer first-token', 'Bearer first-token', 'Bearer first-token']);
+    expect(whileOversized.map((r) => r.headers.authorization)).toEqual([
+      'Bearer first-token',
+      'Bearer first-token',
+      'Bearer first-token',
+    ]);
     // Reading the file at all would cost at least its 30 MiB; half of that leaves room for noise.
     expect(peakResidentBytes(ambassador) - peakBefore).toBeLessThan(15 * MiB);
 
@@ -148,10 +154,13 @@ describe('upstream faults', () => {
     // closes under the ambassador: until it notices, a request may be cut on it, also a 503.
     expect((await send(ambassador.port, 'GET', '/api/v1/pods')).status).toBe(503);
     await expect
-      .poll(async () => {
-        const down = await send(ambassador.port, 'GET', '/api/v1/pods');
-        return `${down.status} ${String(down.json()['message'])}`;
-      }, { timeout: 5000 })
+      .poll(
+        async () => {
+          const down = await send(ambassador.port, 'GET', '/api/v1/pods');
+          return `${down.status} ${String(down.json()['message'])}`;
+        },
+        { timeout: 5000 },
+      )
       .toMatch(/^503 .*refused the connection \(ECONNREFUSED\)/);
     const readyz = await fetch(`${ambassador.adminUrl}/readyz`);
     expect(readyz.status).toBe(503);
@@ -164,15 +173,23 @@ describe('upstream faults', () => {
     const ambassador = await ambassadorWith();
     cluster.api.putPod('default', 'before-restart');
     const firstWatch = await new Promise<{ ended: Promise<string> }>((resolve, reject) => {
-      request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/default/pods?watch=1', headers: { host: 'localhost' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-        const ended = new Promise<string>((done, failed) => {
-          res.on('end', () => done(body));
-          res.on('error', failed);
-        });
-        resolve({ ended });
-      })
+      request(
+        {
+          host: '127.0.0.1',
+          port: ambassador.port,
+          path: '/api/v1/namespaces/default/pods?watch=1',
+          headers: { host: 'localhost' },
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          const ended = new Promise<string>((done, failed) => {
+            res.on('end', () => done(body));
+            res.on('error', failed);
+          });
+          resolve({ ended });
+        },
+      )
         .on('error', reject)
         .end();
     });
@@ -209,7 +226,14 @@ describe('kubeconfig credentials', () => {
       kubeconfig,
       singleContextKubeconfig(
         { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile },
-        { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'sh', args: ['-c', plugin], interactiveMode: 'Never' } },
+        {
+          exec: {
+            apiVersion: 'client.authentication.k8s.io/v1',
+            command: 'sh',
+            args: ['-c', plugin],
+            interactiveMode: 'Never',
+          },
+        },
       ),
     );
     const ambassador = await startAmbassador(['--kubeconfig', kubeconfig, '--credential-refresh-interval', '100ms']);
@@ -233,7 +257,10 @@ describe('kubeconfig credentials', () => {
     await writeFile(
       kubeconfig,
       singleContextKubeconfig(
-        { server: withCerts.api.url, 'certificate-authority-data': Buffer.from(withCerts.pki.caPem).toString('base64') },
+        {
+          server: withCerts.api.url,
+          'certificate-authority-data': Buffer.from(withCerts.pki.caPem).toString('base64'),
+        },
         { 'client-certificate': client.certFile, 'client-key': client.keyFile },
       ),
     );

@@ -32,7 +32,10 @@ beforeAll(async () => {
   const compiled = compilePolicy(parseYaml(TABLE_POLICY), 'policy.yaml', 'team-a');
   if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
   policy = compiled.policy;
-  ambassador = await startAmbassador([...cluster.ambassadorArgs, '--policy', policyFile], cleanEnv({ POD_NAMESPACE: 'team-a' }));
+  ambassador = await startAmbassador(
+    [...cluster.ambassadorArgs, '--policy', policyFile],
+    cleanEnv({ POD_NAMESPACE: 'team-a' }),
+  );
   cluster.api.putConfigMap('team-a', 'x', { app: 'x' });
   cluster.api.putPod('team-a', 'web');
   cluster.api.putPod('team-a', 'job-1', { metadata: { labels: { 'job-name': 'a' } } });
@@ -52,7 +55,11 @@ interface Sent {
   readonly arrived: RecordedRequest[];
 }
 
-async function sendRow(method: string, target: string, content: { contentType?: string; contentEncoding?: string; body?: string }): Promise<Sent> {
+async function sendRow(
+  method: string,
+  target: string,
+  content: { contentType?: string; contentEncoding?: string; body?: string },
+): Promise<Sent> {
   const marker = `decision-model-${sent++}`;
   const body = content.body === undefined ? undefined : Buffer.from(content.body);
   const head =
@@ -63,7 +70,12 @@ async function sendRow(method: string, target: string, content: { contentType?: 
     '\r\n';
   const raw = await sendRaw(ambassador.port, body === undefined ? head : Buffer.concat([Buffer.from(head), body]));
   const { status, body: json } = parseRawResponse(raw);
-  return { marker, status, body: json, arrived: cluster.api.requests.filter((request) => request.headers['user-agent'] === marker) };
+  return {
+    marker,
+    status,
+    body: json,
+    arrived: cluster.api.requests.filter((request) => request.headers['user-agent'] === marker),
+  };
 }
 
 /** The arrived request, read back through the decision code: what the API server received. */
@@ -76,34 +88,40 @@ function resolvedOnArrival(arrived: RecordedRequest) {
 }
 
 describe('the decision table, end to end', () => {
-  it.each(DECISION_ROWS.map((row) => [`${row.method} ${row.target.slice(0, 120)} ${row.body?.slice(0, 60) ?? ''} → ${row.expected}`, row] as const))(
-    '%s',
-    async (_, row: DecisionRow) => {
-      const { marker, status, body, arrived } = await sendRow(row.method, row.target, row);
-      if (row.expected !== 'allow') {
-        expect(status).toBe(row.expected);
-        expect(body?.['kind']).toBe('Status');
-        expect(arrived, 'a refused request must not reach the API server').toEqual([]);
-        // The audit event and the decision label say what happened: a policy refusal, or a request refused as invalid.
-        const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === marker);
-        expect(event['annotations']).toMatchObject({ 'kube-api-ambassador/decision': row.expected === 403 ? 'deny' : 'invalid' });
-        return;
-      }
-      expect(status, JSON.stringify(body)).not.toBe(403);
-      expect(arrived).toHaveLength(1);
-      const [seen] = arrived;
-      if (seen === undefined) return;
-      expect(seen.body.toString('utf8')).toBe(row.body ?? '');
-      const request = resolvedOnArrival(seen);
-      expect(decideRequest(policy, request, false).allowed).toBe(true);
-      if (row.verb !== undefined) expect(request.attributes.verb).toBe(row.verb);
-      if (row.dryRun !== undefined) expect(isDryRun(request)).toBe(row.dryRun);
-      if (row.forwardedQuery !== undefined) expect(seen.url.slice(seen.url.indexOf('?') + 1)).toBe(row.forwardedQuery);
-    },
-  );
+  it.each(
+    DECISION_ROWS.map(
+      (row) =>
+        [`${row.method} ${row.target.slice(0, 120)} ${row.body?.slice(0, 60) ?? ''} → ${row.expected}`, row] as const,
+    ),
+  )('%s', async (_, row: DecisionRow) => {
+    const { marker, status, body, arrived } = await sendRow(row.method, row.target, row);
+    if (row.expected !== 'allow') {
+      expect(status).toBe(row.expected);
+      expect(body?.['kind']).toBe('Status');
+      expect(arrived, 'a refused request must not reach the API server').toEqual([]);
+      // The audit event and the decision label say what happened: a policy refusal, or a request refused as invalid.
+      const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['userAgent'] === marker);
+      expect(event['annotations']).toMatchObject({
+        'kube-api-ambassador/decision': row.expected === 403 ? 'deny' : 'invalid',
+      });
+      return;
+    }
+    expect(status, JSON.stringify(body)).not.toBe(403);
+    expect(arrived).toHaveLength(1);
+    const [seen] = arrived;
+    if (seen === undefined) return;
+    expect(seen.body.toString('utf8')).toBe(row.body ?? '');
+    const request = resolvedOnArrival(seen);
+    expect(decideRequest(policy, request, false).allowed).toBe(true);
+    if (row.verb !== undefined) expect(request.attributes.verb).toBe(row.verb);
+    if (row.dryRun !== undefined) expect(isDryRun(request)).toBe(row.dryRun);
+    if (row.forwardedQuery !== undefined) expect(seen.url.slice(seen.url.indexOf('?') + 1)).toBe(row.forwardedQuery);
+  });
 
-  it('left the ConfigMap every allowed delete named in place: each was a dry run in the API server\'s own reading', () => {
-    const allowedDeletes = DECISION_ROWS.filter((row) => row.method === 'DELETE' && row.expected === 'allow' && row.target.includes('/configmaps/x'));
+  it("left the ConfigMap every allowed delete named in place: each was a dry run in the API server's own reading", () => {
+    const allowedDeletes = DECISION_ROWS.filter(
+      (row) => row.method === 'DELETE' && row.expected === 'allow' && row.target.includes('/configmaps/x'),
+    );
     expect(allowedDeletes.length).toBeGreaterThan(5);
     expect(cluster.api.configMap('team-a', 'x')).toBeDefined();
   });
@@ -111,13 +129,29 @@ describe('the decision table, end to end', () => {
 
 const DRY_RUN_VALUES = ['All', 'all', 'ALL', '', 'None', 'All ', ' All', 'Al', 'All,All', 'Áll'];
 const KEY_SPELLINGS = ['dryRun', 'DryRun', 'dryrun', 'dry%52un', 'dryRun%20', 'dryRun[]'];
-const ENCODINGS = [(value: string) => encodeURIComponent(value), (value: string) => value.replaceAll(' ', '+'), (value: string) => encodeURIComponent(value).replaceAll('A', '%41')];
+const ENCODINGS = [
+  (value: string) => encodeURIComponent(value),
+  (value: string) => value.replaceAll(' ', '+'),
+  (value: string) => encodeURIComponent(value).replaceAll('A', '%41'),
+];
 
 const queryPair = fc
-  .tuple(fc.constantFrom(...KEY_SPELLINGS), fc.constantFrom(...DRY_RUN_VALUES), fc.constantFrom(...ENCODINGS), fc.boolean())
+  .tuple(
+    fc.constantFrom(...KEY_SPELLINGS),
+    fc.constantFrom(...DRY_RUN_VALUES),
+    fc.constantFrom(...ENCODINGS),
+    fc.boolean(),
+  )
   .map(([key, value, encode, bare]) => (bare ? key : `${key}=${encode(value)}`));
 const query = fc
-  .array(fc.oneof({ arbitrary: fc.constant('dryRun=All'), weight: 3 }, { arbitrary: queryPair, weight: 3 }, { arbitrary: fc.constantFrom('', 'propagationPolicy=Background'), weight: 1 }), { maxLength: 3 })
+  .array(
+    fc.oneof(
+      { arbitrary: fc.constant('dryRun=All'), weight: 3 },
+      { arbitrary: queryPair, weight: 3 },
+      { arbitrary: fc.constantFrom('', 'propagationPolicy=Background'), weight: 1 },
+    ),
+    { maxLength: 3 },
+  )
   .map((pairs) => pairs.join('&'));
 
 const dryRunJson = fc.oneof(
@@ -131,7 +165,13 @@ const deleteBody = fc.oneof(
   fc.constant(undefined),
   fc.constant('{"kind":"DeleteOptions","apiVersion":"v1","dryRun":["All"]}'),
   fc
-    .tuple(fc.constantFrom('dryRun', 'DryRun', 'dryrun', 'dryRun '), dryRunJson, dryRunJson, fc.constantFrom(undefined, 'DeleteOptions', 'Pod', 'deleteoptions'), fc.boolean())
+    .tuple(
+      fc.constantFrom('dryRun', 'DryRun', 'dryrun', 'dryRun '),
+      dryRunJson,
+      dryRunJson,
+      fc.constantFrom(undefined, 'DeleteOptions', 'Pod', 'deleteoptions'),
+      fc.boolean(),
+    )
     .map(([key, first, second, kind, duplicate]) => {
       const fields: string[] = [];
       if (kind !== undefined) fields.push(`"kind":${JSON.stringify(kind)}`);
@@ -141,7 +181,16 @@ const deleteBody = fc.oneof(
     }),
   fc.constantFrom('', ' ', '{', 'null', '[]', '"All"', '{"dryRun":["All"]} x'),
 );
-const contentType = fc.constantFrom(undefined, undefined, 'application/json', 'application/json', 'application/json;charset=utf-8', 'application/yaml', 'application/merge-patch+json', 'text/plain');
+const contentType = fc.constantFrom(
+  undefined,
+  undefined,
+  'application/json',
+  'application/json',
+  'application/json;charset=utf-8',
+  'application/yaml',
+  'application/merge-patch+json',
+  'text/plain',
+);
 
 describe('whatever reaches the API server is allowed under its own reading', () => {
   it('no delete the policy allows only as a dry run is carried out for real, whatever the query and DeleteOptions body', async () => {
@@ -150,8 +199,14 @@ describe('whatever reaches the API server is allowed under its own reading', () 
     await fc.assert(
       fc.asyncProperty(query, deleteBody, contentType, async (rawQuery, body, type) => {
         const target = `/api/v1/namespaces/team-a/configmaps/keep${rawQuery === '' ? '' : `?${rawQuery}`}`;
-        const { status, arrived } = await sendRow('DELETE', target, { ...(type === undefined ? {} : { contentType: type }), ...(body === undefined ? {} : { body }) });
-        expect(cluster.api.configMap('team-a', 'keep'), `DELETE ${target} ${body ?? ''} (${type ?? 'no type'}) → ${status} deleted the ConfigMap`).toBeDefined();
+        const { status, arrived } = await sendRow('DELETE', target, {
+          ...(type === undefined ? {} : { contentType: type }),
+          ...(body === undefined ? {} : { body }),
+        });
+        expect(
+          cluster.api.configMap('team-a', 'keep'),
+          `DELETE ${target} ${body ?? ''} (${type ?? 'no type'}) → ${status} deleted the ConfigMap`,
+        ).toBeDefined();
         if (arrived.length > 0) forwarded++;
       }),
       { numRuns: 400 },
@@ -165,27 +220,41 @@ describe('whatever reaches the API server is allowed under its own reading', () 
       fc.constantFrom('=', '==', '!=', ' in ', ' notin ', '', '!', '>', '<'),
       fc.constantFrom('a', 'b', '', '(a)', '(a,b)', '()', '1'),
     )
-    .map(([key, operator, value]) => (operator === '!' ? `!${key}` : operator === '' ? key : `${key}${operator}${value}`));
+    .map(([key, operator, value]) =>
+      operator === '!' ? `!${key}` : operator === '' ? key : `${key}${operator}${value}`,
+    );
   const selector = fc
-    .array(fc.oneof({ arbitrary: labelTerm, weight: 4 }, { arbitrary: fc.constantFrom('job-name=a', 'job-name in (a,b)', 'job-name'), weight: 2 }, { arbitrary: fc.constantFrom(' ', '', ','), weight: 1 }), {
-      maxLength: 3,
-    })
+    .array(
+      fc.oneof(
+        { arbitrary: labelTerm, weight: 4 },
+        { arbitrary: fc.constantFrom('job-name=a', 'job-name in (a,b)', 'job-name'), weight: 2 },
+        { arbitrary: fc.constantFrom(' ', '', ','), weight: 1 },
+      ),
+      {
+        maxLength: 3,
+      },
+    )
     .map((terms) => terms.join(','));
   const selectorEncoding = fc.constantFrom(...ENCODINGS);
 
   it('every pod a list the policy allows only with a job-name selector returns has a job-name label', async () => {
     let listed = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(selector, selectorEncoding), { maxLength: 2 }), fc.boolean(), async (selectors, watchFalse) => {
-        const pairs = selectors.map(([text, encode]) => `labelSelector=${encode(text)}`);
-        if (watchFalse) pairs.push('watch=fal%C5%BFe');
-        const target = `/api/v1/namespaces/team-a/pods${pairs.length === 0 ? '' : `?${pairs.join('&')}`}`;
-        const { status, body } = await sendRow('GET', target, {});
-        if (status !== 200) return;
-        listed++;
-        const items = (body?.['items'] ?? []) as { metadata?: { name?: string; labels?: Record<string, string> } }[];
-        for (const item of items) expect(item.metadata?.labels?.['job-name'], `${target} listed ${item.metadata?.name}`).toBeDefined();
-      }),
+      fc.asyncProperty(
+        fc.array(fc.tuple(selector, selectorEncoding), { maxLength: 2 }),
+        fc.boolean(),
+        async (selectors, watchFalse) => {
+          const pairs = selectors.map(([text, encode]) => `labelSelector=${encode(text)}`);
+          if (watchFalse) pairs.push('watch=fal%C5%BFe');
+          const target = `/api/v1/namespaces/team-a/pods${pairs.length === 0 ? '' : `?${pairs.join('&')}`}`;
+          const { status, body } = await sendRow('GET', target, {});
+          if (status !== 200) return;
+          listed++;
+          const items = (body?.['items'] ?? []) as { metadata?: { name?: string; labels?: Record<string, string> } }[];
+          for (const item of items)
+            expect(item.metadata?.labels?.['job-name'], `${target} listed ${item.metadata?.name}`).toBeDefined();
+        },
+      ),
       { numRuns: 400 },
     );
     expect(listed).toBeGreaterThan(10);

@@ -23,7 +23,8 @@ async function startDemo(args: readonly string[] = []): Promise<Demo> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   let logged = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (logged += chunk));
-  const logs = (): LogLine[] => logged.split('\n').flatMap((line) => (line.startsWith('{') ? [JSON.parse(line) as LogLine] : []));
+  const logs = (): LogLine[] =>
+    logged.split('\n').flatMap((line) => (line.startsWith('{') ? [JSON.parse(line) as LogLine] : []));
   const versionUrl = await new Promise<string>((resolve, reject) => {
     let printed = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -40,7 +41,9 @@ it('npm run demo serves the test API server through the ambassador and prints cu
   const demo = await startDemo();
   try {
     expect(JSON.parse((await curl([demo.versionUrl])).stdout)).toMatchObject({ gitVersion: 'v1.33.0' });
-    const pods = JSON.parse((await curl([demo.versionUrl.replace('/version', '/api/v1/namespaces/default/pods')])).stdout) as { items: Array<{ metadata: { name: string } }> };
+    const pods = JSON.parse(
+      (await curl([demo.versionUrl.replace('/version', '/api/v1/namespaces/default/pods')])).stdout,
+    ) as { items: { metadata: { name: string } }[] };
     expect(pods.items.map((pod) => pod.metadata.name)).toEqual(['web', 'worker']);
   } finally {
     demo.child.kill('SIGTERM');
@@ -52,17 +55,29 @@ it('npm run demo -- --policy: the RBAC check agrees with what the test API serve
   const dir = await mkdtemp(join(tmpdir(), 'demo-policy-'));
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
   const policy = join(dir, 'policy.yaml');
-  await writeFile(policy, 'rules:\n  - { verbs: [get, list], apiGroups: [""], resources: [pods], namespaces: ["$(POD_NAMESPACE)"] }\n  - { verbs: [get], nonResourceURLs: [/version] }\n');
+  await writeFile(
+    policy,
+    'rules:\n  - { verbs: [get, list], apiGroups: [""], resources: [pods], namespaces: ["$(POD_NAMESPACE)"] }\n  - { verbs: [get], nonResourceURLs: [/version] }\n',
+  );
   const demo = await startDemo(['--policy', policy]);
   try {
-    await expect.poll(() => demo.logs().some((line) => String(line.msg).startsWith("the service account's RBAC grants")), { timeout: 10_000 }).toBe(true);
-    const warnings = demo.logs().filter((line) => line.level === 'warn').map((line) => String(line.msg));
+    await expect
+      .poll(() => demo.logs().some((line) => String(line.msg).startsWith("the service account's RBAC grants")), {
+        timeout: 10_000,
+      })
+      .toBe(true);
+    const warnings = demo
+      .logs()
+      .filter((line) => line.level === 'warn')
+      .map((line) => String(line.msg));
     // The server lets the token do anything: the one warning is that RBAC grants more than the policy uses.
     expect(warnings).toEqual([
       "the service account's RBAC grants every verb (*) on every resource (*) in default, which the policy never uses: narrow the Role or ClusterRole (RBAC rule verbs: [*], apiGroups: [*], resources: [*])",
     ]);
     expect(JSON.parse((await curl([demo.versionUrl])).stdout)).toMatchObject({ gitVersion: 'v1.33.0' });
-    const pods = JSON.parse((await curl([demo.versionUrl.replace('/version', '/api/v1/namespaces/default/pods')])).stdout) as { items: unknown[] };
+    const pods = JSON.parse(
+      (await curl([demo.versionUrl.replace('/version', '/api/v1/namespaces/default/pods')])).stdout,
+    ) as { items: unknown[] };
     expect(pods.items).toHaveLength(2);
   } finally {
     demo.child.kill('SIGTERM');

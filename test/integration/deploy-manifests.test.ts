@@ -20,8 +20,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
-import { BUDGETED_NODE_FLAGS, cleanEnv, IMAGE_NODE_FLAGS, MANIFEST_MEMORY_LIMIT_MIB, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
-import { configMapFile, container, expectTokenOnlyInSidecar, find, HARDENED, mounts, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import {
+  BUDGETED_NODE_FLAGS,
+  cleanEnv,
+  IMAGE_NODE_FLAGS,
+  MANIFEST_MEMORY_LIMIT_MIB,
+  startAmbassador,
+  type RunningAmbassador,
+} from '../support/ambassador.ts';
+import {
+  configMapFile,
+  container,
+  expectTokenOnlyInSidecar,
+  find,
+  HARDENED,
+  mounts,
+  podSpec,
+  renderKustomize,
+  schemaProblems,
+  type KubeObject,
+} from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 
 const execFileAsync = promisify(execFile);
@@ -31,14 +49,17 @@ const APP = 'analytics';
 const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const POD_NAMESPACE = 'team-a';
 
-
 // --- finding things in the rendered objects -------------------------------------------------
 
 /** (apiGroup, resource, verb) triples, to compare RBAC rules with policy rules. */
-function grants(rules: ReadonlyArray<{ apiGroups?: readonly string[]; resources?: readonly string[]; verbs: readonly string[] }>): string[] {
+function grants(
+  rules: readonly { apiGroups?: readonly string[]; resources?: readonly string[]; verbs: readonly string[] }[],
+): string[] {
   return rules
     .flatMap(({ apiGroups = [], resources = [], verbs }) =>
-      apiGroups.flatMap((group) => resources.flatMap((resource) => verbs.map((verb) => `${group}/${resource}:${verb}`))),
+      apiGroups.flatMap((group) =>
+        resources.flatMap((resource) => verbs.map((verb) => `${group}/${resource}:${verb}`)),
+      ),
     )
     .sort();
 }
@@ -55,13 +76,16 @@ function verdict(policy: Policy, method: string, target: string): 'allow' | 'den
   return decideRequest(policy, resolved.request, false).allowed ? 'allow' : 'deny';
 }
 
-
 let base: KubeObject[];
 let legacy: KubeObject[];
 let networkPolicy: KubeObject[];
 
 beforeAll(async () => {
-  [base, legacy, networkPolicy] = await Promise.all([renderKustomize('manifests/base'), renderKustomize('manifests/legacy-sidecar'), renderKustomize('manifests/network-policy')]);
+  [base, legacy, networkPolicy] = await Promise.all([
+    renderKustomize('manifests/base'),
+    renderKustomize('manifests/legacy-sidecar'),
+    renderKustomize('manifests/network-policy'),
+  ]);
 });
 
 describe('the rendered manifests', () => {
@@ -92,20 +116,34 @@ describe('the rendered manifests', () => {
     const deployment = find(base, Deployment.is, APP);
     const broken = (change: (sidecar: Record<string, unknown>) => void): KubeObject => {
       const copy = structuredClone(deployment) as unknown as KubeObject;
-      change(container(podSpec(copy as unknown as IDeployment).initContainers, SIDECAR) as unknown as Record<string, unknown>);
+      change(
+        container(podSpec(copy as unknown as IDeployment).initContainers, SIDECAR) as unknown as Record<
+          string,
+          unknown
+        >,
+      );
       return copy;
     };
     const misspelt = broken((sidecar) => {
       sidecar['restartPolcy'] = sidecar['restartPolicy'];
       delete sidecar['restartPolicy'];
     });
-    expect(schemaProblems(misspelt)).toEqual([`/spec/template/spec/initContainers/0/restartPolcy: unknown field in V1Container`]);
-    const unknown = broken((sidecar) => (sidecar['readinessProbe'] = { httpGet: { path: '/readyz', port: 'ambassador-admin', host: '' }, timeout: 1 }));
-    expect(schemaProblems(unknown)).toEqual([`/spec/template/spec/initContainers/0/readinessProbe/timeout: unknown field in V1Probe`]);
+    expect(schemaProblems(misspelt)).toEqual([
+      `/spec/template/spec/initContainers/0/restartPolcy: unknown field in V1Container`,
+    ]);
+    const unknown = broken(
+      (sidecar) =>
+        (sidecar['readinessProbe'] = { httpGet: { path: '/readyz', port: 'ambassador-admin', host: '' }, timeout: 1 }),
+    );
+    expect(schemaProblems(unknown)).toEqual([
+      `/spec/template/spec/initContainers/0/readinessProbe/timeout: unknown field in V1Probe`,
+    ]);
     const wrongType = broken((sidecar) => (sidecar['ports'] = [{ name: 'ambassador-admin', containerPort: '8002' }]));
     expect(schemaProblems(wrongType).join('\n')).toMatch(/initContainers\/0\/ports\/0\/containerPort must be integer/);
     const badEnum = broken((sidecar) => (sidecar['imagePullPolicy'] = 'Sometimes'));
-    expect(schemaProblems(badEnum).join('\n')).toMatch(/initContainers\/0\/imagePullPolicy must be equal to one of the allowed values/);
+    expect(schemaProblems(badEnum).join('\n')).toMatch(
+      /initContainers\/0\/imagePullPolicy must be equal to one of the allowed values/,
+    );
   });
 });
 
@@ -121,17 +159,28 @@ describe('manifests/base', () => {
     expect(dockerfile).toMatch(/^ENTRYPOINT \[.*"\/app\/dist\/main\.js"\]$/m);
     // The image sizes the V8 heap from the container's limit; the benchmarks stand in for it with the
     // same heap in the manifests' limit, which the sidecar's resources must be.
-    expect(JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]')).toEqual(['/nodejs/bin/node', ...IMAGE_NODE_FLAGS, '/app/dist/main.js']);
+    expect(JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]')).toEqual([
+      '/nodejs/bin/node',
+      ...IMAGE_NODE_FLAGS,
+      '/app/dist/main.js',
+    ]);
     const percentage = Number(/^--max-old-space-size-percentage=([\d.]+)$/.exec(IMAGE_NODE_FLAGS[1])?.[1]);
-    expect(Math.abs((MANIFEST_MEMORY_LIMIT_MIB * percentage) / 100 - Number(BUDGETED_NODE_FLAGS[1].split('=')[1]))).toBeLessThan(1);
+    expect(
+      Math.abs((MANIFEST_MEMORY_LIMIT_MIB * percentage) / 100 - Number(BUDGETED_NODE_FLAGS[1].split('=')[1])),
+    ).toBeLessThan(1);
     expect(sidecar.resources?.limits?.['memory']).toBe(`${MANIFEST_MEMORY_LIMIT_MIB}Mi`);
     expect(sidecar.command).toBeUndefined();
     expect(sidecar.args).toEqual(['--policy=/etc/ambassador/policy.yaml', '--admin-address=$(POD_IP)']);
-    expect(/^USER (\d+):(\d+)$/m.exec(dockerfile)?.slice(1)).toEqual([String(sidecar.securityContext?.runAsUser), String(sidecar.securityContext?.runAsGroup)]);
+    expect(/^USER (\d+):(\d+)$/m.exec(dockerfile)?.slice(1)).toEqual([
+      String(sidecar.securityContext?.runAsUser),
+      String(sidecar.securityContext?.runAsGroup),
+    ]);
     expect(dockerfile).toMatch(new RegExp(`^EXPOSE ${sidecar.ports?.[0]?.containerPort}$`, 'm'));
 
     // What the kubelet passes, with $(POD_IP) expanded from the container's own env.
-    const env = new Map((sidecar.env ?? []).map((variable) => [variable.name, variable.valueFrom?.fieldRef?.fieldPath]));
+    const env = new Map(
+      (sidecar.env ?? []).map((variable) => [variable.name, variable.valueFrom?.fieldRef?.fieldPath]),
+    );
     expect(Object.fromEntries(env)).toEqual({
       POD_IP: 'status.podIP',
       HOST_IP: 'status.hostIP',
@@ -150,10 +199,14 @@ describe('manifests/base', () => {
     const withBudget = parseOptions(args, { KUBE_API_AMBASSADOR_MEMORY_LIMIT: String(192 * 2 ** 20) });
     expect(withBudget.kind === 'run' && withBudget.options['memory-limit']).toBe(192 * 2 ** 20);
     expect(parsed.options.address).toBe('127.0.0.1');
-    expect(sidecar.ports).toEqual([{ name: 'ambassador-admin', containerPort: parsed.options['admin-port'], protocol: 'TCP' }]);
+    expect(sidecar.ports).toEqual([
+      { name: 'ambassador-admin', containerPort: parsed.options['admin-port'], protocol: 'TCP' },
+    ]);
     expect(parsed.options['service-account-dir']).toBe(TOKEN_DIR);
     const app = container(spec.containers, APP);
-    expect(app.env?.find((variable) => variable.name === 'KUBERNETES_API')?.value).toBe(`http://localhost:${parsed.options.port}`);
+    expect(app.env?.find((variable) => variable.name === 'KUBERNETES_API')?.value).toBe(
+      `http://localhost:${parsed.options.port}`,
+    );
 
     // The probes are on the admin listener's port, at the paths it serves (the run below GETs them).
     expect(sidecar.startupProbe?.httpGet).toEqual({ path: '/livez', port: 'ambassador-admin' });
@@ -205,7 +258,8 @@ describe('manifests/base', () => {
   it('labels and annotates the pods for manifests/monitoring and annotation-based scraping', async () => {
     const template = find(base, Deployment.is, APP).spec?.template;
     const [podMonitor] = await renderKustomize('manifests/monitoring');
-    const selector = (podMonitor?.['spec'] as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
+    const selector = (podMonitor?.['spec'] as { selector: { matchLabels: Record<string, string> } }).selector
+      .matchLabels;
     expect(template?.metadata?.labels).toMatchObject(selector);
     expect(template?.metadata?.annotations).toMatchObject({
       'prometheus.io/scrape': 'true',
@@ -220,20 +274,28 @@ describe('manifests/base', () => {
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata?.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: APP, namespace: binding.metadata?.namespace }]);
     expect(grants(role.rules ?? [])).toEqual([
-      '/pods/log:get', '/pods/log:list', '/pods/log:watch', '/pods:get', '/pods:list', '/pods:watch',
-      'batch/jobs:create', 'batch/jobs:get', 'batch/jobs:list', 'batch/jobs:watch',
+      '/pods/log:get',
+      '/pods/log:list',
+      '/pods/log:watch',
+      '/pods:get',
+      '/pods:list',
+      '/pods:watch',
+      'batch/jobs:create',
+      'batch/jobs:get',
+      'batch/jobs:list',
+      'batch/jobs:watch',
     ]);
     const document = load(configMapFile(find(base, ConfigMap.is, 'ambassador-policy'), 'policy.yaml')) as {
-      rules: Array<{ apiGroups?: string[]; resources?: string[]; verbs: string[] }>;
+      rules: { apiGroups?: string[]; resources?: string[]; verbs: string[] }[];
     };
     expect(grants(document.rules)).toEqual(grants(role.rules ?? []));
   });
 
-  it("has a policy that compiles, allows what analytics.py does and refuses the rest", () => {
+  it('has a policy that compiles, allows what analytics.py does and refuses the rest', () => {
     const policy = compiledPolicy(configMapFile(find(base, ConfigMap.is, 'ambassador-policy'), 'policy.yaml'));
     const jobs = `/apis/batch/v1/namespaces/${POD_NAMESPACE}/jobs`;
     const pods = `/api/v1/namespaces/${POD_NAMESPACE}/pods`;
-    const cases: Array<[string, string, 'allow' | 'deny']> = [
+    const cases: [string, string, 'allow' | 'deny'][] = [
       // analytics.py: create the Job, read it until it finishes, list its pods by label, read their logs.
       ['POST', jobs, 'allow'],
       ['GET', `${jobs}/report-20261122-101500`, 'allow'],
@@ -304,17 +366,43 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
     const role = find(base, Role.is, APP);
     cluster.api.setRbacRules(POD_NAMESPACE, {
       resourceRules: [
-        ...(role.rules ?? []).map(({ verbs, apiGroups, resources }) => ({ verbs, apiGroups: apiGroups ?? [], resources: resources ?? [] })),
-        { verbs: ['create'], apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'] },
+        ...(role.rules ?? []).map(({ verbs, apiGroups, resources }) => ({
+          verbs,
+          apiGroups: apiGroups ?? [],
+          resources: resources ?? [],
+        })),
+        {
+          verbs: ['create'],
+          apiGroups: ['authorization.k8s.io'],
+          resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'],
+        },
         { verbs: ['create'], apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'] },
       ],
       nonResourceRules: [
-        { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*', '/readyz', '/version', '/version/'] },
+        {
+          verbs: ['get'],
+          nonResourceURLs: [
+            '/api',
+            '/api/*',
+            '/apis',
+            '/apis/*',
+            '/healthz',
+            '/livez',
+            '/openapi',
+            '/openapi/*',
+            '/readyz',
+            '/version',
+            '/version/',
+          ],
+        },
       ],
     });
     const policyFile = join(cluster.dir, 'policy.yaml');
     await writeFile(policyFile, configMapFile(find(base, ConfigMap.is, 'ambassador-policy'), 'policy.yaml'));
-    ambassador = await startAmbassador([...cluster.ambassadorArgs, `--policy=${policyFile}`], cleanEnv({ POD_NAMESPACE }));
+    ambassador = await startAmbassador(
+      [...cluster.ambassadorArgs, `--policy=${policyFile}`],
+      cleanEnv({ POD_NAMESPACE }),
+    );
   });
 
   afterAll(async () => {
@@ -329,7 +417,10 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
     const sidecar = container(spec.initContainers, SIDECAR);
     for (const probe of [sidecar.startupProbe, sidecar.livenessProbe, sidecar.readinessProbe]) {
       const response = await fetch(new URL(probe?.httpGet?.path ?? '/missing', running.adminUrl));
-      expect({ path: probe?.httpGet?.path, status: response.status }).toEqual({ path: probe?.httpGet?.path, status: 200 });
+      expect({ path: probe?.httpGet?.path, status: response.status }).toEqual({
+        path: probe?.httpGet?.path,
+        status: 200,
+      });
     }
     const refused = await fetch(`${running.url}/api/v1/namespaces/${POD_NAMESPACE}/secrets`);
     expect(refused.status).toBe(403);
@@ -344,7 +435,10 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
     const { stdout, stderr } = await execFileAsync(
       '/usr/bin/python3',
       [join(root, 'manifests/base/app/analytics.py'), '--max-wait-seconds', '1.5', '--poll-seconds', '0.5'],
-      { env: cleanEnv({ KUBERNETES_API: ambassador!.url, POD_NAMESPACE, PYTHONDONTWRITEBYTECODE: '1' }), timeout: 60_000 },
+      {
+        env: cleanEnv({ KUBERNETES_API: ambassador!.url, POD_NAMESPACE, PYTHONDONTWRITEBYTECODE: '1' }),
+        timeout: 60_000,
+      },
     );
     const name = /^job (report-\d{8}-\d{6}) created in team-a$/m.exec(stdout)?.[1];
     expect(name, `stdout: ${stdout}\nstderr: ${stderr}`).toBeDefined();
@@ -353,8 +447,14 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
 
     const requests = api.requests.slice(seenBefore).map((request) => `${request.method} ${request.url.split('?')[0]}`);
     const jobs = `/apis/batch/v1/namespaces/${POD_NAMESPACE}/jobs`;
-    expect(new Set(requests)).toEqual(new Set([`POST ${jobs}`, `GET ${jobs}/${name}`, `GET /api/v1/namespaces/${POD_NAMESPACE}/pods`]));
-    expect(ambassador!.logs.slice(loggedBefore).filter((line) => typeof line.msg === 'string' && line.msg.includes('denied'))).toEqual([]);
+    expect(new Set(requests)).toEqual(
+      new Set([`POST ${jobs}`, `GET ${jobs}/${name}`, `GET /api/v1/namespaces/${POD_NAMESPACE}/pods`]),
+    );
+    expect(
+      ambassador!.logs
+        .slice(loggedBefore)
+        .filter((line) => typeof line.msg === 'string' && line.msg.includes('denied')),
+    ).toEqual([]);
 
     // The Job the example creates is itself a valid object.
     const created = api.requests.slice(seenBefore).find((request) => request.method === 'POST');
@@ -370,10 +470,22 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
       metadata: { name: 'report', namespace: POD_NAMESPACE },
       status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] },
     };
-    api.script((method, url) => method === 'GET' && /\/jobs\/report-[^/?]+$/.test(url), { status: 200, body: JSON.stringify(complete) });
+    api.script((method, url) => method === 'GET' && /\/jobs\/report-[^/?]+$/.test(url), {
+      status: 200,
+      body: JSON.stringify(complete),
+    });
     // Its pod carries the Job's name in batch.kubernetes.io/job-name, as the Job controller labels it; the name is the example's to choose.
-    const pods = { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '1' }, items: [{ metadata: { name: 'report-pod', namespace: POD_NAMESPACE }, status: { phase: 'Succeeded' } }] };
-    api.script((method, url) => method === 'GET' && /\/pods\?labelSelector=batch\.kubernetes\.io%2Fjob-name%3Dreport-\d{8}-\d{6}$/.test(url), { status: 200, body: JSON.stringify(pods) });
+    const pods = {
+      apiVersion: 'v1',
+      kind: 'PodList',
+      metadata: { resourceVersion: '1' },
+      items: [{ metadata: { name: 'report-pod', namespace: POD_NAMESPACE }, status: { phase: 'Succeeded' } }],
+    };
+    api.script(
+      (method, url) =>
+        method === 'GET' && /\/pods\?labelSelector=batch\.kubernetes\.io%2Fjob-name%3Dreport-\d{8}-\d{6}$/.test(url),
+      { status: 200, body: JSON.stringify(pods) },
+    );
     api.putPod(POD_NAMESPACE, 'report-pod', { status: { phase: 'Succeeded' } });
     api.appendLog(POD_NAMESPACE, 'report-pod', 'report done');
     try {
@@ -381,7 +493,9 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
         env: cleanEnv({ KUBERNETES_API: ambassador!.url, POD_NAMESPACE, PYTHONDONTWRITEBYTECODE: '1' }),
         timeout: 60_000,
       });
-      expect(stdout).toMatch(/^job report-\d{8}-\d{6} succeeded: active=0 succeeded=1 failed=0\npod report-pod Succeeded\n {2}\| report done$/m);
+      expect(stdout).toMatch(
+        /^job report-\d{8}-\d{6} succeeded: active=0 succeeded=1 failed=0\npod report-pod Succeeded\n {2}\| report done$/m,
+      );
     } finally {
       api.clearScripts();
       api.deletePod(POD_NAMESPACE, 'report-pod');

@@ -43,7 +43,10 @@ beforeAll(async () => {
   cluster = await startTestCluster();
   const policyFile = join(cluster.dir, 'dry-run-policy.yaml');
   await writeFile(policyFile, DRY_RUN_ONLY);
-  ambassador = await startAmbassador([...cluster.ambassadorArgs, '--policy', policyFile], cleanEnv({ POD_NAMESPACE: 'team-a' }));
+  ambassador = await startAmbassador(
+    [...cluster.ambassadorArgs, '--policy', policyFile],
+    cleanEnv({ POD_NAMESPACE: 'team-a' }),
+  );
   kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
 });
 
@@ -68,10 +71,17 @@ describe('a dry-run-only policy, with kubectl', () => {
   });
 
   it('records the body-carried dry run as a dry run in the audit event and the dry_run metric label', async () => {
-    const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['verb'] === 'delete' && line['stage'] === 'ResponseComplete');
-    expect(event['annotations']).toMatchObject({ 'kube-api-ambassador/decision': 'allow', 'kube-api-ambassador/dry-run': 'true' });
+    const event = await ambassador.waitForLog(
+      (line) => line['kind'] === 'Event' && line['verb'] === 'delete' && line['stage'] === 'ResponseComplete',
+    );
+    expect(event['annotations']).toMatchObject({
+      'kube-api-ambassador/decision': 'allow',
+      'kube-api-ambassador/dry-run': 'true',
+    });
     const metrics = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^kube_api_ambassador_requests_total\{verb="DELETE",[^}]*resource="pods"[^}]*dry_run="All",decision="allow"\} 1$/m);
+    expect(metrics).toMatch(
+      /^kube_api_ambassador_requests_total\{verb="DELETE",[^}]*resource="pods"[^}]*dry_run="All",decision="allow"\} 1$/m,
+    );
   });
 
   it('refuses kubectl delete without the dry run before it reaches the API server', async () => {
@@ -92,7 +102,15 @@ describe('a dry-run-only policy, with kubectl', () => {
     cluster.api.putPod('team-a', 'web', { metadata: { labels: { app: 'old' } } });
     const configured = await kubectl(kubeconfig, ['apply', '--dry-run=server', '-f', '-'], { input: POD });
     expect(configured).toMatchObject({ code: 0, stdout: 'pod/web configured (server dry run)\n' });
-    const labels = await kubectl(kubeconfig, ['get', 'pod', 'web', '-n', 'team-a', '-o', 'jsonpath={.metadata.labels.app}']);
+    const labels = await kubectl(kubeconfig, [
+      'get',
+      'pod',
+      'web',
+      '-n',
+      'team-a',
+      '-o',
+      'jsonpath={.metadata.labels.app}',
+    ]);
     expect(labels.stdout).toBe('old');
   });
 

@@ -34,7 +34,11 @@ function upgrade(port: number, request: string): Promise<UpgradeAnswer> {
     const answer = (): UpgradeAnswer => {
       const headEnd = received.indexOf('\r\n\r\n');
       const head = headEnd === -1 ? received : received.slice(0, headEnd);
-      return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body: headEnd === -1 ? '' : received.slice(headEnd + 4) };
+      return {
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+        head,
+        body: headEnd === -1 ? '' : received.slice(headEnd + 4),
+      };
     };
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
@@ -97,7 +101,13 @@ describe.each(['h2', 'h1'] as const)('request headers, with an API server speaki
     cluster.api.putPod('team-a', 'web');
     auditFile = join(cluster.dir, 'audit.log');
     // exec is refused by kubectl proxy's default --reject-paths.
-    ambassador = await startAmbassador([...cluster.ambassadorArgs, '--audit-log-path', auditFile, '--reject-paths', '']);
+    ambassador = await startAmbassador([
+      ...cluster.ambassadorArgs,
+      '--audit-log-path',
+      auditFile,
+      '--reject-paths',
+      '',
+    ]);
   });
 
   afterAll(async () => {
@@ -118,7 +128,9 @@ describe.each(['h2', 'h1'] as const)('request headers, with an API server speaki
       expect(answer.head).toContain('\r\nSec-WebSocket-Protocol: v5.channel.k8s.io');
       const received = await cluster.api.waitForRequest((r) => r.url === target);
       expect(received.user).toBe('token');
-      const expected = offered.join(',').includes('v4.channel.k8s.io') ? 'v5.channel.k8s.io, v4.channel.k8s.io' : 'v5.channel.k8s.io';
+      const expected = offered.join(',').includes('v4.channel.k8s.io')
+        ? 'v5.channel.k8s.io, v4.channel.k8s.io'
+        : 'v5.channel.k8s.io';
       expect(receivedValues(received.rawHeaders, 'sec-websocket-protocol')).toEqual([expected]);
       expect(JSON.stringify(received.rawHeaders)).not.toContain('bearer');
     });
@@ -129,22 +141,34 @@ describe.each(['h2', 'h1'] as const)('request headers, with an API server speaki
       expect(answer.status).toBe(400);
       const status = JSON.parse(answer.body) as Record<string, unknown>;
       expect(status).toMatchObject({ kind: 'Status', reason: 'BadRequest', code: 400 });
-      expect(status['message']).toMatch(/^the Sec-WebSocket-Protocol header offers no subprotocol the API server speaks/);
+      expect(status['message']).toMatch(
+        /^the Sec-WebSocket-Protocol header offers no subprotocol the API server speaks/,
+      );
       expect(cluster.api.requests.filter((r) => r.url === target)).toEqual([]);
-      await expect.poll(async () => (await auditEvents()).filter((e) => e['requestURI'] === target).map((e) => e['responseStatus']), POLL).toEqual([
-        expect.objectContaining({ code: 400 }),
-      ]);
-      const everythingWritten = JSON.stringify(ambassador.logs) + ambassador.stderr() + (await readFile(auditFile, 'utf8')) + answer.body;
+      await expect
+        .poll(
+          async () => (await auditEvents()).filter((e) => e['requestURI'] === target).map((e) => e['responseStatus']),
+          POLL,
+        )
+        .toEqual([expect.objectContaining({ code: 400 })]);
+      const everythingWritten =
+        JSON.stringify(ambassador.logs) + ambassador.stderr() + (await readFile(auditFile, 'utf8')) + answer.body;
       expect(everythingWritten).not.toContain(STOLEN_TOKEN);
     });
   });
 
   it('a SPDY upgrade forwards only the stream protocols the kubelet speaks, one header each', async () => {
     const target = nextExecTarget();
-    const answer = await upgrade(ambassador.port, spdyExec(target, ['v4.channel.k8s.io', 'x-unknown.example', 'v3.channel.k8s.io, x-other']));
+    const answer = await upgrade(
+      ambassador.port,
+      spdyExec(target, ['v4.channel.k8s.io', 'x-unknown.example', 'v3.channel.k8s.io, x-other']),
+    );
     expect(answer.status).toBe(101);
     const received = await cluster.api.waitForRequest((r) => r.url === target);
-    expect(receivedValues(received.rawHeaders, 'x-stream-protocol-version')).toEqual(['v4.channel.k8s.io', 'v3.channel.k8s.io']);
+    expect(receivedValues(received.rawHeaders, 'x-stream-protocol-version')).toEqual([
+      'v4.channel.k8s.io',
+      'v3.channel.k8s.io',
+    ]);
   });
 
   describe('a repeated single-value header is a 400 naming it, never a 500 or a Panic event', () => {
@@ -160,11 +184,20 @@ describe.each(['h2', 'h1'] as const)('request headers, with an API server speaki
       const path = `/api/v1/namespaces/team-a/configmaps/repeated-${name.toLowerCase()}`;
       const answer = await send(ambassador.port, 'GET', path, { headers: { [name]: values } });
       expect(answer.status).toBe(400);
-      expect(answer.json()).toMatchObject({ kind: 'Status', reason: 'BadRequest', code: 400, message: expect.stringContaining(name) as unknown });
+      expect(answer.json()).toMatchObject({
+        kind: 'Status',
+        reason: 'BadRequest',
+        code: 400,
+        message: expect.stringContaining(name) as unknown,
+      });
       expect(cluster.api.requests.filter((r) => r.url === path)).toEqual([]);
-      await expect.poll(async () => (await auditEvents()).filter((e) => e['requestURI'] === path).map((e) => [e['stage'], e['responseStatus']]), POLL).toEqual([
-        ['ResponseComplete', expect.objectContaining({ code: 400 })],
-      ]);
+      await expect
+        .poll(
+          async () =>
+            (await auditEvents()).filter((e) => e['requestURI'] === path).map((e) => [e['stage'], e['responseStatus']]),
+          POLL,
+        )
+        .toEqual([['ResponseComplete', expect.objectContaining({ code: 400 })]]);
     });
 
     it('Content-Length (refused by the HTTP parser itself)', async () => {
@@ -178,15 +211,25 @@ describe.each(['h2', 'h1'] as const)('request headers, with an API server speaki
 
     it('and no request above left a Panic event', async () => {
       expect((await auditEvents()).filter((e) => e['stage'] === 'Panic')).toEqual([]);
-      expect(ambassador.logs.filter((line) => line.level === 'error' || line.msg === 'unexpected error handling a request')).toEqual([]);
+      expect(
+        ambassador.logs.filter((line) => line.level === 'error' || line.msg === 'unexpected error handling a request'),
+      ).toEqual([]);
     });
   });
 
   it('a single Accept with a Table request and repeated Accept headers still reach the API server as sent', async () => {
     const path = '/api/v1/namespaces/team-a/pods/web';
-    const answer = await send(ambassador.port, 'GET', path, { headers: { accept: ['application/json;as=Table;v=v1;g=meta.k8s.io', 'application/json'], 'user-agent': 'two-accepts' } });
+    const answer = await send(ambassador.port, 'GET', path, {
+      headers: {
+        accept: ['application/json;as=Table;v=v1;g=meta.k8s.io', 'application/json'],
+        'user-agent': 'two-accepts',
+      },
+    });
     expect(answer.status).toBe(200);
     const received = await cluster.api.waitForRequest((r) => r.headers['user-agent'] === 'two-accepts');
-    expect(receivedValues(received.rawHeaders, 'accept')).toEqual(['application/json;as=Table;v=v1;g=meta.k8s.io', 'application/json']);
+    expect(receivedValues(received.rawHeaders, 'accept')).toEqual([
+      'application/json;as=Table;v=v1;g=meta.k8s.io',
+      'application/json',
+    ]);
   });
 });

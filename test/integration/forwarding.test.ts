@@ -19,18 +19,35 @@ const podsUrl = (): string => `${ambassador.url}/api/v1/namespaces/default/pods`
 
 describe('forwarding with curl', () => {
   it('creates, gets, lists, patches and deletes a pod', async () => {
-    const manifest = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crud' }, spec: { containers: [{ name: 'main', image: 'busybox' }] } });
-    const created = JSON.parse((await curl(['-X', 'POST', '-H', 'content-type: application/json', '--data-binary', manifest, podsUrl()])).stdout) as { metadata: { name: string } };
+    const manifest = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'crud' },
+      spec: { containers: [{ name: 'main', image: 'busybox' }] },
+    });
+    const created = JSON.parse(
+      (await curl(['-X', 'POST', '-H', 'content-type: application/json', '--data-binary', manifest, podsUrl()])).stdout,
+    ) as { metadata: { name: string } };
     expect(created.metadata.name).toBe('crud');
 
     const got = JSON.parse((await curl([`${podsUrl()}/crud`])).stdout) as { kind: string; metadata: { name: string } };
     expect(got).toMatchObject({ kind: 'Pod', metadata: { name: 'crud' } });
 
-    const list = JSON.parse((await curl([podsUrl()])).stdout) as { items: Array<{ metadata: { name: string } }> };
+    const list = JSON.parse((await curl([podsUrl()])).stdout) as { items: { metadata: { name: string } }[] };
     expect(list.items.map((pod) => pod.metadata.name)).toContain('crud');
 
     const patched = JSON.parse(
-      (await curl(['-X', 'PATCH', '-H', 'content-type: application/merge-patch+json', '--data-binary', '{"metadata":{"labels":{"tier":"web"}}}', `${podsUrl()}/crud`])).stdout,
+      (
+        await curl([
+          '-X',
+          'PATCH',
+          '-H',
+          'content-type: application/merge-patch+json',
+          '--data-binary',
+          '{"metadata":{"labels":{"tier":"web"}}}',
+          `${podsUrl()}/crud`,
+        ])
+      ).stdout,
     ) as { metadata: { labels: Record<string, string> } };
     expect(patched.metadata.labels).toEqual({ tier: 'web' });
 
@@ -56,14 +73,18 @@ describe('forwarding with curl', () => {
 
   it('carries a 5 MB body up and back byte-exact', async () => {
     const payload = randomBytes(3_750_000).toString('base64'); // 5,000,000 characters
-    const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big' }, data: { payload } }));
+    const body = Buffer.from(
+      JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big' }, data: { payload } }),
+    );
     const digest = createHash('sha256').update(body).digest('hex');
     const created = await send(ambassador.port, 'POST', '/api/v1/namespaces/default/configmaps', {
       headers: { 'content-type': 'application/json' },
       body,
     });
     expect(created.status).toBe(201);
-    const upstreamSaw = await cluster.api.waitForRequest((r) => r.method === 'POST' && r.url === '/api/v1/namespaces/default/configmaps');
+    const upstreamSaw = await cluster.api.waitForRequest(
+      (r) => r.method === 'POST' && r.url === '/api/v1/namespaces/default/configmaps',
+    );
     expect(upstreamSaw.sha256).toBe(digest);
     const back = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/configmaps/big');
     expect(back.body.length).toBe(body.length);
@@ -71,7 +92,9 @@ describe('forwarding with curl', () => {
   });
 
   it('streams a chunked request body up unchanged', async () => {
-    const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'chunked' }, data: { a: 'b' } }));
+    const body = Buffer.from(
+      JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'chunked' }, data: { a: 'b' } }),
+    );
     const res = await send(ambassador.port, 'PUT', '/api/v1/namespaces/default/configmaps/chunked', {
       headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
       body,
@@ -91,7 +114,7 @@ describe('forwarding with curl', () => {
     expect(head.body.length).toBe(0);
   });
 
-  it('passes the API server\'s own health endpoints through (the proxy listener serves only the API)', async () => {
+  it("passes the API server's own health endpoints through (the proxy listener serves only the API)", async () => {
     for (const path of ['/healthz', '/livez', '/readyz']) {
       const res = await send(ambassador.port, 'GET', path);
       expect(res.status).toBe(200);
@@ -99,7 +122,7 @@ describe('forwarding with curl', () => {
     }
   });
 
-  it('relays the API server\'s errors untouched', async () => {
+  it("relays the API server's errors untouched", async () => {
     cluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/throttled', {
       status: 429,
       headers: { 'retry-after': '7', 'content-type': 'application/json' },
@@ -121,17 +144,29 @@ function peakRss(pid: number): number {
 describe('connections and memory', () => {
   it('reuses one keep-alive connection to the API server for sequential requests', async () => {
     for (let i = 0; i < 5; i++) await send(ambassador.port, 'GET', `/version?reuse=${i}`);
-    const ports = new Set(cluster.api.requests.filter((r) => r.url.startsWith('/version?reuse=')).map((r) => r.clientPort));
+    const ports = new Set(
+      cluster.api.requests.filter((r) => r.url.startsWith('/version?reuse=')).map((r) => r.clientPort),
+    );
     expect(ports.size).toBe(1);
   });
 
   it('keeps serving ordinary requests while many watches are open', async () => {
     const watches = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        new Promise<ReturnType<typeof request>>((resolve, reject) => {
-          const watch = request({ host: '127.0.0.1', port: ambassador.port, path: `/api/v1/namespaces/default/pods?watch=1&n=${i}`, headers: { host: 'localhost' } }, () => resolve(watch));
-          watch.on('error', reject).end();
-        }),
+      Array.from(
+        { length: 30 },
+        (_, i) =>
+          new Promise<ReturnType<typeof request>>((resolve, reject) => {
+            const watch = request(
+              {
+                host: '127.0.0.1',
+                port: ambassador.port,
+                path: `/api/v1/namespaces/default/pods?watch=1&n=${i}`,
+                headers: { host: 'localhost' },
+              },
+              () => resolve(watch),
+            );
+            watch.on('error', reject).end();
+          }),
       ),
     );
     try {
@@ -146,8 +181,19 @@ describe('connections and memory', () => {
     const pid = ambassador.child.pid ?? 0;
     const peakBefore = peakRss(pid);
     const size = 50 * 1024 * 1024;
-    const body = Buffer.concat([Buffer.from('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":"'), Buffer.alloc(size, 'k'), Buffer.from('"}}')]);
-    expect((await send(ambassador.port, 'POST', '/api/v1/namespaces/default/configmaps', { headers: { 'content-type': 'application/json' }, body })).status).toBe(201);
+    const body = Buffer.concat([
+      Buffer.from('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":"'),
+      Buffer.alloc(size, 'k'),
+      Buffer.from('"}}'),
+    ]);
+    expect(
+      (
+        await send(ambassador.port, 'POST', '/api/v1/namespaces/default/configmaps', {
+          headers: { 'content-type': 'application/json' },
+          body,
+        })
+      ).status,
+    ).toBe(201);
     const back = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/configmaps/huge');
     expect(back.body.length).toBe(body.length);
     // Both directions together moved 150 MB through the proxy (upload, echoed answer, download). Holding any one
@@ -161,7 +207,13 @@ describe('connections and memory', () => {
 describe('clients that go away', () => {
   /** Opens a request without a keep-alive agent, waits until the API server has it, then abandons it. */
   async function abandon(path: string): Promise<void> {
-    const req = request({ host: '127.0.0.1', port: ambassador.port, path, agent: false, headers: { host: 'localhost' } });
+    const req = request({
+      host: '127.0.0.1',
+      port: ambassador.port,
+      path,
+      agent: false,
+      headers: { host: 'localhost' },
+    });
     req.on('error', () => undefined);
     req.end();
     await cluster.api.waitForRequest((r) => r.url === path);
@@ -183,7 +235,7 @@ describe('clients that go away', () => {
 });
 
 describe('outgoing headers are built, not copied', () => {
-  it('replaces the caller\'s credentials and drops forwarding, remote-user and hop-by-hop headers', async () => {
+  it("replaces the caller's credentials and drops forwarding, remote-user and hop-by-hop headers", async () => {
     const res = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?headers=1', {
       headers: {
         authorization: 'Bearer stolen',
@@ -204,7 +256,17 @@ describe('outgoing headers are built, not copied', () => {
     expect(res.status).toBe(200);
     const seen = await cluster.api.waitForRequest((r) => r.url.endsWith('?headers=1'));
     expect(seen.headers.authorization).toBe('Bearer first-token');
-    for (const name of ['proxy-authorization', 'x-remote-user', 'x-remote-group', 'x-remote-extra-scopes', 'x-forwarded-for', 'x-forwarded-host', 'forwarded', 'x-real-ip', 'cookie']) {
+    for (const name of [
+      'proxy-authorization',
+      'x-remote-user',
+      'x-remote-group',
+      'x-remote-extra-scopes',
+      'x-forwarded-for',
+      'x-forwarded-host',
+      'forwarded',
+      'x-real-ip',
+      'cookie',
+    ]) {
       expect(seen.headers[name], name).toBeUndefined();
     }
     // The client's Audit-ID is replaced by the ambassador's own, which the API server adopts.

@@ -34,21 +34,72 @@ beforeAll(async () => {
 
 afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
-const SEGMENTS = ['api', 'apis', 'v1', 'apps', 'namespaces', 'team-a', 'team-b', 'kube-system', 'pods', 'secrets', 'web', 'log', 'exec', 'watch', 'proxy', 'version', 'status'];
-const TRICKS = ['.', '..', '', '%2e', '%2E%2e', '%2F', '%2f', '%5C', '\\', '%00', '%zz', '%c3%28', 'é', '%C3%A9', ';', 'a%20b', '*', '~'];
-const QUERIES = ['', '?watch=1', '?watch', '?watch=0&watch=1', '?watch=false', '?fieldSelector=metadata.name%3Dweb', '?follow=true', '?a=1;b=2', '?x=%zz', '?dryRun=All', '#f'];
+const SEGMENTS = [
+  'api',
+  'apis',
+  'v1',
+  'apps',
+  'namespaces',
+  'team-a',
+  'team-b',
+  'kube-system',
+  'pods',
+  'secrets',
+  'web',
+  'log',
+  'exec',
+  'watch',
+  'proxy',
+  'version',
+  'status',
+];
+const TRICKS = [
+  '.',
+  '..',
+  '',
+  '%2e',
+  '%2E%2e',
+  '%2F',
+  '%2f',
+  '%5C',
+  '\\',
+  '%00',
+  '%zz',
+  '%c3%28',
+  'é',
+  '%C3%A9',
+  ';',
+  'a%20b',
+  '*',
+  '~',
+];
+const QUERIES = [
+  '',
+  '?watch=1',
+  '?watch',
+  '?watch=0&watch=1',
+  '?watch=false',
+  '?fieldSelector=metadata.name%3Dweb',
+  '?follow=true',
+  '?a=1;b=2',
+  '?x=%zz',
+  '?dryRun=All',
+  '#f',
+];
 
 /** Percent-encodes some characters of a segment, in either hex case. */
 const spelled = (segment: string): fc.Arbitrary<string> =>
-  fc.array(fc.constantFrom('keep', 'upper', 'lower'), { minLength: segment.length, maxLength: segment.length }).map((choices) =>
-    [...segment]
-      .map((ch, i) => {
-        if (choices[i] === 'keep') return ch;
-        const hex = ch.charCodeAt(0).toString(16).padStart(2, '0');
-        return `%${choices[i] === 'upper' ? hex.toUpperCase() : hex}`;
-      })
-      .join(''),
-  );
+  fc
+    .array(fc.constantFrom('keep', 'upper', 'lower'), { minLength: segment.length, maxLength: segment.length })
+    .map((choices) =>
+      [...segment]
+        .map((ch, i) => {
+          if (choices[i] === 'keep') return ch;
+          const hex = ch.charCodeAt(0).toString(16).padStart(2, '0');
+          return `%${choices[i] === 'upper' ? hex.toUpperCase() : hex}`;
+        })
+        .join(''),
+    );
 
 /** Real requests, allowed and denied, that the spellings below are made from. */
 const TEMPLATES = [
@@ -65,7 +116,12 @@ const TEMPLATES = [
 /** A template with each segment spelled at random and up to two tricks spliced in. */
 const fromTemplate = fc
   .constantFrom(...TEMPLATES)
-  .chain((segments) => fc.tuple(fc.tuple(...segments.map(spelled)), fc.array(fc.tuple(fc.nat(segments.length), fc.constantFrom(...TRICKS)), { maxLength: 2 })))
+  .chain((segments) =>
+    fc.tuple(
+      fc.tuple(...segments.map(spelled)),
+      fc.array(fc.tuple(fc.nat(segments.length), fc.constantFrom(...TRICKS)), { maxLength: 2 }),
+    ),
+  )
   .map(([parts, tricks]) => {
     const all = [...parts];
     for (const [at, trick] of tricks) all.splice(at, 0, trick);
@@ -73,13 +129,23 @@ const fromTemplate = fc
   });
 
 /** Segments and tricks in any order. */
-const soup = fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SEGMENTS).chain(spelled) }, { weight: 1, arbitrary: fc.constantFrom(...TRICKS) }), {
-  minLength: 1,
-  maxLength: 7,
-});
+const soup = fc.array(
+  fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom(...SEGMENTS).chain(spelled) },
+    { weight: 1, arbitrary: fc.constantFrom(...TRICKS) },
+  ),
+  {
+    minLength: 1,
+    maxLength: 7,
+  },
+);
 
 const target = fc
-  .tuple(fc.oneof({ weight: 3, arbitrary: fromTemplate }, { weight: 1, arbitrary: soup }), fc.constantFrom(...QUERIES), fc.boolean())
+  .tuple(
+    fc.oneof({ weight: 3, arbitrary: fromTemplate }, { weight: 1, arbitrary: soup }),
+    fc.constantFrom(...QUERIES),
+    fc.boolean(),
+  )
   .map(([parts, query, leadingDouble]) => `${leadingDouble ? '/' : ''}/${parts.join('/')}${query}`);
 
 /** What the proxy decides on for a target, or undefined when it refuses the target as ambiguous. */
@@ -94,7 +160,10 @@ it('forwards only what it decided on, and nothing the policy denies', async () =
   await fc.assert(
     fc.asyncProperty(target, fc.constantFrom('GET', 'HEAD', 'DELETE'), async (raw, method) => {
       const marker = `fuzz-${sent++}`;
-      const response = await sendRaw(ambassador.port, `${method} ${raw} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: ${marker}\r\nConnection: close\r\n\r\n`);
+      const response = await sendRaw(
+        ambassador.port,
+        `${method} ${raw} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: ${marker}\r\nConnection: close\r\n\r\n`,
+      );
       const { status } = parseRawResponse(response);
       const arrived = cluster.api.requests.filter((request) => request.headers['user-agent'] === marker);
       const expected = decidedOn(method, raw);

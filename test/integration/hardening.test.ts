@@ -12,7 +12,12 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import {
+  startAmbassador,
+  startClusterAndAmbassador,
+  stopClusterAndAmbassador,
+  type RunningAmbassador,
+} from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { parseRawResponse, send } from '../support/http.ts';
 import { tcpBufferMax, within } from '../support/bounds.ts';
@@ -56,7 +61,6 @@ function metricValue(exposition: string, series: string): number {
 async function activeTimers(ambassador: RunningAmbassador): Promise<number> {
   return metricValue(await scrapeMetrics(ambassador), 'nodejs_active_resources{type="Timeout"}');
 }
-
 
 /** A promise with its resolve function, for events the test waits on. */
 function signal<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -149,7 +153,6 @@ async function startUpgradeWatchingCluster(): Promise<UpgradeWatchingCluster> {
   };
 }
 
-
 describe('a client that never reads its response', () => {
   let cluster: TestCluster;
   let ambassador: RunningAmbassador;
@@ -160,7 +163,7 @@ describe('a client that never reads its response', () => {
 
   afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
-  it('stalls the API server\'s writes instead of buffering them, then delivers every byte once it reads again', async () => {
+  it("stalls the API server's writes instead of buffering them, then delivers every byte once it reads again", async () => {
     const pid = ambassador.child.pid ?? 0;
     const total = 256 * MiB;
     const path = '/api/v1/namespaces/default/configmaps/endless';
@@ -171,7 +174,9 @@ describe('a client that never reads its response', () => {
     await writeAll(client, `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     const head = await readResponseHead(client); // and stops reading
     const headEnd = head.indexOf('\r\n\r\n') + 4;
-    expect(head.subarray(0, headEnd).toString('latin1')).toMatch(/^HTTP\/1\.1 200 [^]*\r\ncontent-length: 268435456\r\n/i);
+    expect(head.subarray(0, headEnd).toString('latin1')).toMatch(
+      /^HTTP\/1\.1 200 [^]*\r\ncontent-length: 268435456\r\n/i,
+    );
 
     await untilStalledOrFinished(writer, 30_000);
     const writtenWhileStalled = writer.written;
@@ -226,8 +231,13 @@ describe('past its memory budget', () => {
     // An upload that has sent 7 of its 100 bytes stays in flight.
     const uploader = await rawConnection(ambassador.port);
     uploader.on('error', () => undefined);
-    await writeAll(uploader, 'POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"kind"');
-    await expect.poll(async () => metricValue(await scrapeMetrics(ambassador), 'kube_api_ambassador_requests_in_flight')).toBe(1);
+    await writeAll(
+      uploader,
+      'POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"kind"',
+    );
+    await expect
+      .poll(async () => metricValue(await scrapeMetrics(ambassador), 'kube_api_ambassador_requests_in_flight'))
+      .toBe(1);
 
     const shed = await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?shed=1');
     expect(shed.status).toBe(429);
@@ -237,7 +247,9 @@ describe('past its memory budget', () => {
     expect(cluster.api.requests.map((r) => r.url)).not.toContain('/api/v1/namespaces/default/pods?shed=1');
 
     uploader.destroy();
-    await expect.poll(async () => metricValue(await scrapeMetrics(ambassador), 'kube_api_ambassador_requests_in_flight')).toBe(0);
+    await expect
+      .poll(async () => metricValue(await scrapeMetrics(ambassador), 'kube_api_ambassador_requests_in_flight'))
+      .toBe(0);
     expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/default/pods?after=1')).status).toBe(200);
   });
 });
@@ -292,7 +304,9 @@ describe('a request body that stalls', () => {
     const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['requestURI'] === path);
     expect(event).toMatchObject({ verb: 'create', responseStatus: { code: 408, status: 'Failure' } });
     const exposition = await scrapeMetrics(ambassador);
-    expect(exposition).toMatch(/^kube_api_ambassador_requests_total\{verb="POST",[^}]*resource="configmaps",[^}]*code="408"[^}]*\} 1$/m);
+    expect(exposition).toMatch(
+      /^kube_api_ambassador_requests_total\{verb="POST",[^}]*resource="configmaps",[^}]*code="408"[^}]*\} 1$/m,
+    );
   });
 
   it('answers 504 when it is the API server that stops taking the body, and frees the slot', async () => {
@@ -304,11 +318,21 @@ describe('a request body that stalls', () => {
       client.resume();
       // Far more than the flow-control windows and socket buffers between here and the API server hold.
       const body = Buffer.alloc(16 * MiB, 'x');
-      client.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      client.write(
+        `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
       client.write(body);
 
-      const event = await ambassador.waitForLog((line) => line['kind'] === 'Event' && line['requestURI'] === path, 5 * BODY_TIMEOUT_MS);
-      expect(event).toMatchObject({ responseStatus: { code: 504, message: expect.stringContaining('the API server stopped taking the request body') } });
+      const event = await ambassador.waitForLog(
+        (line) => line['kind'] === 'Event' && line['requestURI'] === path,
+        5 * BODY_TIMEOUT_MS,
+      );
+      expect(event).toMatchObject({
+        responseStatus: {
+          code: 504,
+          message: expect.stringContaining('the API server stopped taking the request body'),
+        },
+      });
       client.destroy();
       const exposition = await scrapeMetrics(ambassador);
       expect(metricValue(exposition, 'kube_api_ambassador_upstream_errors_total{cause="timeout"}')).toBe(1);
@@ -324,7 +348,14 @@ describe('a request body that stalls', () => {
     const CHUNKS = 12;
     const GAP_MS = BODY_TIMEOUT_MS / 5;
     const path = '/api/v1/namespaces/default/configmaps/steady';
-    const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'steady' }, data: { x: 'y'.repeat(10 * CHUNKS) } }));
+    const body = Buffer.from(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'steady' },
+        data: { x: 'y'.repeat(10 * CHUNKS) },
+      }),
+    );
     const started = performance.now();
     const answered = new Promise<IncomingMessage>((resolve, reject) => {
       const upload = request(
@@ -404,7 +435,10 @@ describe('10,000 aborted requests in a row', () => {
         break;
       }
       case 'mid-watch':
-        await writeAll(socket, `GET /api/v1/namespaces/default/pods?watch=1&abort=${id} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+        await writeAll(
+          socket,
+          `GET /api/v1/namespaces/default/pods?watch=1&abort=${id} HTTP/1.1\r\nHost: localhost\r\n\r\n`,
+        );
         await readResponseHead(socket);
         break;
     }
@@ -416,7 +450,8 @@ describe('10,000 aborted requests in a row', () => {
   async function abortMany(count: number, concurrency: number): Promise<void> {
     let next = 0;
     const worker = async (): Promise<void> => {
-      for (let id = next++; id < count; id = next++) await abortAt(ABORT_POINTS[id % ABORT_POINTS.length] ?? 'mid-headers', id);
+      for (let id = next++; id < count; id = next++)
+        await abortAt(ABORT_POINTS[id % ABORT_POINTS.length] ?? 'mid-headers', id);
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
   }
@@ -467,7 +502,13 @@ describe('a client that leaves mid-upgrade', () => {
     watching = await startUpgradeWatchingCluster();
     // exec is refused by kubectl proxy's default --reject-paths. The upstream timeout, which would also end
     // an upgrade left waiting, is far beyond the tests' waits.
-    ambassador = await startAmbassador([...watching.cluster.ambassadorArgs, '--reject-paths', '', '--upstream-timeout', '10m']);
+    ambassador = await startAmbassador([
+      ...watching.cluster.ambassadorArgs,
+      '--reject-paths',
+      '',
+      '--upstream-timeout',
+      '10m',
+    ]);
   });
 
   afterAll(() => stopClusterAndAmbassador({ cluster: watching.cluster, ambassador }));
@@ -488,7 +529,7 @@ describe('a client that leaves mid-upgrade', () => {
     const upstreamClosed = closed(await within(arriving, 10_000, 'the upgrade did not reach the API server'));
 
     leave(client);
-    await within(upstreamClosed, 10_000, 'the API server\'s end of the upgrade is still open');
+    await within(upstreamClosed, 10_000, "the API server's end of the upgrade is still open");
     await expect.poll(() => openFiles(pid), { timeout: 10_000 }).toBeLessThanOrEqual(filesBefore);
   });
 
@@ -505,7 +546,9 @@ describe('a client that leaves mid-upgrade', () => {
     const echoed = new Promise<Buffer>((resolve) => session.once('message', (data: Buffer) => resolve(data)));
     await new Promise<void>((resolve, reject) => {
       session.once('open', resolve);
-      session.once('unexpected-response', (_, response: IncomingMessage) => reject(new Error(`no 101 but ${response.statusCode}`)));
+      session.once('unexpected-response', (_, response: IncomingMessage) =>
+        reject(new Error(`no 101 but ${response.statusCode}`)),
+      );
     });
     session.send(Buffer.concat([Buffer.from([0]), Buffer.from('mid-session\n')])); // channel 0: stdin
     expect((await within(echoed, 10_000, 'cat did not echo')).subarray(1).toString()).toBe('mid-session\n');
@@ -514,7 +557,7 @@ describe('a client that leaves mid-upgrade', () => {
     // The WebSocket's own TCP connection, left without a closing handshake.
     const socket = (session as WebSocket & { _socket: Duplex })._socket;
     leave(socket);
-    await within(upstreamClosed, 10_000, 'the API server\'s end of the session is still open');
+    await within(upstreamClosed, 10_000, "the API server's end of the session is still open");
     await expect.poll(() => openFiles(pid), { timeout: 10_000 }).toBeLessThanOrEqual(filesBefore);
     session.terminate();
   });
@@ -533,7 +576,15 @@ describe('SIGTERM', () => {
 
   it('ends an upgrade still waiting for its 101: both its connections close and the ambassador exits 0', async () => {
     // An upstream timeout far beyond the test's waits: only the shutdown can end the upgrade in time.
-    const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--reject-paths', '', '--upstream-timeout', '10m', '--shutdown-grace-period', '60s']);
+    const ambassador = await startAmbassador([
+      ...cluster.ambassadorArgs,
+      '--reject-paths',
+      '',
+      '--upstream-timeout',
+      '10m',
+      '--shutdown-grace-period',
+      '60s',
+    ]);
     try {
       const target = '/api/v1/namespaces/default/pods/web/exec?command=held&stdout=true&sigterm=1';
       const arriving = watching.upgradeArriving(target);
@@ -545,7 +596,11 @@ describe('SIGTERM', () => {
       const upstreamClosed = closed(await within(arriving, 10_000, 'the upgrade did not reach the API server'));
 
       ambassador.child.kill('SIGTERM');
-      await within(Promise.all([clientClosed, upstreamClosed]), 20_000, 'the waiting upgrade kept its connections open after SIGTERM');
+      await within(
+        Promise.all([clientClosed, upstreamClosed]),
+        20_000,
+        'the waiting upgrade kept its connections open after SIGTERM',
+      );
       expect(await within(ambassador.exited, 20_000, 'the ambassador did not exit')).toBe(0);
     } finally {
       await ambassador.stop('SIGKILL');
@@ -574,12 +629,35 @@ describe('SIGTERM', () => {
     const id = `${client}-${n}`;
     switch (n % 3) {
       case 0:
-        return { method: 'GET', path: `/api/v1/namespaces/default/pods?load=${id}`, status: 200, check: (body) => isJsonNamingWeb(body, 'PodList') };
+        return {
+          method: 'GET',
+          path: `/api/v1/namespaces/default/pods?load=${id}`,
+          status: 200,
+          check: (body) => isJsonNamingWeb(body, 'PodList'),
+        };
       case 1:
-        return { method: 'GET', path: `/api/v1/namespaces/default/pods/web?load=${id}`, status: 200, check: (body) => isJsonNamingWeb(body, 'Pod') };
+        return {
+          method: 'GET',
+          path: `/api/v1/namespaces/default/pods/web?load=${id}`,
+          status: 200,
+          check: (body) => isJsonNamingWeb(body, 'Pod'),
+        };
       default: {
-        const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `load-${id}` }, data: { payload: 'p'.repeat(n % 4096) } }));
-        return { method: 'PUT', path: `/api/v1/namespaces/default/configmaps/load-${id}`, body, status: 201, check: (echoed) => echoed.equals(body) };
+        const body = Buffer.from(
+          JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: `load-${id}` },
+            data: { payload: 'p'.repeat(n % 4096) },
+          }),
+        );
+        return {
+          method: 'PUT',
+          path: `/api/v1/namespaces/default/configmaps/load-${id}`,
+          body,
+          status: 201,
+          check: (echoed) => echoed.equals(body),
+        };
       }
     }
   }
@@ -588,17 +666,24 @@ describe('SIGTERM', () => {
     return new Promise((resolve) => {
       const headers: Record<string, string> = { host: 'localhost' };
       if (expected.body !== undefined) headers['content-type'] = 'application/json';
-      const req = request({ host: '127.0.0.1', port, method: expected.method, path: expected.path, agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', (error: NodeJS.ErrnoException) => resolve({ kind: 'broken', id, code: error.code ?? error.message }));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          if (res.statusCode !== expected.status) resolve({ kind: 'wrong', id, detail: `${res.statusCode}: ${body.toString().slice(0, 200)}` });
-          else if (!expected.check(body)) resolve({ kind: 'wrong', id, detail: `unexpected body: ${body.toString().slice(0, 200)}` });
-          else resolve({ kind: 'completed', id });
-        });
-      });
+      const req = request(
+        { host: '127.0.0.1', port, method: expected.method, path: expected.path, agent, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', (error: NodeJS.ErrnoException) =>
+            resolve({ kind: 'broken', id, code: error.code ?? error.message }),
+          );
+          res.on('end', () => {
+            const body = Buffer.concat(chunks);
+            if (res.statusCode !== expected.status)
+              resolve({ kind: 'wrong', id, detail: `${res.statusCode}: ${body.toString().slice(0, 200)}` });
+            else if (!expected.check(body))
+              resolve({ kind: 'wrong', id, detail: `unexpected body: ${body.toString().slice(0, 200)}` });
+            else resolve({ kind: 'completed', id });
+          });
+        },
+      );
       req.on('error', (error: NodeJS.ErrnoException) => {
         const code = error.code ?? error.message;
         resolve({ kind: code === 'ECONNREFUSED' ? 'refused' : 'dropped', id, code });
@@ -625,14 +710,22 @@ describe('SIGTERM', () => {
     // Slow answers: the API server holds them until the test releases them, after SIGTERM.
     const release = signal();
     const slowArrived = new Map<string, () => void>();
-    const slowBody = (id: string): string => JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: `slow-${id}` }, data: { x: 'y'.repeat(64 * 1024) } });
+    const slowBody = (id: string): string =>
+      JSON.stringify({
+        kind: 'ConfigMap',
+        apiVersion: 'v1',
+        metadata: { name: `slow-${id}` },
+        data: { x: 'y'.repeat(64 * 1024) },
+      });
     cluster.api.script((_, url) => url.startsWith('/api/v1/namespaces/default/configmaps/slow-'), {
       respond: (req, res) => {
         const url = req.url ?? '';
         slowArrived.get(url)?.();
         void release.promise.then(() => {
           const body = slowBody(url.slice(url.lastIndexOf('slow-') + 'slow-'.length));
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+          res
+            .writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+            .end(body);
         });
       },
     });
@@ -641,12 +734,21 @@ describe('SIGTERM', () => {
       { length: WATCHES },
       (_, i) =>
         new Promise<{ ended: boolean; body: string }>((resolve) => {
-          const watch = request({ host: '127.0.0.1', port, path: `/api/v1/namespaces/default/pods?watch=1&w=${i}`, agent: false, headers: { host: 'localhost' } }, (res) => {
-            let body = '';
-            res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-            res.on('end', () => resolve({ ended: true, body }));
-            res.on('error', () => resolve({ ended: false, body }));
-          });
+          const watch = request(
+            {
+              host: '127.0.0.1',
+              port,
+              path: `/api/v1/namespaces/default/pods?watch=1&w=${i}`,
+              agent: false,
+              headers: { host: 'localhost' },
+            },
+            (res) => {
+              let body = '';
+              res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+              res.on('end', () => resolve({ ended: true, body }));
+              res.on('error', () => resolve({ ended: false, body }));
+            },
+          );
           watch.on('error', () => resolve({ ended: false, body: '' }));
           watch.end();
         }),
@@ -657,7 +759,12 @@ describe('SIGTERM', () => {
       const path = `/api/v1/namespaces/default/configmaps/slow-${i}`;
       const arrived = signal();
       slowArrived.set(path, arrived.resolve);
-      const answer = exchange(port, false, { method: 'GET', path, status: 200, check: (body) => body.toString() === slowBody(String(i)) }, `slow-${i}`);
+      const answer = exchange(
+        port,
+        false,
+        { method: 'GET', path, status: 200, check: (body) => body.toString() === slowBody(String(i)) },
+        `slow-${i}`,
+      );
       return { arrived: arrived.promise, answer };
     });
 
@@ -676,7 +783,9 @@ describe('SIGTERM', () => {
     });
 
     await within(Promise.all(slow.map((s) => s.arrived)), 10_000, 'the slow requests did not reach the API server');
-    await expect.poll(() => outcomes.filter((o) => o.kind === 'completed').length, { timeout: 30_000 }).toBeGreaterThanOrEqual(500);
+    await expect
+      .poll(() => outcomes.filter((o) => o.kind === 'completed').length, { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(500);
     const finishedBeforeSignal = outcomes.length;
     ambassador.child.kill('SIGTERM');
     await ambassador.waitForLog((line) => line.msg === 'shutting down: finishing in-flight requests');
@@ -690,7 +799,9 @@ describe('SIGTERM', () => {
     expect(slowOutcomes.map((o) => o.kind)).toEqual(Array<string>(SLOW).fill('completed'));
     expect(watchOutcomes.every((w) => w.ended && w.body.includes('"name":"web"'))).toBe(true);
     expect(cluster.api.openWatches()).toBe(0);
-    expect(ambassador.logs.some((line) => line.msg === 'grace period over: closed requests still in flight')).toBe(false);
+    expect(ambassador.logs.some((line) => line.msg === 'grace period over: closed requests still in flight')).toBe(
+      false,
+    );
 
     const failures = outcomes.filter((o) => o.kind === 'wrong' || o.kind === 'broken');
     expect(failures).toEqual([]);

@@ -24,7 +24,17 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/options.ts';
 import { HELM_VERSION, startHelm, type Helm } from '../support/helm.ts';
-import { configMapFile, container, expectTokenOnlyInSidecar, find, HARDENED, podSpec, renderKustomize, schemaProblems, type KubeObject } from '../support/kubernetes-schemas.ts';
+import {
+  configMapFile,
+  container,
+  expectTokenOnlyInSidecar,
+  find,
+  HARDENED,
+  podSpec,
+  renderKustomize,
+  schemaProblems,
+  type KubeObject,
+} from '../support/kubernetes-schemas.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const LIBRARY_DIR = join(root, 'charts/kube-api-ambassador');
@@ -115,9 +125,14 @@ function leafPaths(values: Values, prefix: readonly string[] = []): string[][] {
 
 /** References to absent values, and values no reference reads (a reference to a map reads all beneath it). */
 function referenceProblems(references: readonly string[][], values: Values, available: Values = values): string[] {
-  const missing = references.filter((path) => !hasPath(available, path)).map((path) => `.Values.${path.join('.')} is not in values.yaml`);
-  const reads = (leaf: readonly string[]) => references.some((path) => path.length <= leaf.length && path.every((key, i) => key === leaf[i]));
-  const unused = leafPaths(values).filter((leaf) => !reads(leaf)).map((leaf) => `${leaf.join('.')} is never read by a template`);
+  const missing = references
+    .filter((path) => !hasPath(available, path))
+    .map((path) => `.Values.${path.join('.')} is not in values.yaml`);
+  const reads = (leaf: readonly string[]) =>
+    references.some((path) => path.length <= leaf.length && path.every((key, i) => key === leaf[i]));
+  const unused = leafPaths(values)
+    .filter((leaf) => !reads(leaf))
+    .map((leaf) => `${leaf.join('.')} is never read by a template`);
   return [...missing, ...unused];
 }
 
@@ -135,8 +150,16 @@ let legacy: KubeObject[];
 async function helmTemplate(values: Values = {}): Promise<{ code: number; objects: KubeObject[]; stderr: string }> {
   const valuesFile = join(work, `values-${randomUUID()}.yaml`);
   await writeFile(valuesFile, dump(values));
-  const result = await helm.run(['template', RELEASE, join(work, 'example'), '--namespace', APP, '--values', valuesFile]);
-  const objects = (loadAll(result.stdout) as unknown[]).filter((document): document is KubeObject => isRecord(document));
+  const result = await helm.run([
+    'template',
+    RELEASE,
+    join(work, 'example'),
+    '--namespace',
+    APP,
+    '--values',
+    valuesFile,
+  ]);
+  const objects = loadAll(result.stdout).filter((document): document is KubeObject => isRecord(document));
   return { code: result.code, objects, stderr: result.stderr };
 }
 
@@ -149,7 +172,9 @@ async function rendered(values: Values = {}): Promise<KubeObject[]> {
 /** The ambassador's options from the sidecar's args, with $(VAR) expanded as the kubelet does. */
 function sidecarOptions(sidecar: IContainer): Record<string, unknown> {
   const env = { POD_IP: '10.244.1.7', HOST_IP: '10.0.0.4', POD_NAMESPACE: APP, POD_NAME: 'analytics-5d8f-x2k4q' };
-  const args = (sidecar.args ?? []).map((arg) => arg.replaceAll(/\$\((\w+)\)/g, (_, name: string) => env[name as keyof typeof env] ?? `unexpanded ${name}`));
+  const args = (sidecar.args ?? []).map((arg) =>
+    arg.replaceAll(/\$\((\w+)\)/g, (_, name: string) => env[name as keyof typeof env] ?? `unexpanded ${name}`),
+  );
   const parsed = parseOptions(args, env);
   if (parsed.kind !== 'run') throw new Error(`the sidecar's args do not parse: ${JSON.stringify(parsed)}`);
   return parsed.options;
@@ -183,20 +208,46 @@ describe('charts/: metadata and values', () => {
   });
 
   it('has a v2 library chart and an application chart depending on it by the alias its templates read', async () => {
-    const packageVersion = (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-    expect(library.metadata).toMatchObject({ apiVersion: 'v2', name: 'kube-api-ambassador', type: 'library', version: '0.1.0', appVersion: packageVersion });
+    const packageVersion = (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string })
+      .version;
+    expect(library.metadata).toMatchObject({
+      apiVersion: 'v2',
+      name: 'kube-api-ambassador',
+      type: 'library',
+      version: '0.1.0',
+      appVersion: packageVersion,
+    });
     expect(library.metadata.description).toEqual(expect.any(String));
-    expect(library.values['image']).toMatchObject({ repository: 'kube-api-ambassador', tag: library.metadata.appVersion });
-    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toContain(`org.opencontainers.image.version="${library.metadata.appVersion}"`);
+    expect(library.values['image']).toMatchObject({
+      repository: 'kube-api-ambassador',
+      tag: library.metadata.appVersion,
+    });
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toContain(
+      `org.opencontainers.image.version="${library.metadata.appVersion}"`,
+    );
 
-    expect(example.metadata).toMatchObject({ apiVersion: 'v2', name: 'example', type: 'application', version: expect.any(String), appVersion: expect.any(String) });
+    expect(example.metadata).toMatchObject({
+      apiVersion: 'v2',
+      name: 'example',
+      type: 'application',
+      version: expect.any(String),
+      appVersion: expect.any(String),
+    });
     expect(example.metadata.dependencies).toEqual([
-      { name: library.metadata.name, version: library.metadata.version, repository: 'file://../kube-api-ambassador', alias: ALIAS },
+      {
+        name: library.metadata.name,
+        version: library.metadata.version,
+        repository: 'file://../kube-api-ambassador',
+        alias: ALIAS,
+      },
     ]);
     const repository = example.metadata.dependencies?.[0]?.repository.replace(/^file:\/\//, '') ?? '';
     expect(resolve(EXAMPLE_DIR, repository)).toBe(LIBRARY_DIR);
     // Helm needs the directory's name to be the chart's.
-    expect([library.dir, example.dir].map((dir) => dir.split('/').at(-1))).toEqual([library.metadata.name, example.metadata.name]);
+    expect([library.dir, example.dir].map((dir) => dir.split('/').at(-1))).toEqual([
+      library.metadata.name,
+      example.metadata.name,
+    ]);
   });
 
   it('passes helm lint --strict, both charts', async () => {
@@ -212,10 +263,12 @@ describe('charts/: metadata and values', () => {
     expect([...schema.required].sort()).toEqual(Object.keys(library.values).sort());
     // The example overrides only keys the library has (also what additionalProperties: false enforces).
     const overridden = example.values[ALIAS];
-    expect(isRecord(overridden) ? Object.keys(overridden).filter((key) => !(key in library.values)) : 'no overrides').toEqual([]);
+    expect(
+      isRecord(overridden) ? Object.keys(overridden).filter((key) => !(key in library.values)) : 'no overrides',
+    ).toEqual([]);
   });
 
-  it("is refused by helm template with values values.schema.json does not allow, each problem named", async () => {
+  it('is refused by helm template with values values.schema.json does not allow, each problem named', async () => {
     const result = await helmTemplate({
       [ALIAS]: {
         image: { tag: 0.1, pullPolicy: 'Sometimes' },
@@ -233,7 +286,11 @@ describe('charts/: metadata and values', () => {
     expect(result.code).toBe(1);
     expect(result.objects).toEqual([]);
     expect(result.stderr).toContain("values don't meet the specifications of the schema(s)");
-    const problems = result.stderr.split('\n').filter((line) => /^\s*- at /.test(line)).map((line) => line.trim()).sort();
+    const problems = result.stderr
+      .split('\n')
+      .filter((line) => /^\s*- at /.test(line))
+      .map((line) => line.trim())
+      .sort();
     expect(problems).toEqual([
       "- at '': additional properties 'metricsPort' not allowed",
       "- at '': missing property 'nativeSidecar'",
@@ -252,18 +309,28 @@ describe('charts/: metadata and values', () => {
   it('reads every value of both values.yaml files, and only values that exist', () => {
     const libraryReferences = valuesReferences(library.templates.values());
     expect(libraryReferences.filter((path) => path[0] !== ALIAS)).toEqual([]);
-    expect(referenceProblems(libraryReferences.map((path) => path.slice(1)), library.values)).toEqual([]);
+    expect(
+      referenceProblems(
+        libraryReferences.map((path) => path.slice(1)),
+        library.values,
+      ),
+    ).toEqual([]);
     // The example's own templates and the library's, over the library's values under the alias.
     const exampleReferences = valuesReferences([...example.templates.values(), ...library.templates.values()]);
-    expect(referenceProblems(exampleReferences, example.values, { ...example.values, [ALIAS]: library.values })).toEqual([]);
+    expect(
+      referenceProblems(exampleReferences, example.values, { ...example.values, [ALIAS]: library.values }),
+    ).toEqual([]);
   });
 
   it('would report a misspelt reference and a value no template reads, and ignores references in comments', () => {
-    const source = '{{/* .Values.kubeApiAmbassador */}}{{ .Values.kubeApiAmbassador.image.pulPolicy }}{{ .Values.kubeApiAmbassador.image.tag }}';
-    expect(referenceProblems(valuesReferences([source]).map((path) => path.slice(1)), { image: { tag: '1', pullPolicy: '' } })).toEqual([
-      '.Values.image.pulPolicy is not in values.yaml',
-      'image.pullPolicy is never read by a template',
-    ]);
+    const source =
+      '{{/* .Values.kubeApiAmbassador */}}{{ .Values.kubeApiAmbassador.image.pulPolicy }}{{ .Values.kubeApiAmbassador.image.tag }}';
+    expect(
+      referenceProblems(
+        valuesReferences([source]).map((path) => path.slice(1)),
+        { image: { tag: '1', pullPolicy: '' } },
+      ),
+    ).toEqual(['.Values.image.pulPolicy is not in values.yaml', 'image.pullPolicy is never read by a template']);
   });
 
   it('documents, above each public template, the include line the example uses', () => {
@@ -280,8 +347,13 @@ describe('charts/: metadata and values', () => {
     ]);
     const exampleSources = [...example.templates.values()].join('\n');
     for (const name of defines.filter((define) => define !== 'kube-api-ambassador.policyConfigMapName')) {
-      const comment = new RegExp(`\\{\\{/\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\}\\}\\s*\\{\\{- define "${name.replaceAll('.', '\\.')}"`).exec(helpers ?? '')?.[1] ?? '';
-      const line = new RegExp(`^ *(\\{\\{-? include "${name.replaceAll('.', '\\.')}" \\. [^\\n]*\\}\\})$`, 'm').exec(comment)?.[1];
+      const comment =
+        new RegExp(
+          `\\{\\{/\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\}\\}\\s*\\{\\{- define "${name.replaceAll('.', '\\.')}"`,
+        ).exec(helpers ?? '')?.[1] ?? '';
+      const line = new RegExp(`^ *(\\{\\{-? include "${name.replaceAll('.', '\\.')}" \\. [^\\n]*\\}\\})$`, 'm').exec(
+        comment,
+      )?.[1];
       expect({ name, line }).toEqual({ name, line: expect.any(String) });
       expect(exampleSources).toContain(line);
     }
@@ -305,9 +377,14 @@ describe('charts/example rendered by helm template', () => {
     }
     // The same checks fail on a broken sidecar.
     const broken = structuredClone(find(objects, Deployment.is, APP)) as unknown as KubeObject;
-    const sidecar = container(podSpec(broken as unknown as IDeployment).initContainers, SIDECAR) as unknown as Record<string, unknown>;
+    const sidecar = container(podSpec(broken as unknown as IDeployment).initContainers, SIDECAR) as unknown as Record<
+      string,
+      unknown
+    >;
     sidecar['restartPolcy'] = 'Always';
-    expect(schemaProblems(broken)).toEqual(['/spec/template/spec/initContainers/0/restartPolcy: unknown field in V1Container']);
+    expect(schemaProblems(broken)).toEqual([
+      '/spec/template/spec/initContainers/0/restartPolcy: unknown field in V1Container',
+    ]);
   });
 
   it('runs the ambassador as a native sidecar with probes on its admin port and hardened security contexts', async () => {
@@ -318,7 +395,9 @@ describe('charts/example rendered by helm template', () => {
     const options = sidecarOptions(sidecar);
     expect(options['admin-address']).toBe('10.244.1.7');
     expect(options['address']).toBe('127.0.0.1');
-    expect(sidecar.ports).toEqual([{ name: 'ambassador-admin', containerPort: options['admin-port'], protocol: 'TCP' }]);
+    expect(sidecar.ports).toEqual([
+      { name: 'ambassador-admin', containerPort: options['admin-port'], protocol: 'TCP' },
+    ]);
     expect(sidecar.startupProbe?.httpGet).toEqual({ path: '/livez', port: 'ambassador-admin' });
     expect(sidecar.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'ambassador-admin' });
     expect(sidecar.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'ambassador-admin' });
@@ -346,12 +425,16 @@ describe('charts/example rendered by helm template', () => {
     const { args: manifestArgs, ...manifestSidecar } = container(manifest.initContainers, SIDECAR);
     expect(chartSidecar).toEqual(manifestSidecar);
     // The chart also spells out --policy-mode, --admin-port and --audit-level, at their defaults.
-    expect(sidecarOptions({ ...chartSidecar, args: chartArgs })).toEqual(sidecarOptions({ ...manifestSidecar, args: manifestArgs }));
+    expect(sidecarOptions({ ...chartSidecar, args: chartArgs })).toEqual(
+      sidecarOptions({ ...manifestSidecar, args: manifestArgs }),
+    );
     expect(chartArgs).toEqual(expect.arrayContaining(manifestArgs ?? []));
 
     // Only the policy ConfigMap's name differs: one per release.
     const renamed = (manifest.volumes ?? []).map((volume) =>
-      volume.configMap?.name === 'ambassador-policy' ? { ...volume, configMap: { name: `${RELEASE}-ambassador-policy` } } : volume,
+      volume.configMap?.name === 'ambassador-policy'
+        ? { ...volume, configMap: { name: `${RELEASE}-ambassador-policy` } }
+        : volume,
     );
     expect(chart.volumes).toEqual(renamed);
     expect(chart.containers).toEqual(manifest.containers);
@@ -360,7 +443,10 @@ describe('charts/example rendered by helm template', () => {
 
     const podMetadata = (objects: readonly KubeObject[]) => find(objects, Deployment.is, APP).spec?.template.metadata;
     expect(podMetadata(objects)?.annotations).toEqual(podMetadata(base)?.annotations);
-    expect(podMetadata(objects)?.labels).toEqual({ ...podMetadata(base)?.labels, 'app.kubernetes.io/instance': RELEASE });
+    expect(podMetadata(objects)?.labels).toEqual({
+      ...podMetadata(base)?.labels,
+      'app.kubernetes.io/instance': RELEASE,
+    });
     expect(find(objects, Role.is, APP).rules).toEqual(find(base, Role.is, APP).rules);
     expect(find(objects, RoleBinding.is, APP).subjects).toEqual(find(base, RoleBinding.is, APP).subjects);
   });
@@ -370,7 +456,9 @@ describe('charts/example rendered by helm template', () => {
     const policy = configMapFile(find(objects, ConfigMap.is, `${RELEASE}-ambassador-policy`), 'policy.yaml');
     expect(load(policy)).toEqual(load(await readFile(join(root, 'manifests/base/policy.yaml'), 'utf8')));
     expect(policy).toBe((example.values[ALIAS] as { policy: string }).policy);
-    expect(configMapFile(find(objects, ConfigMap.is, `${RELEASE}-app`), 'analytics.py')).toBe(await readFile(join(root, 'manifests/base/app/analytics.py'), 'utf8'));
+    expect(configMapFile(find(objects, ConfigMap.is, `${RELEASE}-app`), 'analytics.py')).toBe(
+      await readFile(join(root, 'manifests/base/app/analytics.py'), 'utf8'),
+    );
   });
 
   it('with nativeSidecar: false, matches manifests/legacy-sidecar: the sidecar first in containers, without restartPolicy', async () => {
@@ -387,7 +475,9 @@ describe('charts/example rendered by helm template', () => {
 
   it("without a policy, renders kubectl proxy's defaults: no --policy, no policy volume or mount, no ConfigMap", async () => {
     const objects = await rendered({ [ALIAS]: { policy: '' } });
-    expect(objects.filter((object) => object.kind === 'ConfigMap').map((object) => object.metadata.name)).toEqual([`${RELEASE}-app`]);
+    expect(objects.filter((object) => object.kind === 'ConfigMap').map((object) => object.metadata.name)).toEqual([
+      `${RELEASE}-app`,
+    ]);
     const spec = renderedDeployment(objects);
     const sidecar = container(spec.initContainers, SIDECAR);
     expect(sidecar.args).toEqual(['--admin-address=$(POD_IP)', '--admin-port=8002', '--audit-level=Metadata']);
@@ -407,7 +497,12 @@ describe('charts/example rendered by helm template', () => {
       resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: 1, memory: '256Mi' } },
       tokenExpirationSeconds: 7200,
       nativeSidecar: false,
-      extraArgs: ['--max-qps=50', '--audit-log-path=/var/log/ambassador/audit.log', '--log-level=debug', '--audit-level=Metadata'],
+      extraArgs: [
+        '--max-qps=50',
+        '--audit-log-path=/var/log/ambassador/audit.log',
+        '--log-level=debug',
+        '--audit-level=Metadata',
+      ],
       extraEnv: [
         { name: 'NODE_OPTIONS', value: '--max-old-space-size=96' },
         { name: 'TEAM', valueFrom: { configMapKeyRef: { name: 'team', key: 'name' } } },
@@ -415,7 +510,11 @@ describe('charts/example rendered by helm template', () => {
       prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
     };
     // Every value of the library's values.yaml is overridden here, so each is checked below.
-    expect(leafPaths(library.values).filter((path) => !hasPath(overrides, path)).map((path) => path.join('.'))).toEqual([]);
+    expect(
+      leafPaths(library.values)
+        .filter((path) => !hasPath(overrides, path))
+        .map((path) => path.join('.')),
+    ).toEqual([]);
 
     const objects = await rendered({ [ALIAS]: overrides });
     const deployment = find(objects, Deployment.is, APP);
@@ -439,11 +538,23 @@ describe('charts/example rendered by helm template', () => {
       'audit-log-path': '/var/log/ambassador/audit.log',
       'log-level': 'debug',
     });
-    expect(sidecar.env?.map((variable) => variable.name)).toEqual(['POD_IP', 'HOST_IP', 'POD_NAMESPACE', 'POD_NAME', 'KUBE_API_AMBASSADOR_MEMORY_LIMIT', 'NODE_OPTIONS', 'TEAM']);
+    expect(sidecar.env?.map((variable) => variable.name)).toEqual([
+      'POD_IP',
+      'HOST_IP',
+      'POD_NAMESPACE',
+      'POD_NAME',
+      'KUBE_API_AMBASSADOR_MEMORY_LIMIT',
+      'NODE_OPTIONS',
+      'TEAM',
+    ]);
     expect(sidecar.env?.slice(-2)).toEqual(overrides.extraEnv);
-    expect(configMapFile(find(objects, ConfigMap.is, `${RELEASE}-ambassador-policy`), 'policy.yaml')).toBe(overrides.policy);
+    expect(configMapFile(find(objects, ConfigMap.is, `${RELEASE}-ambassador-policy`), 'policy.yaml')).toBe(
+      overrides.policy,
+    );
     expect(deployment.spec?.template.metadata?.annotations?.['prometheus.io/port']).toBe('9102');
-    expect(spec.volumes?.[0]?.projected?.sources?.[0]).toEqual({ serviceAccountToken: { path: 'token', expirationSeconds: 7200 } });
+    expect(spec.volumes?.[0]?.projected?.sources?.[0]).toEqual({
+      serviceAccountToken: { path: 'token', expirationSeconds: 7200 },
+    });
     expect(schemaProblems(deployment as unknown as KubeObject)).toEqual([]);
 
     const rule = objects.find((object) => object.kind === 'PrometheusRule');
@@ -451,7 +562,11 @@ describe('charts/example rendered by helm template', () => {
     expect(rule?.apiVersion).toBe(manifest.apiVersion);
     expect(rule?.metadata).toEqual({
       name: `${RELEASE}-kube-api-ambassador`,
-      labels: { 'app.kubernetes.io/name': 'kube-api-ambassador', 'app.kubernetes.io/instance': RELEASE, release: 'kube-prometheus-stack' },
+      labels: {
+        'app.kubernetes.io/name': 'kube-api-ambassador',
+        'app.kubernetes.io/instance': RELEASE,
+        release: 'kube-prometheus-stack',
+      },
     });
     expect(rule?.['spec']).toEqual(manifest['spec']);
   });

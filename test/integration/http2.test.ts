@@ -28,7 +28,10 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function start(protocol: 'h2' | 'h1', ...args: string[]): Promise<{ cluster: TestCluster; ambassador: RunningAmbassador }> {
+async function start(
+  protocol: 'h2' | 'h1',
+  ...args: string[]
+): Promise<{ cluster: TestCluster; ambassador: RunningAmbassador }> {
   cluster = await startTestCluster({ protocol });
   ambassador = await startAmbassador([...cluster.ambassadorArgs, ...args]);
   return { cluster, ambassador };
@@ -63,23 +66,25 @@ interface Watch {
 
 function openWatch(port: number, path: string, agent?: Agent): Promise<Watch> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { host: 'localhost' }, ...(agent === undefined ? {} : { agent }) }, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      const outcome = new Promise<'end' | 'error'>((done) => {
-        response.on('end', () => done('end'));
-        response.on('error', () => done('error'));
-        response.on('aborted', () => done('error'));
-      });
-      resolve({ response, received: () => body, outcome, close: () => req.destroy() });
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: { host: 'localhost' }, ...(agent === undefined ? {} : { agent }) },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        const outcome = new Promise<'end' | 'error'>((done) => {
+          response.on('end', () => done('end'));
+          response.on('error', () => done('error'));
+          response.on('aborted', () => done('error'));
+        });
+        resolve({ response, received: () => body, outcome, close: () => req.destroy() });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
 }
 
 const MiB = 1024 * 1024;
-
 
 /** A raw client connection that sent GET `path`, read the response head, and stopped reading. */
 interface StalledClient {
@@ -100,7 +105,11 @@ function requestAndStopReading(port: number, path: string): Promise<StalledClien
       socket.pause();
       socket.off('data', onData);
       socket.off('error', reject);
-      resolve({ socket, head: received.subarray(0, headEnd + 4).toString('latin1'), bodyBytes: received.length - headEnd - 4 });
+      resolve({
+        socket,
+        head: received.subarray(0, headEnd + 4).toString('latin1'),
+        bodyBytes: received.length - headEnd - 4,
+      });
     };
     socket.on('data', onData);
     socket.once('error', reject);
@@ -112,7 +121,10 @@ function requestAndStopReading(port: number, path: string): Promise<StalledClien
 function readRest(client: StalledClient, total: number): Promise<number> {
   return new Promise((resolve, reject) => {
     let received = client.bodyBytes;
-    if (received >= total) return resolve(received);
+    if (received >= total) {
+      resolve(received);
+      return;
+    }
     client.socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (received >= total) resolve(received);
@@ -205,7 +217,11 @@ describe('HTTP/2 to the API server', () => {
     await warmUp(ambassador.port, cluster.api);
     const sessionsBefore = cluster.api.http2SessionsAccepted();
     expect(sessionsBefore).toBe(1);
-    const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => send(ambassador.port, 'GET', `/api/v1/namespaces/default/pods?concurrent=${i}`)));
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        send(ambassador.port, 'GET', `/api/v1/namespaces/default/pods?concurrent=${i}`),
+      ),
+    );
     expect(replies.every((reply) => reply.status === 200)).toBe(true);
     const seen = cluster.api.requests.filter((r) => r.url.includes('concurrent='));
     expect(seen).toHaveLength(50);
@@ -218,7 +234,12 @@ describe('HTTP/2 to the API server', () => {
   it('streams request and response bodies both ways, and relays the answer as HTTP/1.1 headers', async () => {
     const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http2');
     const body = Buffer.alloc(3 * 1024 * 1024, 'x');
-    const config = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big' }, data: { big: body.toString() } });
+    const config = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'big' },
+      data: { big: body.toString() },
+    });
     const put = await send(ambassador.port, 'PUT', '/api/v1/namespaces/default/configmaps/big', {
       headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
       body: config,
@@ -241,7 +262,9 @@ describe('HTTP/2 to the API server', () => {
     expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
     const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
     const watches = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => openWatch(ambassador.port, `/api/v1/namespaces/default/pods?watch=true&w=${i}`, agent)),
+      Array.from({ length: 1000 }, (_, i) =>
+        openWatch(ambassador.port, `/api/v1/namespaces/default/pods?watch=true&w=${i}`, agent),
+      ),
     );
     await until('1,000 watches upstream', () => cluster.api.openWatches() === 1000);
     const seen = cluster.api.requests.filter((r) => r.url.includes('watch=true&w='));
@@ -281,20 +304,30 @@ describe('HTTP/2 to the API server', () => {
       expect(stalled.head).toMatch(new RegExp(`^HTTP/1\\.1 200 [^]*\\r\\ncontent-length: ${stalledTotal}\\r\\n`, 'i'));
       await untilStalledOrFinished(stalledWriter, 20_000);
       const writtenWhileStalled = stalledWriter.written;
-      expect(writtenWhileStalled, 'bytes the API server wrote for the client that stopped reading').toBeLessThanOrEqual(bound);
+      expect(writtenWhileStalled, 'bytes the API server wrote for the client that stopped reading').toBeLessThanOrEqual(
+        bound,
+      );
       expect(stalledWriter.finished).toBe(false);
       expect(cluster.api.http2SessionsAccepted()).toBe(1);
       expect(cluster.api.openHttp2Sessions()).toBe(1);
 
       // Meanwhile, on the same connection: 20 requests, a 4 MiB answer read to its end, and a new watch.
       const pods = await within(
-        Promise.all(Array.from({ length: 20 }, (_, i) => send(ambassador.port, 'GET', `/api/v1/namespaces/default/pods/web?while-stalled=${i}`))),
+        Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            send(ambassador.port, 'GET', `/api/v1/namespaces/default/pods/web?while-stalled=${i}`),
+          ),
+        ),
         15_000,
         'the 20 pod requests did not complete while one stream was stalled',
       );
       expect(pods.map((reply) => reply.status)).toEqual(Array.from({ length: 20 }, () => 200));
       expect(pods.every((reply) => reply.json<{ metadata: { name: string } }>().metadata.name === 'web')).toBe(true);
-      const flowing = await within(send(ambassador.port, 'GET', flowingPath), 15_000, 'the 4 MiB answer did not complete while one stream was stalled');
+      const flowing = await within(
+        send(ambassador.port, 'GET', flowingPath),
+        15_000,
+        'the 4 MiB answer did not complete while one stream was stalled',
+      );
       expect(flowing.status).toBe(200);
       expect(flowing.body.length).toBe(flowingTotal);
       expect(flowing.body.equals(pattern(flowingTotal))).toBe(true);
@@ -302,7 +335,9 @@ describe('HTTP/2 to the API server', () => {
       const watch = await openWatch(ambassador.port, '/api/v1/namespaces/default/pods?watch=true&while-stalled=1');
       await until('the watch upstream while one stream was stalled', () => cluster.api.openWatches() === 1);
       cluster.api.putPod('default', 'while-stalled');
-      await until('the event on the watch while one stream was stalled', () => watch.received().includes('"name":"while-stalled"'));
+      await until('the event on the watch while one stream was stalled', () =>
+        watch.received().includes('"name":"while-stalled"'),
+      );
       watch.close();
 
       // All of it shared the stalled stream's connection, which stayed held back meanwhile.
@@ -314,7 +349,11 @@ describe('HTTP/2 to the API server', () => {
       expect(stalledWriter.written).toBe(writtenWhileStalled);
 
       // The client reads again and gets every byte; the writer finishes.
-      const received = await within(readRest(stalled, stalledTotal), 30_000, 'the stalled client did not get its whole answer once it read again');
+      const received = await within(
+        readRest(stalled, stalledTotal),
+        30_000,
+        'the stalled client did not get its whole answer once it read again',
+      );
       expect(received).toBe(stalledTotal);
       expect(stalledWriter.finished).toBe(true);
       console.info(
@@ -330,7 +369,9 @@ describe('HTTP/2 to the API server', () => {
 
   it('relays a watch whose last events and end arrive in one read in order: every event, then the final chunk', async () => {
     const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http2');
-    const events = ['ADDED', 'MODIFIED', 'DELETED'].map((type) => `${JSON.stringify({ type, object: { kind: 'Pod', metadata: { name: 'last-words' } } })}\n`);
+    const events = ['ADDED', 'MODIFIED', 'DELETED'].map(
+      (type) => `${JSON.stringify({ type, object: { kind: 'Pod', metadata: { name: 'last-words' } } })}\n`,
+    );
     const path = '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1';
     // As at a watch's timeout: the API server writes its last events and ends the stream at once.
     cluster.api.script((_, url) => url === path, {
@@ -341,7 +382,10 @@ describe('HTTP/2 to the API server', () => {
       },
     });
     for (let round = 0; round < 20; round++) {
-      const raw = await readUntilClosed(ambassador.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      const raw = await readUntilClosed(
+        ambassador.port,
+        `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+      );
       const head = raw.slice(0, raw.indexOf('\r\n\r\n') + 4);
       expect(head).toMatch(/^HTTP\/1\.1 200 [^]*\r\ntransfer-encoding: chunked\r\n/i);
       expect(dechunk(raw.slice(head.length))).toEqual({ body: events.join(''), after: '' });
@@ -419,13 +463,20 @@ describe('HTTP/2 to the API server', () => {
 
   it('uses HTTP/1.1 with --upstream-protocol http1.1, though the API server offers HTTP/2', async () => {
     const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http1.1');
-    for (let i = 0; i < 5; i++) expect((await send(ambassador.port, 'GET', `/version?forced-h1=${i}`)).status).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect((await send(ambassador.port, 'GET', `/version?forced-h1=${i}`)).status).toBe(200);
     expect(new Set(cluster.api.requests.map((r) => r.httpVersion))).toEqual(new Set(['1.1']));
     expect(cluster.api.http2SessionsAccepted()).toBe(0);
   });
 
   it('moves new streams to a new connection when the CA rotates, letting open watches finish on the old one', async () => {
-    const { cluster, ambassador } = await start('h2', '--upstream-protocol', 'http2', '--credential-refresh-interval', '100ms');
+    const { cluster, ambassador } = await start(
+      'h2',
+      '--upstream-protocol',
+      'http2',
+      '--credential-refresh-interval',
+      '100ms',
+    );
     const watch = await openWatch(ambassador.port, '/api/v1/namespaces/default/pods?watch=true');
     await until('the watch upstream', () => cluster.api.openWatches() === 1);
     expect(cluster.api.http2SessionsAccepted()).toBe(1);

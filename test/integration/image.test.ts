@@ -18,7 +18,11 @@ const execFileAsync = promisify(execFile);
 const repository = new URL('../../', import.meta.url).pathname;
 
 interface Stage {
-  readonly copies: ReadonlyArray<{ readonly from: string | undefined; readonly sources: readonly string[]; readonly destination: string }>;
+  readonly copies: readonly {
+    readonly from: string | undefined;
+    readonly sources: readonly string[];
+    readonly destination: string;
+  }[];
   readonly runs: readonly string[];
 }
 
@@ -29,8 +33,11 @@ interface Dockerfile {
 
 /** Reads the two stages' COPY, RUN, USER and ENTRYPOINT instructions (continuation lines joined). */
 function parseDockerfile(text: string): Dockerfile {
-  const instructions = text.replace(/\\\n/g, ' ').split('\n').filter((line) => /^[A-Z]+ /.test(line));
-  const stages: Array<{ copies: Stage['copies'][number][]; runs: string[]; entrypoint: string[]; user: string }> = [];
+  const instructions = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((line) => /^[A-Z]+ /.test(line));
+  const stages: { copies: Stage['copies'][number][]; runs: string[]; entrypoint: string[]; user: string }[] = [];
   for (const line of instructions) {
     const [keyword = '', ...rest] = line.split(' ');
     const argument = rest.join(' ').trim();
@@ -47,7 +54,8 @@ function parseDockerfile(text: string): Dockerfile {
     }
   }
   const [build, runtime] = stages;
-  if (build === undefined || runtime === undefined) throw new Error('the Dockerfile must have a build and a runtime stage');
+  if (build === undefined || runtime === undefined)
+    throw new Error('the Dockerfile must have a build and a runtime stage');
   const [uid = NaN, gid = NaN] = runtime.user.split(':').map(Number);
   return { build, runtime: { ...runtime, user: { uid, gid } } };
 }
@@ -91,13 +99,20 @@ it('builds and runs as the Dockerfile says: non-root, read-only, proxying', asyn
     }
   }
   for (const command of dockerfile.build.runs) {
-    await execFileAsync('sh', ['-c', command], { cwd: build, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, CI: 'true' } });
+    await execFileAsync('sh', ['-c', command], {
+      cwd: build,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, CI: 'true' },
+    });
   }
 
   const root = join(work, 'root');
   for (const { from, sources, destination } of dockerfile.runtime.copies) {
     expect(from).toBe('build');
-    for (const source of sources) await cp(join(build, source.replace(/^\/app\/?/, '')), join(root, destination.replace(/^\.\//, 'app/')), { recursive: true });
+    for (const source of sources)
+      await cp(join(build, source.replace(/^\/app\/?/, '')), join(root, destination.replace(/^\.\//, 'app/')), {
+        recursive: true,
+      });
   }
   const [node = '', ...entrypointArgs] = dockerfile.runtime.entrypoint;
   await mkdir(join(root, dirname(node)), { recursive: true });
@@ -110,7 +125,12 @@ it('builds and runs as the Dockerfile says: non-root, read-only, proxying', asyn
   await expect(stat(join(root, 'app', 'src'))).rejects.toThrow();
 
   const args = entrypointArgs.map((arg) => (arg.startsWith('/') ? join(root, arg) : arg));
-  const ambassador = spawnAmbassadorProcess(join(root, node), args, [...EPHEMERAL_PORTS, ...cluster.ambassadorArgs], dockerfile.runtime.user);
+  const ambassador = spawnAmbassadorProcess(
+    join(root, node),
+    args,
+    [...EPHEMERAL_PORTS, ...cluster.ambassadorArgs],
+    dockerfile.runtime.user,
+  );
   try {
     const serving = await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
     const port = Number(String(serving['proxy']).split(':').pop());

@@ -22,10 +22,11 @@ import { resolveTarget } from '../../src/request/resolve.ts';
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 const POD_NAMESPACE = 'team-a';
 const CONFIGMAP = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings"},"data":{"mode":"fast"}}';
-const JOB = '{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"report"},"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"main","image":"busybox"}]}}}}';
+const JOB =
+  '{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"report"},"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"main","image":"busybox"}]}}}}';
 
 /** What the app does through the ambassador, besides a watch and a kubectl exec. */
-const APP_REQUESTS: ReadonlyArray<readonly [method: string, target: string, body?: string]> = [
+const APP_REQUESTS: readonly (readonly [method: string, target: string, body?: string])[] = [
   ['GET', '/api/v1/namespaces/team-a/pods'],
   ['GET', '/api/v1/namespaces/team-a/pods/web'],
   ['GET', '/api/v1/namespaces/team-a/pods/web/log'],
@@ -41,7 +42,7 @@ const APP_REQUESTS: ReadonlyArray<readonly [method: string, target: string, body
 const WATCH = '/api/v1/namespaces/team-a/pods?watch=1';
 
 /** Requests next to what the app did: another verb, namespace, resource, subresource, group or URL. */
-const NEAR_MISSES: ReadonlyArray<readonly [method: string, target: string]> = [
+const NEAR_MISSES: readonly (readonly [method: string, target: string])[] = [
   ['DELETE', '/api/v1/namespaces/team-a/pods/web'],
   ['PATCH', '/api/v1/namespaces/team-a/configmaps/settings'],
   ['DELETE', '/apis/batch/v1/namespaces/team-a/jobs/report'],
@@ -70,7 +71,13 @@ const METHOD_OF_VERB: Readonly<Record<string, string>> = {
   deletecollection: 'DELETE',
 };
 
-type AuditEvent = { stage: string; verb: string; requestURI: string; objectRef?: Record<string, string>; annotations: Record<string, string> };
+interface AuditEvent {
+  stage: string;
+  verb: string;
+  requestURI: string;
+  objectRef?: Record<string, string>;
+  annotations: Record<string, string>;
+}
 
 let cluster: TestCluster;
 let auditFile: string;
@@ -91,15 +98,29 @@ beforeAll(async () => {
     cleanEnv({ POD_NAMESPACE }),
   );
   for (const [method, target, body] of APP_REQUESTS) {
-    await send(recorder.port, method, target, body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } });
+    await send(
+      recorder.port,
+      method,
+      target,
+      body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } },
+    );
   }
   expect(await watchStatus(recorder.port, WATCH)).toBe(200);
-  execResult = await kubectl(await writeProxyKubeconfig(cluster.dir, recorder.url), ['exec', '-n', 'team-a', 'web', '--', 'echo', 'learned']);
+  execResult = await kubectl(await writeProxyKubeconfig(cluster.dir, recorder.url), [
+    'exec',
+    '-n',
+    'team-a',
+    'web',
+    '--',
+    'echo',
+    'learned',
+  ]);
   expect(await recorder.stop()).toBe(0); // writes what the audit log still buffers
 
   learned = await runAmbassador(['policy', 'learn', '--pod-namespace', POD_NAMESPACE, auditFile]);
   const compiled = compilePolicy(parseYaml(learned.stdout), 'learned.yaml', POD_NAMESPACE);
-  if (!compiled.ok) throw new Error(`the learned policy does not compile: ${compiled.problems.join('; ')}\n${learned.stdout}`);
+  if (!compiled.ok)
+    throw new Error(`the learned policy does not compile: ${compiled.problems.join('; ')}\n${learned.stdout}`);
   policy = compiled.policy;
 }, 60_000);
 
@@ -135,9 +156,16 @@ describe('--policy-mode log with rules: []', () => {
     expect(execResult).toMatchObject({ code: 0, stdout: 'learned\n' });
     const completed = (await auditEvents(auditFile)).filter((event) => event.stage === 'ResponseComplete');
     expect(completed.length).toBeGreaterThanOrEqual(APP_REQUESTS.length + 2);
-    expect(new Set(completed.map((event) => event.annotations['kube-api-ambassador/decision']))).toEqual(new Set(['would_deny']));
-    expect(completed.find((event) => event.objectRef?.['subresource'] === 'exec')).toMatchObject({ verb: 'get', objectRef: { resource: 'pods', name: 'web' } });
-    expect(recorder.logs.find((line) => line.msg === 'request denied by policy' && line['subresource'] === 'exec')).toMatchObject({ mode: 'log', resource: 'pods' });
+    expect(new Set(completed.map((event) => event.annotations['kube-api-ambassador/decision']))).toEqual(
+      new Set(['would_deny']),
+    );
+    expect(completed.find((event) => event.objectRef?.['subresource'] === 'exec')).toMatchObject({
+      verb: 'get',
+      objectRef: { resource: 'pods', name: 'web' },
+    });
+    expect(
+      recorder.logs.find((line) => line.msg === 'request denied by policy' && line['subresource'] === 'exec'),
+    ).toMatchObject({ mode: 'log', resource: 'pods' });
   });
 });
 
@@ -145,27 +173,67 @@ describe('policy learn', () => {
   it('prints a policy with a header saying what it learned from', () => {
     expect(learned.code).toBe(0);
     expect(learned.stderr).toBe('');
-    expect(learned.stdout).toContain(`# Learned by kube-api-ambassador policy learn from ${auditFile}; review it before enforcing it.`);
+    expect(learned.stdout).toContain(
+      `# Learned by kube-api-ambassador policy learn from ${auditFile}; review it before enforcing it.`,
+    );
     expect(learned.stdout).toMatch(/^# \d+ audit events, \d{4}-\d\d-\d\dT[\d:.]+Z to \d{4}-\d\d-\d\dT[\d:.]+Z\.$/m);
-    expect(learned.stdout).toMatch(/^# Learned from \d+ requests: 0 allowed, \d+ would have been denied \(--policy-mode log\), 0 throttled\.$/m);
-    expect(learned.stdout).toMatch(/^# Skipped: \d+ ResponseStarted events? \(each request counts once, at its last stage\)/m);
+    expect(learned.stdout).toMatch(
+      /^# Learned from \d+ requests: 0 allowed, \d+ would have been denied \(--policy-mode log\), 0 throttled\.$/m,
+    );
+    expect(learned.stdout).toMatch(
+      /^# Skipped: \d+ ResponseStarted events? \(each request counts once, at its last stage\)/m,
+    );
   });
 
   it('groups by namespace and resource, merges verbs, and writes the pod namespace as $(POD_NAMESPACE)', () => {
-    const { rules } = parseYaml(learned.stdout) as { rules: Array<Record<string, string[]>> };
-    expect(rules).toContainEqual({ verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['pods'], namespaces: ['$(POD_NAMESPACE)'] });
-    expect(rules).toContainEqual({ verbs: ['get'], apiGroups: [''], resources: ['pods/log'], namespaces: ['$(POD_NAMESPACE)'] });
+    const { rules } = parseYaml(learned.stdout) as { rules: Record<string, string[]>[] };
+    expect(rules).toContainEqual({
+      verbs: ['get', 'list', 'watch'],
+      apiGroups: [''],
+      resources: ['pods'],
+      namespaces: ['$(POD_NAMESPACE)'],
+    });
+    expect(rules).toContainEqual({
+      verbs: ['get'],
+      apiGroups: [''],
+      resources: ['pods/log'],
+      namespaces: ['$(POD_NAMESPACE)'],
+    });
     // exec over WebSocket is a GET that also needs create: the same verbs as the configmaps the app reads and creates.
-    expect(rules).toContainEqual({ verbs: ['get', 'create'], apiGroups: [''], resources: ['configmaps', 'pods/exec'], namespaces: ['$(POD_NAMESPACE)'] });
-    expect(rules).toContainEqual({ verbs: ['list'], apiGroups: [''], resources: ['configmaps'], namespaces: ['team-b'] });
-    expect(rules).toContainEqual({ verbs: ['list'], apiGroups: [''], resources: ['namespaces', 'nodes'], namespaces: [''] });
-    expect(rules.find((rule) => rule['apiGroups']?.includes('batch'))).toEqual({ verbs: ['get', 'create'], apiGroups: ['batch'], resources: ['jobs'], namespaces: ['$(POD_NAMESPACE)'] });
+    expect(rules).toContainEqual({
+      verbs: ['get', 'create'],
+      apiGroups: [''],
+      resources: ['configmaps', 'pods/exec'],
+      namespaces: ['$(POD_NAMESPACE)'],
+    });
+    expect(rules).toContainEqual({
+      verbs: ['list'],
+      apiGroups: [''],
+      resources: ['configmaps'],
+      namespaces: ['team-b'],
+    });
+    expect(rules).toContainEqual({
+      verbs: ['list'],
+      apiGroups: [''],
+      resources: ['namespaces', 'nodes'],
+      namespaces: [''],
+    });
+    expect(rules.find((rule) => rule['apiGroups']?.includes('batch'))).toEqual({
+      verbs: ['get', 'create'],
+      apiGroups: ['batch'],
+      resources: ['jobs'],
+      namespaces: ['$(POD_NAMESPACE)'],
+    });
     expect(rules.find((rule) => rule['nonResourceURLs']?.includes('/version'))).toMatchObject({ verbs: ['get'] });
     expect(learned.stdout).not.toContain('resourceNames:');
   });
 
   it('reads the log from stdin with -', async () => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'policy', 'learn', '--pod-namespace', POD_NAMESPACE, '-'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [...NODE_FLAGS, MAIN, 'policy', 'learn', '--pod-namespace', POD_NAMESPACE, '-'],
+      { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stdin.end(await readFile(auditFile));
@@ -177,10 +245,23 @@ describe('policy learn', () => {
   it('says what is wrong with its input, with exit code 1 or 2', async () => {
     const operationalOnly = join(cluster.dir, 'operational.log');
     await writeFile(operationalOnly, '{"level":"info","msg":"serving"}\n');
-    expect(await runAmbassador(['policy', 'learn', operationalOnly])).toMatchObject({ code: 1, stdout: '', stderr: expect.stringContaining(`no audit events in ${operationalOnly}`) as unknown });
-    expect(await runAmbassador(['policy', 'learn', join(cluster.dir, 'missing.log')])).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot read') as unknown });
-    expect(await runAmbassador(['policy', 'learn', '--policy', 'x.yaml', auditFile])).toMatchObject({ code: 2, stderr: expect.stringContaining('--policy is for policy check') as unknown });
-    expect(await runAmbassador(['policy', 'learn', '--pod-namespace', 'Team_A', auditFile])).toMatchObject({ code: 2, stderr: expect.stringContaining('"Team_A" is not a namespace name') as unknown });
+    expect(await runAmbassador(['policy', 'learn', operationalOnly])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: expect.stringContaining(`no audit events in ${operationalOnly}`) as unknown,
+    });
+    expect(await runAmbassador(['policy', 'learn', join(cluster.dir, 'missing.log')])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('cannot read') as unknown,
+    });
+    expect(await runAmbassador(['policy', 'learn', '--policy', 'x.yaml', auditFile])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--policy is for policy check') as unknown,
+    });
+    expect(await runAmbassador(['policy', 'learn', '--pod-namespace', 'Team_A', auditFile])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('"Team_A" is not a namespace name') as unknown,
+    });
   });
 });
 
@@ -193,7 +274,10 @@ describe('the learned policy allows exactly the recorded requests', () => {
       if (!parsed.ok) throw new Error(parsed.problem);
       const attributes = resolveAttributes(method, parsed.target);
       expect(attributes.verb, event.requestURI).toBe(event.verb);
-      expect(decides(method, event.requestURI, isStreamingSubresource(attributes)), `${method} ${event.requestURI}`).toBe(true);
+      expect(
+        decides(method, event.requestURI, isStreamingSubresource(attributes)),
+        `${method} ${event.requestURI}`,
+      ).toBe(true);
     }
   });
 
@@ -210,16 +294,27 @@ describe('the learned policy allows exactly the recorded requests', () => {
   it('serves the app again from an ambassador enforcing it, and refuses the near misses', async () => {
     const policyFile = join(cluster.dir, 'learned.yaml');
     await writeFile(policyFile, learned.stdout);
-    const enforcing = await startAmbassador([...cluster.ambassadorArgs, '--policy', policyFile, '--policy-mode', 'enforce'], cleanEnv({ POD_NAMESPACE }));
+    const enforcing = await startAmbassador(
+      [...cluster.ambassadorArgs, '--policy', policyFile, '--policy-mode', 'enforce'],
+      cleanEnv({ POD_NAMESPACE }),
+    );
     onTestFinished(() => enforcing.stop().then(() => undefined));
 
     for (const [method, target, body] of APP_REQUESTS) {
-      const res = await send(enforcing.port, method, target, body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } });
+      const res = await send(
+        enforcing.port,
+        method,
+        target,
+        body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } },
+      );
       expect(res.status, `${method} ${target}: ${res.text}`).not.toBe(403);
     }
     expect(await watchStatus(enforcing.port, WATCH)).toBe(200);
     const kubeconfig = await writeProxyKubeconfig(cluster.dir, enforcing.url);
-    expect(await kubectl(kubeconfig, ['exec', '-n', 'team-a', 'web', '--', 'echo', 'enforced'])).toMatchObject({ code: 0, stdout: 'enforced\n' });
+    expect(await kubectl(kubeconfig, ['exec', '-n', 'team-a', 'web', '--', 'echo', 'enforced'])).toMatchObject({
+      code: 0,
+      stdout: 'enforced\n',
+    });
     expect(enforcing.logs.filter((line) => line.msg === 'request denied by policy')).toEqual([]);
 
     for (const [method, target] of NEAR_MISSES) {

@@ -22,19 +22,34 @@ describe('start-up', () => {
   it('exits 2 with one clear sentence when it finds no cluster', async () => {
     const { code, stderr } = await runAmbassador([]);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^kube-api-ambassador: No cluster found: looked for the --server and --kubeconfig flags, in-cluster settings .*kubeconfig at .*\.kube\/config\.\n$/);
+    expect(stderr).toMatch(
+      /^kube-api-ambassador: No cluster found: looked for the --server and --kubeconfig flags, in-cluster settings .*kubeconfig at .*\.kube\/config\.\n$/,
+    );
   });
 
   it('lists every invalid option at once, naming each, and exits 2', async () => {
-    const { code, stderr } = await runAmbassador(['--port', 'eighty', '--upstream-timeout', '5q', '--accept-paths', '(', '--nope'], cleanEnv({ KUBE_API_AMBASSADOR_LOG_LEVEL: 'loud' }));
+    const { code, stderr } = await runAmbassador(
+      ['--port', 'eighty', '--upstream-timeout', '5q', '--accept-paths', '(', '--nope'],
+      cleanEnv({ KUBE_API_AMBASSADOR_LOG_LEVEL: 'loud' }),
+    );
     expect(code).toBe(2);
-    for (const expected of ['--nope: unknown flag', '--port: must be a port number', '--upstream-timeout: must be a duration', '--accept-paths: "(" is not a valid regular expression', 'KUBE_API_AMBASSADOR_LOG_LEVEL: must be one of']) {
+    for (const expected of [
+      '--nope: unknown flag',
+      '--port: must be a port number',
+      '--upstream-timeout: must be a duration',
+      '--accept-paths: "(" is not a valid regular expression',
+      'KUBE_API_AMBASSADOR_LOG_LEVEL: must be one of',
+    ]) {
       expect(stderr).toContain(expected);
     }
   });
 
   it('exits 2 when the token file is missing', async () => {
-    const { code, stderr } = await runAmbassador([...cluster.ambassadorArgs, '--token-file', join(cluster.dir, 'absent')]);
+    const { code, stderr } = await runAmbassador([
+      ...cluster.ambassadorArgs,
+      '--token-file',
+      join(cluster.dir, 'absent'),
+    ]);
     expect(code).toBe(2);
     expect(stderr).toContain(`cannot load credentials from the --server flag`);
     expect(stderr).toContain('ENOENT');
@@ -43,7 +58,25 @@ describe('start-up', () => {
   it('documents every option with its environment variable in --help', async () => {
     const { code, stdout } = await runAmbassador(['--help']);
     expect(code).toBe(0);
-    for (const flag of ['--port', '--address', '--unix-socket', '--accept-hosts', '--accept-paths', '--reject-paths', '--reject-methods', '--disable-filter', '--api-prefix', '--keepalive', '--server', '--kubeconfig', '--context', '--service-account-dir', '--upstream-timeout', '--admin-port', '--shutdown-grace-period']) {
+    for (const flag of [
+      '--port',
+      '--address',
+      '--unix-socket',
+      '--accept-hosts',
+      '--accept-paths',
+      '--reject-paths',
+      '--reject-methods',
+      '--disable-filter',
+      '--api-prefix',
+      '--keepalive',
+      '--server',
+      '--kubeconfig',
+      '--context',
+      '--service-account-dir',
+      '--upstream-timeout',
+      '--admin-port',
+      '--shutdown-grace-period',
+    ]) {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toContain('[KUBE_API_AMBASSADOR_ACCEPT_HOSTS]');
@@ -65,7 +98,11 @@ describe('start-up', () => {
 
   it.each<[string, (port: number) => string[], string]>([
     ['the proxy', (port) => ['--port', String(port)], 'the proxy on 127.0.0.1:PORT (--address, --port)'],
-    ['the probes and metrics', (port) => ['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', String(port)], 'the probes and metrics on 127.0.0.1:PORT (--admin-address, --admin-port)'],
+    [
+      'the probes and metrics',
+      (port) => ['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', String(port)],
+      'the probes and metrics on 127.0.0.1:PORT (--admin-address, --admin-port)',
+    ],
   ])('says in one line, without a stack, that %s cannot listen on a port in use', async (_, flags, names) => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
@@ -73,7 +110,9 @@ describe('start-up', () => {
       const port = (taken.address() as AddressInfo).port;
       const { code, stdout, stderr } = await runAmbassador([...cluster.ambassadorArgs, ...flags(port)]);
       expect(code).toBe(1);
-      expect(stderr).toBe(`kube-api-ambassador: cannot listen for ${names.replace('PORT', String(port))}: the address is in use, by another process or another ambassador\n`);
+      expect(stderr).toBe(
+        `kube-api-ambassador: cannot listen for ${names.replace('PORT', String(port))}: the address is in use, by another process or another ambassador\n`,
+      );
       expect(stdout).not.toContain('"stack"');
     } finally {
       taken.close();
@@ -82,7 +121,10 @@ describe('start-up', () => {
 
   it('takes options from environment variables, flags winning', async () => {
     // The harness passes --port 0, which must win over the variable's port 1.
-    const ambassador = await startAmbassador(cluster.ambassadorArgs, cleanEnv({ KUBE_API_AMBASSADOR_API_PREFIX: '/k8s/', KUBE_API_AMBASSADOR_PORT: '1' }));
+    const ambassador = await startAmbassador(
+      cluster.ambassadorArgs,
+      cleanEnv({ KUBE_API_AMBASSADOR_API_PREFIX: '/k8s/', KUBE_API_AMBASSADOR_PORT: '1' }),
+    );
     try {
       expect(ambassador.port).not.toBe(1);
       const res = await send(ambassador.port, 'GET', '/k8s/api/v1/namespaces/default/pods');
@@ -96,15 +138,25 @@ describe('start-up', () => {
 });
 
 it('is started with the same Node flags by npm start as by these tests', async () => {
-  const manifest = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  const manifest = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
   expect(manifest.scripts['start']).toBe(`node ${NODE_FLAGS.join(' ')} src/main.ts`);
 });
 
-it('warns at start when the pod uses host networking (the Downward API\'s pod and host IPs are equal)', async () => {
-  const hostNetwork = await startAmbassador(cluster.ambassadorArgs, cleanEnv({ POD_IP: '10.0.0.7', HOST_IP: '10.0.0.7' }));
-  const podNetwork = await startAmbassador(cluster.ambassadorArgs, cleanEnv({ POD_IP: '10.244.1.9', HOST_IP: '10.0.0.7' }));
+it("warns at start when the pod uses host networking (the Downward API's pod and host IPs are equal)", async () => {
+  const hostNetwork = await startAmbassador(
+    cluster.ambassadorArgs,
+    cleanEnv({ POD_IP: '10.0.0.7', HOST_IP: '10.0.0.7' }),
+  );
+  const podNetwork = await startAmbassador(
+    cluster.ambassadorArgs,
+    cleanEnv({ POD_IP: '10.244.1.9', HOST_IP: '10.0.0.7' }),
+  );
   try {
-    await hostNetwork.waitForLog((line) => line.level === 'warn' && String(line.msg).startsWith('the pod uses host networking'));
+    await hostNetwork.waitForLog(
+      (line) => line.level === 'warn' && String(line.msg).startsWith('the pod uses host networking'),
+    );
     expect(podNetwork.logs.some((line) => String(line.msg).startsWith('the pod uses host networking'))).toBe(false);
   } finally {
     await hostNetwork.stop();
@@ -115,7 +167,15 @@ it('warns at start when the pod uses host networking (the Downward API\'s pod an
 describe('listeners', () => {
   it('serves a Unix socket, created owner-only', async () => {
     const socketPath = join(cluster.dir, 'ambassador.sock');
-    const ambassador = spawnAmbassador([...cluster.ambassadorArgs, '--unix-socket', socketPath, '--admin-address', '127.0.0.1', '--admin-port', '0']);
+    const ambassador = spawnAmbassador([
+      ...cluster.ambassadorArgs,
+      '--unix-socket',
+      socketPath,
+      '--admin-address',
+      '127.0.0.1',
+      '--admin-port',
+      '0',
+    ]);
     try {
       await ambassador.waitForLog((line) => line['proxy'] === socketPath);
       expect((await stat(socketPath)).mode & 0o077).toBe(0); // no access for group or others
@@ -146,12 +206,20 @@ describe('SIGTERM', () => {
     const ambassador = await startAmbassador([...cluster.ambassadorArgs, '--shutdown-grace-period', '20s']);
     cluster.api.putPod('default', 'drain');
     const watchEnded = new Promise<string>((resolve, reject) => {
-      request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/default/pods?watch=1', headers: { host: 'localhost' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve(body));
-        res.on('error', reject);
-      })
+      request(
+        {
+          host: '127.0.0.1',
+          port: ambassador.port,
+          path: '/api/v1/namespaces/default/pods?watch=1',
+          headers: { host: 'localhost' },
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve(body));
+          res.on('error', reject);
+        },
+      )
         .on('error', reject)
         .end();
     });
@@ -159,7 +227,9 @@ describe('SIGTERM', () => {
 
     // An upload whose body is still arriving when SIGTERM comes must complete. "100 Continue" is
     // the proxy saying it has accepted the request and is handling it.
-    const body = Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'during-drain' } }));
+    const body = Buffer.from(
+      JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'during-drain' } }),
+    );
     let continued!: () => void;
     const accepted = new Promise<void>((resolve) => (continued = resolve));
     const upload = request({
@@ -167,7 +237,12 @@ describe('SIGTERM', () => {
       port: ambassador.port,
       method: 'POST',
       path: '/api/v1/namespaces/default/configmaps',
-      headers: { host: 'localhost', 'content-type': 'application/json', 'content-length': String(body.length), expect: '100-continue' },
+      headers: {
+        host: 'localhost',
+        'content-type': 'application/json',
+        'content-length': String(body.length),
+        expect: '100-continue',
+      },
     });
     const uploaded = new Promise<number>((resolve, reject) => {
       upload.on('continue', continued);
@@ -203,7 +278,11 @@ describe('in-cluster and kubeconfig discovery', () => {
 
   it('uses KUBERNETES_SERVICE_HOST/PORT and the service account folder', async () => {
     const dir = await serviceAccountDir();
-    const env = cleanEnv({ KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(cluster.api.port), KUBE_API_AMBASSADOR_SERVICE_ACCOUNT_DIR: dir });
+    const env = cleanEnv({
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(cluster.api.port),
+      KUBE_API_AMBASSADOR_SERVICE_ACCOUNT_DIR: dir,
+    });
     const ambassador = await startAmbassador([], env);
     try {
       const serving = await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
@@ -215,23 +294,33 @@ describe('in-cluster and kubeconfig discovery', () => {
     }
   });
 
-  it('takes a kubeconfig user\'s tokenFile, as kubectl does, and re-reads it as it rotates', async () => {
+  it("takes a kubeconfig user's tokenFile, as kubectl does, and re-reads it as it rotates", async () => {
     const kubeconfig = join(cluster.dir, 'kubeconfig-token-file');
-    await writeFile(kubeconfig, singleContextKubeconfig({ server: cluster.api.url, 'certificate-authority': cluster.pki.caFile }, { tokenFile: cluster.tokenFile }));
+    await writeFile(
+      kubeconfig,
+      singleContextKubeconfig(
+        { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile },
+        { tokenFile: cluster.tokenFile },
+      ),
+    );
     const ambassador = await startAmbassador(['--kubeconfig', kubeconfig, '--credential-refresh-interval', '100ms']);
     try {
       expect((await send(ambassador.port, 'GET', '/version?token-file=1')).status).toBe(200);
-      expect((await cluster.api.waitForRequest((r) => r.url === '/version?token-file=1')).headers.authorization).toBe('Bearer first-token');
+      expect((await cluster.api.waitForRequest((r) => r.url === '/version?token-file=1')).headers.authorization).toBe(
+        'Bearer first-token',
+      );
       await cluster.rotateToken('second-token');
       expect((await send(ambassador.port, 'GET', '/version?token-file=2')).status).toBe(200);
       // Answered 200 only with the new token: re-read on the timer, or at once after the old one's 401.
-      expect(cluster.api.requests.filter((r) => r.url === '/version?token-file=2').at(-1)?.headers.authorization).toBe('Bearer second-token');
+      expect(cluster.api.requests.filter((r) => r.url === '/version?token-file=2').at(-1)?.headers.authorization).toBe(
+        'Bearer second-token',
+      );
     } finally {
       await ambassador.stop();
     }
   });
 
-  it('uses a kubeconfig\'s current context, or the one --context names', async () => {
+  it("uses a kubeconfig's current context, or the one --context names", async () => {
     const kubeconfig = join(cluster.dir, 'kubeconfig');
     await writeFile(
       kubeconfig,
@@ -242,7 +331,22 @@ describe('in-cluster and kubeconfig discovery', () => {
           { name: 'test', cluster: { server: cluster.api.url, 'certificate-authority': cluster.pki.caFile } },
           { name: 'nowhere', cluster: { server: 'https://127.0.0.1:1', 'certificate-authority': cluster.pki.caFile } },
         ],
-        users: [{ name: 'exec-user', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'sh', args: ['-c', `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat ${cluster.tokenFile})"`], interactiveMode: 'Never' } } }],
+        users: [
+          {
+            name: 'exec-user',
+            user: {
+              exec: {
+                apiVersion: 'client.authentication.k8s.io/v1',
+                command: 'sh',
+                args: [
+                  '-c',
+                  `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat ${cluster.tokenFile})"`,
+                ],
+                interactiveMode: 'Never',
+              },
+            },
+          },
+        ],
         contexts: [
           { name: 'broken', context: { cluster: 'nowhere', user: 'exec-user' } },
           { name: 'working', context: { cluster: 'test', user: 'exec-user' } },

@@ -11,13 +11,13 @@ const root = new URL('../../', import.meta.url).pathname;
 
 type Document = Record<string, unknown>;
 
-function at(value: unknown, ...path: Array<string | number>): unknown {
+function at(value: unknown, ...path: (string | number)[]): unknown {
   let current = value;
   for (const key of path) current = (current as Record<string | number, unknown> | undefined)?.[key];
   return current;
 }
 
-it('manifests/monitoring renders with kubectl kustomize, and matches the README\'s sidecar snippet', async () => {
+it("manifests/monitoring renders with kubectl kustomize, and matches the README's sidecar snippet", async () => {
   const home = await mkdtemp(join(tmpdir(), 'kustomize-home-'));
   const { stdout } = await execFileAsync('kubectl', ['kustomize', join(root, 'manifests/monitoring')], {
     env: { PATH: process.env['PATH'] ?? '', HOME: home, KUBECONFIG: join(home, 'none') },
@@ -29,7 +29,9 @@ it('manifests/monitoring renders with kubectl kustomize, and matches the README\
   const selector = at(podMonitor, 'spec', 'selector', 'matchLabels') as Record<string, string>;
 
   const readme = await readFile(join(root, 'README.md'), 'utf8');
-  const snippet = load(/### Add it to a Deployment\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1] ?? '') as Document;
+  const snippet = load(
+    /### Add it to a Deployment\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1] ?? '',
+  ) as Document;
   expect(at(snippet, 'spec', 'template', 'metadata', 'labels')).toMatchObject(selector);
   const sidecar = at(snippet, 'spec', 'template', 'spec', 'initContainers', 0);
   expect(at(sidecar, 'ports', 0)).toEqual({ name: 'ambassador-admin', containerPort: 8002 });

@@ -38,7 +38,10 @@ beforeAll(async () => {
   cluster = await startTestCluster();
   const policyFile = join(cluster.dir, 'policy.yaml');
   await writeFile(policyFile, POLICY);
-  ambassador = await startAmbassador([...cluster.ambassadorArgs, '--policy', policyFile, '--policy-mode', 'enforce'], cleanEnv());
+  ambassador = await startAmbassador(
+    [...cluster.ambassadorArgs, '--policy', policyFile, '--policy-mode', 'enforce'],
+    cleanEnv(),
+  );
 });
 
 afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
@@ -78,7 +81,8 @@ function samplesOf(exposition: string, name: string): Series[] {
   for (const line of exposition.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
     const labels: Record<string, string> = {};
-    for (const pair of line.slice(name.length + 1, line.lastIndexOf('}')).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] ?? ''] = pair[2] ?? '';
+    for (const pair of line.slice(name.length + 1, line.lastIndexOf('}')).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels[pair[1] ?? ''] = pair[2] ?? '';
     series.push({ labels, value: Number(line.slice(line.lastIndexOf(' ') + 1)) });
   }
   return series;
@@ -105,11 +109,21 @@ it('keeps every label of 2,000 invented paths in a closed set, and real resource
   const sendInvented = (i: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const method = METHODS[i % METHODS.length] ?? 'GET';
-      request({ host: '127.0.0.1', port: ambassador.port, method, path: inventedPath(i), agent, headers: { host: 'localhost' } }, (res) => {
-        statuses.set(res.statusCode ?? 0, (statuses.get(res.statusCode ?? 0) ?? 0) + 1);
-        res.resume();
-        res.on('end', resolve);
-      })
+      request(
+        {
+          host: '127.0.0.1',
+          port: ambassador.port,
+          method,
+          path: inventedPath(i),
+          agent,
+          headers: { host: 'localhost' },
+        },
+        (res) => {
+          statuses.set(res.statusCode ?? 0, (statuses.get(res.statusCode ?? 0) ?? 0) + 1);
+          res.resume();
+          res.on('end', resolve);
+        },
+      )
         .on('error', reject)
         .end();
     });
@@ -120,11 +134,14 @@ it('keeps every label of 2,000 invented paths in a closed set, and real resource
   expect(statuses.get(404)).toBeGreaterThan(INVENTED_PATHS / 4);
   expect([...statuses.keys()].filter((code) => code !== 403 && code !== 404)).toHaveLength(100);
 
-  cluster.api.script((method, url) => method === 'GET' && url === '/apis/stable.example.com/v1/namespaces/open/crontabs', {
-    status: 200,
-    headers: { 'content-type': 'application/json' },
-    body: '{"kind":"CronTabList","apiVersion":"stable.example.com/v1","metadata":{},"items":[]}',
-  });
+  cluster.api.script(
+    (method, url) => method === 'GET' && url === '/apis/stable.example.com/v1/namespaces/open/crontabs',
+    {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: '{"kind":"CronTabList","apiVersion":"stable.example.com/v1","metadata":{},"items":[]}',
+    },
+  );
   expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/open/secrets/db')).status).toBe(404);
   expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/closed/secrets')).status).toBe(403);
   expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/open/pods')).status).toBe(200);
@@ -141,12 +158,20 @@ it('keeps every label of 2,000 invented paths in a closed set, and real resource
   expect.soft(valuesOf(series, 'version')).toEqual(['other', 'v1']);
   expect.soft(valuesOf(series, 'resource')).toEqual(['crontabs', 'deployments', 'other', 'pods', 'secrets']);
   expect.soft(valuesOf(series, 'subresource')).toEqual(['', 'other', 'proxy']);
-  expect.soft(valuesOf(series, 'verb')).toEqual(['CONNECT', 'DELETE', 'DELETECOLLECTION', 'GET', 'LIST', 'POST', 'PUT', 'other']);
+  expect
+    .soft(valuesOf(series, 'verb'))
+    .toEqual(['CONNECT', 'DELETE', 'DELETECOLLECTION', 'GET', 'LIST', 'POST', 'PUT', 'other']);
   expect.soft(valuesOf(series, 'code')).toEqual(['200', '2xx', '403', '404', '5xx']);
 
   const secrets = { group: '', version: 'v1', resource: 'secrets', subresource: '' };
   expect.soft(valueOf(series, { ...secrets, verb: 'GET', code: '404', decision: 'allow' })).toBe(1);
   expect.soft(valueOf(series, { ...secrets, verb: 'LIST', code: '403', decision: 'deny' })).toBe(1);
-  expect.soft(valueOf(series, { group: '', version: 'v1', resource: 'pods', verb: 'LIST', code: '200', decision: 'allow' })).toBe(1);
-  expect.soft(valueOf(series, { group: 'stable.example.com', version: 'v1', resource: 'crontabs', verb: 'LIST', code: '200' })).toBe(1);
+  expect
+    .soft(valueOf(series, { group: '', version: 'v1', resource: 'pods', verb: 'LIST', code: '200', decision: 'allow' }))
+    .toBe(1);
+  expect
+    .soft(
+      valueOf(series, { group: 'stable.example.com', version: 'v1', resource: 'crontabs', verb: 'LIST', code: '200' }),
+    )
+    .toBe(1);
 }, 120_000);

@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { unsignedJwt } from '../support/requests.ts';
-import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import {
+  startAmbassador,
+  startClusterAndAmbassador,
+  stopClusterAndAmbassador,
+  type RunningAmbassador,
+} from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { promtoolCheckMetrics, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
@@ -48,25 +53,56 @@ function valueOf(series: Series[], name: string, labels: Record<string, string>)
 }
 
 describe('the /metrics endpoint', () => {
-  it('counts requests with apiserver_request_total\'s labels plus the decision, and passes promtool', async () => {
-    for (let i = 0; i < 3; i++) expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/pods')).status).toBe(200);
+  it("counts requests with apiserver_request_total's labels plus the decision, and passes promtool", async () => {
+    for (let i = 0; i < 3; i++)
+      expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/pods')).status).toBe(200);
     expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/pods/missing')).status).toBe(404);
-    expect((await send(ambassador.port, 'POST', '/api/v1/namespaces/metrics/pods?dryRun=All', { headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBeGreaterThanOrEqual(400);
-    expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/configmaps', { headers: { host: 'evil.example' } })).status).toBe(403);
+    expect(
+      (
+        await send(ambassador.port, 'POST', '/api/v1/namespaces/metrics/pods?dryRun=All', {
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
+    ).toBeGreaterThanOrEqual(400);
+    expect(
+      (
+        await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/configmaps', {
+          headers: { host: 'evil.example' },
+        })
+      ).status,
+    ).toBe(403);
     expect((await send(ambassador.port, 'GET', '/api/v1/namespaces/metrics/%2e%2e/secrets')).status).toBe(400);
 
     const { text, series } = await scrape();
     const requests = 'kube_api_ambassador_requests_total';
     const pods = { group: '', version: 'v1', resource: 'pods', subresource: '' };
-    expect(valueOf(series, requests, { ...pods, verb: 'LIST', scope: 'namespace', code: '200', decision: 'allow', dry_run: '' })).toBe(3);
-    expect(valueOf(series, requests, { ...pods, verb: 'GET', scope: 'resource', code: '404', decision: 'allow' })).toBe(1);
-    expect(valueOf(series, requests, { ...pods, verb: 'POST', scope: 'resource', decision: 'allow', dry_run: 'All' })).toBe(1);
+    expect(
+      valueOf(series, requests, {
+        ...pods,
+        verb: 'LIST',
+        scope: 'namespace',
+        code: '200',
+        decision: 'allow',
+        dry_run: '',
+      }),
+    ).toBe(3);
+    expect(valueOf(series, requests, { ...pods, verb: 'GET', scope: 'resource', code: '404', decision: 'allow' })).toBe(
+      1,
+    );
+    expect(
+      valueOf(series, requests, { ...pods, verb: 'POST', scope: 'resource', decision: 'allow', dry_run: 'All' }),
+    ).toBe(1);
     expect(valueOf(series, requests, { verb: 'GET', resource: '', code: '403', decision: 'deny' })).toBe(1);
     expect(valueOf(series, requests, { verb: 'GET', resource: '', code: '400', decision: 'invalid' })).toBe(1);
-    expect(valueOf(series, 'kube_api_ambassador_request_duration_seconds_count', { verb: 'LIST', resource: 'pods' })).toBe(3);
+    expect(
+      valueOf(series, 'kube_api_ambassador_request_duration_seconds_count', { verb: 'LIST', resource: 'pods' }),
+    ).toBe(3);
     expect(valueOf(series, 'kube_api_ambassador_received_bytes_total', {})).toBeGreaterThan(0);
     expect(valueOf(series, 'kube_api_ambassador_sent_bytes_total', {})).toBeGreaterThan(0);
-    expect(valueOf(series, 'kube_api_ambassador_build_info', { version: '0.1.0', node_version: process.version })).toBe(1);
+    expect(valueOf(series, 'kube_api_ambassador_build_info', { version: '0.1.0', node_version: process.version })).toBe(
+      1,
+    );
     expect(valueOf(series, 'process_cpu_seconds_total', {})).toBeGreaterThan(0);
     expect(valueOf(series, 'nodejs_eventloop_lag_seconds', {})).toBeGreaterThanOrEqual(0);
 
@@ -83,7 +119,12 @@ describe('the /metrics endpoint', () => {
   });
 
   it('shows open watches and in-flight requests while they are open', async () => {
-    const watch = request({ host: '127.0.0.1', port: ambassador.port, path: '/api/v1/namespaces/metrics/pods?watch=1', headers: { host: 'localhost' } });
+    const watch = request({
+      host: '127.0.0.1',
+      port: ambassador.port,
+      path: '/api/v1/namespaces/metrics/pods?watch=1',
+      headers: { host: 'localhost' },
+    });
     const opened = new Promise<void>((resolve) => watch.on('response', () => resolve()));
     watch.on('error', () => undefined).end();
     await opened;
@@ -91,7 +132,12 @@ describe('the /metrics endpoint', () => {
       const { series } = await scrape();
       expect(valueOf(series, 'kube_api_ambassador_long_running_requests', { kind: 'watch' })).toBe(1);
       expect(valueOf(series, 'kube_api_ambassador_requests_in_flight', {})).toBeGreaterThanOrEqual(1);
-      expect(valueOf(series, 'kube_api_ambassador_long_running_first_byte_seconds_count', { verb: 'WATCH', resource: 'pods' })).toBeGreaterThanOrEqual(1);
+      expect(
+        valueOf(series, 'kube_api_ambassador_long_running_first_byte_seconds_count', {
+          verb: 'WATCH',
+          resource: 'pods',
+        }),
+      ).toBeGreaterThanOrEqual(1);
     } finally {
       watch.destroy();
     }
@@ -116,7 +162,9 @@ describe('the /metrics endpoint', () => {
           .end();
       });
     const paths = Array.from({ length: 10_000 }, (_, i) =>
-      i % 2 === 0 ? `/api/v1/namespaces/ns-${randomUUID()}/pods/${randomUUID()}` : `/apis/g${i}.example.com/v1/namespaces/x/r${randomUUID().slice(0, 8)}`,
+      i % 2 === 0
+        ? `/api/v1/namespaces/ns-${randomUUID()}/pods/${randomUUID()}`
+        : `/apis/g${i}.example.com/v1/namespaces/x/r${randomUUID().slice(0, 8)}`,
     );
     for (let i = 0; i < paths.length; i += 16) await Promise.all(paths.slice(i, i + 16).map(get));
 
@@ -124,7 +172,9 @@ describe('the /metrics endpoint', () => {
     const requestSeries = series.filter((s) => s.name === 'kube_api_ambassador_requests_total');
     expect(requestSeries.length).toBeLessThan(400);
     expect(requestSeries.reduce((sum, s) => sum + s.value, 0)).toBeGreaterThanOrEqual(10_000);
-    expect(valueOf(series, 'kube_api_ambassador_requests_total', { group: 'other', resource: 'other' })).toBeGreaterThan(4000);
+    expect(
+      valueOf(series, 'kube_api_ambassador_requests_total', { group: 'other', resource: 'other' }),
+    ).toBeGreaterThan(4000);
     for (const s of requestSeries) expect(JSON.stringify(s.labels)).not.toMatch(/ns-|[0-9a-f]{8}-[0-9a-f]{4}/);
   }, 120_000);
 
@@ -140,7 +190,9 @@ describe('a real Prometheus scraping the ambassador', () => {
   /** The PromQL under each question heading of the README's metrics section. */
   function readmeQuery(question: string): string {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const query = new RegExp(`\\*\\*${question.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\*\\*[^\\n]*(?:\\n[^\\n]+)*\\n\\n\`\`\`promql\\n([^\`]+)\`\`\``).exec(readme)?.[1];
+    const query = new RegExp(
+      `\\*\\*${question.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\*\\*[^\\n]*(?:\\n[^\\n]+)*\\n\\n\`\`\`promql\\n([^\`]+)\`\`\``,
+    ).exec(readme)?.[1];
     if (query === undefined) throw new Error(`no PromQL for "${question}" in the README`);
     return query.trim();
   }
@@ -156,7 +208,11 @@ describe('a real Prometheus scraping the ambassador', () => {
     await realCluster.rotateToken(jwt(Math.floor(Date.now() / 1000) + tokenLife));
     target = await startAmbassador(realCluster.ambassadorArgs);
     prometheus = await startPrometheus([new URL(target.adminUrl).host], 200);
-    realCluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/busy', { status: 429, headers: { 'retry-after': '1' }, body: '{}' });
+    realCluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/busy', {
+      status: 429,
+      headers: { 'retry-after': '1' },
+      body: '{}',
+    });
     realCluster.api.script((_, url) => url === '/api/v1/namespaces/default/pods/reset', 'reset');
 
     // Rates need an increase between two scrapes of a series: each kind of traffic once before a
@@ -173,7 +229,12 @@ describe('a real Prometheus scraping the ambassador', () => {
     await prometheus.scrapedAfter(Date.now());
     await traffic(2);
     // A watch held open through the last scrape, for the open-watches gauge.
-    openWatch = request({ host: '127.0.0.1', port: target.port, path: '/api/v1/namespaces/default/pods?watch=1', headers: { host: 'localhost' } });
+    openWatch = request({
+      host: '127.0.0.1',
+      port: target.port,
+      path: '/api/v1/namespaces/default/pods?watch=1',
+      headers: { host: 'localhost' },
+    });
     const opened = new Promise<void>((resolve) => openWatch?.on('response', () => resolve()));
     openWatch.on('error', () => undefined).end();
     await opened;
@@ -187,12 +248,16 @@ describe('a real Prometheus scraping the ambassador', () => {
     await realCluster?.close();
   });
 
-  it('answers the README\'s questions with the right numbers', async () => {
-    const listed = await prometheus.query('sum(kube_api_ambassador_requests_total{verb="LIST",resource="pods",code="200"})');
+  it("answers the README's questions with the right numbers", async () => {
+    const listed = await prometheus.query(
+      'sum(kube_api_ambassador_requests_total{verb="LIST",resource="pods",code="200"})',
+    );
     expect(listed.map((sample) => sample.value)).toEqual([3]);
 
     const deniedOrThrottled = await prometheus.query(readmeQuery('Which pods are denied or throttled?'));
-    const byKind = new Map(deniedOrThrottled.map((sample) => [`${sample.metric['decision']}/${sample.metric['code']}`, sample.value]));
+    const byKind = new Map(
+      deniedOrThrottled.map((sample) => [`${sample.metric['decision']}/${sample.metric['code']}`, sample.value]),
+    );
     expect([...byKind.keys()].sort()).toEqual(['allow/429', 'deny/403']);
     // increase() extrapolates to the window's edges, so it reads at least what happened, not exactly.
     expect(byKind.get('deny/403')).toBeGreaterThanOrEqual(2);
@@ -209,9 +274,13 @@ describe('a real Prometheus scraping the ambassador', () => {
     expect(expiring[0]?.value).toBeLessThanOrEqual(tokenLife);
   });
 
-  it("draws every panel of manifests/monitoring/dashboard.json: each query returns series", async () => {
-    const dashboard = JSON.parse(readFileSync(new URL('../../manifests/monitoring/dashboard.json', import.meta.url), 'utf8')) as GrafanaDashboard;
-    const panels = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]).filter((panel) => panel.type !== 'row');
+  it('draws every panel of manifests/monitoring/dashboard.json: each query returns series', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(new URL('../../manifests/monitoring/dashboard.json', import.meta.url), 'utf8'),
+    ) as GrafanaDashboard;
+    const panels = dashboard.panels
+      .flatMap((panel) => [panel, ...(panel.panels ?? [])])
+      .filter((panel) => panel.type !== 'row');
     expect(panels.map((panel) => panel.title)).toEqual([
       'Requests by verb',
       'Requests by resource',
@@ -225,9 +294,21 @@ describe('a real Prometheus scraping the ambassador', () => {
       'CPU',
     ]);
     const queries = [
-      ...panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ what: `${panel.title} ${target.refId}`, promql: grafanaToPromql(target.expr, dashboard) }))),
+      ...panels.flatMap((panel) =>
+        (panel.targets ?? []).map((target) => ({
+          what: `${panel.title} ${target.refId}`,
+          promql: grafanaToPromql(target.expr, dashboard),
+        })),
+      ),
       ...dashboard.templating.list.flatMap((variable) =>
-        variable.type === 'query' ? [{ what: `variable ${variable.name}`, promql: grafanaToPromql(labelValuesToPromql(variable.definition ?? ''), dashboard) }] : [],
+        variable.type === 'query'
+          ? [
+              {
+                what: `variable ${variable.name}`,
+                promql: grafanaToPromql(labelValuesToPromql(variable.definition ?? ''), dashboard),
+              },
+            ]
+          : [],
       ),
     ];
     expect(queries.length).toBeGreaterThan(panels.length);
@@ -242,13 +323,20 @@ describe('a real Prometheus scraping the ambassador', () => {
 interface GrafanaPanel {
   readonly type: string;
   readonly title: string;
-  readonly targets?: ReadonlyArray<{ readonly refId: string; readonly expr: string }>;
+  readonly targets?: readonly { readonly refId: string; readonly expr: string }[];
   readonly panels?: readonly GrafanaPanel[];
 }
 
 interface GrafanaDashboard {
   readonly panels: readonly GrafanaPanel[];
-  readonly templating: { readonly list: ReadonlyArray<{ readonly name: string; readonly type: string; readonly definition?: string; readonly allValue?: string }> };
+  readonly templating: {
+    readonly list: readonly {
+      readonly name: string;
+      readonly type: string;
+      readonly definition?: string;
+      readonly allValue?: string;
+    }[];
+  };
 }
 
 /**

@@ -34,7 +34,10 @@ beforeAll(async () => {
   cluster = await startTestCluster();
   policyFile = join(cluster.dir, 'policy.yaml');
   await writePolicy(JOB_LAUNCHER);
-  ambassador = await startAmbassador([...cluster.ambassadorArgs, '--policy', policyFile, '--policy-reload-interval', '100ms'], cleanEnv({ POD_NAMESPACE: 'team-a' }));
+  ambassador = await startAmbassador(
+    [...cluster.ambassadorArgs, '--policy', policyFile, '--policy-reload-interval', '100ms'],
+    cleanEnv({ POD_NAMESPACE: 'team-a' }),
+  );
   cluster.api.putPod('team-a', 'web');
   // The start-up RBAC check sends its reviews once; let it finish before tests count requests.
   await ambassador.waitForLog((line) => /^(acting as|cannot check the policy against RBAC)/.test(String(line.msg)));
@@ -71,7 +74,9 @@ describe('enforcing an allow-list', () => {
     await ambassador.waitForLog((line) => line.msg === 'request denied by policy' && line['resource'] === 'secrets');
     const metrics = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^kube_api_ambassador_policy_denials_total\{rule="",mode="enforce"\} [1-9]/m);
-    expect(metrics).toMatch(/^kube_api_ambassador_requests_total\{[^}]*resource="secrets"[^}]*decision="deny"\} [1-9]/m);
+    expect(metrics).toMatch(
+      /^kube_api_ambassador_requests_total\{[^}]*resource="secrets"[^}]*decision="deny"\} [1-9]/m,
+    );
   });
 
   it('decides a watch as a watch, however it is spelled', async () => {
@@ -90,23 +95,38 @@ describe('enforcing an allow-list', () => {
     '/api/v1/namespaces/kube-system/SECRETS',
   ])('refuses %s, and nothing reaches the API server', async (target) => {
     const before = cluster.api.requests.length;
-    const res = await curl(['--path-as-is', '-s', '-o', '/dev/null', '-w', '%{http_code}', `${ambassador.url}${target}`]);
+    const res = await curl([
+      '--path-as-is',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${ambassador.url}${target}`,
+    ]);
     expect(['400', '403']).toContain(res.stdout);
     expect(cluster.api.requests.length).toBe(before);
   });
 
   it('works with kubectl: allowed lists, and a refusal people can read', async () => {
     const kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
-    expect(await kubectl(kubeconfig, ['get', 'pods', '-n', 'team-a', '-o', 'name'])).toMatchObject({ code: 0, stdout: 'pod/web\n' });
+    expect(await kubectl(kubeconfig, ['get', 'pods', '-n', 'team-a', '-o', 'name'])).toMatchObject({
+      code: 0,
+      stdout: 'pod/web\n',
+    });
     const refused = await kubectl(kubeconfig, ['get', 'pods', '-n', 'kube-system']);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('Error from server (Forbidden): list on resource "pods" in API group "" in the namespace "kube-system" is forbidden');
+    expect(refused.stderr).toContain(
+      'Error from server (Forbidden): list on resource "pods" in API group "" in the namespace "kube-system" is forbidden',
+    );
   });
 
   it('lets exec run only the commands a rule names (and needs no --reject-paths change)', async () => {
     const kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
-    for (const env of [{}, { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }] as Array<Record<string, string>>) {
-      expect(await kubectl(kubeconfig, ['exec', '-n', 'team-a', 'web', '--', 'echo', 'allowed'], { env })).toMatchObject({ code: 0, stdout: 'allowed\n' });
+    for (const env of [{}, { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }] as Record<string, string>[]) {
+      expect(
+        await kubectl(kubeconfig, ['exec', '-n', 'team-a', 'web', '--', 'echo', 'allowed'], { env }),
+      ).toMatchObject({ code: 0, stdout: 'allowed\n' });
       const refused = await kubectl(kubeconfig, ['exec', '-n', 'team-a', 'web', '--', 'cat', '/etc/shadow'], { env });
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toContain('only the commands ["echo","allowed"]');
@@ -115,7 +135,9 @@ describe('enforcing an allow-list', () => {
 
   it('refuses kubectl port-forward under a ports condition, saying why', async () => {
     const kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
-    const refused = await kubectl(kubeconfig, ['port-forward', '-n', 'team-a', 'pod/web', '8080'], { env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } });
+    const refused = await kubectl(kubeconfig, ['port-forward', '-n', 'team-a', 'pod/web', '8080'], {
+      env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' },
+    });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('kubectl names its ports inside the stream');
   });
@@ -151,12 +173,16 @@ describe('changing the policy', () => {
     expect(await (await fetch(`${ambassador.adminUrl}/metrics`)).text()).toMatch(
       /^kube_api_ambassador_policy_denials_total\{rule="\\"exec-echo\\" \(rules\[2\]\)",mode="enforce"\} [1-9]/m,
     );
-    await writePolicy(`${JOB_LAUNCHER}\n  - { verbs: [list], apiGroups: [""], resources: [secrets], namespaces: [team-a] }\n`);
+    await writePolicy(
+      `${JOB_LAUNCHER}\n  - { verbs: [list], apiGroups: [""], resources: [secrets], namespaces: [team-a] }\n`,
+    );
     await ambassador.waitForLog((line) => line.msg === 'policy reloaded');
     expect((await send(ambassador.port, 'GET', secretsUrl)).status).not.toBe(403);
 
     await writePolicy('rules:\n  - verbs: [list]\n    resources: [secrets]\n');
-    const rejected = await ambassador.waitForLog((line) => line.msg === 'the changed policy is not valid; keeping the previous one in force');
+    const rejected = await ambassador.waitForLog(
+      (line) => line.msg === 'the changed policy is not valid; keeping the previous one in force',
+    );
     const reloads = await (await fetch(`${ambassador.adminUrl}/metrics`)).text();
     expect(reloads).toMatch(/^kube_api_ambassador_policy_reloads_total\{result="success"\} [1-9]/m);
     expect(reloads).toMatch(/^kube_api_ambassador_policy_reloads_total\{result="failure"\} [1-9]/m);
@@ -169,7 +195,10 @@ describe('changing the policy', () => {
 
 describe('trying a policy out', () => {
   it('--policy-mode log lets refused requests through and logs them', async () => {
-    const trial = await startAmbassador([...cluster.ambassadorArgs, '--policy', policyFile, '--policy-mode', 'log'], cleanEnv({ POD_NAMESPACE: 'team-a' }));
+    const trial = await startAmbassador(
+      [...cluster.ambassadorArgs, '--policy', policyFile, '--policy-mode', 'log'],
+      cleanEnv({ POD_NAMESPACE: 'team-a' }),
+    );
     onTestFinished(async () => {
       await trial.stop();
     });
@@ -181,38 +210,76 @@ describe('trying a policy out', () => {
   it('warns, at start and on reload, about verbs no request has, naming the verb meant', async () => {
     const typos = join(cluster.dir, 'typos.yaml');
     await writeFile(typos, 'rules:\n  - { name: read, verbs: [get, lsit], apiGroups: [""], resources: [pods] }\n');
-    const typed = await startAmbassador([...cluster.ambassadorArgs, '--policy', typos, '--policy-reload-interval', '100ms']);
+    const typed = await startAmbassador([
+      ...cluster.ambassadorArgs,
+      '--policy',
+      typos,
+      '--policy-reload-interval',
+      '100ms',
+    ]);
     onTestFinished(async () => {
       await typed.stop();
     });
-    const atStart = await typed.waitForLog((line) => line.level === 'warn' && String(line.msg).startsWith('rules[0].verbs: "lsit"'));
+    const atStart = await typed.waitForLog(
+      (line) => line.level === 'warn' && String(line.msg).startsWith('rules[0].verbs: "lsit"'),
+    );
     expect(atStart).toMatchObject({ policy: typos, msg: expect.stringContaining('(did you mean list?)') as unknown });
     expect((await send(typed.port, 'GET', '/api/v1/namespaces/team-a/pods')).status).toBe(403); // "lsit" allows nothing
-    await writeFile(`${typos}.next`, 'rules:\n  - { name: read, verbs: [get, list, wacth], apiGroups: [""], resources: [pods] }\n');
+    await writeFile(
+      `${typos}.next`,
+      'rules:\n  - { name: read, verbs: [get, list, wacth], apiGroups: [""], resources: [pods] }\n',
+    );
     await rename(`${typos}.next`, typos);
-    const onReload = await typed.waitForLog((line) => line.level === 'warn' && String(line.msg).startsWith('rules[0].verbs: "wacth"'));
+    const onReload = await typed.waitForLog(
+      (line) => line.level === 'warn' && String(line.msg).startsWith('rules[0].verbs: "wacth"'),
+    );
     expect(onReload.msg).toContain('(did you mean watch?)');
   });
 
   it('refuses to start with an invalid policy, listing every problem', async () => {
     const broken = join(cluster.dir, 'broken.yaml');
-    await writeFile(broken, 'rules:\n  - verb: [get]\n    resources: [pods]\n  - nonResourceURLs: [metrics]\n    verbs: [get]\n');
+    await writeFile(
+      broken,
+      'rules:\n  - verb: [get]\n    resources: [pods]\n  - nonResourceURLs: [metrics]\n    verbs: [get]\n',
+    );
     const { code, stderr } = await runAmbassador([...cluster.ambassadorArgs, '--policy', broken]);
     expect(code).toBe(2);
-    for (const problem of ['rules[0].verb: unknown field (did you mean verbs?)', 'rules[0].verbs: required', 'rules[1].nonResourceURLs: "metrics" must start with "/"']) {
+    for (const problem of [
+      'rules[0].verb: unknown field (did you mean verbs?)',
+      'rules[0].verbs: required',
+      'rules[1].nonResourceURLs: "metrics" must start with "/"',
+    ]) {
       expect(stderr).toContain(problem);
     }
   });
 
   it('policy check prints the attributes and decision without a cluster', async () => {
-    const { code, stdout } = await runAmbassador(['policy', 'check', '--policy', policyFile, '--pod-namespace', 'team-a', 'GET', '/api/v1/namespaces/team-a/pods?watch=1']);
+    const { code, stdout } = await runAmbassador([
+      'policy',
+      'check',
+      '--policy',
+      policyFile,
+      '--pod-namespace',
+      'team-a',
+      'GET',
+      '/api/v1/namespaces/team-a/pods?watch=1',
+    ]);
     expect(code).toBe(0);
     expect(stdout).toBe(
       'request     GET /api/v1/namespaces/team-a/pods?watch=1\n' +
         'attributes  verb="watch" apiGroup="" apiVersion="v1" namespace="team-a" resource="pods" subresource="" name=""\n' +
         'decision    allowed by rule "observe" (rules[0])\n',
     );
-    const refused = await runAmbassador(['policy', 'check', '--policy', policyFile, '--pod-namespace', 'team-a', 'DELETE', '/api/v1/namespaces/team-a/pods/web']);
+    const refused = await runAmbassador([
+      'policy',
+      'check',
+      '--policy',
+      policyFile,
+      '--pod-namespace',
+      'team-a',
+      'DELETE',
+      '/api/v1/namespaces/team-a/pods/web',
+    ]);
     expect(refused.code).toBe(3);
     expect(refused.stdout).toContain('decision    refused with 403: no rule of');
   });

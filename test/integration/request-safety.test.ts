@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmbassador, startClusterAndAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
+import {
+  startAmbassador,
+  startClusterAndAmbassador,
+  stopClusterAndAmbassador,
+  type RunningAmbassador,
+} from '../support/ambassador.ts';
 import type { TestCluster } from '../support/cluster.ts';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -15,8 +20,13 @@ beforeAll(async () => {
 afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
 /** Sends a request target verbatim (no client normalisation) and returns the parsed answer. */
-async function rawGet(target: string, headers = `Host: localhost:${ambassador.port}\r\n`): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
-  return parseRawResponse(await sendRaw(ambassador.port, `GET ${target} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`));
+async function rawGet(
+  target: string,
+  headers = `Host: localhost:${ambassador.port}\r\n`,
+): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
+  return parseRawResponse(
+    await sendRaw(ambassador.port, `GET ${target} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`),
+  );
 }
 
 describe('ambiguous request targets', () => {
@@ -45,7 +55,13 @@ describe('ambiguous request targets', () => {
     const before = cluster.api.requests.length;
     const { status, body } = await rawGet(target);
     expect(status).toBe(400);
-    expect(body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'BadRequest', code: 400 });
+    expect(body).toMatchObject({
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      reason: 'BadRequest',
+      code: 400,
+    });
     expect(cluster.api.requests.length).toBe(before);
   });
 
@@ -56,23 +72,38 @@ describe('ambiguous request targets', () => {
 
   it('writes a Status on a raw socket with the status line and headers of any other Status answer', async () => {
     const headOf = (raw: string) => raw.slice(0, raw.indexOf('\r\n\r\n')).split('\r\n');
-    const onSocket = headOf(await sendRaw(ambassador.port, `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n`));
-    const onResponse = headOf(await sendRaw(ambassador.port, 'GET /a//b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
+    const onSocket = headOf(
+      await sendRaw(ambassador.port, `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n`),
+    );
+    const onResponse = headOf(
+      await sendRaw(ambassador.port, 'GET /a//b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+    );
     expect(onSocket[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(onSocket[0]).toBe(onResponse[0]);
-    const names = (head: string[]) => head.slice(1).map((line) => line.slice(0, line.indexOf(':')).toLowerCase()).filter((name) => name !== 'date').sort();
+    const names = (head: string[]) =>
+      head
+        .slice(1)
+        .map((line) => line.slice(0, line.indexOf(':')).toLowerCase())
+        .filter((name) => name !== 'date')
+        .sort();
     expect(names(onSocket)).toEqual(names(onResponse));
     expect(onSocket).toContain('cache-control: no-store');
   });
 
   it('answers a request Node cannot parse with a Status, and stays up', async () => {
-    const raw = await sendRaw(ambassador.port, 'GET /version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    const raw = await sendRaw(
+      ambassador.port,
+      'GET /version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    );
     expect(parseRawResponse(raw)).toMatchObject({ status: 400, body: { kind: 'Status', reason: 'BadRequest' } });
     expect((await send(ambassador.port, 'GET', '/version')).status).toBe(200);
   });
 
   it('answers oversized headers with 431', async () => {
-    const raw = await sendRaw(ambassador.port, `GET /version HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const raw = await sendRaw(
+      ambassador.port,
+      `GET /version HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
     expect(parseRawResponse(raw)).toMatchObject({ status: 431, body: { kind: 'Status', code: 431 } });
   });
 
@@ -97,10 +128,13 @@ describe('DNS rebinding and cross-site protection', () => {
     expect(cluster.api.requests.length).toBe(before);
   });
 
-  it.each(['localhost', 'localhost:8001', '127.0.0.1:8001', '[::1]:8001', '[::1]'])('accepts the local Host %s', async (host) => {
-    const res = await send(ambassador.port, 'GET', '/version', { headers: { host } });
-    expect(res.status).toBe(200);
-  });
+  it.each(['localhost', 'localhost:8001', '127.0.0.1:8001', '[::1]:8001', '[::1]'])(
+    'accepts the local Host %s',
+    async (host) => {
+      const res = await send(ambassador.port, 'GET', '/version', { headers: { host } });
+      expect(res.status).toBe(200);
+    },
+  );
 
   it('refuses a cross-site Origin, and accepts a local one', async () => {
     const crossSite = await send(ambassador.port, 'GET', '/version', { headers: { origin: 'https://evil.example' } });
@@ -128,9 +162,15 @@ describe('clients that reset the connection after a refusal', () => {
   // Regression: Node gives upgrade sockets no 'error' listener, and the Python client resets the
   // connection after reading a refused exec's 403, which crashed the ambassador.
   it.each([
-    ['a refused upgrade', 'GET /api/v1/namespaces/default/pods/web/exec?command=ls HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'],
+    [
+      'a refused upgrade',
+      'GET /api/v1/namespaces/default/pods/web/exec?command=ls HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    ],
     ['a refused CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'],
-    ['a request Node cannot parse', 'GET /version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    [
+      'a request Node cannot parse',
+      'GET /version HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n',
+    ],
     ['oversized headers', `GET /version HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
   ])('keep the ambassador up: %s', async (_, bytes) => {
     await new Promise<void>((resolve, reject) => {
@@ -176,9 +216,12 @@ describe('filter flags', () => {
   it('honours --reject-methods, --accept-paths and --accept-hosts', async () => {
     const strict = await startAmbassador([
       ...cluster.ambassadorArgs,
-      '--reject-methods', '^DELETE$,^PUT$',
-      '--accept-paths', '^/api/v1/namespaces/default/,^/version$',
-      '--accept-hosts', '^app\\.local$',
+      '--reject-methods',
+      '^DELETE$,^PUT$',
+      '--accept-paths',
+      '^/api/v1/namespaces/default/,^/version$',
+      '--accept-hosts',
+      '^app\\.local$',
     ]);
     try {
       const asApp = { host: 'app.local:8001' };
@@ -211,7 +254,9 @@ describe('slow clients', () => {
     const strict = await startAmbassador([...cluster.ambassadorArgs, '--request-header-timeout', '300ms']);
     try {
       const answer = await new Promise<string>((resolve, reject) => {
-        const socket = connect(strict.port, '127.0.0.1', () => socket.write('GET /version HTTP/1.1\r\nHost: localhost\r\nX-Slow: '));
+        const socket = connect(strict.port, '127.0.0.1', () =>
+          socket.write('GET /version HTTP/1.1\r\nHost: localhost\r\nX-Slow: '),
+        );
         let received = '';
         socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
         socket.on('close', () => resolve(received));
@@ -224,7 +269,7 @@ describe('slow clients', () => {
     }
   });
 
-  it('serves with a --request-header-timeout longer than Node\'s 5-minute limit on a whole request', async () => {
+  it("serves with a --request-header-timeout longer than Node's 5-minute limit on a whole request", async () => {
     const patient = await startAmbassador([...cluster.ambassadorArgs, '--request-header-timeout', '6m']);
     try {
       expect((await send(patient.port, 'GET', '/version')).status).toBe(200);
@@ -252,20 +297,43 @@ describe('concurrency limits', () => {
   });
 
   it('answers 429 with Retry-After past --max-requests-in-flight, counting watches separately', async () => {
-    const limited = await startAmbassador([...cluster.ambassadorArgs, '--max-requests-in-flight', '2', '--max-long-running-requests', '1']);
+    const limited = await startAmbassador([
+      ...cluster.ambassadorArgs,
+      '--max-requests-in-flight',
+      '2',
+      '--max-long-running-requests',
+      '1',
+    ]);
     cluster.api.script((_, url) => url.startsWith('/api/v1/namespaces/default/pods/held'), 'hang');
     const held = ['/api/v1/namespaces/default/pods/held-1', '/api/v1/namespaces/default/pods/held-2'].map((path) => {
-      const req = request({ host: '127.0.0.1', port: limited.port, path, agent: false, headers: { host: 'localhost' } });
+      const req = request({
+        host: '127.0.0.1',
+        port: limited.port,
+        path,
+        agent: false,
+        headers: { host: 'localhost' },
+      });
       req.on('error', () => undefined).end();
       return req;
     });
-    const watch = request({ host: '127.0.0.1', port: limited.port, path: '/api/v1/namespaces/default/pods?watch=1', agent: false, headers: { host: 'localhost' } });
+    const watch = request({
+      host: '127.0.0.1',
+      port: limited.port,
+      path: '/api/v1/namespaces/default/pods?watch=1',
+      agent: false,
+      headers: { host: 'localhost' },
+    });
     try {
       await Promise.all(['held-1', 'held-2'].map((name) => cluster.api.waitForRequest((r) => r.url.endsWith(name))));
       const third = await send(limited.port, 'GET', '/api/v1/namespaces/default/pods/web');
       expect(third.status).toBe(429);
       expect(third.headers['retry-after']).toBe('1');
-      expect(third.json()).toMatchObject({ kind: 'Status', reason: 'TooManyRequests', code: 429, details: { retryAfterSeconds: 1 } });
+      expect(third.json()).toMatchObject({
+        kind: 'Status',
+        reason: 'TooManyRequests',
+        code: 429,
+        details: { retryAfterSeconds: 1 },
+      });
 
       const watching = new Promise<number>((resolve) => watch.on('response', (res) => resolve(res.statusCode ?? 0)));
       watch.on('error', () => undefined).end();

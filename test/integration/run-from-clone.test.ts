@@ -44,18 +44,32 @@ it('npm run build leaves dist/main.js executable, a node script', async () => {
   expect((await readFile(join(clone, 'dist/main.js'), 'utf8')).split('\n', 1)[0]).toBe('#!/usr/bin/env node');
 });
 
-it('npx kube-api-ambassador runs the package\'s own bin, on the project\'s Node.js, and its help lists the commands', async () => {
-  const { stdout } = await execFileAsync('npx', ['kube-api-ambassador', '--help'], { cwd: clone, env: shellEnv(), timeout: 60_000 });
+it("npx kube-api-ambassador runs the package's own bin, on the project's Node.js, and its help lists the commands", async () => {
+  const { stdout } = await execFileAsync('npx', ['kube-api-ambassador', '--help'], {
+    cwd: clone,
+    env: shellEnv(),
+    timeout: 60_000,
+  });
   expect(stdout).toMatch(/^ {2}policy check --policy FILE /m);
   expect(stdout).toMatch(/^ {2}policy learn /m);
-  const version = await execFileAsync('npx', ['kube-api-ambassador', '--version'], { cwd: clone, env: shellEnv(), timeout: 60_000 });
+  const version = await execFileAsync('npx', ['kube-api-ambassador', '--version'], {
+    cwd: clone,
+    env: shellEnv(),
+    timeout: 60_000,
+  });
   expect(version.stdout).toBe('kube-api-ambassador 0.1.0\n');
 });
 
-it('./dist/main.js serves the API when the node on the PATH is the project\'s', async () => {
+it("./dist/main.js serves the API when the node on the PATH is the project's", async () => {
   const cluster = await startTestCluster();
   const env = cleanEnv({ PATH: `${join(clone, 'node_modules/.bin')}:${shellEnv()['PATH'] ?? ''}` });
-  const ambassador = spawnAmbassadorProcess(join(clone, 'dist/main.js'), [], [...EPHEMERAL_PORTS, ...cluster.ambassadorArgs], undefined, env);
+  const ambassador = spawnAmbassadorProcess(
+    join(clone, 'dist/main.js'),
+    [],
+    [...EPHEMERAL_PORTS, ...cluster.ambassadorArgs],
+    undefined,
+    env,
+  );
   try {
     const serving = await ambassador.waitForLog((line) => typeof line['proxy'] === 'string');
     const port = Number(String(serving['proxy']).split(':').pop());

@@ -21,24 +21,30 @@ beforeAll(async () => {
 afterAll(() => stopClusterAndAmbassador({ cluster, ambassador }));
 
 /** Opens a streaming GET and hands back the response plus a reader that waits for text to arrive. */
-function openStream(path: string): Promise<{ response: IncomingMessage; waitFor: (text: string) => Promise<string>; close: () => void }> {
+function openStream(
+  path: string,
+): Promise<{ response: IncomingMessage; waitFor: (text: string) => Promise<string>; close: () => void }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: ambassador.port, path, headers: { host: 'localhost' } }, (response) => {
-      let received = '';
-      const waiters: Array<{ text: string; done: (all: string) => void }> = [];
-      response.setEncoding('utf8').on('data', (chunk: string) => {
-        received += chunk;
-        for (const waiter of waiters.splice(0)) {
-          if (received.includes(waiter.text)) waiter.done(received);
-          else waiters.push(waiter);
-        }
-      });
-      resolve({
-        response,
-        waitFor: (text) => (received.includes(text) ? Promise.resolve(received) : new Promise((done) => waiters.push({ text, done }))),
-        close: () => req.destroy(),
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port: ambassador.port, path, headers: { host: 'localhost' } },
+      (response) => {
+        let received = '';
+        const waiters: { text: string; done: (all: string) => void }[] = [];
+        response.setEncoding('utf8').on('data', (chunk: string) => {
+          received += chunk;
+          for (const waiter of waiters.splice(0)) {
+            if (received.includes(waiter.text)) waiter.done(received);
+            else waiters.push(waiter);
+          }
+        });
+        resolve({
+          response,
+          waitFor: (text) =>
+            received.includes(text) ? Promise.resolve(received) : new Promise((done) => waiters.push({ text, done })),
+          close: () => req.destroy(),
+        });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -115,7 +121,12 @@ describe.each([
   });
 
   it('forwards a port', async () => {
-    const forwarder = await startKubectl(kubeconfig, ['port-forward', 'pod/web', ':8080'], /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/, env);
+    const forwarder = await startKubectl(
+      kubeconfig,
+      ['port-forward', 'pod/web', ':8080'],
+      /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/,
+      env,
+    );
     try {
       const reply = await new Promise<string>((resolve, reject) => {
         const socket = connect(Number(forwarder.match[1]), '127.0.0.1', () => socket.write('ping through the tunnel'));
@@ -139,8 +150,13 @@ describe.each([
 describe('clients that leave mid-session', () => {
   it('closes the tunnel when kubectl exec is killed mid-session', async () => {
     const execGauge = async (): Promise<string | undefined> =>
-      /^kube_api_ambassador_long_running_requests\{kind="exec"\} (\d+)/m.exec(await (await fetch(`${ambassador.adminUrl}/metrics`)).text())?.[1];
-    const session = spawn('kubectl', ['exec', '-i', 'web', '--', 'cat'], { env: kubectlEnv(kubeconfig), stdio: ['pipe', 'pipe', 'pipe'] });
+      /^kube_api_ambassador_long_running_requests\{kind="exec"\} (\d+)/m.exec(
+        await (await fetch(`${ambassador.adminUrl}/metrics`)).text(),
+      )?.[1];
+    const session = spawn('kubectl', ['exec', '-i', 'web', '--', 'cat'], {
+      env: kubectlEnv(kubeconfig),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const echoed = new Promise<void>((resolve) => session.stdout.once('data', () => resolve()));
     session.stdin.write('still here\n');
     await echoed; // the session is up, end to end
@@ -151,7 +167,7 @@ describe('clients that leave mid-session', () => {
 });
 
 describe('refused upgrades', () => {
-  it('relays the API server\'s refusal and closes, never joining the sockets', async () => {
+  it("relays the API server's refusal and closes, never joining the sockets", async () => {
     cluster.api.script((_, url) => url.includes('/pods/web/exec') && url.includes('command=refused'), {
       status: 403,
       headers: { 'content-type': 'application/json' },

@@ -15,7 +15,8 @@ import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../supp
 
 const PROBE = new URL('../support/module-probe.ts', import.meta.url).pathname;
 /** The preloaded probe writes each OpenTelemetry module the process resolves to stderr. */
-const env = (extra: Record<string, string> = {}): Record<string, string> => cleanEnv({ NODE_OPTIONS: `--import ${PROBE}`, ...extra });
+const env = (extra: Record<string, string> = {}): Record<string, string> =>
+  cleanEnv({ NODE_OPTIONS: `--import ${PROBE}`, ...extra });
 /** Spans are exported in batches; a short delay keeps the tests quick (the standard OTEL_BSP_SCHEDULE_DELAY). */
 const QUICK_EXPORT = { OTEL_BSP_SCHEDULE_DELAY: '20' };
 const SPAN_KIND_SERVER = 2;
@@ -33,8 +34,14 @@ beforeAll(async () => {
   cluster = await startTestCluster();
   receiver = await startOtlpReceiver();
   [traced, sampleAll, untraced] = await Promise.all([
-    startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url], env({ ...QUICK_EXPORT, OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=web-0' })),
-    startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url, '--tracing-sampling-rate-per-million', '1000000'], env(QUICK_EXPORT)),
+    startAmbassador(
+      [...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url],
+      env({ ...QUICK_EXPORT, OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=web-0' }),
+    ),
+    startAmbassador(
+      [...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url, '--tracing-sampling-rate-per-million', '1000000'],
+      env(QUICK_EXPORT),
+    ),
     startAmbassador(cluster.ambassadorArgs, env()),
   ]);
 }, 30_000);
@@ -58,9 +65,15 @@ function clientContext(sampled: boolean): ClientContext {
 }
 
 /** The traceparent the API server received for the request made with this User-Agent. */
-async function upstreamTraceparent(userAgent: string): Promise<{ traceparent: string; tracestate: unknown; auditId: unknown }> {
+async function upstreamTraceparent(
+  userAgent: string,
+): Promise<{ traceparent: string; tracestate: unknown; auditId: unknown }> {
   const request = await cluster.api.waitForRequest((r) => r.headers['user-agent'] === userAgent);
-  return { traceparent: String(request.headers['traceparent']), tracestate: request.headers['tracestate'], auditId: request.headers['audit-id'] };
+  return {
+    traceparent: String(request.headers['traceparent']),
+    tracestate: request.headers['tracestate'],
+    auditId: request.headers['audit-id'],
+  };
 }
 
 function auditEvent(ambassador: RunningAmbassador, userAgent: string): Promise<LogLine> {
@@ -99,7 +112,8 @@ describe('with --tracing-endpoint', () => {
     expect(res.status).toBe(200);
 
     const upstream = await upstreamTraceparent('trace-list');
-    const [, traceId, parentId, flags] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(upstream.traceparent) ?? [];
+    const [, traceId, parentId, flags] =
+      /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(upstream.traceparent) ?? [];
     expect(traceId).toBe(client.traceId);
     expect(parentId).not.toBe(client.spanId);
     expect(flags).toBe('01');
@@ -150,9 +164,14 @@ describe('with --tracing-endpoint', () => {
   });
 
   it('marks a span whose request the API server failed as an error', async () => {
-    cluster.api.script((method, url) => method === 'GET' && url.startsWith('/api/v1/namespaces/team-a/configmaps/broken'), { status: 503, body: '{}' });
+    cluster.api.script(
+      (method, url) => method === 'GET' && url.startsWith('/api/v1/namespaces/team-a/configmaps/broken'),
+      { status: 503, body: '{}' },
+    );
     const client = clientContext(true);
-    const res = await send(traced.port, 'GET', '/api/v1/namespaces/team-a/configmaps/broken', { headers: { traceparent: client.traceparent } });
+    const res = await send(traced.port, 'GET', '/api/v1/namespaces/team-a/configmaps/broken', {
+      headers: { traceparent: client.traceparent },
+    });
     expect(res.status).toBe(503);
     const span = await spanOf(client.traceId);
     expect(span.statusCode).toBe(STATUS_ERROR);
@@ -161,12 +180,18 @@ describe('with --tracing-endpoint', () => {
 
   it("follows an unsampled client: the API server gets the ambassador's span id, unsampled, and nothing is exported", async () => {
     const unsampled = clientContext(false);
-    await send(traced.port, 'GET', '/api/v1/namespaces/team-a/pods/web', { headers: { traceparent: unsampled.traceparent, 'user-agent': 'trace-unsampled' } });
+    await send(traced.port, 'GET', '/api/v1/namespaces/team-a/pods/web', {
+      headers: { traceparent: unsampled.traceparent, 'user-agent': 'trace-unsampled' },
+    });
     const upstream = await upstreamTraceparent('trace-unsampled');
-    expect(upstream.traceparent).toMatch(new RegExp(`^00-${unsampled.traceId}-(?!${unsampled.spanId})[0-9a-f]{16}-00$`));
+    expect(upstream.traceparent).toMatch(
+      new RegExp(`^00-${unsampled.traceId}-(?!${unsampled.spanId})[0-9a-f]{16}-00$`),
+    );
     // A sampled request after it: once its span arrives, the unsampled one would have come before it.
     const sampled = clientContext(true);
-    await send(traced.port, 'GET', '/api/v1/namespaces/team-a/pods/web', { headers: { traceparent: sampled.traceparent } });
+    await send(traced.port, 'GET', '/api/v1/namespaces/team-a/pods/web', {
+      headers: { traceparent: sampled.traceparent },
+    });
     await spanOf(sampled.traceId);
     expect(receiver.spans.filter((span) => span.traceId === unsampled.traceId)).toEqual([]);
   });
@@ -186,11 +211,17 @@ describe('with --tracing-endpoint', () => {
     const [, traceId, spanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(upstream.traceparent) ?? [];
     const span = await spanOf(traceId ?? 'none');
     expect(span).toMatchObject({ spanId, parentSpanId: '', name: 'get /version' });
-    expect(span.attributes).toMatchObject({ 'k8s.request.verb': 'get', 'url.path': '/version', 'http.response.status_code': 200 });
+    expect(span.attributes).toMatchObject({
+      'k8s.request.verb': 'get',
+      'url.path': '/version',
+      'http.response.status_code': 200,
+    });
   });
 
   it('replaces an invalid client traceparent (and its tracestate) with a new trace', async () => {
-    await send(traced.port, 'GET', '/version', { headers: { traceparent: '00-not-a-trace-01', tracestate: 'vendor=x', 'user-agent': 'trace-invalid' } });
+    await send(traced.port, 'GET', '/version', {
+      headers: { traceparent: '00-not-a-trace-01', tracestate: 'vendor=x', 'user-agent': 'trace-invalid' },
+    });
     const upstream = await upstreamTraceparent('trace-invalid');
     expect(upstream.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     expect(upstream.tracestate).toBeUndefined();
@@ -209,7 +240,11 @@ describe('with --tracing-endpoint', () => {
     const span = await spanOf(client.traceId);
     expect(upstream.traceparent).toBe(`00-${client.traceId}-${span.spanId}-01`);
     expect(span).toMatchObject({ parentSpanId: client.spanId, name: 'get pods/portforward' });
-    expect(span.attributes).toMatchObject({ 'http.response.status_code': 101, 'k8s.request.subresource': 'portforward', 'kube_api_ambassador.decision': 'allow' });
+    expect(span.attributes).toMatchObject({
+      'http.response.status_code': 101,
+      'k8s.request.subresource': 'portforward',
+      'kube_api_ambassador.decision': 'allow',
+    });
   });
 
   it('exports the spans still buffered when it stops', async () => {
@@ -226,7 +261,13 @@ describe('with --tracing-endpoint', () => {
 
   it('keeps serving when the collector refuses the spans, and says so in its log', async () => {
     const refused = await startAmbassador(
-      [...cluster.ambassadorArgs, '--tracing-endpoint', receiver.url.replace('/v1/traces', '/refused'), '--tracing-sampling-rate-per-million', '1000000'],
+      [
+        ...cluster.ambassadorArgs,
+        '--tracing-endpoint',
+        receiver.url.replace('/v1/traces', '/refused'),
+        '--tracing-sampling-rate-per-million',
+        '1000000',
+      ],
       cleanEnv(QUICK_EXPORT),
     );
     try {
@@ -245,7 +286,10 @@ describe('with --tracing-endpoint', () => {
     const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/v1/traces`;
     // The exporter would wait a minute for it: longer than this test may take.
     const patient = { OTEL_EXPORTER_OTLP_TIMEOUT: '60000', OTEL_BSP_EXPORT_TIMEOUT: '60000' };
-    const held = await startAmbassador([...cluster.ambassadorArgs, '--tracing-endpoint', endpoint, '--tracing-sampling-rate-per-million', '1000000'], cleanEnv(patient));
+    const held = await startAmbassador(
+      [...cluster.ambassadorArgs, '--tracing-endpoint', endpoint, '--tracing-sampling-rate-per-million', '1000000'],
+      cleanEnv(patient),
+    );
     try {
       expect((await send(held.port, 'GET', '/version')).status).toBe(200);
       expect(await held.stop()).toBe(0);

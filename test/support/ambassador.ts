@@ -24,7 +24,10 @@ export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-siz
  * The image's flags as they come out in the manifests' limit, for a machine without that cgroup
  * (the benchmarks): --max-old-space-size-percentage would take half of the whole machine.
  */
-export const BUDGETED_NODE_FLAGS = ['--max-semi-space-size=1', `--max-old-space-size=${MANIFEST_MEMORY_LIMIT_MIB / 2}`] as const;
+export const BUDGETED_NODE_FLAGS = [
+  '--max-semi-space-size=1',
+  `--max-old-space-size=${MANIFEST_MEMORY_LIMIT_MIB / 2}`,
+] as const;
 /** The flag that gives the ambassador the manifests' budget, as their Downward API variable does. */
 export const BUDGET_ARGS = ['--memory-limit', `${MANIFEST_MEMORY_LIMIT_MIB}Mi`] as const;
 
@@ -48,7 +51,11 @@ export interface RunningAmbassador {
 
 /** A clean environment: PATH only, a fresh empty HOME, plus `extra`. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: mkdtempSync(join(tmpdir(), 'ambassador-home-')), ...extra };
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: mkdtempSync(join(tmpdir(), 'ambassador-home-')),
+    ...extra,
+  };
 }
 
 /** Flags that make the ambassador pick free ports on loopback and log them. */
@@ -71,7 +78,7 @@ export function spawnAmbassadorProcess(
   const waiters = new Set<{ predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  createInterface({ input: child.stdout }).on('line', (text) => {
     let line: LogLine;
     try {
       line = JSON.parse(text) as LogLine;
@@ -103,7 +110,9 @@ export function spawnAmbassadorProcess(
         const waiter = { predicate, resolve: (line: LogLine) => (clearTimeout(timer), resolve(line)) };
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`no matching log line within ${timeoutMs}ms; stderr: ${stderr}; logs: ${JSON.stringify(logs)}`));
+          reject(
+            new Error(`no matching log line within ${timeoutMs}ms; stderr: ${stderr}; logs: ${JSON.stringify(logs)}`),
+          );
         }, timeoutMs);
         waiters.add(waiter);
         void exited.then(() => {
@@ -123,7 +132,10 @@ export function spawnAmbassadorProcess(
 }
 
 /** Starts the ambassador and resolves once it serves, with its proxy and probes addresses filled in. */
-export async function startAmbassador(args: readonly string[], env?: Record<string, string>): Promise<RunningAmbassador> {
+export async function startAmbassador(
+  args: readonly string[],
+  env?: Record<string, string>,
+): Promise<RunningAmbassador> {
   const ambassador = spawnAmbassador([...EPHEMERAL_PORTS, ...args], env);
   let serving: LogLine;
   try {

@@ -151,12 +151,22 @@ export function openApiV2Document(): Buffer {
 
 export function patchOperationV2(resource: Resource): ProtoMessage {
   // QueryParameterSubSchema: in, name, type
-  const fieldValidation: ProtoMessage = [[2, 'query'], [4, 'fieldValidation'], [6, 'string']];
+  const fieldValidation: ProtoMessage = [
+    [2, 'query'],
+    [4, 'fieldValidation'],
+    [6, 'string'],
+  ];
   const groupVersionKind = `group: "${resource.group}"\nkind: ${resource.kind}\nversion: ${resource.version}\n`;
   return [
     // Operation.parameters: ParametersItem.parameter: Parameter.non_body_parameter: NonBodyParameter.query_parameter_sub_schema
     [8, [[1, [[2, [[3, fieldValidation]]]]]]],
     // Operation.vendor_extension: NamedAny { name, value: Any { yaml } }
-    [13, [[1, 'x-kubernetes-group-version-kind'], [2, [[2, groupVersionKind]]]]],
+    [
+      13,
+      [
+        [1, 'x-kubernetes-group-version-kind'],
+        [2, [[2, groupVersionKind]]],
+      ],
+    ],
   ];
 }

@@ -22,7 +22,11 @@ export function goBool(query: URLSearchParams, name: string): boolean {
 function dryRunList(values: readonly string[]): boolean {
   const unsupported = values.find((value) => value !== 'All');
   if (unsupported !== undefined) {
-    throw new ApiError({ code: 422, reason: 'Invalid', message: `dryRun: Unsupported value: ${JSON.stringify(unsupported)}: supported values: "All"` });
+    throw new ApiError({
+      code: 422,
+      reason: 'Invalid',
+      message: `dryRun: Unsupported value: ${JSON.stringify(unsupported)}: supported values: "All"`,
+    });
   }
   return values.length > 0;
 }
@@ -37,24 +41,44 @@ export function deleteIsDryRun(req: IncomingMessage, body: Buffer, query: URLSea
   if (body.length === 0) return dryRunList(query.getAll('dryRun'));
   const mediaType = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') {
-    throw new ApiError({ code: 415, reason: 'UnsupportedMediaType', message: `the body of the request was in an unknown format - accepted media types include: application/json` });
+    throw new ApiError({
+      code: 415,
+      reason: 'UnsupportedMediaType',
+      message: `the body of the request was in an unknown format - accepted media types include: application/json`,
+    });
   }
   let options: unknown;
   try {
     options = JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new ApiError({ code: 400, reason: 'BadRequest', message: `couldn't get version/kind; json parse error: ${String(error)}` });
+    throw new ApiError({
+      code: 400,
+      reason: 'BadRequest',
+      message: `couldn't get version/kind; json parse error: ${String(error)}`,
+    });
   }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ApiError({ code: 400, reason: 'BadRequest', message: 'couldn\'t get version/kind; json parse error: not an object' });
+    throw new ApiError({
+      code: 400,
+      reason: 'BadRequest',
+      message: "couldn't get version/kind; json parse error: not an object",
+    });
   }
   const { kind, dryRun } = options as { kind?: unknown; dryRun?: unknown };
   if (kind !== undefined && kind !== 'DeleteOptions') {
-    throw new ApiError({ code: 400, reason: 'BadRequest', message: 'decoded object cannot be converted to DeleteOptions' });
+    throw new ApiError({
+      code: 400,
+      reason: 'BadRequest',
+      message: 'decoded object cannot be converted to DeleteOptions',
+    });
   }
   if (dryRun === undefined || dryRun === null) return false;
   if (!Array.isArray(dryRun) || !dryRun.every((value): value is string => typeof value === 'string')) {
-    throw new ApiError({ code: 400, reason: 'BadRequest', message: 'json: cannot unmarshal into Go struct field DeleteOptions.dryRun of type []string' });
+    throw new ApiError({
+      code: 400,
+      reason: 'BadRequest',
+      message: 'json: cannot unmarshal into Go struct field DeleteOptions.dryRun of type []string',
+    });
   }
   return dryRunList(dryRun);
 }
@@ -64,7 +88,8 @@ export function labelSelector(query: URLSearchParams): (labels: Readonly<Record<
   const text = query.get('labelSelector');
   if (text === null) return () => true;
   const parsed = parseLabelSelector(text);
-  if (!parsed.ok) throw new ApiError({ code: 400, reason: 'BadRequest', message: `unable to parse requirement: ${parsed.problem}` });
+  if (!parsed.ok)
+    throw new ApiError({ code: 400, reason: 'BadRequest', message: `unable to parse requirement: ${parsed.problem}` });
   const { requirements } = parsed;
   return (labels) => requirements.every((requirement) => matches(requirement, labels));
 }

@@ -9,15 +9,65 @@ import { readFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import { constants as http2Constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
+import {
+  constants as http2Constants,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type ServerHttp2Session,
+} from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { deleteIsDryRun, goBool, labelSelector, writeIsDryRun } from './api-options.ts';
-import { API_GROUP_LIST, apiVersions, BATCH_V1_RESOURCES, CORE_V1_RESOURCES, GROUP_VERSIONS, OPENAPI_V2_PROTOBUF, openApiDocument, openApiRoot, openApiV2Document, versionInfo } from './api-discovery.ts';
-import { alreadyExists, ApiError, badRequest, conflict, type JsonObject, METHOD_NOT_ALLOWED, nameRequired, notFound, PATH_NOT_FOUND, type Resource, type StatusFailure, statusJson, UNAUTHORIZED } from './api-status.ts';
-import { applyPatch, asObject, CONFIGMAPS, defaultJob, defaultPod, isObject, JOBS, metadataOf, objectKey, ObjectStore, parseJson, PodLogs, PODS, ResourceVersions, serviceAccountGroups, stringField, timestamp, type WatchEvent } from './api-store.ts';
+import {
+  API_GROUP_LIST,
+  apiVersions,
+  BATCH_V1_RESOURCES,
+  CORE_V1_RESOURCES,
+  GROUP_VERSIONS,
+  OPENAPI_V2_PROTOBUF,
+  openApiDocument,
+  openApiRoot,
+  openApiV2Document,
+  versionInfo,
+} from './api-discovery.ts';
+import {
+  alreadyExists,
+  ApiError,
+  badRequest,
+  conflict,
+  type JsonObject,
+  METHOD_NOT_ALLOWED,
+  nameRequired,
+  notFound,
+  PATH_NOT_FOUND,
+  type Resource,
+  type StatusFailure,
+  statusJson,
+  UNAUTHORIZED,
+} from './api-status.ts';
+import {
+  applyPatch,
+  asObject,
+  CONFIGMAPS,
+  defaultJob,
+  defaultPod,
+  isObject,
+  JOBS,
+  metadataOf,
+  objectKey,
+  ObjectStore,
+  parseJson,
+  PodLogs,
+  PODS,
+  ResourceVersions,
+  serviceAccountGroups,
+  stringField,
+  timestamp,
+  type WatchEvent,
+} from './api-store.ts';
 
 export interface ApiServerOptions {
   tls: { certPem: string; keyPem: string };
@@ -171,7 +221,11 @@ function selector(query: URLSearchParams): (object: JsonObject) => boolean {
 
 function labelsOf(object: JsonObject): Record<string, string> {
   const labels = metadataOf(object).labels;
-  return isObject(labels) ? Object.fromEntries(Object.entries(labels).filter((entry): entry is [string, string] => typeof entry[1] === 'string')) : {};
+  return isObject(labels)
+    ? Object.fromEntries(
+        Object.entries(labels).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+      )
+    : {};
 }
 
 function fieldRequirement(term: string): (object: JsonObject) => boolean {
@@ -307,7 +361,8 @@ function answerScripted(req: IncomingMessage, res: ServerResponse, behaviour: Sc
  * socket.destroy() would reset it with NO_ERROR, which a client reads as a complete response.)
  */
 function cut(req: IncomingMessage): void {
-  if (req.httpVersion === '2.0') (req as unknown as Http2ServerRequest).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+  if (req.httpVersion === '2.0')
+    (req as unknown as Http2ServerRequest).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
   else req.socket.destroy();
 }
 
@@ -315,7 +370,11 @@ function cut(req: IncomingMessage): void {
 function answerScriptedUpgrade(socket: Duplex, behaviour: ScriptedBehaviour): void {
   if (behaviour === 'hang' || behaviour === 'stall-body') return;
   if (typeof behaviour === 'object' && 'respond' in behaviour) {
-    answerUpgradeFailure(socket, { code: 500, reason: 'InternalError', message: 'a respond script cannot answer an upgrade' });
+    answerUpgradeFailure(socket, {
+      code: 500,
+      reason: 'InternalError',
+      message: 'a respond script cannot answer an upgrade',
+    });
   } else if (behaviour === 'reset') {
     socket.destroy();
   } else if (behaviour === 'reset-mid-body') {
@@ -376,7 +435,12 @@ interface Waiter {
  * bounds running handlers instead, and a cancelled request's handler ends. Clients aborting
  * thousands of requests (hardening.test.ts) would otherwise see the shared connection torn down.
  */
-const GO_LIKE_RESET_LIMITS = { streamResetBurst: 1_000_000, streamResetRate: 1_000_000, maxSessionInvalidFrames: 1_000_000, maxSessionRejectedStreams: 1_000_000 };
+const GO_LIKE_RESET_LIMITS = {
+  streamResetBurst: 1_000_000,
+  streamResetRate: 1_000_000,
+  maxSessionInvalidFrames: 1_000_000,
+  maxSessionRejectedStreams: 1_000_000,
+};
 
 class FakeApiServer implements ApiServer {
   url = '';
@@ -419,7 +483,9 @@ class FakeApiServer implements ApiServer {
     // Node's HTTP/2 compatibility API hands the same (req, res) pair, and HTTP/1.1 clients still
     // get 'upgrade' events with allowHTTP1 (checked by the streaming suites, which run over it).
     const server: HttpsServer | Http2SecureServer =
-      this.protocol === 'h2' ? createSecureServer({ ...tlsOptions, allowHTTP1: true, ...GO_LIKE_RESET_LIMITS }) : createServer(tlsOptions);
+      this.protocol === 'h2'
+        ? createSecureServer({ ...tlsOptions, allowHTTP1: true, ...GO_LIKE_RESET_LIMITS })
+        : createServer(tlsOptions);
     this.#server = server;
     server.on('connection', (socket: Socket) => this.#track(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -431,7 +497,8 @@ class FakeApiServer implements ApiServer {
     server.on('session', (session: ServerHttp2Session) => this.#trackSession(session));
     this.#pods.subscribe(({ type, object }) => {
       const metadata = metadataOf(object);
-      if (type === 'DELETED') this.#logs.forget(stringField(metadata, 'namespace') ?? '', stringField(metadata, 'name') ?? '');
+      if (type === 'DELETED')
+        this.#logs.forget(stringField(metadata, 'namespace') ?? '', stringField(metadata, 'name') ?? '');
     });
   }
 
@@ -597,9 +664,15 @@ class FakeApiServer implements ApiServer {
       return;
     }
     this.#record(req, body, user, false);
-    if (user === undefined) return sendFailure(res, UNAUTHORIZED);
+    if (user === undefined) {
+      sendFailure(res, UNAUTHORIZED);
+      return;
+    }
     const behaviour = this.#scriptFor(req);
-    if (behaviour !== undefined) return answerScripted(req, res, behaviour);
+    if (behaviour !== undefined) {
+      answerScripted(req, res, behaviour);
+      return;
+    }
     const url = requestUrl(req);
     this.#dispatch(url.pathname, { req, res, body, query: url.searchParams });
   }
@@ -610,9 +683,15 @@ class FakeApiServer implements ApiServer {
       const target = matchRoute(candidate.pattern, segments);
       return target === undefined ? [] : [{ candidate, target }];
     });
-    if (matching.length === 0) return sendFailure(exchange.res, PATH_NOT_FOUND);
+    if (matching.length === 0) {
+      sendFailure(exchange.res, PATH_NOT_FOUND);
+      return;
+    }
     const matched = matching.find(({ candidate }) => candidate.method === exchange.req.method);
-    if (matched === undefined) return sendFailure(exchange.res, METHOD_NOT_ALLOWED);
+    if (matched === undefined) {
+      sendFailure(exchange.res, METHOD_NOT_ALLOWED);
+      return;
+    }
     matched.candidate.handle(exchange, matched.target);
   }
 
@@ -633,13 +712,23 @@ class FakeApiServer implements ApiServer {
     socket.on('error', ignoreError);
     const user = await this.#authenticate(req);
     this.#record(req, Buffer.alloc(0), user, true);
-    if (user === undefined) return answerUpgradeFailure(socket, UNAUTHORIZED);
+    if (user === undefined) {
+      answerUpgradeFailure(socket, UNAUTHORIZED);
+      return;
+    }
     const behaviour = this.#scriptFor(req);
-    if (behaviour !== undefined) return answerScriptedUpgrade(socket, behaviour);
-    if (!STREAMING_PATH.test(requestUrl(req).pathname)) return answerUpgradeFailure(socket, PATH_NOT_FOUND);
+    if (behaviour !== undefined) {
+      answerScriptedUpgrade(socket, behaviour);
+      return;
+    }
+    if (!STREAMING_PATH.test(requestUrl(req).pathname)) {
+      answerUpgradeFailure(socket, PATH_NOT_FOUND);
+      return;
+    }
     const { onUpgrade } = this.#options;
     if (onUpgrade === undefined) {
-      return answerUpgradeFailure(socket, badRequest('the fake API server has no streaming handler').failure);
+      answerUpgradeFailure(socket, badRequest('the fake API server has no streaming handler').failure);
+      return;
     }
     onUpgrade(req, socket, head);
   }
@@ -653,7 +742,9 @@ class FakeApiServer implements ApiServer {
     };
     return [
       route('GET', '/version', ({ res }) => sendJson(res, 200, this.#version)),
-      ...['/healthz', '/livez', '/readyz'].map((path) => route('GET', path, ({ res }) => sendBytes(res, 200, 'text/plain', 'ok'))),
+      ...['/healthz', '/livez', '/readyz'].map((path) =>
+        route('GET', path, ({ res }) => sendBytes(res, 200, 'text/plain', 'ok')),
+      ),
       route('GET', '/api', ({ res }) => sendJson(res, 200, apiVersions(this.port))),
       route('GET', '/apis', ({ res }) => sendJson(res, 200, API_GROUP_LIST)),
       route('GET', '/api/v1', ({ res }) => sendJson(res, 200, CORE_V1_RESOURCES)),
@@ -710,7 +801,10 @@ class FakeApiServer implements ApiServer {
   }
 
   #listOrWatchPods(exchange: Exchange, target: Target): void {
-    if (goBool(exchange.query, 'watch')) return this.#watchPods(exchange, target);
+    if (goBool(exchange.query, 'watch')) {
+      this.#watchPods(exchange, target);
+      return;
+    }
     const items = this.#pods.list(target.namespace, selector(exchange.query));
     sendJson(exchange.res, 200, this.#pods.listObject(items));
   }
@@ -752,7 +846,8 @@ class FakeApiServer implements ApiServer {
     this.#nameForWrite(PODS, pod, namespace, name);
     const current = this.#existingPod(namespace, name);
     const expectedVersion = stringField(metadataOf(pod), 'resourceVersion');
-    if (expectedVersion !== undefined && expectedVersion !== metadataOf(current).resourceVersion) throw conflict(PODS, name);
+    if (expectedVersion !== undefined && expectedVersion !== metadataOf(current).resourceVersion)
+      throw conflict(PODS, name);
     sendJson(res, 200, writeIsDryRun(query) ? pod : this.#pods.save(namespace, name, pod));
   }
 
@@ -782,7 +877,10 @@ class FakeApiServer implements ApiServer {
 
   #podLog({ res, query }: Exchange, { namespace, name }: Target): void {
     this.#existingPod(namespace, name);
-    if (!goBool(query, 'follow')) return sendBytes(res, 200, 'text/plain', this.#logs.text(namespace, name));
+    if (!goBool(query, 'follow')) {
+      sendBytes(res, 200, 'text/plain', this.#logs.text(namespace, name));
+      return;
+    }
     startStream(res, 'text/plain');
     this.#logs.follow(namespace, name, res);
   }
@@ -905,7 +1003,12 @@ class FakeApiServer implements ApiServer {
   }
 
   putConfigMap(namespace: string, name: string, labels: Record<string, string> = {}): void {
-    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels }, data: { key: 'value' } };
+    const configMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace, labels },
+      data: { key: 'value' },
+    };
     this.#configMaps.set(objectKey(namespace, name), Buffer.from(JSON.stringify(configMap)));
   }
 

@@ -34,7 +34,16 @@ export class ApiError extends Error {
 
 export function statusJson(failure: StatusFailure): string {
   const { code, reason, message, details } = failure;
-  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details, code });
+  return JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    details,
+    code,
+  });
 }
 
 export const UNAUTHORIZED: StatusFailure = { code: 401, reason: 'Unauthorized', message: 'Unauthorized' };
@@ -75,7 +84,13 @@ export function conflict(resource: Resource, name: string): ApiError {
   return resourceError(resource, name, 409, 'Conflict', message);
 }
 
-export function resourceError(resource: Resource, name: string, code: number, reason: string, message: string): ApiError {
+export function resourceError(
+  resource: Resource,
+  name: string,
+  code: number,
+  reason: string,
+  message: string,
+): ApiError {
   const group = resource.group === '' ? {} : { group: resource.group };
   return new ApiError({ code, reason, message, details: { name, ...group, kind: resource.plural } });
 }

@@ -36,7 +36,11 @@ export class ObjectStore {
   readonly #objects = new Map<string, JsonObject>();
   readonly #listeners = new Set<(event: WatchEvent) => void>();
 
-  constructor(resource: Resource, versions: ResourceVersions, defaults: (namespace: string, name: string) => JsonObject) {
+  constructor(
+    resource: Resource,
+    versions: ResourceVersions,
+    defaults: (namespace: string, name: string) => JsonObject,
+  ) {
     this.#resource = resource;
     this.#versions = versions;
     this.#defaults = defaults;
@@ -140,7 +144,9 @@ export function defaultPod(namespace: string, name: string): JsonObject {
 export function serviceAccountGroups(username: string): string[] {
   const account = /^system:serviceaccount:([^:]+):[^:]+$/.exec(username);
   const namespace = account?.[1];
-  return namespace === undefined ? ['system:authenticated'] : ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'];
+  return namespace === undefined
+    ? ['system:authenticated']
+    : ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'];
 }
 
 export function defaultJob(namespace: string, name: string): JsonObject {
@@ -261,12 +267,18 @@ export function applyJsonPatchOperation(document: JsonObject, operation: JsonObj
   if (key === undefined) throw badRequest('JSON patch operations on the whole document are not supported');
   const parent = resolveJsonPointer(document, tokens, path);
   switch (op) {
-    case 'add':
-      return addMember(parent, key, value, path);
-    case 'replace':
-      return replaceMember(parent, key, value, path);
-    case 'remove':
-      return removeMember(parent, key, path);
+    case 'add': {
+      addMember(parent, key, value, path);
+      return;
+    }
+    case 'replace': {
+      replaceMember(parent, key, value, path);
+      return;
+    }
+    case 'remove': {
+      removeMember(parent, key, path);
+      return;
+    }
     default:
       throw badRequest(`unsupported JSON patch operation: ${String(op)}`);
   }

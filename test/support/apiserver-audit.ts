@@ -40,12 +40,18 @@ export function apiServerEvent(spec: EventSpec): Record<string, unknown> {
     stage: spec.stage ?? 'ResponseComplete',
     requestURI: spec.uri,
     verb: spec.verb,
-    user: user.startsWith('system:serviceaccount:') ? serviceAccountUser(user, namespace, name) : { username: user, groups: ['kubeadm:cluster-admins', 'system:authenticated'] },
-    ...(spec.impersonatedUser === undefined ? {} : { impersonatedUser: { username: spec.impersonatedUser, groups: ['system:authenticated'] } }),
+    user: user.startsWith('system:serviceaccount:')
+      ? serviceAccountUser(user, namespace, name)
+      : { username: user, groups: ['kubeadm:cluster-admins', 'system:authenticated'] },
+    ...(spec.impersonatedUser === undefined
+      ? {}
+      : { impersonatedUser: { username: spec.impersonatedUser, groups: ['system:authenticated'] } }),
     sourceIPs: ['10.244.1.17'],
     userAgent: 'analytics/1.4.2 (linux/amd64) kubernetes/client-node',
     ...(spec.objectRef === undefined ? {} : { objectRef: spec.objectRef }),
-    ...(spec.stage === 'RequestReceived' ? {} : { responseStatus: { metadata: {}, code: spec.code ?? (decision === 'forbid' ? 403 : 200) } }),
+    ...(spec.stage === 'RequestReceived'
+      ? {}
+      : { responseStatus: { metadata: {}, code: spec.code ?? (decision === 'forbid' ? 403 : 200) } }),
     ...(spec.requestObject === undefined ? {} : { requestObject: spec.requestObject }),
     requestReceivedTimestamp: spec.at?.[0] ?? '2026-11-30T09:14:02.118204Z',
     stageTimestamp: spec.at?.[1] ?? '2026-11-30T09:14:02.121977Z',
@@ -55,7 +61,9 @@ export function apiServerEvent(spec: EventSpec): Record<string, unknown> {
           annotations: {
             'authorization.k8s.io/decision': decision,
             'authorization.k8s.io/reason':
-              decision === 'allow' ? `RBAC: allowed by RoleBinding "${name}/${namespace}" of Role "${name}" to ServiceAccount "${name}/${namespace}"` : '',
+              decision === 'allow'
+                ? `RBAC: allowed by RoleBinding "${name}/${namespace}" of Role "${name}" to ServiceAccount "${name}/${namespace}"`
+                : '',
           },
         }),
   };
@@ -86,6 +94,8 @@ export function recordedAs(method: string, uri: string): Pick<EventSpec, 'verb' 
   const { attributes } = resolved;
   if (!attributes.isResourceRequest) return { verb: attributes.verb, uri };
   const fields = ['resource', 'namespace', 'name', 'apiGroup', 'apiVersion', 'subresource'] as const;
-  const objectRef = Object.fromEntries(fields.map((field) => [field, attributes[field]]).filter(([, value]) => value !== ''));
+  const objectRef = Object.fromEntries(
+    fields.map((field) => [field, attributes[field]]).filter(([, value]) => value !== ''),
+  );
   return { verb: attributes.verb, uri, objectRef };
 }

@@ -7,13 +7,23 @@ type Check = (value: unknown) => string | undefined;
 
 const string: Check = (value) => (typeof value === 'string' ? undefined : 'must be a string');
 const integer: Check = (value) => (Number.isInteger(value) ? undefined : 'must be an integer');
-const json: Check = (value) => (typeof value === 'object' && value !== null ? undefined : 'must be a JSON object or array');
-const oneOf = (...allowed: string[]): Check => (value) => (allowed.includes(value as string) ? undefined : `must be one of ${allowed.join(', ')}`);
-const stringList: Check = (value) => (Array.isArray(value) && value.every((item) => typeof item === 'string') ? undefined : 'must be a list of strings');
+const json: Check = (value) =>
+  typeof value === 'object' && value !== null ? undefined : 'must be a JSON object or array';
+const oneOf =
+  (...allowed: string[]): Check =>
+  (value) =>
+    allowed.includes(value as string) ? undefined : `must be one of ${allowed.join(', ')}`;
+const stringList: Check = (value) =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string') ? undefined : 'must be a list of strings';
 const stringMap: Check = (value) =>
-  typeof value === 'object' && value !== null && Object.values(value).every((item) => typeof item === 'string') ? undefined : 'must map strings to strings';
+  typeof value === 'object' && value !== null && Object.values(value).every((item) => typeof item === 'string')
+    ? undefined
+    : 'must map strings to strings';
 /** metav1.MicroTime: RFC 3339 with six fractional digits, in UTC. */
-const microTime: Check = (value) => (typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(value) ? undefined : 'must be a MicroTime');
+const microTime: Check = (value) =>
+  typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(value)
+    ? undefined
+    : 'must be a MicroTime';
 
 type Shape = Readonly<Record<string, Check>>;
 
@@ -48,15 +58,44 @@ const EVENT = object(
     impersonatedUser: userInfo,
     sourceIPs: stringList,
     userAgent: string,
-    objectRef: object({ resource: string, namespace: string, name: string, uid: string, apiGroup: string, apiVersion: string, resourceVersion: string, subresource: string }),
-    responseStatus: object({ kind: string, apiVersion: string, metadata: json, status: string, message: string, reason: string, details: json, code: integer }),
+    objectRef: object({
+      resource: string,
+      namespace: string,
+      name: string,
+      uid: string,
+      apiGroup: string,
+      apiVersion: string,
+      resourceVersion: string,
+      subresource: string,
+    }),
+    responseStatus: object({
+      kind: string,
+      apiVersion: string,
+      metadata: json,
+      status: string,
+      message: string,
+      reason: string,
+      details: json,
+      code: integer,
+    }),
     requestObject: json,
     responseObject: json,
     requestReceivedTimestamp: microTime,
     stageTimestamp: microTime,
     annotations: stringMap,
   },
-  ['kind', 'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'requestReceivedTimestamp', 'stageTimestamp'],
+  [
+    'kind',
+    'apiVersion',
+    'level',
+    'auditID',
+    'stage',
+    'requestURI',
+    'verb',
+    'user',
+    'requestReceivedTimestamp',
+    'stageTimestamp',
+  ],
 );
 
 /** Parses one audit log line; throws, naming every problem, unless it is a valid audit.k8s.io/v1 Event. */

@@ -53,10 +53,14 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     api,
     tokenFile,
     ambassadorArgs: [
-      '--server', api.url,
-      '--certificate-authority', pki.caFile,
-      '--token-file', tokenFile,
-      '--service-account-dir', join(dir, 'no-service-account'),
+      '--server',
+      api.url,
+      '--certificate-authority',
+      pki.caFile,
+      '--token-file',
+      tokenFile,
+      '--service-account-dir',
+      join(dir, 'no-service-account'),
     ],
     // Written aside and renamed, so no reader ever sees a half-written token.
     async rotateToken(token) {

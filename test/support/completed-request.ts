@@ -14,7 +14,11 @@ export interface CompletedRequestOptions {
 }
 
 /** `uri` undefined stands for a target that did not parse. */
-export function completedRequest(method: string, uri: string | undefined, options: CompletedRequestOptions = {}): CompletedRequest {
+export function completedRequest(
+  method: string,
+  uri: string | undefined,
+  options: CompletedRequestOptions = {},
+): CompletedRequest {
   const parsed = uri === undefined ? undefined : parseRequestTarget(uri);
   const attributes = parsed?.ok === true ? resolveAttributes(method, parsed.target) : undefined;
   return {

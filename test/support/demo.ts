@@ -23,10 +23,24 @@ const cluster = await startTestCluster({ rbacRules: EVERYTHING });
 cluster.api.putPod(NAMESPACE, 'web', { metadata: { labels: { app: 'web' } } });
 cluster.api.putPod(NAMESPACE, 'worker', { metadata: { labels: { app: 'worker' } } });
 let tick = 0;
-const heartbeat = setInterval(() => cluster.api.appendLog(NAMESPACE, 'web', `web is serving (line ${++tick})`), LOG_INTERVAL_MS);
+const heartbeat = setInterval(
+  () => cluster.api.appendLog(NAMESPACE, 'web', `web is serving (line ${++tick})`),
+  LOG_INTERVAL_MS,
+);
 
 const ambassador = spawnAmbassador(
-  [...cluster.ambassadorArgs, '--port', PORT, '--admin-address', '127.0.0.1', '--admin-port', ADMIN_PORT, '--reject-paths', '', ...process.argv.slice(2)],
+  [
+    ...cluster.ambassadorArgs,
+    '--port',
+    PORT,
+    '--admin-address',
+    '127.0.0.1',
+    '--admin-port',
+    ADMIN_PORT,
+    '--reject-paths',
+    '',
+    ...process.argv.slice(2),
+  ],
   cleanEnv({ POD_NAMESPACE: NAMESPACE }),
 );
 ambassador.child.stdout?.pipe(process.stderr);

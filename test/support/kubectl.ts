@@ -26,7 +26,12 @@ export async function writeProxyKubeconfig(dir: string, proxyUrl: string): Promi
 }
 
 export function kubectlEnv(kubeconfig: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: join(kubeconfig, '..'), KUBECONFIG: kubeconfig, ...extra };
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: join(kubeconfig, '..'),
+    KUBECONFIG: kubeconfig,
+    ...extra,
+  };
 }
 
 export interface KubectlResult {
@@ -35,7 +40,11 @@ export interface KubectlResult {
   stderr: string;
 }
 
-export async function kubectl(kubeconfig: string, args: readonly string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<KubectlResult> {
+export async function kubectl(
+  kubeconfig: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string } = {},
+): Promise<KubectlResult> {
   const child = spawn('kubectl', args, { env: kubectlEnv(kubeconfig, options.env), stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

@@ -67,7 +67,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** The field list client-node generated for a model type (V1Container, …), or undefined for primitives. */
 function attributesOf(type: string): readonly Attribute[] | undefined {
-  const model = (clientNode as unknown as Record<string, { getAttributeTypeMap?: () => readonly Attribute[] } | undefined>)[type];
+  const model = (
+    clientNode as unknown as Record<string, { getAttributeTypeMap?: () => readonly Attribute[] } | undefined>
+  )[type];
   return model?.getAttributeTypeMap?.();
 }
 
@@ -149,7 +151,9 @@ export function mounts(item: IContainer): Map<string, { mountPath: string; readO
  * read-only at `tokenDir` in the sidecar alone: the app cannot go around the ambassador with it.
  */
 export function expectTokenOnlyInSidecar(spec: IPodSpec, sidecar: string, tokenDir: string): void {
-  const tokenVolumes = (spec.volumes ?? []).filter((volume) => volume.projected?.sources?.some((source) => source.serviceAccountToken !== undefined));
+  const tokenVolumes = (spec.volumes ?? []).filter((volume) =>
+    volume.projected?.sources?.some((source) => source.serviceAccountToken !== undefined),
+  );
   expect(tokenVolumes.map((volume) => volume.projected?.sources)).toEqual([
     [
       { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
@@ -158,9 +162,15 @@ export function expectTokenOnlyInSidecar(spec: IPodSpec, sidecar: string, tokenD
     ],
   ]);
   const tokenVolume = tokenVolumes[0]?.name ?? '';
-  const mountedBy = [...(spec.initContainers ?? []), ...spec.containers].filter((item) => mounts(item).has(tokenVolume)).map((item) => item.name);
+  const mountedBy = [...(spec.initContainers ?? []), ...spec.containers]
+    .filter((item) => mounts(item).has(tokenVolume))
+    .map((item) => item.name);
   expect(mountedBy).toEqual([sidecar]);
-  expect(mounts(container(spec.initContainers, sidecar)).get(tokenVolume)).toEqual({ name: tokenVolume, mountPath: tokenDir, readOnly: true });
+  expect(mounts(container(spec.initContainers, sidecar)).get(tokenVolume)).toEqual({
+    name: tokenVolume,
+    mountPath: tokenDir,
+    readOnly: true,
+  });
 }
 
 /** The security context of the sidecar (and the example app): the image's non-root user, nothing writable, no privileges. */

@@ -51,7 +51,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       return;
     }
     const body = Buffer.concat(chunks);
-    for (const span of decodeExportTraceServiceRequest(req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body)) {
+    for (const span of decodeExportTraceServiceRequest(
+      req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body,
+    )) {
       spans.push(span);
       for (const waiter of waiters) {
         if (waiter.predicate(span)) {

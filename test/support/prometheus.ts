@@ -71,7 +71,8 @@ interface QueryData {
  */
 export async function startPrometheus(targets: readonly string[], scrapeIntervalMs = 200): Promise<RunningPrometheus> {
   // Prometheus reads 0 as "unset" and would silently scrape every minute.
-  if (!Number.isInteger(scrapeIntervalMs) || scrapeIntervalMs < 1) throw new RangeError(`scrapeIntervalMs must be a positive integer, got ${scrapeIntervalMs}`);
+  if (!Number.isInteger(scrapeIntervalMs) || scrapeIntervalMs < 1)
+    throw new RangeError(`scrapeIntervalMs must be a positive integer, got ${scrapeIntervalMs}`);
   const dir = await mkdtemp(join(tmpdir(), 'prometheus-'));
   try {
     const configFile = join(dir, 'prometheus.yml');
@@ -91,7 +92,9 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
 }
 
 /** Runs `promtool check metrics` on an exposition text; problems are printed one per line. */
-export async function promtoolCheckMetrics(exposition: string): Promise<{ readonly ok: boolean; readonly code: number | null; readonly output: string }> {
+export async function promtoolCheckMetrics(
+  exposition: string,
+): Promise<{ readonly ok: boolean; readonly code: number | null; readonly output: string }> {
   const child = spawn('promtool', ['check', 'metrics'], { env: minimalEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -119,7 +122,10 @@ function scrapeConfig(targets: readonly string[], scrapeIntervalMs: number): str
  * Prometheus 2.42 does bind port 0, but reports the real port only in an info-level log line, and
  * its external URL then ends in :0; so pick a free port ourselves and retry once if it was taken.
  */
-async function launchOnFreePort(configFile: string, dataDir: string): Promise<{ proc: PrometheusProcess; url: string }> {
+async function launchOnFreePort(
+  configFile: string,
+  dataDir: string,
+): Promise<{ proc: PrometheusProcess; url: string }> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
@@ -175,7 +181,8 @@ function spawnPrometheus(configFile: string, dataDir: string, port: number): Pro
 async function waitReady(proc: PrometheusProcess, url: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (proc.hasExited()) throw new Error(`prometheus exited during startup (code ${proc.child.exitCode}): ${proc.stderr()}`);
+    if (proc.hasExited())
+      throw new Error(`prometheus exited during startup (code ${proc.child.exitCode}): ${proc.stderr()}`);
     // Whatever else holds a taken port may accept and never answer: stop asking once Prometheus is gone.
     if (await Promise.race([isReady(url), proc.exited.then(() => false)])) return;
     await sleep(POLL_MS);
@@ -203,7 +210,12 @@ async function stopProcess(proc: PrometheusProcess): Promise<void> {
   }
 }
 
-function runningPrometheus(proc: PrometheusProcess, url: string, dir: string, targets: readonly string[]): RunningPrometheus {
+function runningPrometheus(
+  proc: PrometheusProcess,
+  url: string,
+  dir: string,
+  targets: readonly string[],
+): RunningPrometheus {
   // Should the test process die without stop(), do not leave a Prometheus scraping behind.
   const killOnExit = (): void => void proc.child.kill('SIGKILL');
   process.once('exit', killOnExit);
@@ -238,7 +250,9 @@ async function instantQuery(url: string, promql: string): Promise<PromSample[]> 
     case 'scalar':
       return [{ metric: {}, value: parseSampleValue((data.result as ApiValue)[1]) }];
     default:
-      throw new Error(`${promql} returned a ${data.resultType}; query() takes expressions that yield an instant vector or a scalar`);
+      throw new Error(
+        `${promql} returned a ${data.resultType}; query() takes expressions that yield an instant vector or a scalar`,
+      );
   }
 }
 
@@ -262,7 +276,9 @@ async function apiCall<T>(url: string, path: string, form?: URLSearchParams): Pr
   }
   if (body.status !== 'success' || body.data === undefined) {
     const query = form?.get('query');
-    throw new Error(`${path}${query == null ? '' : ` (${query})`}: ${body.errorType ?? `HTTP ${response.status}`}: ${body.error ?? text}`);
+    throw new Error(
+      `${path}${query == null ? '' : ` (${query})`}: ${body.errorType ?? `HTTP ${response.status}`}: ${body.error ?? text}`,
+    );
   }
   return body.data;
 }

@@ -9,7 +9,11 @@ export function attributesOf(method: string, raw: string): RequestAttributes | u
 }
 
 /** A JWT-shaped token with these claims and no real signature: enough for the claims the ambassador reads. */
-export function unsignedJwt(claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'RS256' }, signature = 'signature'): string {
+export function unsignedJwt(
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: 'RS256' },
+  signature = 'signature',
+): string {
   const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
   return `${part(header)}.${part(claims)}.${signature}`;
 }

@@ -67,16 +67,71 @@ const EMPTY = Buffer.alloc(0);
  */
 const HEADER_DICTIONARY = buildHeaderDictionary(
   [
-    'options', 'head', 'post', 'put', 'delete', 'trace', 'accept', 'accept-charset',
-    'accept-encoding', 'accept-language', 'accept-ranges', 'age', 'allow', 'authorization',
-    'cache-control', 'connection', 'content-base', 'content-encoding', 'content-language',
-    'content-length', 'content-location', 'content-md5', 'content-range', 'content-type',
-    'date', 'etag', 'expect', 'expires', 'from', 'host', 'if-match', 'if-modified-since',
-    'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'location',
-    'max-forwards', 'pragma', 'proxy-authenticate', 'proxy-authorization', 'range', 'referer',
-    'retry-after', 'server', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent',
-    'vary', 'via', 'warning', 'www-authenticate', 'method', 'get', 'status', '200 OK',
-    'version', 'HTTP/1.1', 'url', 'public', 'set-cookie', 'keep-alive', 'origin',
+    'options',
+    'head',
+    'post',
+    'put',
+    'delete',
+    'trace',
+    'accept',
+    'accept-charset',
+    'accept-encoding',
+    'accept-language',
+    'accept-ranges',
+    'age',
+    'allow',
+    'authorization',
+    'cache-control',
+    'connection',
+    'content-base',
+    'content-encoding',
+    'content-language',
+    'content-length',
+    'content-location',
+    'content-md5',
+    'content-range',
+    'content-type',
+    'date',
+    'etag',
+    'expect',
+    'expires',
+    'from',
+    'host',
+    'if-match',
+    'if-modified-since',
+    'if-none-match',
+    'if-range',
+    'if-unmodified-since',
+    'last-modified',
+    'location',
+    'max-forwards',
+    'pragma',
+    'proxy-authenticate',
+    'proxy-authorization',
+    'range',
+    'referer',
+    'retry-after',
+    'server',
+    'te',
+    'trailer',
+    'transfer-encoding',
+    'upgrade',
+    'user-agent',
+    'vary',
+    'via',
+    'warning',
+    'www-authenticate',
+    'method',
+    'get',
+    'status',
+    '200 OK',
+    'version',
+    'HTTP/1.1',
+    'url',
+    'public',
+    'set-cookie',
+    'keep-alive',
+    'origin',
   ],
   '100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505' +
     '203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request' +
@@ -213,7 +268,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   }
 
   async #handle(frame: Frame): Promise<void> {
-    if (!frame.control) return this.#onData(frame);
+    if (!frame.control) {
+      this.#onData(frame);
+      return;
+    }
     switch (frame.type) {
       case FrameType.SynStream:
         return this.#onSynStream(frame);
@@ -225,17 +283,25 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         // Nothing here reads trailing headers; they still have to pass through the zlib context.
         await this.#inflateHeaders(payloadAfter(frame, 4));
         return;
-      case FrameType.RstStream:
-        return this.#onRstStream(frame);
-      case FrameType.Ping:
-        return this.#onPing(frame);
-      case FrameType.Settings:
-        // Nothing the peer can set changes what this session does; see the note on flow control.
-        return expectSettingsLength(frame);
+      case FrameType.RstStream: {
+        this.#onRstStream(frame);
+        return;
+      }
+      case FrameType.Ping: {
+        this.#onPing(frame);
+        return;
+      }
+      case FrameType.Settings: // Nothing the peer can set changes what this session does; see the note on flow control.
+      {
+        expectSettingsLength(frame);
+        return;
+      }
       case FrameType.GoAway:
-      case FrameType.WindowUpdate:
-        // GOAWAY: the peer opens no more streams, which needs no action. WINDOW_UPDATE: see the note on flow control.
-        return expectLength(frame, 8);
+      case FrameType.WindowUpdate: // GOAWAY: the peer opens no more streams, which needs no action. WINDOW_UPDATE: see the note on flow control.
+      {
+        expectLength(frame, 8);
+        return;
+      }
       default:
         // §2.2.1: control frames of unknown types are ignored.
         return;
@@ -302,7 +368,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     const open: OpenStream = {
       stream: new SpdyStream(id, headers, {
         read: () => this.#creditStream(open),
-        write: (chunk: Buffer, _encoding: BufferEncoding, callback: () => void) => this.#sendData(id, chunk, 0, callback),
+        write: (chunk: Buffer, _encoding: BufferEncoding, callback: () => void) =>
+          this.#sendData(id, chunk, 0, callback),
         final: (callback: () => void) => {
           open.localClosed = true;
           this.#sendData(id, EMPTY, FLAG_FIN, callback);

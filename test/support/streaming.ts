@@ -81,14 +81,23 @@ const SUCCESS: ExitStatus = { code: 0 };
  */
 export function handleStreamingUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const target = parseTarget(req);
-  if (target === undefined) return refuse(socket, 404, 'no such streaming subresource');
+  if (target === undefined) {
+    refuse(socket, 404, 'no such streaming subresource');
+    return;
+  }
   switch (req.headers.upgrade?.toLowerCase()) {
-    case 'websocket':
-      return upgradeToWebSocket(req, socket, head, target);
-    case 'spdy/3.1':
-      return upgradeToSpdy(req, socket, head, target);
-    default:
-      return refuse(socket, 400, 'expected Upgrade: websocket or SPDY/3.1');
+    case 'websocket': {
+      upgradeToWebSocket(req, socket, head, target);
+      return;
+    }
+    case 'spdy/3.1': {
+      upgradeToSpdy(req, socket, head, target);
+      return;
+    }
+    default: {
+      refuse(socket, 400, 'expected Upgrade: websocket or SPDY/3.1');
+      return;
+    }
   }
 }
 
@@ -106,7 +115,8 @@ function upgradeToWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, 
   const offered = headerList(req, 'sec-websocket-protocol');
   const protocol = negotiate(WEBSOCKET_PROTOCOLS[target.subresource], offered);
   if (protocol === undefined) {
-    return refuse(socket, 400, `none of the WebSocket subprotocols [${offered.join(', ')}] is supported`);
+    refuse(socket, 400, `none of the WebSocket subprotocols [${offered.join(', ')}] is supported`);
+    return;
   }
   // ws only accepts subprotocols that are RFC 7230 tokens, which SPDY/3.1+portforward.k8s.io
   // is not ('/' is a separator): hide the offer from ws and announce our choice ourselves.
@@ -125,12 +135,13 @@ function upgradeToSpdy(req: IncomingMessage, socket: Duplex, head: Buffer, targe
   const offered = headerList(req, 'x-stream-protocol-version');
   const protocol = negotiate(supported, offered);
   if (protocol === undefined) {
-    return refuse(
+    refuse(
       socket,
       403,
       `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${supported.join(' ')}]`,
       { 'X-Accepted-Stream-Protocol-Versions': supported.join(', ') },
     );
+    return;
   }
   socket.write(
     [

@@ -10,9 +10,19 @@ const RECEIVED = Date.UTC(2026, 10, 22, 3, 41, 12, 104);
 const NOW = RECEIVED + 5;
 const USER = { username: 'system:serviceaccount:team-a:app', groups: ['system:authenticated'] };
 
-function completed(method: string, uri: string, overrides: Partial<CompletedRequest> = {}, arrival: Partial<Arrival> = {}): CompletedRequest {
+function completed(
+  method: string,
+  uri: string,
+  overrides: Partial<CompletedRequest> = {},
+  arrival: Partial<Arrival> = {},
+): CompletedRequest {
   const defaults = { receivedAt: RECEIVED, userAgent: 'kubectl/v1.33.0', sourceIp: '127.0.0.1' };
-  return completedRequest(method, uri, { overrides, arrival: { ...defaults, ...arrival }, auditLevel: 'Metadata', user: USER });
+  return completedRequest(method, uri, {
+    overrides,
+    arrival: { ...defaults, ...arrival },
+    auditLevel: 'Metadata',
+    user: USER,
+  });
 }
 
 const BASE = {
@@ -57,7 +67,7 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
       },
     ],
     [
-      'a denial, with the client\'s Audit-ID and characters JSON must escape',
+      "a denial, with the client's Audit-ID and characters JSON must escape",
       'ResponseComplete',
       completed(
         'DELETE',
@@ -83,7 +93,12 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
     [
       'a malformed target: no objectRef, the method as verb, no user agent or source',
       'ResponseComplete',
-      completed('GET', '/api/v1/%zz', { statusCode: 400, decision: 'invalid', reason: 'malformed' }, { userAgent: undefined, sourceIp: undefined }),
+      completed(
+        'GET',
+        '/api/v1/%zz',
+        { statusCode: 400, decision: 'invalid', reason: 'malformed' },
+        { userAgent: undefined, sourceIp: undefined },
+      ),
       {
         ...BASE,
         userAgent: undefined,
@@ -106,15 +121,26 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
     [Date.UTC(2026, 10, 22, 3, 41, 12, 7), 33, '2026-11-22T03:41:12.007000Z', '2026-11-22T03:41:12.040000Z'],
     [Date.UTC(2026, 10, 22, 3, 41, 59, 990), 20, '2026-11-22T03:41:59.990000Z', '2026-11-22T03:42:00.010000Z'],
     [Date.UTC(2026, 11, 31, 23, 59, 59, 999), 1, '2026-12-31T23:59:59.999000Z', '2027-01-01T00:00:00.000000Z'],
-  ])('writes timestamps to the microsecond, across seconds (%i + %i ms)', (received, elapsed, receivedText, stageText) => {
-    const event = JSON.parse(auditLine('ResponseComplete', completed('GET', '/version', {}, { receivedAt: received }), USER, received + elapsed));
-    expect([event.requestReceivedTimestamp, event.stageTimestamp]).toEqual([receivedText, stageText]);
-  });
+  ])(
+    'writes timestamps to the microsecond, across seconds (%i + %i ms)',
+    (received, elapsed, receivedText, stageText) => {
+      const event = JSON.parse(
+        auditLine(
+          'ResponseComplete',
+          completed('GET', '/version', {}, { receivedAt: received }),
+          USER,
+          received + elapsed,
+        ),
+      );
+      expect([event.requestReceivedTimestamp, event.stageTimestamp]).toEqual([receivedText, stageText]);
+    },
+  );
 
   it('names an unknown user when the credentials do not say who they are', () => {
-    expect(JSON.parse(auditLine('ResponseComplete', completed('GET', '/version'), undefined, NOW)).user).toEqual({ username: 'unknown' });
+    expect(JSON.parse(auditLine('ResponseComplete', completed('GET', '/version'), undefined, NOW)).user).toEqual({
+      username: 'unknown',
+    });
   });
-
 });
 
 describe('auditLine: bodies at the Request levels', () => {
@@ -130,7 +156,15 @@ describe('auditLine: bodies at the Request levels', () => {
 
   it('puts the objects in requestObject and responseObject, and the level in level', () => {
     const event = JSON.parse(
-      auditLine('ResponseComplete', create('RequestResponse', { requestBody: body('{"kind":"ConfigMap","data":{"a":"1"}}'), responseBody: body('{"kind":"ConfigMap","metadata":{"uid":"u"}}') }), USER, NOW),
+      auditLine(
+        'ResponseComplete',
+        create('RequestResponse', {
+          requestBody: body('{"kind":"ConfigMap","data":{"a":"1"}}'),
+          responseBody: body('{"kind":"ConfigMap","metadata":{"uid":"u"}}'),
+        }),
+        USER,
+        NOW,
+      ),
     );
     expect(event.level).toBe('RequestResponse');
     expect(event.requestObject).toEqual({ kind: 'ConfigMap', data: { a: '1' } });
@@ -139,7 +173,14 @@ describe('auditLine: bodies at the Request levels', () => {
   });
 
   it('says why a body is left out, and marks the event truncated once', () => {
-    const event = JSON.parse(auditLine('ResponseComplete', create('RequestResponse', { requestBody: body('{"a":"12345"}', 4), responseBody: body('{"b":"12345"}', 4) }), USER, NOW));
+    const event = JSON.parse(
+      auditLine(
+        'ResponseComplete',
+        create('RequestResponse', { requestBody: body('{"a":"12345"}', 4), responseBody: body('{"b":"12345"}', 4) }),
+        USER,
+        NOW,
+      ),
+    );
     expect(event.requestObject).toBeUndefined();
     expect(event.responseObject).toBeUndefined();
     expect(event.annotations).toEqual({
@@ -151,13 +192,32 @@ describe('auditLine: bodies at the Request levels', () => {
   });
 
   it('names the trace the request went upstream in, when tracing is on', () => {
-    const span = { traceId: '0af7651916cd43dd8448eb211c80319c', traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01', tracestate: undefined, end: () => undefined };
+    const span = {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01',
+      tracestate: undefined,
+      end: () => undefined,
+    };
     const event = JSON.parse(auditLine('ResponseComplete', completed('GET', '/version', {}, { span }), USER, NOW));
-    expect(event.annotations).toEqual({ 'kube-api-ambassador/decision': 'allow', 'kube-api-ambassador/trace-id': '0af7651916cd43dd8448eb211c80319c' });
+    expect(event.annotations).toEqual({
+      'kube-api-ambassador/decision': 'allow',
+      'kube-api-ambassador/trace-id': '0af7651916cd43dd8448eb211c80319c',
+    });
   });
 
   it('writes the Panic stage with its 500', () => {
-    const event = JSON.parse(auditLine('Panic', create('Metadata', { statusCode: 500, reason: 'the ambassador failed', panicked: true }), USER, NOW));
-    expect(event).toMatchObject({ stage: 'Panic', level: 'Metadata', responseStatus: { code: 500, status: 'Failure', message: 'the ambassador failed' } });
+    const event = JSON.parse(
+      auditLine(
+        'Panic',
+        create('Metadata', { statusCode: 500, reason: 'the ambassador failed', panicked: true }),
+        USER,
+        NOW,
+      ),
+    );
+    expect(event).toMatchObject({
+      stage: 'Panic',
+      level: 'Metadata',
+      responseStatus: { code: 500, status: 'Failure', message: 'the ambassador failed' },
+    });
   });
 });

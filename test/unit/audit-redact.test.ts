@@ -7,7 +7,12 @@ const PASSWORD = 'cGFzc3dvcmQtMTIz'; // base64 of password-123
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
-function capture(body: string | Buffer, contentType: string | undefined, contentEncoding?: string, limit = 65_536): BodyCapture {
+function capture(
+  body: string | Buffer,
+  contentType: string | undefined,
+  contentEncoding?: string,
+  limit = 65_536,
+): BodyCapture {
   const captured = new BodyCapture(limit, contentType, contentEncoding);
   const bytes = Buffer.from(body);
   // In two chunks, as a body arrives from a socket.
@@ -17,7 +22,11 @@ function capture(body: string | Buffer, contentType: string | undefined, content
 }
 
 function logged(method: string, raw: string, body: unknown, omitManagedFields = false): unknown {
-  const result = loggedBody(capture(JSON.stringify(body), 'application/json'), attributesOf(method, raw), omitManagedFields);
+  const result = loggedBody(
+    capture(JSON.stringify(body), 'application/json'),
+    attributesOf(method, raw),
+    omitManagedFields,
+  );
   if (!('json' in result)) throw new Error(`omitted: ${result.omitted}`);
   return JSON.parse(result.json);
 }
@@ -92,7 +101,7 @@ describe('loggedBody: secret values never reach the log', () => {
       { kind: 'Table', rows: [{ cells: ['db', 'Opaque', 2], object: REDACTED_SECRET }] },
     ],
     [
-      'a Secret inside another resource\'s body',
+      "a Secret inside another resource's body",
       'POST',
       '/api/v1/namespaces/team-a/configmaps',
       { kind: 'List', items: [SECRET, { kind: 'ConfigMap', data: { color: 'blue' } }] },
@@ -110,10 +119,30 @@ describe('loggedBody: secret values never reach the log', () => {
   });
 
   it.each<[string, string, string, unknown]>([
-    ['a TokenRequest', 'POST', '/api/v1/namespaces/team-a/serviceaccounts/app/token', { kind: 'TokenRequest', status: { token: TOKEN } }],
-    ['a TokenReview', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', { kind: 'TokenReview', spec: { token: TOKEN } }],
-    ['a TokenReview sent elsewhere', 'POST', '/api/v1/namespaces/team-a/configmaps', { kind: 'TokenReview', spec: { token: TOKEN } }],
-    ['a token request without a kind', 'POST', '/api/v1/namespaces/team-a/serviceaccounts/app/token', { spec: { audiences: ['x'] } }],
+    [
+      'a TokenRequest',
+      'POST',
+      '/api/v1/namespaces/team-a/serviceaccounts/app/token',
+      { kind: 'TokenRequest', status: { token: TOKEN } },
+    ],
+    [
+      'a TokenReview',
+      'POST',
+      '/apis/authentication.k8s.io/v1/tokenreviews',
+      { kind: 'TokenReview', spec: { token: TOKEN } },
+    ],
+    [
+      'a TokenReview sent elsewhere',
+      'POST',
+      '/api/v1/namespaces/team-a/configmaps',
+      { kind: 'TokenReview', spec: { token: TOKEN } },
+    ],
+    [
+      'a token request without a kind',
+      'POST',
+      '/api/v1/namespaces/team-a/serviceaccounts/app/token',
+      { spec: { audiences: ['x'] } },
+    ],
   ])('leaves out %s entirely', (_, method, raw, body) => {
     expect(loggedBody(capture(JSON.stringify(body), 'application/json'), attributesOf(method, raw), false)).toEqual({
       omitted: 'redacted: token requests and reviews carry tokens',
@@ -129,7 +158,7 @@ function loggedText(method: string, raw: string, text: string, contentType = 'ap
 const SECRETS = '/api/v1/namespaces/team-a/secrets';
 const CONFIG_MAPS = '/api/v1/namespaces/team-a/configmaps';
 
-describe('loggedBody: a Secret\'s values are hidden however its fields are spelled', () => {
+describe("loggedBody: a Secret's values are hidden however its fields are spelled", () => {
   // kube-apiserver reads a Secret's data only from `data` and `stringData`, spelled exactly (see
   // redact.ts), and drops or refuses any other spelling; the log hides them all the same, and every
   // field of a Secret not known to hold no secret.
@@ -139,7 +168,9 @@ describe('loggedBody: a Secret\'s values are hidden however its fields are spell
       'POST',
       SECRETS,
       `{"kind":"Secret","metadata":{"name":"db"},"Data":{"password":"${PASSWORD}"},"StringData":{"extra":"password-123"}}`,
-      { json: `{"kind":"Secret","metadata":{"name":"db"},"Data":{"password":"${REDACTED}"},"StringData":{"extra":"${REDACTED}"}}` },
+      {
+        json: `{"kind":"Secret","metadata":{"name":"db"},"Data":{"password":"${REDACTED}"},"StringData":{"extra":"${REDACTED}"}}`,
+      },
     ],
     [
       '"DATA", and "ſtringData" with a long s (which Go\'s case-insensitive decoding matched to stringData)',
@@ -153,7 +184,9 @@ describe('loggedBody: a Secret\'s values are hidden however its fields are spell
       'POST',
       SECRETS,
       `{"kind":"Secret","binaryData":{"key":"${PASSWORD}"},"password":"password-123","data":["${PASSWORD}"],"type":"Opaque","immutable":true}`,
-      { json: `{"kind":"Secret","binaryData":{"key":"${REDACTED}"},"password":"${REDACTED}","data":"${REDACTED}","type":"Opaque","immutable":true}` },
+      {
+        json: `{"kind":"Secret","binaryData":{"key":"${REDACTED}"},"password":"${REDACTED}","data":"${REDACTED}","type":"Opaque","immutable":true}`,
+      },
     ],
     [
       'a duplicated "data" (the API server keeps the last; the log shows neither)',
@@ -162,9 +195,21 @@ describe('loggedBody: a Secret\'s values are hidden however its fields are spell
       `{"kind":"Secret","data":{"password":"${PASSWORD}"},"data":{"user":"password-123"}}`,
       { json: `{"kind":"Secret","data":{"user":"${REDACTED}"}}` },
     ],
-    ['annotations that are not a map', 'POST', SECRETS, `{"metadata":{"name":"db","annotations":"${PASSWORD}"}}`, { json: `{"metadata":{"name":"db","annotations":"${REDACTED}"}}` }],
+    [
+      'annotations that are not a map',
+      'POST',
+      SECRETS,
+      `{"metadata":{"name":"db","annotations":"${PASSWORD}"}}`,
+      { json: `{"metadata":{"name":"db","annotations":"${REDACTED}"}}` },
+    ],
     ['a bare string', 'POST', SECRETS, `"${PASSWORD}"`, { json: `"${REDACTED}"` }],
-    ['an array of strings', 'PATCH', `${SECRETS}/db`, `["${PASSWORD}",{"op":"remove","path":"/data/user"}]`, { json: `["${REDACTED}",{"op":"remove","path":"/data/user"}]` }],
+    [
+      'an array of strings',
+      'PATCH',
+      `${SECRETS}/db`,
+      `["${PASSWORD}",{"op":"remove","path":"/data/user"}]`,
+      { json: `["${REDACTED}",{"op":"remove","path":"/data/user"}]` },
+    ],
     [
       'a key named __proto__',
       'POST',
@@ -177,7 +222,9 @@ describe('loggedBody: a Secret\'s values are hidden however its fields are spell
       'PATCH',
       `${SECRETS}/db`,
       `[{"op":"test","path":"/data/password","value":"${PASSWORD}"},{"op":"add","path":"/data/user","Value":"${PASSWORD}"}]`,
-      { json: `[{"op":"test","path":"/data/password","value":"${REDACTED}"},{"op":"add","path":"/data/user","Value":"${REDACTED}"}]` },
+      {
+        json: `[{"op":"test","path":"/data/password","value":"${REDACTED}"},{"op":"add","path":"/data/user","Value":"${REDACTED}"}]`,
+      },
     ],
     [
       'a Secret with "Kind" and "Data", inside another resource\'s body (Go reads the kind case-insensitively)',
@@ -199,7 +246,7 @@ describe('loggedBody: a Secret\'s values are hidden however its fields are spell
       },
     ],
     [
-      'managedFields, which name a Secret\'s keys but hold none of its values',
+      "managedFields, which name a Secret's keys but hold none of its values",
       'GET',
       `${SECRETS}/db`,
       `{"kind":"Secret","metadata":{"managedFields":[{"manager":"kubectl","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:password":{}}}}]},"data":{"password":"${PASSWORD}"}}`,
@@ -221,22 +268,35 @@ describe('loggedBody: a Secret\'s values are hidden however its fields are spell
       'DELETE',
       `${SECRETS}/db`,
       '{"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0,"propagationPolicy":"Foreground","preconditions":{"uid":"u-1","resourceVersion":"7"},"dryRun":["All"]}',
-      { json: '{"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0,"propagationPolicy":"Foreground","preconditions":{"uid":"u-1","resourceVersion":"7"},"dryRun":["All"]}' },
+      {
+        json: '{"kind":"DeleteOptions","apiVersion":"v1","gracePeriodSeconds":0,"propagationPolicy":"Foreground","preconditions":{"uid":"u-1","resourceVersion":"7"},"dryRun":["All"]}',
+      },
     ],
   ])('%s', (_, method, raw, text, expected) => {
     expect(loggedText(method, raw, text)).toEqual(expected);
   });
 
   it.each<[string, string, string, string]>([
-    ['a TokenRequest nested in a list', 'POST', CONFIG_MAPS, `{"kind":"List","items":[{"kind":"TokenRequest","status":{"token":"${TOKEN}"}}]}`],
-    ['a TokenReview with its kind spelled "Kind"', 'POST', CONFIG_MAPS, `{"Kind":"TokenReview","spec":{"token":"${TOKEN}"}}`],
+    [
+      'a TokenRequest nested in a list',
+      'POST',
+      CONFIG_MAPS,
+      `{"kind":"List","items":[{"kind":"TokenRequest","status":{"token":"${TOKEN}"}}]}`,
+    ],
+    [
+      'a TokenReview with its kind spelled "Kind"',
+      'POST',
+      CONFIG_MAPS,
+      `{"Kind":"TokenReview","spec":{"token":"${TOKEN}"}}`,
+    ],
     ['a token review spelled in lower case', 'POST', CONFIG_MAPS, `{"kind":"tokenreview","spec":{"token":"${TOKEN}"}}`],
   ])('leaves out %s entirely', (_, method, raw, text) => {
     expect(loggedText(method, raw, text)).toEqual({ omitted: 'redacted: token requests and reviews carry tokens' });
   });
 
   it('logs a SelfSubjectReview as it is: it names the caller and carries no credential', () => {
-    const review = '{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","status":{"userInfo":{"username":"system:serviceaccount:team-a:app","groups":["system:authenticated"]}}}';
+    const review =
+      '{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","status":{"userInfo":{"username":"system:serviceaccount:team-a:app","groups":["system:authenticated"]}}}';
     expect(loggedText('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', review)).toEqual({ json: review });
   });
 });
@@ -249,12 +309,14 @@ describe('loggedBody: a Secret serialized as JSON inside a string', () => {
     spec: { forProvider: { manifest: SECRET } },
   });
   const appliedObject = JSON.stringify(crossplaneObject({}));
-  const redactedApplied = JSON.parse(JSON.stringify(crossplaneObject({}))) as { spec: { forProvider: { manifest: unknown } } };
+  const redactedApplied = JSON.parse(JSON.stringify(crossplaneObject({}))) as {
+    spec: { forProvider: { manifest: unknown } };
+  };
   redactedApplied.spec.forProvider.manifest = REDACTED_SECRET;
 
   it.each<[string, string, string, unknown, (annotations: Record<string, string>) => unknown]>([
     [
-      'in the last-applied-configuration of an object that holds a Secret (Crossplane\'s Object)',
+      "in the last-applied-configuration of an object that holds a Secret (Crossplane's Object)",
       'POST',
       '/apis/kubernetes.crossplane.io/v1alpha2/namespaces/team-a/objects',
       crossplaneObject({ [LAST_APPLIED]: `${appliedObject}\n` }),
@@ -264,21 +326,37 @@ describe('loggedBody: a Secret serialized as JSON inside a string', () => {
       'in any other annotation (kapp keeps the original there)',
       'POST',
       CONFIG_MAPS,
-      { kind: 'ConfigMap', metadata: { name: 'c', annotations: { 'kapp.k14s.io/original': JSON.stringify(SECRET) } }, data: { color: 'blue' } },
+      {
+        kind: 'ConfigMap',
+        metadata: { name: 'c', annotations: { 'kapp.k14s.io/original': JSON.stringify(SECRET) } },
+        data: { color: 'blue' },
+      },
       (annotations) => expect(JSON.parse(String(annotations['kapp.k14s.io/original']))).toEqual(REDACTED_SECRET),
     ],
     [
-      'in a Secret\'s own annotation, without a kind',
+      "in a Secret's own annotation, without a kind",
       'GET',
       `${SECRETS}/db`,
-      { ...SECRET, metadata: { ...SECRET.metadata, annotations: { 'example.com/previous': `{"data":{"password":"${PASSWORD}"}}` } } },
+      {
+        ...SECRET,
+        metadata: {
+          ...SECRET.metadata,
+          annotations: { 'example.com/previous': `{"data":{"password":"${PASSWORD}"}}` },
+        },
+      },
       (annotations) => expect(annotations['example.com/previous']).toBe(`{"data":{"password":"${REDACTED}"}}`),
     ],
     [
       'but an annotation whose JSON holds no Secret is left as it was written',
       'POST',
       CONFIG_MAPS,
-      { kind: 'ConfigMap', metadata: { name: 'c', annotations: { [LAST_APPLIED]: '{ "kind": "ConfigMap", "data": {"color": "blue"} }\n' } } },
+      {
+        kind: 'ConfigMap',
+        metadata: {
+          name: 'c',
+          annotations: { [LAST_APPLIED]: '{ "kind": "ConfigMap", "data": {"color": "blue"} }\n' },
+        },
+      },
       (annotations) => expect(annotations[LAST_APPLIED]).toBe('{ "kind": "ConfigMap", "data": {"color": "blue"} }\n'),
     ],
   ])('%s', (_, method, raw, body, check) => {
@@ -288,32 +366,60 @@ describe('loggedBody: a Secret serialized as JSON inside a string', () => {
   });
 });
 
-describe('loggedBody: the answer to a patch that can copy a Secret\'s values elsewhere', () => {
+describe("loggedBody: the answer to a patch that can copy a Secret's values elsewhere", () => {
   const copied = { ...SECRET, metadata: { ...SECRET.metadata, annotations: { leaked: PASSWORD } } };
   const answer = (body: unknown) => capture(JSON.stringify(body), 'application/json');
-  const patch = (body: string, contentType = 'application/json-patch+json', limit?: number) => capture(body, contentType, undefined, limit);
+  const patch = (body: string, contentType = 'application/json-patch+json', limit?: number) =>
+    capture(body, contentType, undefined, limit);
   const patchSecret = attributesOf('PATCH', `${SECRETS}/db`);
 
   it.each<[string, BodyCapture, string]>([
-    ['copy from /data to an annotation', patch('[{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]'), 'json-patch'],
-    ['move from /stringData, added in the same patch', patch(`[{"op":"add","path":"/stringData","value":{"p":"x"}},{"op":"move","from":"/stringData/p","path":"/metadata/annotations/leaked"}]`), 'json-patch'],
-    ['an op the API server does not know (it answers with an error)', patch('[{"op":"Copy","from":"/data/password","path":"/metadata/annotations/leaked"}]'), 'json-patch'],
-    ['a patch too long to read', patch(`[${'{"op":"test","path":"/type","value":"Opaque"},'.repeat(20)}{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]`, undefined, 256), 'unread'],
+    [
+      'copy from /data to an annotation',
+      patch('[{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]'),
+      'json-patch',
+    ],
+    [
+      'move from /stringData, added in the same patch',
+      patch(
+        `[{"op":"add","path":"/stringData","value":{"p":"x"}},{"op":"move","from":"/stringData/p","path":"/metadata/annotations/leaked"}]`,
+      ),
+      'json-patch',
+    ],
+    [
+      'an op the API server does not know (it answers with an error)',
+      patch('[{"op":"Copy","from":"/data/password","path":"/metadata/annotations/leaked"}]'),
+      'json-patch',
+    ],
+    [
+      'a patch too long to read',
+      patch(
+        `[${'{"op":"test","path":"/type","value":"Opaque"},'.repeat(20)}{"op":"copy","from":"/data/password","path":"/metadata/annotations/leaked"}]`,
+        undefined,
+        256,
+      ),
+      'unread',
+    ],
     ['a patch that is not JSON', patch('- op: copy\n', 'application/yaml'), 'unread'],
   ])('leaves out the answer after %s', (_, request, why) => {
     expect(loggedBody(answer(copied), patchSecret, false, { requestBody: request })).toEqual({
       omitted:
         why === 'json-patch'
-          ? 'redacted: a JSON patch that copies or moves values can put a Secret\'s value in any field of the answer'
-          : 'redacted: the patch could not be read, and a JSON patch can put a Secret\'s value in any field of the answer',
+          ? "redacted: a JSON patch that copies or moves values can put a Secret's value in any field of the answer"
+          : "redacted: the patch could not be read, and a JSON patch can put a Secret's value in any field of the answer",
     });
   });
 
   it.each<[string, BodyCapture]>([
-    ['a JSON patch that only adds, removes, replaces and tests', patch(`[{"op":"replace","path":"/data/password","value":"${PASSWORD}"},{"op":"remove","path":"/data/user"}]`)],
+    [
+      'a JSON patch that only adds, removes, replaces and tests',
+      patch(`[{"op":"replace","path":"/data/password","value":"${PASSWORD}"},{"op":"remove","path":"/data/user"}]`),
+    ],
     ['a merge patch', patch(`{"data":{"password":"${PASSWORD}"}}`, 'application/merge-patch+json')],
   ])('logs the answer after %s, redacted as any Secret', (_, request) => {
-    expect(loggedBody(answer(SECRET), patchSecret, false, { requestBody: request })).toEqual({ json: JSON.stringify(REDACTED_SECRET) });
+    expect(loggedBody(answer(SECRET), patchSecret, false, { requestBody: request })).toEqual({
+      json: JSON.stringify(REDACTED_SECRET),
+    });
   });
 });
 
@@ -321,32 +427,62 @@ describe('loggedBody: what cannot be redacted is not logged', () => {
   const configMaps = attributesOf('POST', '/api/v1/namespaces/team-a/configmaps');
 
   it.each<[string, BodyCapture, LoggedBody]>([
-    ['past the size limit', capture(JSON.stringify({ data: { a: 'x'.repeat(100) } }), 'application/json', undefined, 64), { omitted: '117 bytes, over --audit-max-body-bytes=64', truncated: true }],
+    [
+      'past the size limit',
+      capture(JSON.stringify({ data: { a: 'x'.repeat(100) } }), 'application/json', undefined, 64),
+      { omitted: '117 bytes, over --audit-max-body-bytes=64', truncated: true },
+    ],
     ['gzip-encoded', capture('{}', 'application/json', 'gzip'), { omitted: 'gzip-encoded' }],
-    ['protobuf', capture('k8s\0…', 'application/vnd.kubernetes.protobuf'), { omitted: 'not JSON (application/vnd.kubernetes.protobuf)' }],
+    [
+      'protobuf',
+      capture('k8s\0…', 'application/vnd.kubernetes.protobuf'),
+      { omitted: 'not JSON (application/vnd.kubernetes.protobuf)' },
+    ],
     ['CBOR', capture('\xd9\xd9\xf7', 'application/cbor'), { omitted: 'not JSON (application/cbor)' }],
-    ['YAML', capture('kind: Secret\ndata: {}\n', 'application/apply-patch+yaml'), { omitted: 'not JSON (application/apply-patch+yaml)' }],
+    [
+      'YAML',
+      capture('kind: Secret\ndata: {}\n', 'application/apply-patch+yaml'),
+      { omitted: 'not JSON (application/apply-patch+yaml)' },
+    ],
     ['no content type and not JSON', capture('hello', undefined), { omitted: 'not JSON (no content type)' }],
   ])('%s', (_, captured, expected) => {
     expect(loggedBody(captured, configMaps, false)).toEqual(expected);
   });
 
   it.each<[string, BodyCapture, LoggedBody]>([
-    ['a Secret in YAML', capture(`kind: Secret\ndata:\n  password: ${PASSWORD}\n`, 'application/yaml'), { omitted: 'not JSON (application/yaml)' }],
-    ['a Secret applied as YAML', capture(`kind: Secret\nstringData: {password: x}\n`, 'application/apply-patch+yaml'), { omitted: 'not JSON (application/apply-patch+yaml)' }],
-    ['a Secret in JSON cut short', capture(`{"kind":"Secret","data":{"password":"${PASSWORD}"`, 'application/json'), { omitted: 'not JSON (application/json)' }],
-    ['text without a content type', capture(`password=${PASSWORD}`, undefined), { omitted: 'not JSON (no content type)' }],
+    [
+      'a Secret in YAML',
+      capture(`kind: Secret\ndata:\n  password: ${PASSWORD}\n`, 'application/yaml'),
+      { omitted: 'not JSON (application/yaml)' },
+    ],
+    [
+      'a Secret applied as YAML',
+      capture(`kind: Secret\nstringData: {password: x}\n`, 'application/apply-patch+yaml'),
+      { omitted: 'not JSON (application/apply-patch+yaml)' },
+    ],
+    [
+      'a Secret in JSON cut short',
+      capture(`{"kind":"Secret","data":{"password":"${PASSWORD}"`, 'application/json'),
+      { omitted: 'not JSON (application/json)' },
+    ],
+    [
+      'text without a content type',
+      capture(`password=${PASSWORD}`, undefined),
+      { omitted: 'not JSON (no content type)' },
+    ],
   ])('the secrets resource: %s', (_, captured, expected) => {
     expect(loggedBody(captured, attributesOf('POST', SECRETS), false)).toEqual(expected);
   });
 
-  it('leaves out a body nested too deep to walk, rather than failing the request\'s event', () => {
+  it("leaves out a body nested too deep to walk, rather than failing the request's event", () => {
     const deep = capture(`${'['.repeat(20_000)}${']'.repeat(20_000)}`, 'application/json');
     expect(loggedBody(deep, configMaps, false)).toEqual({ omitted: 'nested deeper than 512 levels' });
   });
 
   it('logs JSON sent as server-side apply (apply-patch+yaml is usually JSON)', () => {
-    expect(loggedBody(capture('{"kind":"ConfigMap"}', 'application/apply-patch+yaml'), configMaps, false)).toEqual({ json: '{"kind":"ConfigMap"}' });
+    expect(loggedBody(capture('{"kind":"ConfigMap"}', 'application/apply-patch+yaml'), configMaps, false)).toEqual({
+      json: '{"kind":"ConfigMap"}',
+    });
   });
 
   it('keeps nothing once past the limit, but counts every byte', () => {
@@ -361,8 +497,13 @@ describe('loggedBody: omitManagedFields', () => {
   const managed = { metadata: { name: 'c', managedFields: [{ manager: 'kubectl' }] }, data: {} };
 
   it('removes managedFields from an object and from each item of a list', () => {
-    expect(logged('POST', '/api/v1/namespaces/x/configmaps', managed, true)).toEqual({ metadata: { name: 'c' }, data: {} });
-    expect(logged('GET', '/api/v1/namespaces/x/configmaps', { kind: 'ConfigMapList', metadata: {}, items: [managed] }, true)).toEqual({
+    expect(logged('POST', '/api/v1/namespaces/x/configmaps', managed, true)).toEqual({
+      metadata: { name: 'c' },
+      data: {},
+    });
+    expect(
+      logged('GET', '/api/v1/namespaces/x/configmaps', { kind: 'ConfigMapList', metadata: {}, items: [managed] }, true),
+    ).toEqual({
       kind: 'ConfigMapList',
       metadata: {},
       items: [{ metadata: { name: 'c' }, data: {} }],

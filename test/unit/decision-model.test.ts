@@ -15,11 +15,16 @@ if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
 const policy = compiled.policy;
 
 function contentOf(row: DecisionRow) {
-  return { contentType: row.contentType, contentEncoding: row.contentEncoding, bytes: row.body === undefined ? undefined : Buffer.from(row.body) };
+  return {
+    contentType: row.contentType,
+    contentEncoding: row.contentEncoding,
+    bytes: row.body === undefined ? undefined : Buffer.from(row.body),
+  };
 }
 
 function decided(row: DecisionRow): Expected {
-  if (row.body !== undefined && row.method === 'DELETE' && Buffer.byteLength(row.body) > DELETE_OPTIONS_BODY_LIMIT) return 413;
+  if (row.body !== undefined && row.method === 'DELETE' && Buffer.byteLength(row.body) > DELETE_OPTIONS_BODY_LIMIT)
+    return 413;
   const resolved = resolveTarget(row.method, row.target, contentOf(row));
   if (!resolved.ok) return 400;
   const decision = decideRequest(policy, resolved.request, false);
@@ -32,16 +37,21 @@ it('has at least 80 rows, each citing the Go behaviour it pins', () => {
 });
 
 describe('the decision model, row by row', () => {
-  it.each(DECISION_ROWS.map((row) => [`${row.method} ${row.target.slice(0, 120)} ${row.body?.slice(0, 60) ?? ''} → ${row.expected} (${row.cite})`, row] as const))(
-    '%s',
-    (_, row) => {
-      expect(decided(row)).toBe(row.expected);
-      if (row.verb === undefined && row.dryRun === undefined && row.forwardedQuery === undefined) return;
-      const resolved = resolveTarget(row.method, row.target, contentOf(row));
-      if (!resolved.ok) throw new Error(resolved.problem);
-      if (row.verb !== undefined) expect(resolved.request.attributes.verb).toBe(row.verb);
-      if (row.dryRun !== undefined) expect(isDryRun(resolved.request)).toBe(row.dryRun);
-      if (row.forwardedQuery !== undefined) expect(resolved.request.query).toBe(row.forwardedQuery);
-    },
-  );
+  it.each(
+    DECISION_ROWS.map(
+      (row) =>
+        [
+          `${row.method} ${row.target.slice(0, 120)} ${row.body?.slice(0, 60) ?? ''} → ${row.expected} (${row.cite})`,
+          row,
+        ] as const,
+    ),
+  )('%s', (_, row) => {
+    expect(decided(row)).toBe(row.expected);
+    if (row.verb === undefined && row.dryRun === undefined && row.forwardedQuery === undefined) return;
+    const resolved = resolveTarget(row.method, row.target, contentOf(row));
+    if (!resolved.ok) throw new Error(resolved.problem);
+    if (row.verb !== undefined) expect(resolved.request.attributes.verb).toBe(row.verb);
+    if (row.dryRun !== undefined) expect(isDryRun(resolved.request)).toBe(row.dryRun);
+    if (row.forwardedQuery !== undefined) expect(resolved.request.query).toBe(row.forwardedQuery);
+  });
 });

@@ -73,8 +73,22 @@ describe('kubectl TestAccept table', () => {
     ['test18', ['--reject-methods', 'POST'], '/api/v1/pods', 'localhost', 'POST', false],
     ['test19', ['--reject-methods', 'PUT'], '/api/v1/namespaces/default/pods/somepod', 'localhost', 'PUT', false],
     ['test20', ['--reject-methods', 'PATCH'], '/api/v1/namespaces/default/pods/somepod', 'localhost', 'PATCH', false],
-    ['test21', ['--reject-methods', 'POST,PUT,PATCH'], '/api/v1/namespaces/default/pods/somepod', 'localhost', 'PATCH', false],
-    ['test22', ['--reject-methods', 'POST,PUT,PATCH'], '/api/v1/namespaces/default/pods/somepod', 'localhost', 'PUT', false],
+    [
+      'test21',
+      ['--reject-methods', 'POST,PUT,PATCH'],
+      '/api/v1/namespaces/default/pods/somepod',
+      'localhost',
+      'PATCH',
+      false,
+    ],
+    [
+      'test22',
+      ['--reject-methods', 'POST,PUT,PATCH'],
+      '/api/v1/namespaces/default/pods/somepod',
+      'localhost',
+      'PUT',
+      false,
+    ],
     ['test23', [], '/api/v1/namespaces/default/pods/somepod/exec', 'localhost', 'POST', false],
     ['test24', ['--reject-paths='], '/api/v1/namespaces/default/pods/somepod/exec', 'localhost', 'POST', true],
     // kubectl TestExtractHost: the port is removed before matching
@@ -89,12 +103,33 @@ describe('kubectl TestAccept table', () => {
     ['upper-case host (Go regexp is case-sensitive)', [], '/api/v1/pods', 'LOCALHOST', 'GET', false],
     ['empty host', [], '/api/v1/pods', '', 'GET', false],
     ['rebinding name', [], '/api/v1/pods', '127.0.0.1.nip.io:8001', 'GET', false],
-    ['attach in a named group is not /api/', [], '/apis/example.com/v1/namespaces/d/pods/p/attach', 'localhost', 'POST', true],
+    [
+      'attach in a named group is not /api/',
+      [],
+      '/apis/example.com/v1/namespaces/d/pods/p/attach',
+      'localhost',
+      'POST',
+      true,
+    ],
     ['exec on a cluster-wide path', [], '/api/v1/pods/p/exec', 'localhost', 'GET', false],
     ['all hosts accepted', ['--accept-hosts', '^.*$'], '/api/v1/pods', 'evil.com', 'GET', true],
     ['no hosts accepted', ['--accept-hosts='], '/api/v1/pods', 'localhost', 'GET', false],
-    ['accept-paths restricts', ['--accept-paths', '^/api/v1/namespaces/team/'], '/api/v1/namespaces/other/pods', 'localhost', 'GET', false],
-    ['accept-paths allows', ['--accept-paths', '^/api/v1/namespaces/team/'], '/api/v1/namespaces/team/pods', 'localhost', 'GET', true],
+    [
+      'accept-paths restricts',
+      ['--accept-paths', '^/api/v1/namespaces/team/'],
+      '/api/v1/namespaces/other/pods',
+      'localhost',
+      'GET',
+      false,
+    ],
+    [
+      'accept-paths allows',
+      ['--accept-paths', '^/api/v1/namespaces/team/'],
+      '/api/v1/namespaces/team/pods',
+      'localhost',
+      'GET',
+      true,
+    ],
     ['several accept-paths', ['--accept-paths', '^/version$,^/api/'], '/version', 'localhost', 'GET', true],
     ['empty accept-paths accept nothing', ['--accept-paths='], '/version', 'localhost', 'GET', false],
     ['empty reject-methods reject nothing', ['--reject-methods='], '/version', 'localhost', 'GET', true],
@@ -107,8 +142,20 @@ describe('kubectl TestAccept table', () => {
 describe('pathRefusal: reject-paths, then reject-methods, then accept-paths', () => {
   it.each<[string, readonly string[], string, string, string | undefined]>([
     ['default GET', [], 'GET', '/api/v1/pods', undefined],
-    ['default exec', [], 'POST', '/api/v1/namespaces/d/pods/p/exec', 'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths'],
-    ['default attach', [], 'GET', '/api/v1/namespaces/d/pods/p/attach', 'the path /api/v1/namespaces/d/pods/p/attach is refused by --reject-paths'],
+    [
+      'default exec',
+      [],
+      'POST',
+      '/api/v1/namespaces/d/pods/p/exec',
+      'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths',
+    ],
+    [
+      'default attach',
+      [],
+      'GET',
+      '/api/v1/namespaces/d/pods/p/attach',
+      'the path /api/v1/namespaces/d/pods/p/attach is refused by --reject-paths',
+    ],
     ['default empty method', [], '', '/api/v1/pods', 'the method  is refused by --reject-methods'],
     [
       'reject-paths before reject-methods',
@@ -117,8 +164,20 @@ describe('pathRefusal: reject-paths, then reject-methods, then accept-paths', ()
       '/api/v1/namespaces/d/pods/p/exec',
       'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths',
     ],
-    ['reject-methods before accept-paths', ['--reject-methods', 'DELETE', '--accept-paths', '^/apis/'], 'DELETE', '/api/v1/pods', 'the method DELETE is refused by --reject-methods'],
-    ['accept-paths last', ['--accept-paths', '^/apis/'], 'GET', '/api/v1/pods', 'the path /api/v1/pods is not allowed by --accept-paths'],
+    [
+      'reject-methods before accept-paths',
+      ['--reject-methods', 'DELETE', '--accept-paths', '^/apis/'],
+      'DELETE',
+      '/api/v1/pods',
+      'the method DELETE is refused by --reject-methods',
+    ],
+    [
+      'accept-paths last',
+      ['--accept-paths', '^/apis/'],
+      'GET',
+      '/api/v1/pods',
+      'the path /api/v1/pods is not allowed by --accept-paths',
+    ],
     [
       'reject-paths before accept-paths',
       ['--accept-paths', '^/api/v1/namespaces/d/'],
@@ -126,8 +185,20 @@ describe('pathRefusal: reject-paths, then reject-methods, then accept-paths', ()
       '/api/v1/namespaces/d/pods/p/exec',
       'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths',
     ],
-    ['reject-methods is a regular expression, unanchored', ['--reject-methods', 'T'], 'GET', '/api/v1/pods', 'the method GET is refused by --reject-methods'],
-    ['custom reject-paths', ['--reject-paths', '/secrets'], 'GET', '/api/v1/namespaces/d/secrets', 'the path /api/v1/namespaces/d/secrets is refused by --reject-paths'],
+    [
+      'reject-methods is a regular expression, unanchored',
+      ['--reject-methods', 'T'],
+      'GET',
+      '/api/v1/pods',
+      'the method GET is refused by --reject-methods',
+    ],
+    [
+      'custom reject-paths',
+      ['--reject-paths', '/secrets'],
+      'GET',
+      '/api/v1/namespaces/d/secrets',
+      'the path /api/v1/namespaces/d/secrets is refused by --reject-paths',
+    ],
     ['disabled', ['--disable-filter', '--reject-methods', 'GET'], 'GET', '/api/v1/namespaces/d/pods/p/exec', undefined],
   ])('%s', (_name, flags, method, path, expected) => {
     expect(pathRefusal(filterFor(flags), method, path)).toBe(expected);
@@ -136,9 +207,21 @@ describe('pathRefusal: reject-paths, then reject-methods, then accept-paths', ()
 
 describe('pathRefusal sees the decoded canonical path', () => {
   it.each<[string, string, string | undefined]>([
-    ['POST', '/api/v1/namespaces/d/pods/p/%65xec', 'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths'],
-    ['POST', '/api/v1/namespaces/d/pods/p/%61ttach?stdin=true', 'the path /api/v1/namespaces/d/pods/p/attach is refused by --reject-paths'],
-    ['POST', '/%61pi/v1/namespaces/d/pods/p/exec', 'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths'],
+    [
+      'POST',
+      '/api/v1/namespaces/d/pods/p/%65xec',
+      'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths',
+    ],
+    [
+      'POST',
+      '/api/v1/namespaces/d/pods/p/%61ttach?stdin=true',
+      'the path /api/v1/namespaces/d/pods/p/attach is refused by --reject-paths',
+    ],
+    [
+      'POST',
+      '/%61pi/v1/namespaces/d/pods/p/exec',
+      'the path /api/v1/namespaces/d/pods/p/exec is refused by --reject-paths',
+    ],
     ['GET', '/api/v1/namespaces/d/pods/p/log', undefined],
   ])('%s %s', (method, raw, expected) => {
     const parsed = parseRequestTarget(raw);
@@ -208,7 +291,12 @@ describe('hostRefusal: Host against --accept-hosts, then a cross-site Origin', (
   it.each<[readonly string[], string | undefined, string | undefined, string | undefined]>([
     [['--accept-hosts', '^.*$'], 'evil.com', 'https://evil.com', undefined],
     [['--accept-hosts', '^ambassador\\.local$'], 'ambassador.local:8001', 'http://ambassador.local:8001', undefined],
-    [['--accept-hosts', '^ambassador\\.local$'], 'ambassador.local:8001', 'http://localhost:8001', originProblem('http://localhost:8001')],
+    [
+      ['--accept-hosts', '^ambassador\\.local$'],
+      'ambassador.local:8001',
+      'http://localhost:8001',
+      originProblem('http://localhost:8001'),
+    ],
     [['--disable-filter'], undefined, 'https://evil.com', undefined],
     [['--disable-filter'], 'evil.com', 'null', undefined],
   ])('with %j: Host %j, Origin %j', (flags, host, origin, expected) => {

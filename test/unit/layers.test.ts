@@ -29,7 +29,11 @@ const IMPORT = /^(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+    entry.isDirectory()
+      ? sourceFiles(join(dir, entry.name))
+      : entry.name.endsWith('.ts')
+        ? [join(dir, entry.name)]
+        : [],
   );
 }
 
@@ -37,7 +41,9 @@ function sourceFiles(dir: string): string[] {
 export function importGraph(root: string): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of sourceFiles(root)) {
-    const imports = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) => relative(root, resolve(dirname(file), match[1] ?? '')));
+    const imports = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) =>
+      relative(root, resolve(dirname(file), match[1] ?? '')),
+    );
     graph.set(relative(root, file), imports);
   }
   return graph;
@@ -48,7 +54,10 @@ function folderOf(path: string): string {
 }
 
 /** Imports that go up a layer or sideways between folders of one layer, as `from → to`. */
-export function layerViolations(graph: ReadonlyMap<string, readonly string[]>, layers: Readonly<Record<string, number>>): string[] {
+export function layerViolations(
+  graph: ReadonlyMap<string, readonly string[]>,
+  layers: Readonly<Record<string, number>>,
+): string[] {
   const violations: string[] = [];
   for (const [from, imports] of graph) {
     const fromFolder = folderOf(from);
@@ -104,7 +113,10 @@ describe('the layers of src/', () => {
       ['proxy/a.ts', ['proxy/b.ts']],
       ['proxy/b.ts', ['proxy/a.ts']],
     ]);
-    expect(layerViolations(bad, LAYERS)).toEqual(['config/options.ts → proxy/status.ts', 'audit/event.ts → policy/policy.ts']);
+    expect(layerViolations(bad, LAYERS)).toEqual([
+      'config/options.ts → proxy/status.ts',
+      'audit/event.ts → policy/policy.ts',
+    ]);
     expect(importCycles(bad)).toEqual([['proxy/a.ts', 'proxy/b.ts']]);
   });
 });

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { load as parseYaml } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { AuditLogReader, learnRules, parseAuditLine, renderLearnedPolicy, type AuditLogSummary } from '../../src/history/learn.ts';
+import {
+  AuditLogReader,
+  learnRules,
+  parseAuditLine,
+  renderLearnedPolicy,
+  type AuditLogSummary,
+} from '../../src/history/learn.ts';
 import type { LearnedRule } from '../../src/history/learn-render.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
@@ -75,7 +81,13 @@ function allows(policy: Policy, method: string, target: string, isUpgrade = fals
   return decideRequest(policy, resolved.request, isUpgrade).allowed;
 }
 
-const rule = (verbs: string[], apiGroups: string[], resources: string[], namespaces: string[], requests: number): LearnedRule => ({
+const rule = (
+  verbs: string[],
+  apiGroups: string[],
+  resources: string[],
+  namespaces: string[],
+  requests: number,
+): LearnedRule => ({
   verbs,
   apiGroups,
   resources,
@@ -89,10 +101,35 @@ describe('parseAuditLine: events are read, everything else is told apart', () =>
     ['an operational pino line', '{"level":"info","time":"2026-11-22T03:41:12.104Z","msg":"serving"}', 'operational'],
     ['a line that is not JSON', '{"kind":"Event","auditID":"trunc', 'malformed', 'not JSON'],
     ['a JSON array', '[1,2]', 'malformed', 'not a JSON object'],
-    ['an event without a verb', '{"kind":"Event","auditID":"a","stage":"ResponseComplete","requestURI":"/version","annotations":{"kube-api-ambassador/decision":"allow"}}', 'malformed', 'an event without verb'],
-    ['an event with an unknown decision', '{"kind":"Event","auditID":"a","stage":"ResponseComplete","requestURI":"/version","verb":"get","annotations":{"kube-api-ambassador/decision":"maybe"}}', 'malformed', 'an event without a known kube-api-ambassador/decision annotation'],
-    ['an event with an objectRef but no resource', '{"kind":"Event","auditID":"a","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","objectRef":{"namespace":"x"},"annotations":{"kube-api-ambassador/decision":"allow"}}', 'malformed', 'an objectRef without a resource'],
-    ['a RequestResponse event with bodies and unknown fields', JSON.stringify({ ...JSON.parse(event('POST', '/api/v1/namespaces/x/configmaps')), level: 'RequestResponse', requestObject: { kind: 'ConfigMap' }, responseObject: { kind: 'ConfigMap' }, somethingNew: [1] }), 'event'],
+    [
+      'an event without a verb',
+      '{"kind":"Event","auditID":"a","stage":"ResponseComplete","requestURI":"/version","annotations":{"kube-api-ambassador/decision":"allow"}}',
+      'malformed',
+      'an event without verb',
+    ],
+    [
+      'an event with an unknown decision',
+      '{"kind":"Event","auditID":"a","stage":"ResponseComplete","requestURI":"/version","verb":"get","annotations":{"kube-api-ambassador/decision":"maybe"}}',
+      'malformed',
+      'an event without a known kube-api-ambassador/decision annotation',
+    ],
+    [
+      'an event with an objectRef but no resource',
+      '{"kind":"Event","auditID":"a","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","objectRef":{"namespace":"x"},"annotations":{"kube-api-ambassador/decision":"allow"}}',
+      'malformed',
+      'an objectRef without a resource',
+    ],
+    [
+      'a RequestResponse event with bodies and unknown fields',
+      JSON.stringify({
+        ...JSON.parse(event('POST', '/api/v1/namespaces/x/configmaps')),
+        level: 'RequestResponse',
+        requestObject: { kind: 'ConfigMap' },
+        responseObject: { kind: 'ConfigMap' },
+        somethingNew: [1],
+      }),
+      'event',
+    ],
   ])('%s', (_, text, kind, problem) => {
     const line = parseAuditLine(text);
     expect(line.kind).toBe(kind);
@@ -104,38 +141,81 @@ describe('learnRules: the fewest rules that allow exactly what the log used', ()
   it.each<[string, string[], LearnedRule[], string?]>([
     [
       'verbs on one resource are merged',
-      [event('GET', '/api/v1/namespaces/team-b/pods'), event('GET', '/api/v1/namespaces/team-b/pods?watch=1'), event('GET', '/api/v1/namespaces/team-b/pods/web'), event('GET', '/api/v1/namespaces/team-b/pods/db')],
+      [
+        event('GET', '/api/v1/namespaces/team-b/pods'),
+        event('GET', '/api/v1/namespaces/team-b/pods?watch=1'),
+        event('GET', '/api/v1/namespaces/team-b/pods/web'),
+        event('GET', '/api/v1/namespaces/team-b/pods/db'),
+      ],
       [rule(['get', 'list', 'watch'], [''], ['pods'], ['team-b'], 4)],
     ],
     [
       'resources used with the same verbs share a rule; other verbs get their own',
-      [event('GET', '/api/v1/namespaces/x/pods'), event('GET', '/api/v1/namespaces/x/configmaps'), event('POST', '/api/v1/namespaces/x/configmaps'), event('GET', '/api/v1/namespaces/x/services')],
+      [
+        event('GET', '/api/v1/namespaces/x/pods'),
+        event('GET', '/api/v1/namespaces/x/configmaps'),
+        event('POST', '/api/v1/namespaces/x/configmaps'),
+        event('GET', '/api/v1/namespaces/x/services'),
+      ],
       [rule(['list', 'create'], [''], ['configmaps'], ['x'], 2), rule(['list'], [''], ['pods', 'services'], ['x'], 2)],
     ],
     [
       'a subresource is its own resource',
-      [event('GET', '/api/v1/namespaces/x/pods/web'), event('GET', '/api/v1/namespaces/x/pods/web/log?follow=true'), event('PUT', '/apis/apps/v1/namespaces/x/deployments/web/scale')],
-      [rule(['get'], [''], ['pods', 'pods/log'], ['x'], 2), rule(['update'], ['apps'], ['deployments/scale'], ['x'], 1)],
+      [
+        event('GET', '/api/v1/namespaces/x/pods/web'),
+        event('GET', '/api/v1/namespaces/x/pods/web/log?follow=true'),
+        event('PUT', '/apis/apps/v1/namespaces/x/deployments/web/scale'),
+      ],
+      [
+        rule(['get'], [''], ['pods', 'pods/log'], ['x'], 2),
+        rule(['update'], ['apps'], ['deployments/scale'], ['x'], 1),
+      ],
     ],
     [
       'an update of a resource that creates on update is learned with create, which the policy then checks too',
-      [event('PUT', '/apis/coordination.k8s.io/v1/namespaces/x/leases/leader'), event('PUT', '/api/v1/namespaces/x/configmaps/c')],
-      [rule(['update'], [''], ['configmaps'], ['x'], 1), rule(['create', 'update'], ['coordination.k8s.io'], ['leases'], ['x'], 1)],
+      [
+        event('PUT', '/apis/coordination.k8s.io/v1/namespaces/x/leases/leader'),
+        event('PUT', '/api/v1/namespaces/x/configmaps/c'),
+      ],
+      [
+        rule(['update'], [''], ['configmaps'], ['x'], 1),
+        rule(['create', 'update'], ['coordination.k8s.io'], ['leases'], ['x'], 1),
+      ],
     ],
     [
       'the same resources and verbs in several namespaces share a rule',
-      [event('GET', '/api/v1/namespaces/b/pods'), event('GET', '/api/v1/namespaces/a/pods'), event('GET', '/api/v1/namespaces/c/pods/web')],
+      [
+        event('GET', '/api/v1/namespaces/b/pods'),
+        event('GET', '/api/v1/namespaces/a/pods'),
+        event('GET', '/api/v1/namespaces/c/pods/web'),
+      ],
       [rule(['list'], [''], ['pods'], ['a', 'b'], 2), rule(['get'], [''], ['pods'], ['c'], 1)],
     ],
     [
       'cluster-scoped resources have the namespace "" (and a namespace object is in its own namespace)',
-      [event('GET', '/api/v1/nodes'), event('GET', '/api/v1/namespaces'), event('GET', '/api/v1/namespaces/team-a'), event('GET', '/apis/storage.k8s.io/v1/storageclasses')],
-      [rule(['get'], [''], ['namespaces'], ['team-a'], 1), rule(['list'], [''], ['namespaces', 'nodes'], [''], 2), rule(['list'], ['storage.k8s.io'], ['storageclasses'], [''], 1)],
+      [
+        event('GET', '/api/v1/nodes'),
+        event('GET', '/api/v1/namespaces'),
+        event('GET', '/api/v1/namespaces/team-a'),
+        event('GET', '/apis/storage.k8s.io/v1/storageclasses'),
+      ],
+      [
+        rule(['get'], [''], ['namespaces'], ['team-a'], 1),
+        rule(['list'], [''], ['namespaces', 'nodes'], [''], 2),
+        rule(['list'], ['storage.k8s.io'], ['storageclasses'], [''], 1),
+      ],
     ],
     [
       'groups are merged only when their resources, verbs and namespaces are the same',
-      [event('GET', '/apis/apps/v1/namespaces/x/deployments'), event('GET', '/apis/extensions/v1beta1/namespaces/x/deployments'), event('GET', '/apis/batch/v1/namespaces/x/jobs')],
-      [rule(['list'], ['apps', 'extensions'], ['deployments'], ['x'], 2), rule(['list'], ['batch'], ['jobs'], ['x'], 1)],
+      [
+        event('GET', '/apis/apps/v1/namespaces/x/deployments'),
+        event('GET', '/apis/extensions/v1beta1/namespaces/x/deployments'),
+        event('GET', '/apis/batch/v1/namespaces/x/jobs'),
+      ],
+      [
+        rule(['list'], ['apps', 'extensions'], ['deployments'], ['x'], 2),
+        rule(['list'], ['batch'], ['jobs'], ['x'], 1),
+      ],
     ],
     [
       'the pod namespace becomes $(POD_NAMESPACE), listed first',
@@ -145,13 +225,26 @@ describe('learnRules: the fewest rules that allow exactly what the log used', ()
     ],
     [
       'a WebSocket exec (a GET) needs create too; a SPDY exec is a create',
-      [event('GET', '/api/v1/namespaces/x/pods/web/exec?command=ls'), event('POST', '/api/v1/namespaces/x/pods/web/attach?stdout=1')],
+      [
+        event('GET', '/api/v1/namespaces/x/pods/web/exec?command=ls'),
+        event('POST', '/api/v1/namespaces/x/pods/web/attach?stdout=1'),
+      ],
       [rule(['create'], [''], ['pods/attach'], ['x'], 1), rule(['get', 'create'], [''], ['pods/exec'], ['x'], 1)],
     ],
     [
       'non-resource URLs: decoded, without the query, one rule per set of verbs',
-      [event('GET', '/version?timeout=32s'), event('GET', '/apis'), event('HEAD', '/version'), event('GET', '/logs/a%20b'), event('GET', '/openapi/v3/apis/apps/v1'), event('GET', '/api')],
-      [{ verbs: ['get'], nonResourceURLs: ['/api', '/apis', '/logs/a b', '/openapi/v3/apis/apps/v1'], requests: 4 }, { verbs: ['get', 'head'], nonResourceURLs: ['/version'], requests: 2 }],
+      [
+        event('GET', '/version?timeout=32s'),
+        event('GET', '/apis'),
+        event('HEAD', '/version'),
+        event('GET', '/logs/a%20b'),
+        event('GET', '/openapi/v3/apis/apps/v1'),
+        event('GET', '/api'),
+      ],
+      [
+        { verbs: ['get'], nonResourceURLs: ['/api', '/apis', '/logs/a b', '/openapi/v3/apis/apps/v1'], requests: 4 },
+        { verbs: ['get', 'head'], nonResourceURLs: ['/version'], requests: 2 },
+      ],
     ],
     [
       'allow, would_deny and throttled are learned; deny and invalid are not',
@@ -180,7 +273,12 @@ describe('learnRules: the fewest rules that allow exactly what the log used', ()
     ],
     [
       'requests a rule cannot name without a wildcard, or that no rule can name, are not learned',
-      [event('GET', '/api/v1/namespaces/x/*'), event('GET', '/api/v1/namespaces/Team_A/pods'), event('OPTIONS', '/api/v1/namespaces/x/pods'), event('GET', '/healthz*')],
+      [
+        event('GET', '/api/v1/namespaces/x/*'),
+        event('GET', '/api/v1/namespaces/Team_A/pods'),
+        event('OPTIONS', '/api/v1/namespaces/x/pods'),
+        event('GET', '/healthz*'),
+      ],
       [],
     ],
     ['nothing learned from an empty log', [], []],
@@ -195,8 +293,15 @@ describe('the learned policy allows exactly the recorded requests (property-base
   const RESOURCES = ['pods', 'jobs', 'configmaps', 'pods/web/log', 'deployments/web/scale'] as const;
   const NAMESPACES = ['team-a', 'team-b', ''] as const;
   const URLS = ['/version', '/api', '/apis/apps', '/openapi/v2'] as const;
-  const targets = GROUPS.flatMap((group) => NAMESPACES.flatMap((ns) => RESOURCES.map((resource) => `/${group}${ns === '' ? '' : `/namespaces/${ns}`}/${resource}`)));
-  const universe = [...VERBS.flatMap((method) => [...targets, ...URLS].map((target) => [method, target] as const)), ...targets.map((target) => ['GET', `${target}?watch=1`] as const)];
+  const targets = GROUPS.flatMap((group) =>
+    NAMESPACES.flatMap((ns) =>
+      RESOURCES.map((resource) => `/${group}${ns === '' ? '' : `/namespaces/${ns}`}/${resource}`),
+    ),
+  );
+  const universe = [
+    ...VERBS.flatMap((method) => [...targets, ...URLS].map((target) => [method, target] as const)),
+    ...targets.map((target) => ['GET', `${target}?watch=1`] as const),
+  ];
   const request = fc.constantFrom(...universe);
 
   /** What a policy decides on: a named object and a collection are the same here (no resourceNames). */
@@ -207,23 +312,31 @@ describe('the learned policy allows exactly the recorded requests (property-base
 
   it('every recorded request is allowed, every other one in the universe refused', () => {
     fc.assert(
-      fc.property(fc.array(request, { maxLength: 25 }), fc.constantFrom(undefined, 'team-a'), (recorded, podNamespace) => {
-        const summary = summarize(recorded.map(([method, target]) => event(method, target, { decision: 'would_deny' })));
-        const policy = compiled(renderLearnedPolicy(summary, learnRules(summary, podNamespace), 'audit.log'));
-        const seen = new Set(
-          recorded.map(([method, target]) => {
+      fc.property(
+        fc.array(request, { maxLength: 25 }),
+        fc.constantFrom(undefined, 'team-a'),
+        (recorded, podNamespace) => {
+          const summary = summarize(
+            recorded.map(([method, target]) => event(method, target, { decision: 'would_deny' })),
+          );
+          const policy = compiled(renderLearnedPolicy(summary, learnRules(summary, podNamespace), 'audit.log'));
+          const seen = new Set(
+            recorded.map(([method, target]) => {
+              const parsed = parseRequestTarget(target);
+              if (!parsed.ok) throw new Error(parsed.problem);
+              return decisionKey(resolveAttributes(method, parsed.target));
+            }),
+          );
+          for (const [method, target] of universe) {
             const parsed = parseRequestTarget(target);
             if (!parsed.ok) throw new Error(parsed.problem);
-            return decisionKey(resolveAttributes(method, parsed.target));
-          }),
-        );
-        for (const [method, target] of universe) {
-          const parsed = parseRequestTarget(target);
-          if (!parsed.ok) throw new Error(parsed.problem);
-          const attributes = resolveAttributes(method, parsed.target);
-          expect(allows(policy, method, target, isStreamingSubresource(attributes)), `${method} ${target}`).toBe(seen.has(decisionKey(attributes)));
-        }
-      }),
+            const attributes = resolveAttributes(method, parsed.target);
+            expect(allows(policy, method, target, isStreamingSubresource(attributes)), `${method} ${target}`).toBe(
+              seen.has(decisionKey(attributes)),
+            );
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -235,14 +348,22 @@ describe('renderLearnedPolicy: YAML a person can review', () => {
       '{"level":"info","msg":"serving","proxy":"127.0.0.1:8001"}',
       event('GET', '/api/v1/namespaces/team-a/pods', { at: '2026-11-22T03:41:12.104000Z' }),
       event('GET', '/api/v1/namespaces/team-a/pods?watch=1', { stage: 'ResponseStarted', id: 'w' }),
-      event('GET', '/api/v1/namespaces/team-a/pods?watch=1', { stage: 'ResponseComplete', id: 'w', decision: 'would_deny' }),
+      event('GET', '/api/v1/namespaces/team-a/pods?watch=1', {
+        stage: 'ResponseComplete',
+        id: 'w',
+        decision: 'would_deny',
+      }),
       event('POST', '/apis/batch/v1/namespaces/team-a/jobs', { decision: 'throttled' }),
       event('GET', '/version', { at: '2026-11-22T09:00:00.000000Z' }),
       event('GET', '/api/v1/namespaces/team-a/pods/%2e%2e', { decision: 'invalid' }),
-      event('GET', '/api/v1/namespaces/kube-system/secrets/token', { decision: 'deny', reason: 'list on … is forbidden:\nno rule allows it' }),
+      event('GET', '/api/v1/namespaces/kube-system/secrets/token', {
+        decision: 'deny',
+        reason: 'list on … is forbidden:\nno rule allows it',
+      }),
       'not json',
     ]);
-    expect(renderLearnedPolicy(summary, learnRules(summary, 'team-a'), 'audit.log')).toBe(`# Learned by kube-api-ambassador policy learn from audit.log; review it before enforcing it.
+    expect(renderLearnedPolicy(summary, learnRules(summary, 'team-a'), 'audit.log'))
+      .toBe(`# Learned by kube-api-ambassador policy learn from audit.log; review it before enforcing it.
 # 7 audit events, 2026-11-22T03:41:12.104000Z to 2026-11-22T09:00:00.000000Z.
 # Learned from 4 requests: 2 allowed, 1 would have been denied (--policy-mode log), 1 throttled.
 # Skipped: 1 invalid request (no attributes to learn from), 1 ResponseStarted event (each request counts once, at its last stage), 1 operational log line, 1 malformed line (line 9: not JSON).
@@ -269,11 +390,16 @@ rules:
   });
 
   it('prints "rules: []" when nothing was learned, and says why', () => {
-    const summary = summarize([event('GET', '/api/v1/namespaces/x/pods/%2e%2e', { decision: 'invalid' }), event('GET', '/api/v1/namespaces/x/*')]);
+    const summary = summarize([
+      event('GET', '/api/v1/namespaces/x/pods/%2e%2e', { decision: 'invalid' }),
+      event('GET', '/api/v1/namespaces/x/*'),
+    ]);
     const yaml = renderLearnedPolicy(summary, learnRules(summary, undefined), 'stdin');
     expect(yaml).toMatch(/\nrules: \[\]\n$/);
     expect(yaml).toContain('# Learned from 0 requests');
-    expect(yaml).toContain('#   1 × list on resource "*" in API group "" in the namespace "x": a "*" in a policy is a wildcard');
+    expect(yaml).toContain(
+      '#   1 × list on resource "*" in API group "" in the namespace "x": a "*" in a policy is a wildcard',
+    );
     expect(compiled(yaml).rules).toEqual([]);
   });
 
@@ -285,9 +411,14 @@ rules:
     );
   });
 
-  it.each([['123'], ['on'], ['null'], ['y'], ['team-a']])('quotes what YAML would read as something else: namespace %s', (namespace) => {
-    const summary = summarize([event('GET', `/api/v1/namespaces/${namespace}/pods`)]);
-    const document = parseYaml(renderLearnedPolicy(summary, learnRules(summary, undefined), 'audit.log'));
-    expect(document).toEqual({ rules: [{ verbs: ['list'], apiGroups: [''], resources: ['pods'], namespaces: [namespace] }] });
-  });
+  it.each([['123'], ['on'], ['null'], ['y'], ['team-a']])(
+    'quotes what YAML would read as something else: namespace %s',
+    (namespace) => {
+      const summary = summarize([event('GET', `/api/v1/namespaces/${namespace}/pods`)]);
+      const document = parseYaml(renderLearnedPolicy(summary, learnRules(summary, undefined), 'audit.log'));
+      expect(document).toEqual({
+        rules: [{ verbs: ['list'], apiGroups: [''], resources: ['pods'], namespaces: [namespace] }],
+      });
+    },
+  );
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { budgetFor, effectiveLimit, MemoryGate, nextShedding, type MemorySample } from '../../src/proxy/memory-budget.ts';
+import {
+  budgetFor,
+  effectiveLimit,
+  MemoryGate,
+  nextShedding,
+  type MemorySample,
+} from '../../src/proxy/memory-budget.ts';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -46,8 +52,12 @@ describe('nextShedding', () => {
 describe('MemoryGate', () => {
   it('samples at once, then reports only when shedding starts or stops', () => {
     const rss = [100, 180, 175, 160, 140, 145];
-    const changes: Array<[boolean, number]> = [];
-    const gate = new MemoryGate(BUDGET, () => sample(rss.shift() ?? 0), (shedding, memory) => changes.push([shedding, memory.rssBytes / MiB]));
+    const changes: [boolean, number][] = [];
+    const gate = new MemoryGate(
+      BUDGET,
+      () => sample(rss.shift() ?? 0),
+      (shedding, memory) => changes.push([shedding, memory.rssBytes / MiB]),
+    );
     try {
       expect(gate.shedding).toBe(false);
       for (let i = 0; i < 5; i++) gate.update();

@@ -13,5 +13,8 @@ it.each<[string, boolean]>([
 ])('Node.js %s can run the ambassador: %s', (version, runs) => {
   const problem = nodeVersionProblem(version, '/usr/bin/node');
   expect(problem === undefined).toBe(runs);
-  if (!runs) expect(problem).toBe(`needs Node.js 24 or later, and /usr/bin/node is ${version}. From a clone, npx kube-api-ambassador runs it on the project's own Node.js (npm ci installs it)`);
+  if (!runs)
+    expect(problem).toBe(
+      `needs Node.js 24 or later, and /usr/bin/node is ${version}. From a clone, npx kube-api-ambassador runs it on the project's own Node.js (npm ci installs it)`,
+    );
 });

@@ -21,7 +21,10 @@ async function policyFile(name: string, yaml: string): Promise<string> {
   return file;
 }
 
-async function run(argv: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  argv: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = new PassThrough();
   const err = new PassThrough();
   let stdout = '';
@@ -34,21 +37,37 @@ async function run(argv: readonly string[], env: Record<string, string> = {}): P
 
 describe('policy check, as a new user first runs it', () => {
   it('says $(POD_NAMESPACE) needs --pod-namespace when neither it nor POD_NAMESPACE is given', async () => {
-    const file = await policyFile('own.yaml', 'rules:\n  - { verbs: [get], apiGroups: [""], resources: [pods], namespaces: ["$(POD_NAMESPACE)"] }\n');
+    const file = await policyFile(
+      'own.yaml',
+      'rules:\n  - { verbs: [get], apiGroups: [""], resources: [pods], namespaces: ["$(POD_NAMESPACE)"] }\n',
+    );
     const { code, stderr } = await run(['check', '--policy', file, 'GET', '/api/v1/namespaces/team-a/pods/web']);
     expect(code).toBe(2);
-    expect(stderr).toContain('rules[0].namespaces: $(POD_NAMESPACE) needs --pod-namespace NS (or the POD_NAMESPACE variable)\n');
-    expect((await run(['check', '--policy', file, '--pod-namespace', 'team-a', 'GET', '/api/v1/namespaces/team-a/pods/web'])).code).toBe(0);
-    expect((await run(['check', '--policy', file, 'GET', '/api/v1/namespaces/team-a/pods/web'], { POD_NAMESPACE: 'team-a' })).code).toBe(0);
+    expect(stderr).toContain(
+      'rules[0].namespaces: $(POD_NAMESPACE) needs --pod-namespace NS (or the POD_NAMESPACE variable)\n',
+    );
+    expect(
+      (await run(['check', '--policy', file, '--pod-namespace', 'team-a', 'GET', '/api/v1/namespaces/team-a/pods/web']))
+        .code,
+    ).toBe(0);
+    expect(
+      (await run(['check', '--policy', file, 'GET', '/api/v1/namespaces/team-a/pods/web'], { POD_NAMESPACE: 'team-a' }))
+        .code,
+    ).toBe(0);
   });
 
   it('warns about misspelt verbs, naming the verb meant, and still decides', async () => {
-    const file = await policyFile('typos.yaml', 'rules:\n  - { name: read, verbs: [get, lsit, wacth], apiGroups: [""], resources: [pods] }\n');
+    const file = await policyFile(
+      'typos.yaml',
+      'rules:\n  - { name: read, verbs: [get, lsit, wacth], apiGroups: [""], resources: [pods] }\n',
+    );
     const get = await run(['check', '--policy', file, 'GET', '/api/v1/namespaces/team-a/pods/web']);
     expect(get.code).toBe(0);
     const warnings = get.stderr.split('\n').filter((line) => line.startsWith('warning: '));
     expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toContain('warning: rules[0].verbs: "lsit" is not the verb of any resource request (did you mean list?)');
+    expect(warnings[0]).toContain(
+      'warning: rules[0].verbs: "lsit" is not the verb of any resource request (did you mean list?)',
+    );
     expect(warnings[1]).toContain('"wacth" is not the verb of any resource request (did you mean watch?)');
     const list = await run(['check', '--policy', file, 'GET', '/api/v1/namespaces/team-a/pods']);
     expect(list.code).toBe(3);
@@ -58,7 +77,9 @@ describe('policy check, as a new user first runs it', () => {
     const { code, stderr } = await run(['check', '--polcy', 'p.yaml', 'GET', '/version']);
     expect(code).toBe(2);
     expect(stderr.split('\n')[0]).toBe('--polcy: unknown flag, did you mean --policy?');
-    expect((await run(['check', '--pod-namespce=x'])).stderr.split('\n')[0]).toBe('--pod-namespce=x: unknown flag, did you mean --pod-namespace?');
+    expect((await run(['check', '--pod-namespce=x'])).stderr.split('\n')[0]).toBe(
+      '--pod-namespce=x: unknown flag, did you mean --pod-namespace?',
+    );
   });
 
   it('answers policy help with the usage of both commands', async () => {

@@ -17,8 +17,20 @@ function verdict(policy: Policy, method: string, raw: string, isUpgrade = false)
 }
 
 const JOB_LAUNCHER = policyOf([
-  { name: 'observe', verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['pods', 'configmaps'], namespaces: ['$(POD_NAMESPACE)'] },
-  { name: 'launch', verbs: ['create', 'get'], apiGroups: ['batch'], resources: ['jobs'], namespaces: ['$(POD_NAMESPACE)'] },
+  {
+    name: 'observe',
+    verbs: ['get', 'list', 'watch'],
+    apiGroups: [''],
+    resources: ['pods', 'configmaps'],
+    namespaces: ['$(POD_NAMESPACE)'],
+  },
+  {
+    name: 'launch',
+    verbs: ['create', 'get'],
+    apiGroups: ['batch'],
+    resources: ['jobs'],
+    namespaces: ['$(POD_NAMESPACE)'],
+  },
   { verbs: ['get'], nonResourceURLs: ['/version', '/healthz*'] },
 ]);
 
@@ -50,18 +62,63 @@ describe('decide: RBAC-shaped rules, default deny', () => {
   });
 
   it.each<[unknown, string, string, 'allow' | 'deny']>([
-    [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, 'DELETE', '/apis/apps/v1/namespaces/x/deployments/y/scale', 'allow'],
+    [
+      { verbs: ['*'], apiGroups: ['*'], resources: ['*'] },
+      'DELETE',
+      '/apis/apps/v1/namespaces/x/deployments/y/scale',
+      'allow',
+    ],
     [{ verbs: ['get'], apiGroups: [''], resources: ['pods/*'] }, 'GET', '/api/v1/namespaces/x/pods/p/log', 'allow'],
     [{ verbs: ['get'], apiGroups: [''], resources: ['pods/*'] }, 'GET', '/api/v1/namespaces/x/pods/p', 'deny'],
-    [{ verbs: ['update'], apiGroups: ['*'], resources: ['*/scale'] }, 'PUT', '/apis/apps/v1/namespaces/x/deployments/y/scale', 'allow'],
-    [{ verbs: ['update'], apiGroups: ['*'], resources: ['*/scale'] }, 'PUT', '/apis/apps/v1/namespaces/x/deployments/y', 'deny'],
-    [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] }, 'GET', '/api/v1/namespaces/x/pods/web', 'allow'],
-    [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] }, 'GET', '/api/v1/namespaces/x/pods/db', 'deny'],
-    [{ verbs: ['list'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] }, 'GET', '/api/v1/namespaces/x/pods?fieldSelector=metadata.name%3Dweb', 'allow'],
-    [{ verbs: ['list'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] }, 'GET', '/api/v1/namespaces/x/pods', 'deny'],
+    [
+      { verbs: ['update'], apiGroups: ['*'], resources: ['*/scale'] },
+      'PUT',
+      '/apis/apps/v1/namespaces/x/deployments/y/scale',
+      'allow',
+    ],
+    [
+      { verbs: ['update'], apiGroups: ['*'], resources: ['*/scale'] },
+      'PUT',
+      '/apis/apps/v1/namespaces/x/deployments/y',
+      'deny',
+    ],
+    [
+      { verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] },
+      'GET',
+      '/api/v1/namespaces/x/pods/web',
+      'allow',
+    ],
+    [
+      { verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] },
+      'GET',
+      '/api/v1/namespaces/x/pods/db',
+      'deny',
+    ],
+    [
+      { verbs: ['list'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] },
+      'GET',
+      '/api/v1/namespaces/x/pods?fieldSelector=metadata.name%3Dweb',
+      'allow',
+    ],
+    [
+      { verbs: ['list'], apiGroups: [''], resources: ['pods'], resourceNames: ['web'] },
+      'GET',
+      '/api/v1/namespaces/x/pods',
+      'deny',
+    ],
     [{ verbs: ['list'], apiGroups: [''], resources: ['nodes'], namespaces: [''] }, 'GET', '/api/v1/nodes', 'allow'],
-    [{ verbs: ['list'], apiGroups: [''], resources: ['pods'], namespaces: [''] }, 'GET', '/api/v1/namespaces/x/pods', 'deny'],
-    [{ verbs: ['get'], apiGroups: [''], resources: ['namespaces'], namespaces: ['x'] }, 'GET', '/api/v1/namespaces/x', 'allow'],
+    [
+      { verbs: ['list'], apiGroups: [''], resources: ['pods'], namespaces: [''] },
+      'GET',
+      '/api/v1/namespaces/x/pods',
+      'deny',
+    ],
+    [
+      { verbs: ['get'], apiGroups: [''], resources: ['namespaces'], namespaces: ['x'] },
+      'GET',
+      '/api/v1/namespaces/x',
+      'allow',
+    ],
     [{ verbs: ['get'], nonResourceURLs: ['*'] }, 'GET', '/openapi/v2', 'allow'],
     [{ verbs: ['get'], nonResourceURLs: ['/apis'] }, 'GET', '/apis/apps', 'deny'],
   ])('%j: %s %s → %s', (rule, method, url, expected) => {
@@ -86,7 +143,8 @@ describe('decide: RBAC-shaped rules, default deny', () => {
 });
 
 describe('conditions', () => {
-  const rule = (when: unknown, verbs = ['*'], resources = ['*']): Policy => policyOf([{ verbs, apiGroups: ['*'], resources, when }]);
+  const rule = (when: unknown, verbs = ['*'], resources = ['*']): Policy =>
+    policyOf([{ verbs, apiGroups: ['*'], resources, when }]);
   it.each<[unknown, string, string, 'allow' | 'deny']>([
     [{ dryRun: true }, 'POST', '/api/v1/namespaces/x/pods?dryRun=All', 'allow'],
     [{ dryRun: true }, 'POST', '/api/v1/namespaces/x/pods', 'deny'],
@@ -100,8 +158,18 @@ describe('conditions', () => {
     [{ containers: ['main'] }, 'POST', '/api/v1/namespaces/x/pods/p/exec?container=main&command=ls', 'allow'],
     [{ containers: ['main'] }, 'POST', '/api/v1/namespaces/x/pods/p/exec?container=sidecar&command=ls', 'deny'],
     [{ containers: ['main'] }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=ls', 'deny'],
-    [{ commands: [['ls', '/tmp'], ['date']] }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=ls&command=%2Ftmp', 'allow'],
-    [{ commands: [['ls', '/tmp'], ['date']] }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=ls&command=%2Fetc', 'deny'],
+    [
+      { commands: [['ls', '/tmp'], ['date']] },
+      'POST',
+      '/api/v1/namespaces/x/pods/p/exec?command=ls&command=%2Ftmp',
+      'allow',
+    ],
+    [
+      { commands: [['ls', '/tmp'], ['date']] },
+      'POST',
+      '/api/v1/namespaces/x/pods/p/exec?command=ls&command=%2Fetc',
+      'deny',
+    ],
     [{ commands: [['ls', '/tmp'], ['date']] }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=ls', 'deny'],
     [{ commands: [['date']] }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=date&command=', 'deny'],
     [{ stdin: false, tty: false }, 'POST', '/api/v1/namespaces/x/pods/p/exec?command=sh&stdin=true', 'deny'],
@@ -118,7 +186,9 @@ describe('conditions', () => {
   });
 
   it('says which condition a request failed', () => {
-    const policy = policyOf([{ name: 'dry-run-writes', verbs: ['create'], apiGroups: [''], resources: ['pods'], when: { dryRun: true } }]);
+    const policy = policyOf([
+      { name: 'dry-run-writes', verbs: ['create'], apiGroups: [''], resources: ['pods'], when: { dryRun: true } },
+    ]);
     const resolved = resolveTarget('POST', '/api/v1/namespaces/x/pods');
     if (!resolved.ok) throw new Error(resolved.problem);
     expect(decideRequest(policy, resolved.request, false)).toEqual({
@@ -136,40 +206,110 @@ describe('compilePolicy reports every problem, naming the rule and field', () =>
     [[], ['the policy must be a mapping with a "rules" list']],
     [{}, ['rules: must be a list (empty allows nothing)']],
     [{ rules: { verbs: ['get'] } }, ['rules: must be a list (empty allows nothing)']],
-    [{ rules: [{ verbs: ['get'], resources: ['pods'] }], extra: 1 }, ['extra: unknown field (expected apiVersion, kind, rules)', 'rules[0].apiGroups: required with resources (use [""] for the core group, as in RBAC)']],
-    [{ rules: [{ verb: ['get'], apiGroups: [''], resources: ['pods'] }] }, ['rules[0].verb: unknown field (did you mean verbs?)', 'rules[0].verbs: required']],
+    [
+      { rules: [{ verbs: ['get'], resources: ['pods'] }], extra: 1 },
+      [
+        'extra: unknown field (expected apiVersion, kind, rules)',
+        'rules[0].apiGroups: required with resources (use [""] for the core group, as in RBAC)',
+      ],
+    ],
+    [
+      { rules: [{ verb: ['get'], apiGroups: [''], resources: ['pods'] }] },
+      ['rules[0].verb: unknown field (did you mean verbs?)', 'rules[0].verbs: required'],
+    ],
     [{ rules: [{ verbs: ['get'] }] }, ['rules[0]: needs resources (with apiGroups) or nonResourceURLs']],
-    [{ rules: [{ verbs: ['get'], nonResourceURLs: ['/a'], resources: ['pods'], apiGroups: [''] }] }, ['rules[0]: nonResourceURLs cannot be combined with apiGroups, resources, resourceNames or namespaces']],
-    [{ rules: [{ verbs: ['get'], nonResourceURLs: ['metrics', '/a*b'] }] }, ['rules[0].nonResourceURLs: "metrics" must start with "/"', 'rules[0].nonResourceURLs: "/a*b" may only have "*" at the end']],
-    [{ rules: [{ verbs: 'get', apiGroups: [''], resources: ['pods'], namespaces: ['Team_A'] }] }, ['rules[0].verbs: must be a non-empty list of strings', 'rules[0].namespaces: "Team_A" is not a namespace name']],
-    [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], when: { dryrun: true, follow: 'no', labelSelector: 'yes', commands: ['ls'] } }] }, [
-      'rules[0].when.dryrun: unknown condition (did you mean dryRun?)',
-      'rules[0].when.follow: must be true or false',
-      'rules[0].when.labelSelector: must be "required", or a mapping such as { requireKeys: [app] }',
-      'rules[0].when.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]',
-    ]],
-    [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods/portforward'], when: { ports: [0, 'http'] } }] }, ['rules[0].when.ports: must be a non-empty list of port numbers (1-65535)']],
-    [{ rules: [{ name: 'mine', verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: ['a'], namespaces: ['$(POD_NAMESPACE)'] }, 'x'] }, [
-      'rules[0].namespaces: $(POD_NAMESPACE) needs the POD_NAMESPACE variable or a service account namespace file',
-      'rules[1]: must be a mapping',
-    ]],
-    [{ rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceName: ['web'], namespace: ['x'], when: { folow: false, bogus: 1 } }] }, [
-      'rules[0].resourceName: unknown field (did you mean resourceNames?)',
-      'rules[0].namespace: unknown field (did you mean namespaces?)',
-      'rules[0].when.folow: unknown condition (did you mean follow?)',
-      'rules[0].when.bogus: unknown condition (expected dryRun, labelSelector, follow, containers, commands, stdin, tty, ports)',
-    ]],
+    [
+      { rules: [{ verbs: ['get'], nonResourceURLs: ['/a'], resources: ['pods'], apiGroups: [''] }] },
+      ['rules[0]: nonResourceURLs cannot be combined with apiGroups, resources, resourceNames or namespaces'],
+    ],
+    [
+      { rules: [{ verbs: ['get'], nonResourceURLs: ['metrics', '/a*b'] }] },
+      [
+        'rules[0].nonResourceURLs: "metrics" must start with "/"',
+        'rules[0].nonResourceURLs: "/a*b" may only have "*" at the end',
+      ],
+    ],
+    [
+      { rules: [{ verbs: 'get', apiGroups: [''], resources: ['pods'], namespaces: ['Team_A'] }] },
+      ['rules[0].verbs: must be a non-empty list of strings', 'rules[0].namespaces: "Team_A" is not a namespace name'],
+    ],
+    [
+      {
+        rules: [
+          {
+            verbs: ['get'],
+            apiGroups: [''],
+            resources: ['pods'],
+            when: { dryrun: true, follow: 'no', labelSelector: 'yes', commands: ['ls'] },
+          },
+        ],
+      },
+      [
+        'rules[0].when.dryrun: unknown condition (did you mean dryRun?)',
+        'rules[0].when.follow: must be true or false',
+        'rules[0].when.labelSelector: must be "required", or a mapping such as { requireKeys: [app] }',
+        'rules[0].when.commands: must be a list of argument lists, such as [[ls, /tmp], [date]]',
+      ],
+    ],
+    [
+      { rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods/portforward'], when: { ports: [0, 'http'] } }] },
+      ['rules[0].when.ports: must be a non-empty list of port numbers (1-65535)'],
+    ],
+    [
+      {
+        rules: [
+          {
+            name: 'mine',
+            verbs: ['get'],
+            apiGroups: [''],
+            resources: ['pods'],
+            resourceNames: ['a'],
+            namespaces: ['$(POD_NAMESPACE)'],
+          },
+          'x',
+        ],
+      },
+      [
+        'rules[0].namespaces: $(POD_NAMESPACE) needs the POD_NAMESPACE variable or a service account namespace file',
+        'rules[1]: must be a mapping',
+      ],
+    ],
+    [
+      {
+        rules: [
+          {
+            verbs: ['get'],
+            apiGroups: [''],
+            resources: ['pods'],
+            resourceName: ['web'],
+            namespace: ['x'],
+            when: { folow: false, bogus: 1 },
+          },
+        ],
+      },
+      [
+        'rules[0].resourceName: unknown field (did you mean resourceNames?)',
+        'rules[0].namespace: unknown field (did you mean namespaces?)',
+        'rules[0].when.folow: unknown condition (did you mean follow?)',
+        'rules[0].when.bogus: unknown condition (expected dryRun, labelSelector, follow, containers, commands, stdin, tty, ports)',
+      ],
+    ],
     [{ rule: [] }, ['rule: unknown field (did you mean rules?)', 'rules: must be a list (empty allows nothing)']],
-    [{ rules: [{ verbs: ['get'], nonResourceURL: ['/version'] }] }, [
-      'rules[0].nonResourceURL: unknown field (did you mean nonResourceURLs?)',
-      'rules[0]: needs resources (with apiGroups) or nonResourceURLs',
-    ]],
+    [
+      { rules: [{ verbs: ['get'], nonResourceURL: ['/version'] }] },
+      [
+        'rules[0].nonResourceURL: unknown field (did you mean nonResourceURLs?)',
+        'rules[0]: needs resources (with apiGroups) or nonResourceURLs',
+      ],
+    ],
   ])('%j', (document, problems) => {
     expect(compilePolicy(document, 'policy.yaml', undefined)).toEqual({ ok: false, problems });
   });
 
-  it('names the caller\'s way of giving $(POD_NAMESPACE) when it has none', () => {
-    const document = { rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], namespaces: ['$(POD_NAMESPACE)'] }] };
+  it("names the caller's way of giving $(POD_NAMESPACE) when it has none", () => {
+    const document = {
+      rules: [{ verbs: ['get'], apiGroups: [''], resources: ['pods'], namespaces: ['$(POD_NAMESPACE)'] }],
+    };
     expect(compilePolicy(document, 'policy.yaml', undefined, '--pod-namespace NS')).toEqual({
       ok: false,
       problems: ['rules[0].namespaces: $(POD_NAMESPACE) needs --pod-namespace NS'],
@@ -181,7 +321,15 @@ describe('compilePolicy warns about verbs no request has, and keeps them (RBAC a
   const RESOURCE_VERBS = 'Their verbs: get, list, watch, create, update, patch, delete, deletecollection, proxy';
   const URL_VERBS = 'Their verbs: get, post, put, patch, delete, head, options';
   it.each<[string, Record<string, unknown>, string[]]>([
-    ['request verbs', { verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy'], apiGroups: [''], resources: ['pods'] }, []],
+    [
+      'request verbs',
+      {
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy'],
+        apiGroups: [''],
+        resources: ['pods'],
+      },
+      [],
+    ],
     ['every verb', { verbs: ['*'], apiGroups: [''], resources: ['pods'] }, []],
     ['non-resource verbs', { verbs: ['get', 'post', 'put', 'head', 'options'], nonResourceURLs: ['/version'] }, []],
     [
@@ -192,15 +340,27 @@ describe('compilePolicy warns about verbs no request has, and keeps them (RBAC a
         `rules[0].verbs: "wacth" is not the verb of any resource request (did you mean watch?); it is kept, as RBAC keeps custom verbs, but allows nothing. ${RESOURCE_VERBS}`,
       ],
     ],
-    ['a custom verb', { verbs: ['frobnicate'], apiGroups: ['example.com'], resources: ['widgets'] }, [
-      `rules[0].verbs: "frobnicate" is not the verb of any resource request; it is kept, as RBAC keeps custom verbs, but allows nothing. ${RESOURCE_VERBS}`,
-    ]],
-    ['a resource verb on a URL', { verbs: ['list'], nonResourceURLs: ['/healthz'] }, [
-      `rules[0].verbs: "list" is not the verb of any request for a non-resource URL; it is kept, as RBAC keeps custom verbs, but allows nothing. ${URL_VERBS}`,
-    ]],
-    ['an authorization-only verb', { verbs: ['impersonate'], apiGroups: [''], resources: ['serviceaccounts'] }, [
-      `rules[0].verbs: "impersonate" is checked by the API server on what a request carries, never a request's own verb: it allows nothing here`,
-    ]],
+    [
+      'a custom verb',
+      { verbs: ['frobnicate'], apiGroups: ['example.com'], resources: ['widgets'] },
+      [
+        `rules[0].verbs: "frobnicate" is not the verb of any resource request; it is kept, as RBAC keeps custom verbs, but allows nothing. ${RESOURCE_VERBS}`,
+      ],
+    ],
+    [
+      'a resource verb on a URL',
+      { verbs: ['list'], nonResourceURLs: ['/healthz'] },
+      [
+        `rules[0].verbs: "list" is not the verb of any request for a non-resource URL; it is kept, as RBAC keeps custom verbs, but allows nothing. ${URL_VERBS}`,
+      ],
+    ],
+    [
+      'an authorization-only verb',
+      { verbs: ['impersonate'], apiGroups: [''], resources: ['serviceaccounts'] },
+      [
+        `rules[0].verbs: "impersonate" is checked by the API server on what a request carries, never a request's own verb: it allows nothing here`,
+      ],
+    ],
   ])('%s', (_, rule, warnings) => {
     const compiled = compilePolicy({ rules: [rule] }, 'policy.yaml', 'team-a');
     expect(compiled.ok && compiled.warnings).toEqual(warnings);
@@ -209,30 +369,49 @@ describe('compilePolicy warns about verbs no request has, and keeps them (RBAC a
 });
 
 describe('no spelling of a denied request gets through (property-based)', () => {
-  const readOwnPods = policyOf([{ verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['pods'], namespaces: ['team-a'] }]);
+  const readOwnPods = policyOf([
+    { verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['pods'], namespaces: ['team-a'] },
+  ]);
   const DENIED_SEGMENTS = ['api', 'v1', 'namespaces', 'kube-system', 'secrets'];
   const ALLOWED_SEGMENTS = ['api', 'v1', 'namespaces', 'team-a', 'pods'];
 
   /** One way of writing a segment: some of its characters percent-encoded, in either hex case. */
   const spelledSegment = (segment: string): fc.Arbitrary<string> =>
-    fc.array(fc.tuple(fc.boolean(), fc.boolean()), { minLength: segment.length, maxLength: segment.length }).map((choices) =>
-      [...segment]
-        .map((ch, i) => {
-          const [encode, lower] = choices[i] ?? [false, false];
-          if (!encode) return ch;
-          const hex = ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0');
-          return `%${lower ? hex.toLowerCase() : hex}`;
-        })
-        .join(''),
-    );
+    fc
+      .array(fc.tuple(fc.boolean(), fc.boolean()), { minLength: segment.length, maxLength: segment.length })
+      .map((choices) =>
+        [...segment]
+          .map((ch, i) => {
+            const [encode, lower] = choices[i] ?? [false, false];
+            if (!encode) return ch;
+            const hex = ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0');
+            return `%${lower ? hex.toLowerCase() : hex}`;
+          })
+          .join(''),
+      );
 
   /** Whole targets: spelled segments, with tricks spliced in (dot segments, doubled or encoded slashes, …). */
   const spelledTarget = (segments: readonly string[]): fc.Arbitrary<string> =>
     fc
       .tuple(
         fc.tuple(...segments.map(spelledSegment)),
-        fc.array(fc.tuple(fc.nat(segments.length), fc.constantFrom('.', '..', '', '%2e', '%2E%2e', 'x/..', '%2F', '\\', 'pods%2F..')), { maxLength: 2 }),
-        fc.constantFrom('', '/', '?watch=1', '?watch=0&watch=1', '?watch', '?fieldSelector=metadata.name%3Dx', '#frag', '?a=1;watch=1'),
+        fc.array(
+          fc.tuple(
+            fc.nat(segments.length),
+            fc.constantFrom('.', '..', '', '%2e', '%2E%2e', 'x/..', '%2F', '\\', 'pods%2F..'),
+          ),
+          { maxLength: 2 },
+        ),
+        fc.constantFrom(
+          '',
+          '/',
+          '?watch=1',
+          '?watch=0&watch=1',
+          '?watch',
+          '?fieldSelector=metadata.name%3Dx',
+          '#frag',
+          '?a=1;watch=1',
+        ),
       )
       .map(([spelled, tricks, suffix]) => {
         const parts = [...spelled];
@@ -255,7 +434,11 @@ describe('no spelling of a denied request gets through (property-based)', () => 
         const parsed = parseRequestTarget(target);
         if (!parsed.ok) return;
         // How Go's net/url (the API server) reads the forwarded path: split on "/", unescape each segment.
-        const asGoReadsIt = parsed.target.path.split('/').slice(1).filter((s, i, all) => s !== '' || i < all.length - 1).map((s) => decodeURIComponent(s));
+        const asGoReadsIt = parsed.target.path
+          .split('/')
+          .slice(1)
+          .filter((s, i, all) => s !== '' || i < all.length - 1)
+          .map((s) => decodeURIComponent(s));
         expect(asGoReadsIt).toEqual(parsed.target.segments);
         const decision = verdict(readOwnPods, 'GET', target);
         const isOwnPods = parsed.target.segments.join('/') === ALLOWED_SEGMENTS.join('/');

@@ -25,7 +25,9 @@ const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 const POLICY_DOC = readFileSync(new URL('../../docs/policy.md', import.meta.url), 'utf8');
 const AUDIT_DOC = readFileSync(new URL('../../docs/audit.md', import.meta.url), 'utf8');
 const CONFIGURATION_DOC = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
-const FLAGS = [...renderHelp('x').matchAll(/^ {2}(?:-\w, )?--([a-z-]+)(?: VALUE)? {3}\[/gm)].map((match) => match[1] as OptionName);
+const FLAGS = [...renderHelp('x').matchAll(/^ {2}(?:-\w, )?--([a-z-]+)(?: VALUE)? {3}\[/gm)].map(
+  (match) => match[1] as OptionName,
+);
 
 describe('the README documents', () => {
   it('every option, with its environment variable and default, in the configuration table of docs/configuration.md', () => {
@@ -58,7 +60,10 @@ describe('the README documents', () => {
 
 describe('the policy examples of the README and docs/policy.md', () => {
   const examples = new Map(
-    [...`${README}\n${POLICY_DOC}`.matchAll(/^### Example: (.+)\n\n```yaml\n([\s\S]*?)```/gm)].map((match) => [match[1] ?? '', match[2] ?? '']),
+    [...`${README}\n${POLICY_DOC}`.matchAll(/^### Example: (.+)\n\n```yaml\n([\s\S]*?)```/gm)].map((match) => [
+      match[1] ?? '',
+      match[2] ?? '',
+    ]),
   );
 
   function decides(example: string, method: string, raw: string): boolean {
@@ -80,32 +85,50 @@ describe('the policy examples of the README and docs/policy.md', () => {
     ['the Job launcher of manifests/base', 'POST', '/apis/batch/v1/namespaces/team-a/jobs', true],
     ['the Job launcher of manifests/base', 'GET', '/apis/batch/v1/namespaces/team-a/jobs/report', true],
     ['the Job launcher of manifests/base', 'DELETE', '/apis/batch/v1/namespaces/team-a/jobs/report', false],
-    ['the Job launcher of manifests/base', 'GET', '/api/v1/namespaces/team-a/pods?labelSelector=job-name%3Dreport', true],
+    [
+      'the Job launcher of manifests/base',
+      'GET',
+      '/api/v1/namespaces/team-a/pods?labelSelector=job-name%3Dreport',
+      true,
+    ],
     ['the Job launcher of manifests/base', 'GET', '/api/v1/namespaces/team-a/pods', false],
     ['the Job launcher of manifests/base', 'GET', '/api/v1/namespaces/team-a/pods/report-x7k2/log', true],
     ['a controller watching one CRD', 'GET', '/apis/example.com/v1/widgets?watch=true', true],
     ['a controller watching one CRD', 'PUT', '/apis/example.com/v1/namespaces/x/widgets/w/status', true],
     ['a controller watching one CRD', 'PUT', '/apis/example.com/v1/namespaces/x/widgets/w', false],
     ['a controller watching one CRD', 'POST', '/api/v1/namespaces/x/events', true],
-    ['a controller watching one CRD', 'PUT', '/apis/coordination.k8s.io/v1/namespaces/team-a/leases/widget-controller', true],
+    [
+      'a controller watching one CRD',
+      'PUT',
+      '/apis/coordination.k8s.io/v1/namespaces/team-a/leases/widget-controller',
+      true,
+    ],
     ['a controller watching one CRD', 'PUT', '/apis/coordination.k8s.io/v1/namespaces/team-a/leases/other', false],
   ])('%s: %s %s → %s', (example, method, url, allowed) => {
     expect(decides(example, method, url)).toBe(allowed);
   });
 
   it('has the three examples', () => {
-    expect([...examples.keys()]).toEqual(['the Job launcher of manifests/base', 'read-only observer', 'a controller watching one CRD']);
+    expect([...examples.keys()]).toEqual([
+      'the Job launcher of manifests/base',
+      'read-only observer',
+      'a controller watching one CRD',
+    ]);
   });
 
   it("the Job launcher's rules are those of manifests/base/policy.yaml", () => {
     const example = parseYaml(examples.get('the Job launcher of manifests/base') ?? '') as { rules: unknown[] };
-    const base = parseYaml(readFileSync(new URL('../../manifests/base/policy.yaml', import.meta.url), 'utf8')) as { rules: unknown[] };
+    const base = parseYaml(readFileSync(new URL('../../manifests/base/policy.yaml', import.meta.url), 'utf8')) as {
+      rules: unknown[];
+    };
     expect(base.rules).toEqual(expect.arrayContaining(example.rules));
   });
 });
 
 describe("docs/audit.md's audit policy", () => {
-  const block = /--audit-policy FILE` takes a Kubernetes audit policy[\s\S]*?```yaml\n([\s\S]*?)```/.exec(AUDIT_DOC)?.[1];
+  const block = /--audit-policy FILE` takes a Kubernetes audit policy[\s\S]*?```yaml\n([\s\S]*?)```/.exec(
+    AUDIT_DOC,
+  )?.[1];
   const compiled = compileAuditPolicy(parseYaml(block?.replace(/^ {2}/gm, '') ?? ''), 'team-a');
 
   it.each<[string, string, AuditLevel]>([

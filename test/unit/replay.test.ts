@@ -7,11 +7,21 @@ import { ApiServerLearner, renderApiServerPolicy } from '../../src/history/apise
 import { compilePolicy, type Policy } from '../../src/policy/policy.ts';
 import { Replayer, type ReplayResult } from '../../src/history/replay.ts';
 import { chooseUser } from '../../src/cli/audit-input.ts';
-import { apiServerEvent, apiServerLine, recordedAs, SERVICE_ACCOUNT, type EventSpec } from '../support/apiserver-audit.ts';
+import {
+  apiServerEvent,
+  apiServerLine,
+  recordedAs,
+  SERVICE_ACCOUNT,
+  type EventSpec,
+} from '../support/apiserver-audit.ts';
 
 const OTHER_ACCOUNT = 'system:serviceaccount:team-b:reporter';
 
-function readLog(lines: readonly string[], user: string | undefined, onEvent: (event: RecordedEvent) => void): RecordedLogSummary {
+function readLog(
+  lines: readonly string[],
+  user: string | undefined,
+  onEvent: (event: RecordedEvent) => void,
+): RecordedLogSummary {
   const log = new RecordedLog(onEvent, user);
   for (const line of lines) log.read(line);
   return log.finish();
@@ -39,7 +49,7 @@ function line(method: string, uri: string, spec: Partial<EventSpec> = {}): strin
   return apiServerLine({ ...recordedAs(method, uri), ...spec });
 }
 
-describe('learning from kube-apiserver\'s audit log', () => {
+describe("learning from kube-apiserver's audit log", () => {
   const log = [
     line('GET', '/api/v1/namespaces/team-a/pods?limit=500'),
     line('GET', '/api/v1/namespaces/team-a/pods?watch=true', { stage: 'ResponseStarted' }),
@@ -53,7 +63,7 @@ describe('learning from kube-apiserver\'s audit log', () => {
     line('DELETE', '/api/v1/namespaces/team-b/configmaps/x', { user: OTHER_ACCOUNT }),
   ];
 
-  it("learns the allowed requests of --user, with the verbs the ambassador checks, and lists what it left out", () => {
+  it('learns the allowed requests of --user, with the verbs the ambassador checks, and lists what it left out', () => {
     const yaml = learn(log);
     expect((parseYaml(yaml) as { rules: unknown[] }).rules).toEqual([
       { verbs: ['list', 'watch'], apiGroups: [''], resources: ['pods'], namespaces: ['$(POD_NAMESPACE)'] },
@@ -62,20 +72,43 @@ describe('learning from kube-apiserver\'s audit log', () => {
       { verbs: ['list'], apiGroups: [''], resources: ['nodes'], namespaces: [''] },
       { verbs: ['get'], nonResourceURLs: ['/version'] },
     ]);
-    expect(yaml).toContain('# 10 audit events, 2026-11-30T09:14:02.118204Z to 2026-11-30T09:14:02.121977Z: 9 requests of system:serviceaccount:team-a:analytics, 1 request of 1 other user.');
+    expect(yaml).toContain(
+      '# 10 audit events, 2026-11-30T09:14:02.118204Z to 2026-11-30T09:14:02.121977Z: 9 requests of system:serviceaccount:team-a:analytics, 1 request of 1 other user.',
+    );
     expect(yaml).toContain('still open when the log ended');
-    expect(yaml).toContain('#   1 × get on resource "secrets" in API group "" in the namespace "kube-system": forbidden');
-    expect(yaml).toContain('#   1 × get on resource "secrets" in API group "" in the namespace "team-a": made as jane@example.com (Impersonate-User)');
+    expect(yaml).toContain(
+      '#   1 × get on resource "secrets" in API group "" in the namespace "kube-system": forbidden',
+    );
+    expect(yaml).toContain(
+      '#   1 × get on resource "secrets" in API group "" in the namespace "team-a": made as jane@example.com (Impersonate-User)',
+    );
     expect(yaml).toContain('1 request without an authorization decision');
   });
 
   it('replays its own log with nothing refused, and refuses the requests of other accounts', () => {
     const policy = policyOf(learn(log));
-    expect(replay(policy, log)).toMatchObject({ decided: 6, allowed: 6, refused: 0, recordedRefused: 1, impersonated: 1, undecided: 1 });
+    expect(replay(policy, log)).toMatchObject({
+      decided: 6,
+      allowed: 6,
+      refused: 0,
+      recordedRefused: 1,
+      impersonated: 1,
+      undecided: 1,
+    });
     expect(replay(policy, log, OTHER_ACCOUNT)).toMatchObject({
       decided: 1,
       refused: 1,
-      groups: [{ verb: 'delete', resource: 'configmaps', namespace: 'team-b', count: 1, exampleUri: '/api/v1/namespaces/team-b/configmaps/x', rule: undefined, condition: 'no rule allows it' }],
+      groups: [
+        {
+          verb: 'delete',
+          resource: 'configmaps',
+          namespace: 'team-b',
+          count: 1,
+          exampleUri: '/api/v1/namespaces/team-b/configmaps/x',
+          rule: undefined,
+          condition: 'no rule allows it',
+        },
+      ],
     });
   });
 });
@@ -103,34 +136,81 @@ describe('replaying a log against a policy', () => {
   const policy = policyOf(CONDITIONS);
 
   it.each<[string, string, Partial<ReplayResult>]>([
-    ['an exec of an allowed command', line('POST', '/api/v1/namespaces/team-a/pods/web/exec?command=date&stdout=true'), { allowed: 1, refused: 0 }],
+    [
+      'an exec of an allowed command',
+      line('POST', '/api/v1/namespaces/team-a/pods/web/exec?command=date&stdout=true'),
+      { allowed: 1, refused: 0 },
+    ],
     [
       'an exec of another command: the closest rule and its condition',
       line('POST', '/api/v1/namespaces/team-a/pods/web/exec?command=sh&command=-c&command=id&stdout=true'),
-      { refused: 1, groups: [expect.objectContaining({ verb: 'create', resource: 'pods/exec', rule: '"date-only" (rules[0])', condition: 'only the commands ["date"]', caveat: undefined }) as never] },
+      {
+        refused: 1,
+        groups: [
+          expect.objectContaining({
+            verb: 'create',
+            resource: 'pods/exec',
+            rule: '"date-only" (rules[0])',
+            condition: 'only the commands ["date"]',
+            caveat: undefined,
+          }) as never,
+        ],
+      },
     ],
     [
       'a WebSocket exec, also decided for get',
       line('GET', '/api/v1/namespaces/team-a/pods/web/exec?command=date&stdout=true'),
-      { refused: 1, groups: [expect.objectContaining({ verb: 'get', rule: undefined, condition: 'no rule allows it' }) as never] },
+      {
+        refused: 1,
+        groups: [expect.objectContaining({ verb: 'get', rule: undefined, condition: 'no rule allows it' }) as never],
+      },
     ],
     [
       'a delete at level Metadata, decided without its body',
       line('DELETE', '/api/v1/namespaces/team-a/configmaps/settings'),
-      { refused: 1, groups: [expect.objectContaining({ verb: 'delete', rule: '"dry-deletes" (rules[1])', caveat: 'delete-body' }) as never] },
+      {
+        refused: 1,
+        groups: [
+          expect.objectContaining({ verb: 'delete', rule: '"dry-deletes" (rules[1])', caveat: 'delete-body' }) as never,
+        ],
+      },
     ],
     [
       'a delete at level Request, decided on its DeleteOptions',
-      line('DELETE', '/api/v1/namespaces/team-a/configmaps/settings', { level: 'Request', requestObject: { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', dryRun: ['All'] } }),
+      line('DELETE', '/api/v1/namespaces/team-a/configmaps/settings', {
+        level: 'Request',
+        requestObject: { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1', dryRun: ['All'] },
+      }),
       { allowed: 1, refused: 0, uncertainAllowed: new Map() },
     ],
-    ['a patch that, were it an apply, would need create', line('PATCH', '/apis/apps/v1/namespaces/team-a/deployments/web'), { allowed: 1, uncertainAllowed: new Map([['apply-patch', 1]]) }],
+    [
+      'a patch that, were it an apply, would need create',
+      line('PATCH', '/apis/apps/v1/namespaces/team-a/deployments/web'),
+      { allowed: 1, uncertainAllowed: new Map([['apply-patch', 1]]) },
+    ],
     [
       'a target the ambassador refuses',
-      apiServerLine({ verb: 'get', uri: '/api/v1/namespaces/team-a/pods/a%2Fb', objectRef: { resource: 'pods', namespace: 'team-a', name: 'a/b', apiVersion: 'v1' } }),
-      { refused: 1, groups: [expect.objectContaining({ verb: 'get', resource: 'pods', condition: expect.stringMatching(/^refused with 400: /) as never }) as never] },
+      apiServerLine({
+        verb: 'get',
+        uri: '/api/v1/namespaces/team-a/pods/a%2Fb',
+        objectRef: { resource: 'pods', namespace: 'team-a', name: 'a/b', apiVersion: 'v1' },
+      }),
+      {
+        refused: 1,
+        groups: [
+          expect.objectContaining({
+            verb: 'get',
+            resource: 'pods',
+            condition: expect.stringMatching(/^refused with 400: /) as never,
+          }) as never,
+        ],
+      },
     ],
-    ['a request the API server forbade: not decided', line('GET', '/api/v1/namespaces/team-a/secrets', { decision: 'forbid' }), { decided: 0, recordedRefused: 1, refused: 0 }],
+    [
+      'a request the API server forbade: not decided',
+      line('GET', '/api/v1/namespaces/team-a/secrets', { decision: 'forbid' }),
+      { decided: 0, recordedRefused: 1, refused: 0 },
+    ],
   ])('%s', (_, event, expected) => {
     expect(replay(policy, [event])).toMatchObject(expected);
   });
@@ -149,7 +229,12 @@ describe('replaying a log against a policy', () => {
   });
 });
 
-const GROUPS = [['', 'v1'], ['batch', 'v1'], ['apps', 'v1'], ['example.com', 'v1alpha1']] as const;
+const GROUPS = [
+  ['', 'v1'],
+  ['batch', 'v1'],
+  ['apps', 'v1'],
+  ['example.com', 'v1alpha1'],
+] as const;
 const resourceRequest = fc
   .record({
     method: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE'),
@@ -158,7 +243,14 @@ const resourceRequest = fc
     resource: fc.constantFrom('pods', 'configmaps', 'jobs', 'services', 'leases', 'widgets'),
     name: fc.constantFrom('', 'web', 'report'),
     subresource: fc.constantFrom('', '', 'status', 'log', 'scale'),
-    query: fc.constantFrom('', 'watch=1', 'limit=5', 'labelSelector=app%3Dweb', 'dryRun=All', 'fieldSelector=metadata.name%3Dweb'),
+    query: fc.constantFrom(
+      '',
+      'watch=1',
+      'limit=5',
+      'labelSelector=app%3Dweb',
+      'dryRun=All',
+      'fieldSelector=metadata.name%3Dweb',
+    ),
   })
   .map(({ method, group: [group, version], namespace, resource, name, subresource, query }) => {
     const prefix = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
@@ -177,15 +269,25 @@ const otherRequest = fc.constantFrom<readonly [string, string]>(
 const recordedRequest = fc.record({
   request: fc.oneof(resourceRequest, otherRequest),
   decision: fc.constantFrom<'allow' | 'forbid'>('allow', 'allow', 'allow', 'forbid'),
-  stage: fc.constantFrom<'ResponseComplete' | 'ResponseStarted' | 'Panic'>('ResponseComplete', 'ResponseComplete', 'ResponseStarted', 'Panic'),
+  stage: fc.constantFrom<'ResponseComplete' | 'ResponseStarted' | 'Panic'>(
+    'ResponseComplete',
+    'ResponseComplete',
+    'ResponseStarted',
+    'Panic',
+  ),
 });
 
 describe('a policy learned from a log', () => {
   it('replays that log with nothing refused, and refuses what other accounts did on resources it never used', () => {
     fc.assert(
       fc.property(fc.array(recordedRequest, { minLength: 1, maxLength: 40 }), (requests) => {
-        const lines = requests.map(({ request: [method, uri], decision, stage }) => line(method, uri, { decision, stage }));
-        const others = [line('GET', '/api/v1/namespaces/team-a/secrets/db', { user: OTHER_ACCOUNT }), line('DELETE', '/apis/rbac.authorization.k8s.io/v1/clusterroles/view', { user: OTHER_ACCOUNT })];
+        const lines = requests.map(({ request: [method, uri], decision, stage }) =>
+          line(method, uri, { decision, stage }),
+        );
+        const others = [
+          line('GET', '/api/v1/namespaces/team-a/secrets/db', { user: OTHER_ACCOUNT }),
+          line('DELETE', '/apis/rbac.authorization.k8s.io/v1/clusterroles/view', { user: OTHER_ACCOUNT }),
+        ];
         const policy = policyOf(learn([...lines, ...others]));
         expect(replay(policy, lines).refused).toBe(0);
         expect(replay(policy, others, OTHER_ACCOUNT)).toMatchObject({ decided: 2, refused: 2 });
@@ -198,7 +300,10 @@ describe('a policy learned from a log', () => {
 describe("replaying the ambassador's own log", () => {
   /** The ambassador's event for the same request: its own decision annotation, no authorization one. */
   function ambassadorLine(method: string, uri: string, decision: string): string {
-    return JSON.stringify({ ...apiServerEvent({ ...recordedAs(method, uri) }), annotations: { 'kube-api-ambassador/decision': decision } });
+    return JSON.stringify({
+      ...apiServerEvent({ ...recordedAs(method, uri) }),
+      annotations: { 'kube-api-ambassador/decision': decision },
+    });
   }
 
   it('decides what it let through (allow, would_deny, throttled), not what it refused, and takes no --user', () => {
@@ -212,6 +317,10 @@ describe("replaying the ambassador's own log", () => {
     const summary = readLog(lines, undefined, (event) => replayer.replay(event));
     expect(replayer.finish()).toMatchObject({ decided: 3, allowed: 1, refused: 2, recordedRefused: 1 });
     expect(chooseUser(summary, undefined, 'audit.log')).toEqual({ ok: true, user: '' });
-    expect(chooseUser(summary, SERVICE_ACCOUNT, 'audit.log')).toMatchObject({ ok: false, exit: 2, message: expect.stringContaining('--user chooses a user in kube-apiserver\'s audit log') as unknown });
+    expect(chooseUser(summary, SERVICE_ACCOUNT, 'audit.log')).toMatchObject({
+      ok: false,
+      exit: 2,
+      message: expect.stringContaining("--user chooses a user in kube-apiserver's audit log") as unknown,
+    });
   });
 });

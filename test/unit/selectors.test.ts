@@ -144,13 +144,21 @@ const LABEL_ROWS: readonly LabelRow[] = [
   ['in in (in)', [req('in', 'in', 'in')], 'Go: in is a key where parse() looks ahead in Values context'],
   ['!in', [req('in', '!')], 'Go: !in is the key in, absent'],
   ['x in(a)', [req('x', 'in', 'a')], 'Go: scanIDOrKeyword stops at the special `(`'],
-  ['b=1,a=2,b=0', [req('a', '=', '2'), req('b', '=', '1'), req('b', '=', '0')], 'Go: sort.Sort keeps small equal keys in order'],
+  [
+    'b=1,a=2,b=0',
+    [req('a', '=', '2'), req('b', '=', '1'), req('b', '=', '0')],
+    'Go: sort.Sort keeps small equal keys in order',
+  ],
   ['x=a,', "found '', expected: identifier after ','", 'Go: parse() after a trailing comma'],
   ['x=a b', "found 'b', expected: ',' or 'end of string'", 'Go: a blank ends a value'],
-  ['x===a', "unable to parse requirement: found '=', expected: identifier", 'Go: scanSpecialSymbol reads `==` then `=`'],
+  [
+    'x===a',
+    "unable to parse requirement: found '=', expected: identifier",
+    'Go: scanSpecialSymbol reads `==` then `=`',
+  ],
   ['x>=1', "unable to parse requirement: found '=', expected: identifier", 'Go: `>=` is `>` then `=`'],
   ['x=)', "unable to parse requirement: found ')', expected: identifier", 'Go: parseExactValue'],
-  ['x in a', "unable to parse requirement: found 'a' expected: '('", 'Go: parseValues (no colon in Go\'s text)'],
+  ['x in a', "unable to parse requirement: found 'a' expected: '('", "Go: parseValues (no colon in Go's text)"],
   ['x in (a,b', "unable to parse requirement: found '', expected: ',' or ')'", 'Go: parseIdentifiersList'],
   ['x in (a,=)', "unable to parse requirement: found '=', expected: ',', or identifier", 'Go: parseIdentifiersList'],
   ['!', "unable to parse requirement: found '', expected: identifier", 'Go: parseKeyAndInferOperator'],
@@ -176,18 +184,25 @@ const LABEL_ROWS: readonly LabelRow[] = [
   // Keys (validateLabelKey: content.IsLabelKey) and values (content.IsLabelValue)
   [
     'a/b/c',
-    badKey('"a/b/c"', `a valid label key ${KEY_RULE} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`),
+    badKey(
+      '"a/b/c"',
+      `a valid label key ${KEY_RULE} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
+    ),
     'Go: IsLabelKey, more than one /',
   ],
   ['/a', badKey('"/a"', 'prefix part must be non-empty'), 'Go: IsLabelKey, empty prefix'],
-  ['a/', badKey('"a/"', `name part must be non-empty; name part ${KEY_RULE}`), 'Go: IsLabelKey reports an empty name twice'],
+  [
+    'a/',
+    badKey('"a/"', `name part must be non-empty; name part ${KEY_RULE}`),
+    'Go: IsLabelKey reports an empty name twice',
+  ],
   ['A.b/c', badKey('"A.b/c"', `prefix part ${PREFIX_RULE}`), 'Go: IsDNS1123Subdomain is lower case'],
   ['-x', badKey('"-x"', `name part ${KEY_RULE}`), 'Go: a name starts with an alphanumeric'],
   ['x_', badKey('"x_"', `name part ${KEY_RULE}`), 'Go: a name ends with an alphanumeric'],
-  [`${'a'.repeat(63)}`, [req('a'.repeat(63), 'exists')], 'Go: a name of 63 bytes'],
-  [`${'a'.repeat(64)}`, badKey(`"${'a'.repeat(64)}"`, 'name part must be no more than 63 bytes'), 'Go: MaxLenError'],
+  ['a'.repeat(63), [req('a'.repeat(63), 'exists')], 'Go: a name of 63 bytes'],
+  ['a'.repeat(64), badKey(`"${'a'.repeat(64)}"`, 'name part must be no more than 63 bytes'), 'Go: MaxLenError'],
   [
-    `${'a'.repeat(254)}`,
+    'a'.repeat(254),
     badKey(`"${'a'.repeat(254)}"`, 'name part must be no more than 63 bytes'),
     'TestRequirementConstructor: a 254-byte key',
   ],
@@ -262,7 +277,11 @@ const FIELD_ROWS: readonly FieldRow[] = [
   ['x in (a,b,c)', "invalid selector: 'x in (a,b,c)'; can't understand 'b'", 'TestSelectorParse'],
   ['x', "invalid selector: 'x'; can't understand 'x'", 'TestSelectorParse'],
   // TestSplitTerms, TestSplitTerm, TestEscapeValue
-  ['a=avalue,b==bvalue,c!=cvalue', [term('a', '=', 'avalue'), term('b', '=', 'bvalue'), term('c', '!=', 'cvalue')], 'TestSplitTerms: == is ='],
+  [
+    'a=avalue,b==bvalue,c!=cvalue',
+    [term('a', '=', 'avalue'), term('b', '=', 'bvalue'), term('c', '!=', 'cvalue')],
+    'TestSplitTerms: == is =',
+  ],
   ['a=a,', [term('a', '=', 'a')], 'TestSplitTerms: a trailing empty term is skipped'],
   [',a=a', [term('a', '=', 'a')], 'TestSplitTerms: a leading empty term is skipped'],
   // (`k2=…` sorts before `k=…`: '2' is 0x32, '=' 0x3d)
@@ -415,7 +434,10 @@ describe('properties', () => {
   it('fields: any value survives escapeFieldValue then parsing', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), (value) => {
-        expect(parseFieldSelector(`f=${escapeFieldValue(value)}`)).toEqual({ ok: true, requirements: [term('f', '=', value)] });
+        expect(parseFieldSelector(`f=${escapeFieldValue(value)}`)).toEqual({
+          ok: true,
+          requirements: [term('f', '=', value)],
+        });
       }),
     );
   });

@@ -15,7 +15,12 @@ describe('bodyStall: who stopped a request body that has not moved for --request
 describe('bodyTimeout', () => {
   it.each<[BodyStall, number, string, string]>([
     ['client', 408, 'Timeout', 'the request body stopped arriving: nothing for 1.5s (--request-body-timeout)'],
-    ['upstream', 504, 'Timeout', 'the API server stopped taking the request body: nothing for 1.5s (--request-body-timeout)'],
+    [
+      'upstream',
+      504,
+      'Timeout',
+      'the API server stopped taking the request body: nothing for 1.5s (--request-body-timeout)',
+    ],
   ])('a %s stall answers %i %s', (stall, code, reason, message) => {
     expect(bodyTimeout(stall, 1500)).toEqual({ code, reason, message });
   });
@@ -27,13 +32,30 @@ describe('upstreamFailure', () => {
   }
 
   it.each<[string, NodeJS.ErrnoException, string, string]>([
-    ['refused', errno('ECONNREFUSED'), 'connect_refused', 'the API server at h:443 refused the connection (ECONNREFUSED)'],
-    ['a stream cancelled because its connection could not open: the cause', errno('ERR_HTTP2_STREAM_CANCEL', errno('ECONNREFUSED')), 'connect_refused',
-      'the API server at h:443 refused the connection (ECONNREFUSED)'],
-    ['a stream cancelled on a connection that went away', errno('ERR_HTTP2_STREAM_CANCEL'), 'reset',
-      'the connection to the API server at h:443 was closed before it answered (ERR_HTTP2_STREAM_CANCEL)'],
-    ['a stream cancelled with a cause that is not a system error', errno('ERR_HTTP2_STREAM_CANCEL', 'why'), 'reset',
-      'the connection to the API server at h:443 was closed before it answered (ERR_HTTP2_STREAM_CANCEL)'],
+    [
+      'refused',
+      errno('ECONNREFUSED'),
+      'connect_refused',
+      'the API server at h:443 refused the connection (ECONNREFUSED)',
+    ],
+    [
+      'a stream cancelled because its connection could not open: the cause',
+      errno('ERR_HTTP2_STREAM_CANCEL', errno('ECONNREFUSED')),
+      'connect_refused',
+      'the API server at h:443 refused the connection (ECONNREFUSED)',
+    ],
+    [
+      'a stream cancelled on a connection that went away',
+      errno('ERR_HTTP2_STREAM_CANCEL'),
+      'reset',
+      'the connection to the API server at h:443 was closed before it answered (ERR_HTTP2_STREAM_CANCEL)',
+    ],
+    [
+      'a stream cancelled with a cause that is not a system error',
+      errno('ERR_HTTP2_STREAM_CANCEL', 'why'),
+      'reset',
+      'the connection to the API server at h:443 was closed before it answered (ERR_HTTP2_STREAM_CANCEL)',
+    ],
   ])('%s', (_, error, cause, message) => {
     const failure = upstreamFailure(error, 'h:443');
     expect(failure.cause).toBe(cause);

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { canonicalQuery, isTrueQueryFlag, parseRequestTarget, queryValue } from '../../src/request/target.ts';
 import type { RequestTarget, TargetParse } from '../../src/request/target.ts';
 
-function ok(path: string, decodedPath: string, segments: readonly string[], query: string, rawQuery = query): TargetParse {
+function ok(
+  path: string,
+  decodedPath: string,
+  segments: readonly string[],
+  query: string,
+  rawQuery = query,
+): TargetParse {
   const target: RequestTarget = { path, decodedPath, segments, query, rawQuery };
   return { ok: true, target };
 }
@@ -32,7 +38,12 @@ describe('parseRequestTarget accepts origin-form targets', () => {
     ['/api/v1/pods/', ok('/api/v1/pods/', '/api/v1/pods/', ['api', 'v1', 'pods'], '')],
     [
       '/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dweb',
-      ok('/api/v1/namespaces/default/pods', '/api/v1/namespaces/default/pods', ['api', 'v1', 'namespaces', 'default', 'pods'], 'watch=1&labelSelector=app%3Dweb'),
+      ok(
+        '/api/v1/namespaces/default/pods',
+        '/api/v1/namespaces/default/pods',
+        ['api', 'v1', 'namespaces', 'default', 'pods'],
+        'watch=1&labelSelector=app%3Dweb',
+      ),
     ],
     // the query is rebuilt from the pairs Go reads in it, each side as url.QueryEscape writes it
     ['/api?a=b+c&d=%2f%3f&e=/x?y', ok('/api', '/api', ['api'], 'a=b+c&d=%2F%3F&e=%2Fx%3Fy', 'a=b+c&d=%2f%3f&e=/x?y')],
@@ -40,11 +51,17 @@ describe('parseRequestTarget accepts origin-form targets', () => {
     ['/api?watch', ok('/api', '/api', ['api'], 'watch=', 'watch')],
     ['/api?q=caf%C3%A9', ok('/api', '/api', ['api'], 'q=caf%C3%A9')],
     // RFC 3986 pchar literals: sub-delims, ":" and "@"
-    ["/a/b:c@d!$&'()*+,;=-._~", ok("/a/b:c@d!$&'()*+,;=-._~", "/a/b:c@d!$&'()*+,;=-._~", ['a', "b:c@d!$&'()*+,;=-._~"], '')],
+    [
+      "/a/b:c@d!$&'()*+,;=-._~",
+      ok("/a/b:c@d!$&'()*+,;=-._~", "/a/b:c@d!$&'()*+,;=-._~", ['a', "b:c@d!$&'()*+,;=-._~"], ''),
+    ],
     // dots are fine inside a segment, only "." and ".." on their own are refused
     ['/a/.b/c./...', ok('/a/.b/c./...', '/a/.b/c./...', ['a', '.b', 'c.', '...'], '')],
     // escaped segments are decoded once and re-encoded canonically
-    ['/api/v1/namespaces/a%20b', ok('/api/v1/namespaces/a%20b', '/api/v1/namespaces/a b', ['api', 'v1', 'namespaces', 'a b'], '')],
+    [
+      '/api/v1/namespaces/a%20b',
+      ok('/api/v1/namespaces/a%20b', '/api/v1/namespaces/a b', ['api', 'v1', 'namespaces', 'a b'], ''),
+    ],
     ['/a/%e2%82%ac', ok('/a/%E2%82%AC', '/a/€', ['a', '€'], '')],
     ['/a/%41%42c', ok('/a/ABc', '/a/ABc', ['a', 'ABc'], '')],
     ['/a/%3a%40', ok('/a/:@', '/a/:@', ['a', ':@'], '')],
@@ -151,7 +168,11 @@ describe('canonicalQuery: the pairs url.ParseQuery reads, re-encoded as url.Quer
     ['q=caf%C3%A9', 'q=caf%C3%A9', 'UTF-8 escapes stay escaped'],
     ['=x', '=x', 'an empty key is kept, as parseQuery keeps it'],
     ['a=%2B', 'a=%2B', 'an escaped "+" stays a literal plus'],
-    ['command=sh&command=-c&command=echo%20hi', 'command=sh&command=-c&command=echo+hi', 'repeated keys keep their order'],
+    [
+      'command=sh&command=-c&command=echo%20hi',
+      'command=sh&command=-c&command=echo+hi',
+      'repeated keys keep their order',
+    ],
     ["x=!$'()*,:@/?", 'x=%21%24%27%28%29%2A%2C%3A%40%2F%3F', 'sub-delims are escaped as QueryEscape does'],
   ])('%j → %j (%s)', (raw, canonical) => {
     expect(canonicalQuery(raw)).toBe(canonical);

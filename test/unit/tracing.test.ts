@@ -19,17 +19,39 @@ function remoteParent(sampled: boolean): Context {
   });
 }
 
-function completed(method: string, uri: string | undefined, overrides: Partial<CompletedRequest> = {}): CompletedRequest {
+function completed(
+  method: string,
+  uri: string | undefined,
+  overrides: Partial<CompletedRequest> = {},
+): CompletedRequest {
   return completedRequest(method, uri, { overrides, arrival: { auditId: 'audit-1' } });
 }
 
 describe("samplerFor: Kubernetes' TracingConfiguration sampling (ParentBased, a rate per million for new traces)", () => {
   it.each<[string, number, Context, string, SamplingDecision]>([
     ['a sampled client is followed at rate 0', 0, remoteParent(true), TRACE_ID, SamplingDecision.RECORD_AND_SAMPLED],
-    ['an unsampled client is followed at any rate', 1_000_000, remoteParent(false), TRACE_ID, SamplingDecision.NOT_RECORD],
+    [
+      'an unsampled client is followed at any rate',
+      1_000_000,
+      remoteParent(false),
+      TRACE_ID,
+      SamplingDecision.NOT_RECORD,
+    ],
     ['rate 0 never starts a recorded trace', 0, ROOT_CONTEXT, LOW_TRACE_ID, SamplingDecision.NOT_RECORD],
-    ['a million per million records every new trace', 1_000_000, ROOT_CONTEXT, HIGH_TRACE_ID, SamplingDecision.RECORD_AND_SAMPLED],
-    ['a small rate records a trace id under its share', 1000, ROOT_CONTEXT, LOW_TRACE_ID, SamplingDecision.RECORD_AND_SAMPLED],
+    [
+      'a million per million records every new trace',
+      1_000_000,
+      ROOT_CONTEXT,
+      HIGH_TRACE_ID,
+      SamplingDecision.RECORD_AND_SAMPLED,
+    ],
+    [
+      'a small rate records a trace id under its share',
+      1000,
+      ROOT_CONTEXT,
+      LOW_TRACE_ID,
+      SamplingDecision.RECORD_AND_SAMPLED,
+    ],
     ['a small rate skips a trace id over its share', 1000, ROOT_CONTEXT, HIGH_TRACE_ID, SamplingDecision.NOT_RECORD],
   ])('%s', (_name, rate, parent, traceId, decision) => {
     expect(samplerFor(rate).shouldSample(parent, traceId, 'GET', SpanKind.SERVER, {}, []).decision).toBe(decision);
@@ -54,7 +76,11 @@ describe('spanAttributes', () => {
   it.each<[string, CompletedRequest, Record<string, string | number>]>([
     [
       'a resource request',
-      completed('DELETE', '/apis/apps/v1/namespaces/team-a/deployments/web/scale', { statusCode: 403, decision: 'deny', reason: 'not in the policy' }),
+      completed('DELETE', '/apis/apps/v1/namespaces/team-a/deployments/web/scale', {
+        statusCode: 403,
+        decision: 'deny',
+        reason: 'not in the policy',
+      }),
       {
         'http.request.method': 'DELETE',
         'http.response.status_code': 403,
