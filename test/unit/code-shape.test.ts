@@ -2,25 +2,16 @@
  * The size limits of src/ (CONTRIBUTING.md): no file over 400 lines, and no function over 60 lines
  * unless the comment just above it starts with `Long because` and says why it must be one piece.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { sourceFiles } from '../support/source-files.ts';
 
 const SRC = new URL('../../src/', import.meta.url).pathname;
 const MAX_FILE_LINES = 400;
 const MAX_FUNCTION_LINES = 60;
 const WHY = /Long because\b/;
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory()
-      ? sourceFiles(join(dir, entry.name))
-      : entry.name.endsWith('.ts')
-        ? [join(dir, entry.name)]
-        : [],
-  );
-}
 
 function lineCount(text: string): number {
   return text.endsWith('\n') ? text.split('\n').length - 1 : text.split('\n').length;

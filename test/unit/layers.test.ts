@@ -2,9 +2,10 @@
  * The layers of src/, read from its imports: every import goes down a layer or stays in its
  * folder, and no files import each other in a cycle. docs/architecture.md draws the same layers.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sourceFiles } from '../support/source-files.ts';
 
 const SRC = new URL('../../src/', import.meta.url).pathname;
 
@@ -26,16 +27,6 @@ export const LAYERS: Readonly<Record<string, number>> = {
 };
 
 const IMPORT = /^(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm;
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory()
-      ? sourceFiles(join(dir, entry.name))
-      : entry.name.endsWith('.ts')
-        ? [join(dir, entry.name)]
-        : [],
-  );
-}
 
 /** `src`-relative path → the `src`-relative paths it imports. */
 export function importGraph(root: string): Map<string, string[]> {
