@@ -5,26 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LAYERS } from '../support/layers.ts';
 import { sourceFiles } from '../support/source-files.ts';
 
 const SRC = new URL('../../src/', import.meta.url).pathname;
-
-/** Lower numbers are lower layers; folders of one number may not import each other. */
-export const LAYERS: Readonly<Record<string, number>> = {
-  config: 0,
-  request: 1,
-  cluster: 2,
-  policy: 3,
-  audit: 3,
-  metrics: 3,
-  tracing: 3,
-  proxy: 4,
-  server: 5,
-  app: 6,
-  history: 7,
-  cli: 8,
-  '.': 9, // main.ts
-};
 
 const IMPORT = /^(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm;
 
