@@ -9,7 +9,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { parseLabelSelector, type LabelRequirement } from '../../src/request/selectors.ts';
-import { ApiError } from './api-status.ts';
+import { ApiError, badRequest, type JsonObject } from './api-status.ts';
+import { isObject, metadataOf, stringField } from './api-store.ts';
 
 /** runtime.Convert_Slice_string_To_bool on the first value of `name`. */
 export function goBool(query: URLSearchParams, name: string): boolean {
@@ -117,4 +118,41 @@ function matches(requirement: LabelRequirement, labels: Readonly<Record<string, 
       return requirement.operator === 'gt' ? Number(value) > bound : Number(value) < bound;
     }
   }
+}
+
+const SELECTABLE_FIELDS = new Map<string, (object: JsonObject) => string | undefined>([
+  ['metadata.name', (object) => stringField(metadataOf(object), 'name')],
+  ['metadata.namespace', (object) => stringField(metadataOf(object), 'namespace')],
+]);
+
+function fieldSelector(query: URLSearchParams): (object: JsonObject) => boolean {
+  const selector = query.get('fieldSelector');
+  if (!selector) return () => true;
+  const requirements = selector.split(',').map(fieldRequirement);
+  return (object) => requirements.every((requirement) => requirement(object));
+}
+
+/** ListOptions' label and field selectors together, as a list, watch or deletecollection applies them. */
+export function selector(query: URLSearchParams): (object: JsonObject) => boolean {
+  const byFields = fieldSelector(query);
+  const byLabels = labelSelector(query);
+  return (object) => byFields(object) && byLabels(labelsOf(object));
+}
+
+function labelsOf(object: JsonObject): Record<string, string> {
+  const labels = metadataOf(object).labels;
+  return isObject(labels)
+    ? Object.fromEntries(
+        Object.entries(labels).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+      )
+    : {};
+}
+
+function fieldRequirement(term: string): (object: JsonObject) => boolean {
+  const match = /^([^!=]+)(==|!=|=)(.*)$/.exec(term);
+  if (match === null) throw badRequest(`invalid field selector: ${term}`);
+  const [, field = '', operator, expected = ''] = match;
+  const read = SELECTABLE_FIELDS.get(field);
+  if (read === undefined) throw badRequest(`field label not supported: ${field}`);
+  return operator === '!=' ? (object) => read(object) !== expected : (object) => read(object) === expected;
 }
