@@ -62,6 +62,8 @@ export interface Ambassador {
   start(): Promise<Addresses>;
   /** Lets in-flight requests finish for the grace period, then closes everything; `signal` is logged. */
   stop(signal?: string): Promise<void>;
+  /** Writes out the audit events it holds (they go in batches). */
+  flushAudit(): Promise<void>;
 }
 
 /** How long start-up waits for the API server to say who the credentials are; the answer is used whenever it comes. */
@@ -309,6 +311,10 @@ class RunningAmbassador implements Ambassador {
     if (cut > 0) log.warn({ requests: cut }, 'grace period over: closed requests still in flight');
     await this.#release();
     log.info('stopped');
+  }
+
+  async flushAudit(): Promise<void> {
+    await this.#audit?.flush();
   }
 
   async #release(): Promise<void> {
