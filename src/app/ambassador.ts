@@ -297,7 +297,7 @@ class RunningAmbassador implements Ambassador {
       const admin = await listen(this.#adminServer, listener[1]);
       return { proxy, admin };
     } catch (error) {
-      this.#proxyServer.close();
+      await new Promise((resolve) => this.#proxyServer.close(resolve));
       await this.#release();
       throw new StartupError('listen', [describeListenFailure(...listener, error as NodeJS.ErrnoException)]);
     }
