@@ -70,23 +70,60 @@ export interface Ambassador {
 const REPORTED_IDENTITY_WAIT_MS = 2000;
 const MIB = 2 ** 20;
 
-/** Finds the cluster and opens every file the configuration names; rejects with a StartupError. */
+/**
+ * Finds the cluster and opens every file the configuration names; rejects with one StartupError
+ * listing every problem (credentials, policy, audit policy), as the option parser does.
+ */
 export async function createAmbassador(config: Config, environment: Environment, log: Logger): Promise<Ambassador> {
   const cluster = await findCluster(config, environment);
-  const credentials = await openCredentials(cluster, config, log);
   // An empty POD_NAMESPACE (a Downward API field left unset) is no namespace.
   const podNamespace = environment.env['POD_NAMESPACE'] || cluster.namespace;
-  let policy: PolicyStore | undefined;
+  const [credentials, policy, auditPolicy] = await Promise.allSettled([
+    openCredentials(cluster, config, log),
+    openPolicy(config, podNamespace, log),
+    readAuditPolicy(config, podNamespace),
+  ]);
+  const close = (): void => {
+    if (credentials.status === 'fulfilled') credentials.value.close();
+    if (policy.status === 'fulfilled') policy.value?.close();
+  };
+  if (credentials.status === 'rejected' || policy.status === 'rejected' || auditPolicy.status === 'rejected') {
+    close();
+    throw oneError([credentials, policy, auditPolicy]);
+  }
   try {
-    policy = await openPolicy(config, podNamespace, log);
-    const auditPolicy = await readAuditPolicy(config, podNamespace);
     const tracing = await startTracing(config, environment.version, log);
-    return new RunningAmbassador({ config, environment, log, cluster, credentials, policy, auditPolicy, tracing });
+    return new RunningAmbassador({
+      config,
+      environment,
+      log,
+      cluster,
+      podNamespace,
+      credentials: credentials.value,
+      policy: policy.value,
+      auditPolicy: auditPolicy.value,
+      tracing,
+    });
   } catch (error) {
-    policy?.close();
-    credentials.close();
+    close();
     throw error;
   }
+}
+
+/** The StartupErrors of the steps that failed as one; an unexpected failure as it is. */
+function oneError(results: readonly PromiseSettledResult<unknown>[]): Error {
+  const reasons = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  const errors = reasons.filter((reason) => reason instanceof StartupError);
+  if (errors.length < reasons.length) {
+    const unexpected = reasons.find((reason) => !(reason instanceof StartupError));
+    return unexpected instanceof Error ? unexpected : new Error(String(unexpected));
+  }
+  const [first] = errors;
+  if (errors.length === 1 && first !== undefined) return first;
+  return new StartupError(
+    'configuration',
+    errors.map((error) => error.message),
+  );
 }
 
 async function findCluster(config: Config, environment: Environment): Promise<ClusterSource> {
@@ -158,6 +195,8 @@ interface Opened {
   readonly environment: Environment;
   readonly log: Logger;
   readonly cluster: ClusterSource;
+  /** POD_NAMESPACE, else the service account's namespace. */
+  readonly podNamespace: string | undefined;
   readonly credentials: CredentialStore;
   readonly policy: PolicyStore | undefined;
   readonly auditPolicy: AuditPolicy;
@@ -237,7 +276,7 @@ class RunningAmbassador implements Ambassador {
   }
 
   async start(): Promise<Addresses> {
-    const { config, environment, log, cluster, policy } = this.#opened;
+    const { config, environment, log, cluster, policy, podNamespace } = this.#opened;
     const auditUser = this.#askAuditUser();
     if (auditUser !== undefined) await settledWithin(auditUser.used, REPORTED_IDENTITY_WAIT_MS);
     const addresses = await this.#listen();
@@ -252,7 +291,6 @@ class RunningAmbassador implements Ambassador {
       `serving the Kubernetes API on ${addresses.proxy}`,
     );
     if (policy !== undefined) {
-      const podNamespace = environment.env['POD_NAMESPACE'] || namespace;
       void checkPolicyAgainstRbac(policy.current, this.#upstream, podNamespace, log, auditUser?.review).catch(
         (error: unknown) => {
           log.warn({ err: error }, 'cannot check the policy against RBAC');

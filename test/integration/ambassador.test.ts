@@ -101,6 +101,20 @@ describe('createAmbassador', () => {
     expect(error.message).toBe(`${file}: invalid audit policy:\n${error.problems.map((p) => `  ${p}`).join('\n')}`);
   });
 
+  it('every file that cannot be used, in one StartupError', async () => {
+    const auditPolicy = join(cluster.dir, 'audit-policy.yaml');
+    await writeFile(auditPolicy, 'rules: []\nextra: 1\n');
+    const policy = join(cluster.dir, 'missing-policy.yaml');
+    const flags = ['--token-file', join(cluster.dir, 'absent'), '--policy', policy, '--audit-policy', auditPolicy];
+    const error = await startupError(createAmbassador(config(...flags), ENVIRONMENT, log));
+    expect(error.stage).toBe('configuration');
+    expect(error.problems).toHaveLength(3);
+    expect(error.problems[0]).toMatch(/^cannot load credentials from the --server flag/);
+    expect(error.problems[1]).toMatch(new RegExp(`^${policy}: `));
+    expect(error.problems[2]).toMatch(new RegExp(`^${auditPolicy}: invalid audit policy:\n  `));
+    expect(error.message).toBe(error.problems.join('\n'));
+  });
+
   it('a listener that cannot listen: a listen problem, and the other listener closed again', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
