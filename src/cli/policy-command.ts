@@ -44,6 +44,16 @@ function unknownFlag(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+interface PolicyArgs {
+  readonly positionals: readonly string[];
+  readonly values: {
+    readonly policy?: string | undefined;
+    readonly 'pod-namespace'?: string | undefined;
+    readonly user?: string | undefined;
+    readonly help?: boolean | undefined;
+  };
+}
+
 export async function runPolicyCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
@@ -51,58 +61,80 @@ export async function runPolicyCommand(
   out: Writable,
   err: Writable,
 ): Promise<number> {
-  let parsed;
+  let parsed: PolicyArgs;
   try {
     parsed = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true });
   } catch (error) {
     err.write(`${unknownFlag(argv) ?? (error as Error).message}\n${USAGE}`);
     return EXIT_USAGE;
   }
-  const [command, method, rawTarget] = parsed.positionals;
+  const [command] = parsed.positionals;
   if (parsed.values.help === true || command === 'help') {
     out.write(USAGE);
     return EXIT_ALLOWED;
   }
-  if (command === 'learn') {
-    const [, input] = parsed.positionals;
-    if (parsed.values.policy !== undefined || input === undefined || parsed.positionals.length !== 2) {
-      err.write(
-        parsed.values.policy === undefined
-          ? LEARN_USAGE
-          : `--policy is for policy check; learn reads only an audit log\n${LEARN_USAGE}`,
-      );
-      return EXIT_USAGE;
-    }
-    return runLearnCommand(input, parsed.values['pod-namespace'], parsed.values.user, stdin, out, err);
+  if (command === 'learn') return learn(parsed, stdin, out, err);
+  if (command === 'replay') return replay(parsed, env, stdin, out, err);
+  return check(parsed, env, out, err);
+}
+
+async function learn(
+  { positionals, values }: PolicyArgs,
+  stdin: Readable,
+  out: Writable,
+  err: Writable,
+): Promise<number> {
+  const [, input] = positionals;
+  if (values.policy !== undefined || input === undefined || positionals.length !== 2) {
+    err.write(
+      values.policy === undefined
+        ? LEARN_USAGE
+        : `--policy is for policy check; learn reads only an audit log\n${LEARN_USAGE}`,
+    );
+    return EXIT_USAGE;
   }
-  if (command === 'replay') {
-    const [, input] = parsed.positionals;
-    if (parsed.values.policy === undefined || input === undefined || parsed.positionals.length !== 2) {
-      err.write(REPLAY_USAGE);
-      return EXIT_USAGE;
-    }
-    const options = { podNamespace: parsed.values['pod-namespace'], user: parsed.values.user, env };
-    return runReplayCommand(parsed.values.policy, input, options, stdin, out, err);
+  return runLearnCommand(input, values['pod-namespace'], values.user, stdin, out, err);
+}
+
+async function replay(
+  { positionals, values }: PolicyArgs,
+  env: Readonly<Record<string, string | undefined>>,
+  stdin: Readable,
+  out: Writable,
+  err: Writable,
+): Promise<number> {
+  const [, input] = positionals;
+  if (values.policy === undefined || input === undefined || positionals.length !== 2) {
+    err.write(REPLAY_USAGE);
+    return EXIT_USAGE;
   }
-  if (parsed.values.user !== undefined) {
+  const options = { podNamespace: values['pod-namespace'], user: values.user, env };
+  return runReplayCommand(values.policy, input, options, stdin, out, err);
+}
+
+async function check(
+  { positionals, values }: PolicyArgs,
+  env: Readonly<Record<string, string | undefined>>,
+  out: Writable,
+  err: Writable,
+): Promise<number> {
+  if (values.user !== undefined) {
     err.write(`--user is for policy learn and policy replay\n${USAGE}`);
     return EXIT_USAGE;
   }
+  const [command, method, rawTarget] = positionals;
+  const { policy } = values;
   if (
     command !== 'check' ||
-    parsed.values.policy === undefined ||
+    policy === undefined ||
     method === undefined ||
     rawTarget === undefined ||
-    parsed.positionals.length !== 3
+    positionals.length !== 3
   ) {
     err.write(USAGE);
     return EXIT_USAGE;
   }
-  const read = await readPolicyFile(
-    parsed.values.policy,
-    parsed.values['pod-namespace'] ?? env['POD_NAMESPACE'],
-    POD_NAMESPACE_SOURCES,
-  );
+  const read = await readPolicyFile(policy, values['pod-namespace'] ?? env['POD_NAMESPACE'], POD_NAMESPACE_SOURCES);
   if (!read.ok) {
     err.write(`invalid policy:\n${read.problems.map((problem) => `  ${problem}\n`).join('')}`);
     return EXIT_USAGE;

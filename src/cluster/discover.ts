@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
-import type { Options } from '../config/options.ts';
+import type { Config } from '../config/options.ts';
 import { MAX_NAMESPACE_FILE_BYTES, MAX_PEM_FILE_BYTES, MAX_TOKEN_BYTES, readBounded } from './bounded-read.ts';
 import {
   assertCertificates,
@@ -34,8 +34,14 @@ export type Discovery =
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The options that say where the cluster is and how to reach it. */
+export type ClusterOptions = Pick<
+  Config,
+  'kubeconfig' | 'context' | 'server' | 'tokenFile' | 'certificateAuthorityFile' | 'serviceAccountDir' | 'tlsServerName'
+>;
+
 /** Finds the cluster and how to load its credentials; never rejects. */
-export async function discoverCluster(options: Options, env: Env, homeDir: string): Promise<Discovery> {
+export async function discoverCluster(options: ClusterOptions, env: Env, homeDir: string): Promise<Discovery> {
   try {
     if (options.kubeconfig !== '' || options.context !== '') {
       return await fromKubeconfig(
@@ -74,18 +80,17 @@ function defaultKubeconfigFiles(env: Env, homeDir: string): string[] {
 }
 
 /** Token and CA files: --token-file and --certificate-authority, else the service account folder's. */
-async function fromFiles(server: URL, options: Options, origin: string): Promise<ClusterSource> {
-  const tokenFile =
-    options['token-file'] !== '' ? options['token-file'] : join(options['service-account-dir'], 'token');
-  const defaultCa = join(options['service-account-dir'], 'ca.crt');
+async function fromFiles(server: URL, options: ClusterOptions, origin: string): Promise<ClusterSource> {
+  const tokenFile = options.tokenFile !== '' ? options.tokenFile : join(options.serviceAccountDir, 'token');
+  const defaultCa = join(options.serviceAccountDir, 'ca.crt');
   const caFile =
-    options['certificate-authority'] !== ''
-      ? options['certificate-authority']
+    options.certificateAuthorityFile !== ''
+      ? options.certificateAuthorityFile
       : existsSync(defaultCa)
         ? defaultCa
         : undefined;
-  const servername = options['tls-server-name'] !== '' ? options['tls-server-name'] : undefined;
-  const namespace = await readNamespace(join(options['service-account-dir'], 'namespace'));
+  const servername = options.tlsServerName !== '' ? options.tlsServerName : undefined;
+  const namespace = await readNamespace(join(options.serviceAccountDir, 'namespace'));
   return {
     server,
     description: `${origin} (token ${tokenFile}, CA ${caFile ?? 'system roots'})`,
@@ -125,7 +130,7 @@ async function readNamespace(file: string): Promise<string | undefined> {
   }
 }
 
-async function fromKubeconfig(options: Options, files: readonly string[], env: Env): Promise<Discovery> {
+async function fromKubeconfig(options: ClusterOptions, files: readonly string[], env: Env): Promise<Discovery> {
   const existing = files.filter((file) => existsSync(file));
   if (existing.length === 0) {
     return { ok: false, problem: `No cluster found: the kubeconfig ${files.join(delimiter)} does not exist.` };
@@ -151,7 +156,7 @@ async function fromKubeconfig(options: Options, files: readonly string[], env: E
       problem: `The kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify; the ambassador always verifies the API server. Give it the cluster's certificate-authority instead.`,
     };
   }
-  const servername = options['tls-server-name'] !== '' ? options['tls-server-name'] : undefined;
+  const servername = options.tlsServerName !== '' ? options.tlsServerName : undefined;
   return {
     ok: true,
     source: {

@@ -69,6 +69,40 @@ function timestampOrUndefined(text: string | undefined): number | undefined {
   return Number.isNaN(epochMs) ? undefined : epochMs;
 }
 
+/** What a kubeconfig user holds: its files and data, then what its exec plugin adds or replaces. */
+async function userCredentials(
+  user: KubeconfigUser,
+  where: string,
+  env: Env,
+): Promise<{ cert: Buffer | undefined; key: Buffer | undefined; token: Token | undefined; execExpiry?: number }> {
+  const cert = await fileOrData(
+    user.clientCertificate,
+    user.clientCertificateData,
+    'the client certificate file',
+    `the client-certificate-data of ${where}`,
+  );
+  const key = await fileOrData(
+    user.clientKey,
+    user.clientKeyData,
+    'the client key file',
+    `the client-key-data of ${where}`,
+  );
+  const token = await staticToken(user, where);
+  if (user.exec === undefined) return { cert, key, token };
+  const plugin = `the exec credential plugin "${user.exec.command}" of ${where}`;
+  const status = await runExecPlugin(user.exec, env, plugin);
+  const pair =
+    status.clientCertificateData !== undefined && status.clientKeyData !== undefined
+      ? { cert: Buffer.from(status.clientCertificateData), key: Buffer.from(status.clientKeyData) }
+      : { cert, key };
+  return {
+    ...pair,
+    token:
+      token ?? (status.token === undefined ? undefined : { value: status.token, source: `the token from ${plugin}` }),
+    execExpiry: timestampOrUndefined(status.expirationTimestamp),
+  };
+}
+
 /** The credentials of the selected context; rejects with an error that quotes none of them. */
 export async function credentialsFromKubeconfig(
   selected: SelectedKubeconfig,
@@ -88,31 +122,7 @@ export async function credentialsFromKubeconfig(
         'instead (client-go replaced the gcp and azure auth-providers with plugins; kubelogin covers OIDC)',
     );
   }
-  let cert = await fileOrData(
-    user.clientCertificate,
-    user.clientCertificateData,
-    'the client certificate file',
-    `the client-certificate-data of ${where}`,
-  );
-  let key = await fileOrData(
-    user.clientKey,
-    user.clientKeyData,
-    'the client key file',
-    `the client-key-data of ${where}`,
-  );
-  let token = await staticToken(user, where);
-  let execExpiry: number | undefined;
-  if (user.exec !== undefined) {
-    const plugin = `the exec credential plugin "${user.exec.command}" of ${where}`;
-    const status = await runExecPlugin(user.exec, env, plugin);
-    if (token === undefined && status.token !== undefined)
-      token = { value: status.token, source: `the token from ${plugin}` };
-    if (status.clientCertificateData !== undefined && status.clientKeyData !== undefined) {
-      cert = Buffer.from(status.clientCertificateData);
-      key = Buffer.from(status.clientKeyData);
-    }
-    execExpiry = timestampOrUndefined(status.expirationTimestamp);
-  }
+  const { cert, key, token, execExpiry } = await userCredentials(user, where, env);
   const tokenProblem = token === undefined ? undefined : bearerTokenProblem(token.value, token.source);
   if (tokenProblem !== undefined) throw new Error(tokenProblem);
   if ((cert === undefined) !== (key === undefined))

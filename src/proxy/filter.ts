@@ -4,7 +4,7 @@
  * Two departures from kubectl, both safer: `[::1]` hosts work (kubernetes/kubernetes#77496), and a
  * browser `Origin` from another site is refused, since a page can open WebSockets cross-origin.
  */
-import type { Options } from '../config/options.ts';
+import type { Config } from '../config/options.ts';
 
 export interface RequestFilter {
   readonly enabled: boolean;
@@ -14,14 +14,13 @@ export interface RequestFilter {
   readonly rejectMethods: readonly RegExp[];
 }
 
-/** `withoutRejectPaths` drops --reject-paths (used when a policy replaces its default). */
-export function filterFromOptions(options: Options, withoutRejectPaths = false): RequestFilter {
+export function filterFromOptions(options: Config): RequestFilter {
   return {
-    enabled: !options['disable-filter'],
-    acceptHosts: options['accept-hosts'],
-    acceptPaths: options['accept-paths'],
-    rejectPaths: withoutRejectPaths ? [] : options['reject-paths'],
-    rejectMethods: options['reject-methods'],
+    enabled: !options.disableFilter,
+    acceptHosts: options.acceptHosts,
+    acceptPaths: options.acceptPaths,
+    rejectPaths: options.rejectPaths,
+    rejectMethods: options.rejectMethods,
   };
 }
 

@@ -34,7 +34,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
-import { PER_MILLION } from '../config/options.ts';
+import { PER_MILLION } from '../config/values.ts';
 import type { CompletedRequest, Recorder, RequestSpan, Tracing } from '../request/record.ts';
 
 const SERVICE_NAME = 'kube-api-ambassador';

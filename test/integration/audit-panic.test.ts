@@ -1,23 +1,16 @@
 /**
  * The audit stage Panic: when the ambassador itself fails handling a request, the client gets a 500
  * Status, the audit log a Panic event, and the proxy keeps serving. A failure has to be injected to
- * be seen, so the request path is assembled in this process (as src/main.ts assembles it) with one
+ * be seen, so the ambassador runs in this process (createAmbassador, as src/main.ts runs it) with one
  * of its parts made to throw; everything else is real, down to the test API server over TLS.
  */
 import { readFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog } from '../../src/audit/audit-log.ts';
-import { auditPolicyForLevel } from '../../src/audit/policy.ts';
-import { CredentialStore } from '../../src/cluster/credentials.ts';
-import { Upstream } from '../../src/cluster/upstream.ts';
-import type { Exchange } from '../../src/proxy/forward.ts';
-import { ProxyHandler } from '../../src/proxy/handler.ts';
-import { InFlight } from '../../src/proxy/in-flight.ts';
-import { createProxyServer, listen } from '../../src/server/listeners.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createAmbassador, type Ambassador, type Environment } from '../../src/app/ambassador.ts';
+import { parseOptions } from '../../src/config/parse-options.ts';
 import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
@@ -25,29 +18,26 @@ import { parseRawResponse, send, sendRaw } from '../support/http.ts';
 /** Which part of the request path throws. */
 const fault = { inFilter: false, inForwarding: false };
 
-class FaultyInFlight extends InFlight {
-  override add(exchange: Exchange): void {
-    if (fault.inForwarding) throw new Error('injected fault while forwarding');
-    super.add(exchange);
+/** An --accept-hosts pattern that throws while `fault.inFilter` is set. */
+class FaultyPattern extends RegExp {
+  override test(text: string): boolean {
+    if (fault.inFilter) throw new Error('injected fault in the request filter');
+    return super.test(text);
   }
 }
 
-const LOCALHOST = [/^localhost$/, /^127\.0\.0\.1$/];
-const filter = {
-  get enabled(): boolean {
-    if (fault.inFilter) throw new Error('injected fault in the request filter');
-    return true;
-  },
-  acceptHosts: LOCALHOST,
-  acceptPaths: [/^.*/],
-  rejectPaths: [],
-  rejectMethods: [],
+const ENVIRONMENT: Environment = {
+  env: {},
+  homeDir: '/nonexistent',
+  constrainedMemoryBytes: 0,
+  totalMemoryBytes: 2 ** 34,
+  sampleMemory: () => ({ rssBytes: 0, heapUsedBytes: 0, heapLimitBytes: 2 ** 31 }),
+  version: 'test',
 };
 
 let cluster: TestCluster;
-let server: Server;
+let ambassador: Ambassador;
 let port: number;
-let audit: AuditLog;
 let auditFile: string;
 const operationalLog: string[] = [];
 
@@ -63,49 +53,27 @@ beforeAll(async () => {
       },
     }),
   );
-  const ca = await readFile(cluster.pki.caFile);
-  const credentials = await CredentialStore.open(
-    async () => ({
-      authorization: `Bearer ${(await readFile(cluster.tokenFile, 'utf8')).trim()}`,
-      impersonateUser: undefined,
-      tls: { ca, cert: undefined, key: undefined, servername: undefined },
-      expiresAt: undefined,
-      identity: { username: 'system:serviceaccount:team-a:app' },
-    }),
-    60_000,
-    log,
-  );
-  const upstream = new Upstream(new URL(cluster.api.url), credentials, 30_000);
-  audit = new AuditLog(auditFile, credentials, log, () => undefined);
-  const handler = new ProxyHandler({
-    upstream,
-    credentials,
-    inFlight: new FaultyInFlight(),
-    filter,
-    limits: { ordinary: 0, longRunning: 0 },
-    rateLimit: undefined,
-    policy: undefined,
-    apiPrefix: '/',
-    auditPolicy: auditPolicyForLevel('Metadata'),
-    memory: undefined,
-    auditBodyLimit: 65_536,
-    upstreamTimeoutMs: 10_000,
-    requestBodyTimeoutMs: 10_000,
-    log,
-    recorder: audit,
+  const flags = ['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', '--audit-log-path', auditFile];
+  const parsed = parseOptions([...cluster.ambassadorArgs, ...flags], {});
+  if (parsed.kind !== 'run') throw new Error(`test options refused: ${JSON.stringify(parsed)}`);
+  const config = { ...parsed.config, acceptHosts: [new FaultyPattern('^localhost$'), /^127\.0\.0\.1$/] };
+  ambassador = await createAmbassador(config, ENVIRONMENT, log);
+  const add = ambassador.inFlight.add.bind(ambassador.inFlight);
+  vi.spyOn(ambassador.inFlight, 'add').mockImplementation((exchange) => {
+    if (fault.inForwarding) throw new Error('injected fault while forwarding');
+    add(exchange);
   });
-  server = createProxyServer(handler, 10_000);
-  port = Number((await listen(server, { host: '127.0.0.1', port: 0 })).split(':').pop());
+  const { proxy } = await ambassador.start();
+  port = Number(proxy.split(':').pop());
 });
 
 afterAll(async () => {
-  server?.close();
-  await audit?.close();
-  await cluster?.close();
+  await ambassador.stop();
+  await cluster.close();
 });
 
 async function eventsFor(userAgent: string): Promise<Record<string, unknown>[]> {
-  await audit.flush();
+  await ambassador.flushAudit();
   const text = await readFile(auditFile, 'utf8').catch(() => '');
   return text
     .split('\n')

@@ -17,7 +17,7 @@ import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseOptions } from '../../src/config/options.ts';
+import { parseOptions } from '../../src/config/parse-options.ts';
 import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 import {
@@ -192,20 +192,20 @@ describe('manifests/base', () => {
     );
     const parsed = parseOptions(args, { POD_IP: '10.244.1.7', POD_NAMESPACE: POD_NAMESPACE });
     if (parsed.kind !== 'run') throw new Error(`the sidecar's args do not parse: ${JSON.stringify(parsed)}`);
-    expect(parsed.options['admin-address']).toBe('10.244.1.7');
+    expect(parsed.config.adminAddress).toBe('10.244.1.7');
     // The memory budget is the container's own limit, in bytes, through the Downward API.
     const budget = sidecar.env?.find((variable) => variable.name === 'KUBE_API_AMBASSADOR_MEMORY_LIMIT');
     expect(budget?.valueFrom?.resourceFieldRef).toEqual({ containerName: SIDECAR, resource: 'limits.memory' });
     const withBudget = parseOptions(args, { KUBE_API_AMBASSADOR_MEMORY_LIMIT: String(192 * 2 ** 20) });
-    expect(withBudget.kind === 'run' && withBudget.options['memory-limit']).toBe(192 * 2 ** 20);
-    expect(parsed.options.address).toBe('127.0.0.1');
+    expect(withBudget.kind === 'run' && withBudget.config.memoryLimitBytes).toBe(192 * 2 ** 20);
+    expect(parsed.config.address).toBe('127.0.0.1');
     expect(sidecar.ports).toEqual([
-      { name: 'ambassador-admin', containerPort: parsed.options['admin-port'], protocol: 'TCP' },
+      { name: 'ambassador-admin', containerPort: parsed.config.adminPort, protocol: 'TCP' },
     ]);
-    expect(parsed.options['service-account-dir']).toBe(TOKEN_DIR);
+    expect(parsed.config.serviceAccountDir).toBe(TOKEN_DIR);
     const app = container(spec.containers, APP);
     expect(app.env?.find((variable) => variable.name === 'KUBERNETES_API')?.value).toBe(
-      `http://localhost:${parsed.options.port}`,
+      `http://localhost:${parsed.config.port}`,
     );
 
     // The probes are on the admin listener's port, at the paths it serves (the run below GETs them).

@@ -22,7 +22,8 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseOptions } from '../../src/config/options.ts';
+import type { Config } from '../../src/config/options.ts';
+import { parseOptions } from '../../src/config/parse-options.ts';
 import { HELM_VERSION, startHelm, type Helm } from '../support/helm.ts';
 import {
   configMapFile,
@@ -170,14 +171,14 @@ async function rendered(values: Values = {}): Promise<KubeObject[]> {
 }
 
 /** The ambassador's options from the sidecar's args, with $(VAR) expanded as the kubelet does. */
-function sidecarOptions(sidecar: IContainer): Record<string, unknown> {
+function sidecarOptions(sidecar: IContainer): Config {
   const env = { POD_IP: '10.244.1.7', HOST_IP: '10.0.0.4', POD_NAMESPACE: APP, POD_NAME: 'analytics-5d8f-x2k4q' };
   const args = (sidecar.args ?? []).map((arg) =>
     arg.replaceAll(/\$\((\w+)\)/g, (_, name: string) => env[name as keyof typeof env] ?? `unexpanded ${name}`),
   );
   const parsed = parseOptions(args, env);
   if (parsed.kind !== 'run') throw new Error(`the sidecar's args do not parse: ${JSON.stringify(parsed)}`);
-  return parsed.options;
+  return parsed.config;
 }
 
 function renderedDeployment(objects: readonly KubeObject[]): IPodSpec {
@@ -393,11 +394,9 @@ describe('charts/example rendered by helm template', () => {
     const sidecar = container(spec.initContainers, SIDECAR);
     expect(sidecar.restartPolicy).toBe('Always');
     const options = sidecarOptions(sidecar);
-    expect(options['admin-address']).toBe('10.244.1.7');
-    expect(options['address']).toBe('127.0.0.1');
-    expect(sidecar.ports).toEqual([
-      { name: 'ambassador-admin', containerPort: options['admin-port'], protocol: 'TCP' },
-    ]);
+    expect(options.adminAddress).toBe('10.244.1.7');
+    expect(options.address).toBe('127.0.0.1');
+    expect(sidecar.ports).toEqual([{ name: 'ambassador-admin', containerPort: options.adminPort, protocol: 'TCP' }]);
     expect(sidecar.startupProbe?.httpGet).toEqual({ path: '/livez', port: 'ambassador-admin' });
     expect(sidecar.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'ambassador-admin' });
     expect(sidecar.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'ambassador-admin' });
@@ -413,7 +412,7 @@ describe('charts/example rendered by helm template', () => {
     expect(spec.automountServiceAccountToken).toBe(false);
     expect(find(objects, ServiceAccount.is, APP).automountServiceAccountToken).toBe(false);
     expectTokenOnlyInSidecar(spec, SIDECAR, TOKEN_DIR);
-    expect(sidecarOptions(container(spec.initContainers, SIDECAR))['service-account-dir']).toBe(TOKEN_DIR);
+    expect(sidecarOptions(container(spec.initContainers, SIDECAR)).serviceAccountDir).toBe(TOKEN_DIR);
   });
 
   it("matches manifests/base: the sidecar (its args meaning the same options), the volumes, the pod's settings, the app", async () => {
@@ -481,7 +480,7 @@ describe('charts/example rendered by helm template', () => {
     const spec = renderedDeployment(objects);
     const sidecar = container(spec.initContainers, SIDECAR);
     expect(sidecar.args).toEqual(['--admin-address=$(POD_IP)', '--admin-port=8002', '--audit-level=Metadata']);
-    expect(sidecarOptions(sidecar)['policy']).toBe('');
+    expect(sidecarOptions(sidecar).policyFile).toBe('');
     expect((sidecar.volumeMounts ?? []).map((mount) => mount.name)).toEqual(['service-account']);
     expect((spec.volumes ?? []).map((volume) => volume.name)).toEqual(['service-account', 'app']);
     for (const object of objects) expect(schemaProblems(object)).toEqual([]);
@@ -530,13 +529,13 @@ describe('charts/example rendered by helm template', () => {
     // extraArgs come last, so --audit-level=Metadata there overrides auditLevel's --audit-level=None.
     expect(sidecar.args?.slice(-5)).toEqual(['--audit-level=None', ...overrides.extraArgs]);
     expect(sidecarOptions(sidecar)).toMatchObject({
-      'admin-port': 9102,
-      'audit-level': 'Metadata',
-      'policy-mode': 'log',
-      policy: '/etc/ambassador/policy.yaml',
-      'max-qps': 50,
-      'audit-log-path': '/var/log/ambassador/audit.log',
-      'log-level': 'debug',
+      adminPort: 9102,
+      auditLevel: 'Metadata',
+      policyMode: 'log',
+      policyFile: '/etc/ambassador/policy.yaml',
+      maxQps: 50,
+      auditLogPath: '/var/log/ambassador/audit.log',
+      logLevel: 'debug',
     });
     expect(sidecar.env?.map((variable) => variable.name)).toEqual([
       'POD_IP',

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CredentialMaterial } from '../../src/cluster/credentials.ts';
 import { discoverCluster } from '../../src/cluster/discover.ts';
-import { parseOptions, type Options } from '../../src/config/options.ts';
+import type { Config } from '../../src/config/options.ts';
+import { parseOptions } from '../../src/config/parse-options.ts';
 
-function options(argv: string[]): Options {
+function options(argv: string[]): Config {
   const parsed = parseOptions(argv, {});
   if (parsed.kind !== 'run') throw new Error(`bad test options: ${JSON.stringify(parsed)}`);
-  return parsed.options;
+  return parsed.config;
 }
 
 const emptyHome = mkdtempSync(join(tmpdir(), 'discover-home-'));

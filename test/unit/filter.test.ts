@@ -4,7 +4,7 @@
  * IPv6 brackets are kept when the port is removed, and a cross-site Origin is refused.
  */
 import { describe, expect, it } from 'vitest';
-import { parseOptions } from '../../src/config/options.ts';
+import { parseOptions } from '../../src/config/parse-options.ts';
 import { filterFromOptions, hostRefusal, hostWithoutPort, pathRefusal } from '../../src/proxy/filter.ts';
 import type { RequestFilter } from '../../src/proxy/filter.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
@@ -12,7 +12,7 @@ import { parseRequestTarget } from '../../src/request/target.ts';
 function filterFor(argv: readonly string[]): RequestFilter {
   const parsed = parseOptions(argv, {});
   if (parsed.kind !== 'run') throw new Error(`test options ${argv.join(' ')} were refused: ${JSON.stringify(parsed)}`);
-  return filterFromOptions(parsed.options);
+  return filterFromOptions(parsed.config);
 }
 
 const DEFAULT_FILTER = filterFor([]);
