@@ -291,12 +291,14 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         this.#onPing(frame);
         return;
       }
-      case FrameType.Settings: { // Nothing the peer can set changes what this session does; see the note on flow control.
+      case FrameType.Settings: {
+        // Nothing the peer can set changes what this session does; see the note on flow control.
         expectSettingsLength(frame);
         return;
       }
       case FrameType.GoAway:
-      case FrameType.WindowUpdate: { // GOAWAY: the peer opens no more streams, which needs no action. WINDOW_UPDATE: see the note on flow control.
+      case FrameType.WindowUpdate: {
+        // GOAWAY: the peer opens no more streams, which needs no action. WINDOW_UPDATE: see the note on flow control.
         expectLength(frame, 8);
         return;
       }
