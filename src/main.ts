@@ -29,7 +29,9 @@ import {
 import { Readiness } from './server/readiness.ts';
 import { checkPolicyAgainstRbac, reviewSelf } from './policy/rbac-review.ts';
 import { budgetFor, effectiveLimit, MemoryGate, type MemorySample } from './proxy/memory-budget.ts';
-import { PolicyStore, readYamlFile } from './policy/store.ts';
+import { PolicyStore } from './policy/store.ts';
+import { readYamlFile } from './config/document.ts';
+import { success } from './config/result.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { combineRecorders, type Recorder } from './request/record.ts';
 import { AuditLog } from './audit/audit-log.ts';
@@ -100,9 +102,9 @@ function createLogger(options: Options): Logger {
 
 /** --audit-policy when given, else --audit-level for everything but probes and metrics. */
 async function readAuditPolicy(options: Options, podNamespace: string | undefined): Promise<AuditPolicyCompile> {
-  if (options['audit-policy'] === '') return { ok: true, policy: auditPolicyForLevel(options['audit-level']) };
+  if (options['audit-policy'] === '') return success(auditPolicyForLevel(options['audit-level']));
   const read = await readYamlFile(options['audit-policy']);
-  return read.ok ? compileAuditPolicy(read.document, podNamespace) : read;
+  return read.ok ? compileAuditPolicy(read.value.document, podNamespace) : read;
 }
 
 /** OpenTelemetry is imported only when tracing is on: with it off, none of it is loaded. */
@@ -185,12 +187,12 @@ async function run(): Promise<number> {
   const auditPolicy = await readAuditPolicy(options, podNamespace);
   if (!auditPolicy.ok) {
     process.stderr.write(
-      `${PROGRAM}: ${options['audit-policy']}: invalid audit policy:\n${auditPolicy.problems.map((problem) => `  ${problem}\n`).join('')}`,
+      `${PROGRAM}: ${options['audit-policy']}: invalid audit policy:\n${auditPolicy.problem.map((problem) => `  ${problem}\n`).join('')}`,
     );
     return EXIT_CONFIGURATION;
   }
   const audit =
-    auditPolicy.policy.rules.length === 0
+    auditPolicy.value.rules.length === 0
       ? undefined
       : new AuditLog(options['audit-log-path'], credentials, log, (reason) => metrics?.auditEventsLost.inc({ reason }));
   const tracing = await startTracing(options, log);
@@ -211,7 +213,7 @@ async function run(): Promise<number> {
       options['max-qps'] > 0 ? new TokenBucket(options['max-qps'], options['max-burst'], Date.now()) : undefined,
     policy: policy === undefined ? undefined : { store: policy, mode: options['policy-mode'] },
     apiPrefix: options['api-prefix'],
-    auditPolicy: auditPolicy.policy,
+    auditPolicy: auditPolicy.value,
     memory,
     auditBodyLimit: options['audit-max-body-bytes'],
     upstreamTimeoutMs: options['upstream-timeout'],

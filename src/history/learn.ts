@@ -14,7 +14,7 @@
  */
 import { readObjectRef, type ObjectRef } from './apiserver-event.ts';
 import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
-import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
+import { isStreamingSubresource, nonResourceAttributes, type RequestAttributes } from '../request/attributes.ts';
 import { mayCreateObject } from '../request/resolve.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
@@ -96,22 +96,9 @@ export function parseAuditLine(text: string): AuditLine {
 /** The attributes the ambassador decided the request on, read back from its event. */
 function attributesOf(event: AuditEvent): RequestAttributes {
   const parsed = parseRequestTarget(event.requestUri);
-  const path = parsed.ok ? parsed.target.decodedPath : (event.requestUri.split('?')[0] ?? '');
+  const path = parsed.ok ? parsed.value.decodedPath : (event.requestUri.split('?')[0] ?? '');
   const ref = event.objectRef;
-  if (ref === undefined) {
-    return {
-      isResourceRequest: false,
-      verb: event.verb,
-      apiPrefix: '',
-      apiGroup: '',
-      apiVersion: '',
-      namespace: '',
-      resource: '',
-      subresource: '',
-      name: '',
-      path,
-    };
-  }
+  if (ref === undefined) return nonResourceAttributes(event.verb, path);
   return { isResourceRequest: true, verb: event.verb, apiPrefix: ref.apiGroup === '' ? 'api' : 'apis', path, ...ref };
 }
 

@@ -1,7 +1,8 @@
 import type { UserInfo } from '../../src/cluster/credentials.ts';
 import { userInfoOf } from '../../src/policy/rbac-review.ts';
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { type Policy } from '../../src/policy/policy.ts';
 import {
   compareWithRbac,
   namespacesToReview,
@@ -12,8 +13,8 @@ import {
 
 function policyOf(rules: unknown[], podNamespace: string | undefined = 'team-a'): Policy {
   const compiled = compilePolicy({ rules }, 'policy.yaml', podNamespace);
-  if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-  return compiled.policy;
+  if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+  return compiled.value.policy;
 }
 
 function review(resourceRules: ResourceRule[], nonResourceRules: NonResourceRule[] = []): RulesReview {
