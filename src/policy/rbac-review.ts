@@ -8,13 +8,8 @@ import type { Logger } from 'pino';
 import type { UserInfo } from '../cluster/credentials.ts';
 import { fieldOf } from '../config/document.ts';
 import type { Policy } from './policy.ts';
-import {
-  compareWithRbac,
-  namespacesToReview,
-  type NonResourceRule,
-  type ResourceRule,
-  type RulesReview,
-} from './rbac-check.ts';
+import { compareWithRbac, namespacesToReview } from './rbac-check.ts';
+import type { RbacNonResourceRule, RbacResourceRule, RulesReview } from './rbac-rules.ts';
 
 /** The part of Upstream used here: it adds Host and credentials. */
 export interface ReviewUpstream {
@@ -198,13 +193,13 @@ function parseRulesReview(answer: unknown): RulesReview {
   const status = fieldOf(answer, 'status');
   const evaluationError = fieldOf(status, 'evaluationError');
   return {
-    resourceRules: list(fieldOf(status, 'resourceRules')).map((rule): ResourceRule => ({
+    resourceRules: list(fieldOf(status, 'resourceRules')).map((rule): RbacResourceRule => ({
       verbs: strings(fieldOf(rule, 'verbs')),
       apiGroups: strings(fieldOf(rule, 'apiGroups')),
       resources: strings(fieldOf(rule, 'resources')),
       resourceNames: strings(fieldOf(rule, 'resourceNames')),
     })),
-    nonResourceRules: list(fieldOf(status, 'nonResourceRules')).map((rule): NonResourceRule => ({
+    nonResourceRules: list(fieldOf(status, 'nonResourceRules')).map((rule): RbacNonResourceRule => ({
       verbs: strings(fieldOf(rule, 'verbs')),
       nonResourceURLs: strings(fieldOf(rule, 'nonResourceURLs')),
     })),

@@ -3,13 +3,8 @@ import { userInfoOf } from '../../src/policy/rbac-review.ts';
 import { describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../src/policy/compile.ts';
 import { type Policy } from '../../src/policy/policy.ts';
-import {
-  compareWithRbac,
-  namespacesToReview,
-  type NonResourceRule,
-  type ResourceRule,
-  type RulesReview,
-} from '../../src/policy/rbac-check.ts';
+import { compareWithRbac, namespacesToReview } from '../../src/policy/rbac-check.ts';
+import type { RbacNonResourceRule, RbacResourceRule, RulesReview } from '../../src/policy/rbac-rules.ts';
 
 function policyOf(rules: unknown[], podNamespace: string | undefined = 'team-a'): Policy {
   const compiled = compilePolicy({ rules }, 'policy.yaml', podNamespace);
@@ -17,7 +12,7 @@ function policyOf(rules: unknown[], podNamespace: string | undefined = 'team-a')
   return compiled.value.policy;
 }
 
-function review(resourceRules: ResourceRule[], nonResourceRules: NonResourceRule[] = []): RulesReview {
+function review(resourceRules: RbacResourceRule[], nonResourceRules: RbacNonResourceRule[] = []): RulesReview {
   return { resourceRules, nonResourceRules };
 }
 
@@ -26,7 +21,7 @@ const NONE = ", but the service account's RBAC allows none of it: requests will 
 const NARROW = 'which the policy never uses: narrow the Role or ClusterRole';
 
 const GET_PODS = { verbs: ['get'], apiGroups: [''], resources: ['pods'], namespaces: ['team-a'] };
-const RBAC_GET_PODS: ResourceRule = { verbs: ['get'], apiGroups: [''], resources: ['pods'] };
+const RBAC_GET_PODS: RbacResourceRule = { verbs: ['get'], apiGroups: [''], resources: ['pods'] };
 
 interface Case {
   readonly rules: unknown[];
