@@ -17,6 +17,7 @@
  */
 import type { UserInfo } from '../cluster/credentials.ts';
 import {
+  booleanField,
   isRecord,
   POD_NAMESPACE_SOURCES,
   stringList,
@@ -250,15 +251,4 @@ function stageList(record: Record<string, unknown>, key: string, at: string, pro
     : [undefined];
   if (stages.includes(undefined)) problems.push(`${at}: must be a list of ${AUDIT_STAGES.join(', ')}`);
   return stages.filter((stage) => stage !== undefined);
-}
-
-function booleanField(
-  record: Record<string, unknown>,
-  key: string,
-  at: string,
-  problems: string[],
-): boolean | undefined {
-  const value = record[key];
-  if (value !== undefined && typeof value !== 'boolean') problems.push(`${at}: must be true or false`);
-  return typeof value === 'boolean' ? value : undefined;
 }

@@ -73,6 +73,18 @@ export function unknownFields(
   }
 }
 
+/** `record[key]` when it is a boolean; a problem at `path` when it is present but not one. */
+export function booleanField(
+  record: Record<string, unknown>,
+  key: string,
+  path: string,
+  problems: string[],
+): boolean | undefined {
+  const value = record[key];
+  if (value !== undefined && typeof value !== 'boolean') problems.push(`${path}: must be true or false`);
+  return typeof value === 'boolean' ? value : undefined;
+}
+
 /** How a list of strings may be written; by default it must not be empty nor hold `""`. */
 export interface StringListRules {
   readonly required?: boolean;

@@ -3,6 +3,7 @@
  * field, then compiled into the `CompiledRule`s that `decide` matches (see policy.ts for the format).
  */
 import {
+  booleanField,
   isNamespaceName,
   isRecord,
   POD_NAMESPACE_PLACEHOLDER,
@@ -50,7 +51,6 @@ const CONDITION_KEYS: ReadonlySet<string> = new Set([
   'tty',
   'ports',
 ]);
-const BOOLEAN_CONDITIONS = ['dryRun', 'follow', 'stdin', 'tty'] as const;
 const LABEL_SELECTOR_FORMS = '"required", or a mapping such as { requireKeys: [app] }';
 
 /**
@@ -226,10 +226,10 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
     return undefined;
   }
   unknownFields(value, CONDITION_KEYS, `${at}.`, problems, 'condition');
-  for (const key of BOOLEAN_CONDITIONS) {
-    if (value[key] !== undefined && typeof value[key] !== 'boolean')
-      problems.push(`${at}.${key}: must be true or false`);
-  }
+  const dryRun = booleanField(value, 'dryRun', `${at}.dryRun`, problems);
+  const follow = booleanField(value, 'follow', `${at}.follow`, problems);
+  const stdin = booleanField(value, 'stdin', `${at}.stdin`, problems);
+  const tty = booleanField(value, 'tty', `${at}.tty`, problems);
   const labelSelector = compileLabelSelectorCondition(value['labelSelector'], `${at}.labelSelector`, problems);
   const containers = stringList(value, 'containers', at, problems);
   const commands = value['commands'];
@@ -248,11 +248,11 @@ function compileConditions(value: unknown, at: string, problems: string[]): Cond
     problems.push(`${at}.ports: must be a non-empty list of port numbers (1-65535)`);
   return {
     ...(isPortList ? { ports: ports as number[] } : {}),
-    ...(typeof value['dryRun'] === 'boolean' ? { dryRun: value['dryRun'] } : {}),
+    ...(dryRun === undefined ? {} : { dryRun }),
     ...(labelSelector === undefined ? {} : { labelSelector }),
-    ...(typeof value['follow'] === 'boolean' ? { follow: value['follow'] } : {}),
-    ...(typeof value['stdin'] === 'boolean' ? { stdin: value['stdin'] } : {}),
-    ...(typeof value['tty'] === 'boolean' ? { tty: value['tty'] } : {}),
+    ...(follow === undefined ? {} : { follow }),
+    ...(stdin === undefined ? {} : { stdin }),
+    ...(tty === undefined ? {} : { tty }),
     ...(containers === undefined ? {} : { containers }),
     ...(isCommandList ? { commands: commands as string[][] } : {}),
   };
