@@ -299,7 +299,7 @@ export function isTrueQueryFlag(query: string, name: string): boolean {
 }
 
 /** `Convert_Slice_string_To_bool` on one value. */
-export function isTrueQueryValue(value: string): boolean {
+function isTrueQueryValue(value: string): boolean {
   return !(value === '0' || equalFoldFalse(value));
 }
 
