@@ -13,7 +13,8 @@ import { Upstream } from '../cluster/upstream.ts';
 import type { Config } from '../config/options.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { checkPolicyAgainstRbac, reviewSelf } from '../policy/rbac-review.ts';
-import { PolicyStore, readYamlFile } from '../policy/store.ts';
+import { readYamlFile } from '../config/document.ts';
+import { PolicyStore } from '../policy/store.ts';
 import { filterFromOptions } from '../proxy/filter.ts';
 import { ProxyHandler } from '../proxy/handler.ts';
 import { InFlight } from '../proxy/in-flight.ts';
@@ -158,9 +159,9 @@ async function openPolicy(
 async function readAuditPolicy(config: Config, podNamespace: string | undefined): Promise<AuditPolicy> {
   if (config.auditPolicyFile === '') return auditPolicyForLevel(config.auditLevel);
   const read = await readYamlFile(config.auditPolicyFile);
-  const compiled = read.ok ? compileAuditPolicy(read.document, podNamespace) : read;
-  if (compiled.ok) return compiled.policy;
-  throw new StartupError('configuration', compiled.problems, `${config.auditPolicyFile}: invalid audit policy`);
+  const compiled = read.ok ? compileAuditPolicy(read.value.document, podNamespace) : read;
+  if (compiled.ok) return compiled.value;
+  throw new StartupError('configuration', compiled.problem, `${config.auditPolicyFile}: invalid audit policy`);
 }
 
 /** OpenTelemetry is imported only when tracing is on: with it off, none of it is loaded. */

@@ -16,7 +16,17 @@
  *     - level: Metadata
  */
 import type { UserInfo } from '../cluster/credentials.ts';
-import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
+import {
+  booleanField,
+  isRecord,
+  POD_NAMESPACE_SOURCES,
+  stringList,
+  substitutePodNamespace,
+  unknownFields,
+  type PodNamespace,
+  type StringListRules,
+} from '../config/document.ts';
+import { failure, success, type Result } from '../config/result.ts';
 import { AUDIT_LEVELS, AUDIT_STAGES, type AuditLevel, type AuditStage } from '../config/kinds.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
 import type { AuditVerdict } from '../request/record.ts';
@@ -41,8 +51,8 @@ export interface AuditPolicy {
   readonly rules: readonly AuditRule[];
 }
 
-export type AuditPolicyCompile =
-  { readonly ok: true; readonly policy: AuditPolicy } | { readonly ok: false; readonly problems: readonly string[] };
+/** The compiled audit policy, or every problem of the document. */
+export type AuditPolicyCompile = Result<AuditPolicy, readonly string[]>;
 
 export const NOT_AUDITED: AuditVerdict = { level: 'None', omitStages: new Set(), omitManagedFields: false };
 
@@ -135,15 +145,17 @@ const RULE_KEYS = new Set([
   'omitManagedFields',
 ]);
 const GROUP_RESOURCE_KEYS = new Set(['group', 'resources', 'resourceNames']);
+/** The audit policy's lists: an empty one matches everything, as in the API. */
+const AUDIT_LIST: StringListRules = { emptyMeansAbsent: true, allowEmptyString: true };
 
 /**
  * Validates a parsed audit policy and compiles it, reporting every problem with its rule and field.
  * `$(POD_NAMESPACE)` in `namespaces` is `podNamespace`.
  */
 export function compileAuditPolicy(document: unknown, podNamespace: string | undefined): AuditPolicyCompile {
+  if (!isRecord(document)) return failure(['the audit policy must be a mapping with a "rules" list']);
   const problems: string[] = [];
-  if (!isRecord(document)) return { ok: false, problems: ['the audit policy must be a mapping with a "rules" list'] };
-  unknownKeys(document, TOP_LEVEL_KEYS, '', problems);
+  unknownFields(document, TOP_LEVEL_KEYS, '', problems);
   if (document['apiVersion'] !== undefined && document['apiVersion'] !== 'audit.k8s.io/v1')
     problems.push('apiVersion: must be audit.k8s.io/v1');
   if (document['kind'] !== undefined && document['kind'] !== 'Policy') problems.push('kind: must be Policy');
@@ -152,38 +164,34 @@ export function compileAuditPolicy(document: unknown, podNamespace: string | und
   const rules = document['rules'];
   if (!Array.isArray(rules) || rules.length === 0) {
     problems.push('rules: must be a non-empty list');
-    return { ok: false, problems };
+    return failure(problems);
   }
+  const namespace: PodNamespace = { value: podNamespace, sources: POD_NAMESPACE_SOURCES };
   const compiled = rules.map((entry: unknown, index) =>
-    compileRule(entry, `rules[${index}]`, policyOmitStages, policyOmitManagedFields, podNamespace, problems),
+    compileAuditRule(entry, `rules[${index}]`, policyOmitStages, policyOmitManagedFields, namespace, problems),
   );
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, policy: { rules: compiled } };
+  return problems.length > 0 ? failure(problems) : success({ rules: compiled });
 }
 
-function compileRule(
+function compileAuditRule(
   entry: unknown,
   at: string,
   policyOmitStages: readonly AuditStage[],
   policyOmitManagedFields: boolean,
-  podNamespace: string | undefined,
+  podNamespace: PodNamespace,
   problems: string[],
 ): AuditRule {
   if (!isRecord(entry)) {
     problems.push(`${at}: must be a mapping`);
     return rule({ level: 'None' });
   }
-  unknownKeys(entry, RULE_KEYS, `${at}.`, problems);
+  unknownFields(entry, RULE_KEYS, `${at}.`, problems);
   const level = AUDIT_LEVELS.find((candidate) => candidate === entry['level']);
   if (level === undefined) problems.push(`${at}.level: required, one of ${AUDIT_LEVELS.join(', ')}`);
-  const nonResourceURLs = stringList(entry, 'nonResourceURLs', at, problems);
-  const namespaces = stringList(entry, 'namespaces', at, problems)?.map((namespace) => {
-    if (namespace !== POD_NAMESPACE_PLACEHOLDER) return namespace;
-    if (podNamespace === undefined)
-      problems.push(
-        `${at}.namespaces: ${POD_NAMESPACE_PLACEHOLDER} needs the POD_NAMESPACE variable or a service account namespace file`,
-      );
-    return podNamespace ?? '';
-  });
+  const nonResourceURLs = stringList(entry, 'nonResourceURLs', at, problems, AUDIT_LIST);
+  const namespaces = stringList(entry, 'namespaces', at, problems, AUDIT_LIST)?.map((namespace) =>
+    substitutePodNamespace(namespace, podNamespace, `${at}.namespaces`, problems),
+  );
   const resources = groupResourcesList(entry['resources'], `${at}.resources`, problems);
   if (nonResourceURLs !== undefined && (resources !== undefined || namespaces !== undefined)) {
     problems.push(`${at}: nonResourceURLs cannot be combined with resources or namespaces`);
@@ -193,9 +201,9 @@ function compileRule(
       problems.push(`${at}.nonResourceURLs: ${JSON.stringify(url)} must start with "/"`);
   }
   const ruleOmitStages = stageList(entry, 'omitStages', `${at}.omitStages`, problems);
-  const users = stringList(entry, 'users', at, problems);
-  const userGroups = stringList(entry, 'userGroups', at, problems);
-  const verbs = stringList(entry, 'verbs', at, problems);
+  const users = stringList(entry, 'users', at, problems, AUDIT_LIST);
+  const userGroups = stringList(entry, 'userGroups', at, problems, AUDIT_LIST);
+  const verbs = stringList(entry, 'verbs', at, problems, AUDIT_LIST);
   return rule({
     level: level ?? 'None',
     omitStages: new Set([...policyOmitStages, ...ruleOmitStages]),
@@ -222,11 +230,11 @@ function groupResourcesList(value: unknown, at: string, problems: string[]): Gro
       problems.push(`${here}: must be a mapping with group and resources`);
       return { group: '', resources: undefined, resourceNames: undefined };
     }
-    unknownKeys(entry, GROUP_RESOURCE_KEYS, `${here}.`, problems);
+    unknownFields(entry, GROUP_RESOURCE_KEYS, `${here}.`, problems);
     const group = entry['group'] ?? '';
     if (typeof group !== 'string') problems.push(`${here}.group: must be a string ("" is the core group)`);
-    const resources = stringList(entry, 'resources', here, problems);
-    const resourceNames = stringList(entry, 'resourceNames', here, problems);
+    const resources = stringList(entry, 'resources', here, problems, AUDIT_LIST);
+    const resourceNames = stringList(entry, 'resourceNames', here, problems, AUDIT_LIST);
     return {
       group: typeof group === 'string' ? group : '',
       resources,
@@ -243,42 +251,4 @@ function stageList(record: Record<string, unknown>, key: string, at: string, pro
     : [undefined];
   if (stages.includes(undefined)) problems.push(`${at}: must be a list of ${AUDIT_STAGES.join(', ')}`);
   return stages.filter((stage) => stage !== undefined);
-}
-
-function booleanField(
-  record: Record<string, unknown>,
-  key: string,
-  at: string,
-  problems: string[],
-): boolean | undefined {
-  const value = record[key];
-  if (value !== undefined && typeof value !== 'boolean') problems.push(`${at}: must be true or false`);
-  return typeof value === 'boolean' ? value : undefined;
-}
-
-/** A list of strings, or undefined when absent or empty (an empty list matches everything, as in the API). */
-function stringList(
-  record: Record<string, unknown>,
-  key: string,
-  at: string,
-  problems: string[],
-): string[] | undefined {
-  const value = record[key];
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-    problems.push(`${at}.${key}: must be a list of strings`);
-    return undefined;
-  }
-  return value.length === 0 ? undefined : value;
-}
-
-function unknownKeys(
-  record: Record<string, unknown>,
-  known: ReadonlySet<string>,
-  at: string,
-  problems: string[],
-): void {
-  for (const key of Object.keys(record)) {
-    if (!known.has(key)) problems.push(`${at}${key}: unknown field (expected ${[...known].join(', ')})`);
-  }
 }

@@ -11,11 +11,18 @@
  */
 import type { BodyCapture } from '../request/body-capture.ts';
 import { isRecord } from '../config/document.ts';
+import { failure, success, type Result } from '../config/result.ts';
 import type { RequestAttributes } from '../request/attributes.ts';
 
 export const REDACTED = '<redacted>';
 
-export type LoggedBody = { readonly json: string } | { readonly omitted: string; readonly truncated?: boolean };
+/** Why a body is left out of the log, in words; `truncated` when it was over the capture limit. */
+export interface OmittedBody {
+  readonly omitted: string;
+  readonly truncated?: boolean;
+}
+
+export type LoggedBody = { readonly json: string } | OmittedBody;
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** Content types the API server also speaks that are not JSON. */
@@ -75,7 +82,7 @@ export function loggedBody(
     if (omission !== undefined) return { omitted: omission };
   }
   const parsed = parsedBody(capture);
-  if (!('value' in parsed)) return parsed;
+  if (!parsed.ok) return parsed.problem;
   const walk: Walk = { redacted: false, carriesTokens: false };
   let body: unknown;
   try {
@@ -89,19 +96,21 @@ export function loggedBody(
   return { json: JSON.stringify(body) };
 }
 
-function parsedBody(
-  capture: BodyCapture,
-): { readonly value: unknown } | { readonly omitted: string; readonly truncated?: boolean } {
+/** The captured body as JSON, or why it cannot be read as such. */
+function parsedBody(capture: BodyCapture): Result<unknown, OmittedBody> {
   if (capture.truncated)
-    return { omitted: `${capture.bytes} bytes, over --audit-max-body-bytes=${capture.limit}`, truncated: true };
+    return failure({
+      omitted: `${capture.bytes} bytes, over --audit-max-body-bytes=${capture.limit}`,
+      truncated: true,
+    });
   if (capture.contentEncoding !== undefined && capture.contentEncoding !== 'identity')
-    return { omitted: `${capture.contentEncoding}-encoded` };
+    return failure({ omitted: `${capture.contentEncoding}-encoded` });
   if (capture.contentType !== undefined && BINARY_TYPES.test(capture.contentType))
-    return { omitted: `not JSON (${capture.contentType})` };
+    return failure({ omitted: `not JSON (${capture.contentType})` });
   try {
-    return { value: JSON.parse(capture.text() ?? '') };
+    return success(JSON.parse(capture.text() ?? ''));
   } catch {
-    return { omitted: `not JSON (${capture.contentType ?? 'no content type'})` };
+    return failure({ omitted: `not JSON (${capture.contentType ?? 'no content type'})` });
   }
 }
 
@@ -119,7 +128,7 @@ function isSecretResource(attributes: RequestAttributes): boolean {
 /** Why the answer to this patch of a Secret is left out, if it is. */
 function patchAnswerOmission(patch: BodyCapture | undefined): string | undefined {
   const parsed = patch === undefined ? undefined : parsedBody(patch);
-  if (parsed === undefined || !('value' in parsed)) return PATCH_UNREAD;
+  if (parsed?.ok !== true) return PATCH_UNREAD;
   return movesValues(parsed.value) ? PATCH_MOVES_VALUES : undefined;
 }
 

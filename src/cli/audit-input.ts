@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { RecordedLogSummary } from '../history/recorded-log.ts';
+import { failure, success, type Result } from '../config/result.ts';
 
 export const STDIN = '-';
 export const EXIT_NO_EVENTS = 1;
@@ -38,37 +39,43 @@ export function serviceAccountNamespace(user: string | undefined): string | unde
   return user === undefined ? undefined : SERVICE_ACCOUNT.exec(user)?.[1];
 }
 
-export type UserChoice =
-  | { readonly ok: true; readonly user: string }
-  | { readonly ok: false; readonly exit: number; readonly message: string };
+/** Why no user can be chosen: the message for stderr and the exit code. */
+export interface UserRefusal {
+  readonly exit: number;
+  readonly message: string;
+}
+
+/** The user chosen (`''` for the ambassador's own log), or why none can be. */
+export type UserChoice = Result<string, UserRefusal>;
 
 /** The user whose requests were read: `--user`, or the log's only one. */
 export function chooseUser(log: RecordedLogSummary, user: string | undefined, source: string): UserChoice {
   if (log.format === 'ambassador') {
-    if (user === undefined) return { ok: true, user: '' };
-    return {
-      ok: false,
-      exit: EXIT_USAGE,
-      message: `--user chooses a user in kube-apiserver's audit log; ${source} is the ambassador's, which holds only its own pod's requests\n`,
-    };
+    if (user === undefined) return success('');
+    return refusal(
+      EXIT_USAGE,
+      `--user chooses a user in kube-apiserver's audit log; ${source} is the ambassador's, which holds only its own pod's requests\n`,
+    );
   }
   if (user !== undefined) {
-    if (log.requests > 0) return { ok: true, user };
-    return { ok: false, exit: EXIT_NO_EVENTS, message: `no requests of ${user} in ${source}${usersSeen(log)}\n` };
+    if (log.requests > 0) return success(user);
+    return refusal(EXIT_NO_EVENTS, `no requests of ${user} in ${source}${usersSeen(log)}\n`);
   }
   const [only] = log.users.keys();
-  if (log.users.size === 1 && only !== undefined) return { ok: true, user: only };
+  if (log.users.size === 1 && only !== undefined) return success(only);
   if (log.users.size === 0)
-    return {
-      ok: false,
-      exit: EXIT_NO_EVENTS,
-      message: `no requests at their last stage (ResponseComplete, Panic or ResponseStarted) in ${source}\n`,
-    };
-  return {
-    ok: false,
-    exit: EXIT_USAGE,
-    message: `${source} holds the requests of ${log.users.size} users: choose one with --user${usersSeen(log)}\n`,
-  };
+    return refusal(
+      EXIT_NO_EVENTS,
+      `no requests at their last stage (ResponseComplete, Panic or ResponseStarted) in ${source}\n`,
+    );
+  return refusal(
+    EXIT_USAGE,
+    `${source} holds the requests of ${log.users.size} users: choose one with --user${usersSeen(log)}\n`,
+  );
+}
+
+function refusal(exit: number, message: string): UserChoice {
+  return failure({ exit, message });
 }
 
 function usersSeen(log: RecordedLogSummary): string {

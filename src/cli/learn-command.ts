@@ -6,6 +6,7 @@
  * users without --user.
  */
 import type { Readable, Writable } from 'node:stream';
+import { isNamespaceName } from '../config/document.ts';
 import type { RecordedEvent } from '../history/apiserver-event.ts';
 import { logFormatOfLine, RecordedLog, type LogFormat } from '../history/recorded-log.ts';
 import { ApiServerLearner, renderApiServerPolicy } from '../history/apiserver-learn.ts';
@@ -20,7 +21,6 @@ import {
 } from './audit-input.ts';
 
 const EXIT_PRINTED = 0;
-const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Lines read to find the first audit event, which tells the log's format; the ambassador's after that. */
 const FORMAT_LINES = 1000;
 
@@ -55,7 +55,7 @@ export async function runLearnCommand(
   out: Writable,
   err: Writable,
 ): Promise<number> {
-  if (podNamespace !== undefined && !NAMESPACE_NAME.test(podNamespace)) {
+  if (podNamespace !== undefined && !isNamespaceName(podNamespace)) {
     err.write(`--pod-namespace: ${JSON.stringify(podNamespace)} is not a namespace name\n${LEARN_USAGE}`);
     return EXIT_USAGE;
   }
@@ -133,11 +133,11 @@ function apiServerLearner(podNamespace: string | undefined, user: string | undef
       const summary = log.finish();
       const chosen = chooseUser(summary, user, source);
       if (!chosen.ok) {
-        err.write(chosen.message);
-        return chosen.exit;
+        err.write(chosen.problem.message);
+        return chosen.problem.exit;
       }
-      const namespace = podNamespace ?? serviceAccountNamespace(chosen.user);
-      out.write(renderApiServerPolicy(summary, learner.finish(), chosen.user, namespace, source));
+      const namespace = podNamespace ?? serviceAccountNamespace(chosen.value);
+      out.write(renderApiServerPolicy(summary, learner.finish(), chosen.value, namespace, source));
       if (summary.malformedLines > 0)
         err.write(
           `${source}: skipped ${summary.malformedLines} malformed line(s); the policy's header lists the first\n`,

@@ -136,19 +136,19 @@ async function check(
   }
   const read = await readPolicyFile(policy, values['pod-namespace'] ?? env['POD_NAMESPACE'], POD_NAMESPACE_SOURCES);
   if (!read.ok) {
-    err.write(`invalid policy:\n${read.problems.map((problem) => `  ${problem}\n`).join('')}`);
+    err.write(`invalid policy:\n${read.problem.map((problem) => `  ${problem}\n`).join('')}`);
     return EXIT_USAGE;
   }
-  for (const warning of read.warnings) err.write(`warning: ${warning}\n`);
+  for (const warning of read.value.warnings) err.write(`warning: ${warning}\n`);
   out.write(`request     ${method.toUpperCase()} ${rawTarget}\n`);
   const resolved = resolveTarget(method.toUpperCase(), rawTarget);
-  if (resolved.attributes !== undefined) out.write(`attributes  ${formatAttributes(resolved.attributes)}\n`);
+  const attributes = resolved.ok ? resolved.value.attributes : resolved.problem.attributes;
+  if (attributes !== undefined) out.write(`attributes  ${formatAttributes(attributes)}\n`);
   if (!resolved.ok) {
-    out.write(`decision    refused with 400: ${resolved.problem}\n`);
+    out.write(`decision    refused with 400: ${resolved.problem.message}\n`);
     return EXIT_REFUSED;
   }
-  const { attributes } = resolved.request;
-  const decision = decideRequest(read.policy, resolved.request, isStreamingSubresource(attributes));
+  const decision = decideRequest(read.value.policy, resolved.value, isStreamingSubresource(resolved.value.attributes));
   out.write(
     `decision    ${decision.allowed ? decision.reason : `refused with ${decision.code}: ${decision.reason}`}\n`,
   );

@@ -41,11 +41,11 @@ export async function runReplayCommand(
   const podNamespace = options.podNamespace ?? serviceAccountNamespace(options.user) ?? options.env['POD_NAMESPACE'];
   const read = await readPolicyFile(policyFile, podNamespace);
   if (!read.ok) {
-    err.write(`invalid policy:\n${read.problems.map((problem) => `  ${problem}\n`).join('')}`);
+    err.write(`invalid policy:\n${read.problem.map((problem) => `  ${problem}\n`).join('')}`);
     return EXIT_USAGE;
   }
   const source = sourceName(input);
-  const replayer = new Replayer(read.policy);
+  const replayer = new Replayer(read.value.policy);
   const log = new RecordedLog((event) => replayer.replay(event), options.user);
   const problem = await readLines(input, stdin, (line) => log.read(line));
   if (problem !== undefined) {
@@ -55,11 +55,11 @@ export async function runReplayCommand(
   const summary = log.finish();
   const chosen = chooseUser(summary, options.user, source);
   if (!chosen.ok) {
-    err.write(summary.events === 0 ? `no audit events in ${source}\n` : chosen.message);
-    return chosen.exit;
+    err.write(summary.events === 0 ? `no audit events in ${source}\n` : chosen.problem.message);
+    return chosen.problem.exit;
   }
   const result = replayer.finish();
-  const whose = chosen.user === '' ? '' : ` of ${chosen.user}`;
+  const whose = chosen.value === '' ? '' : ` of ${chosen.value}`;
   out.write(
     `${result.decided} request${result.decided === 1 ? '' : 's'}${whose} in ${source} decided against ${policyFile}: ${result.allowed} allowed, ${result.refused} refused.\n`,
   );

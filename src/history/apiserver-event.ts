@@ -6,6 +6,7 @@
  * decide a `dryRun` condition. Pure.
  */
 import { isRecord } from '../config/document.ts';
+import { failure, success, type Result } from '../config/result.ts';
 
 export interface ObjectRef {
   readonly resource: string;
@@ -42,9 +43,13 @@ export interface RecordedEvent {
   readonly stageAt: string | undefined;
 }
 
-export type ApiServerDocument =
-  | { readonly kind: 'not-audit' }
-  | { readonly kind: 'events'; readonly events: readonly RecordedEvent[]; readonly problems: readonly string[] };
+/** The events a document of the log holds, and what is wrong with those that cannot be read. */
+export interface ApiServerEvents {
+  readonly events: readonly RecordedEvent[];
+  readonly problems: readonly string[];
+}
+
+const NO_EVENTS: ApiServerEvents = { events: [], problems: [] };
 
 export const AUDIT_API_VERSION = 'audit.k8s.io/v1';
 const DECISION_ANNOTATION = 'authorization.k8s.io/decision';
@@ -57,43 +62,41 @@ export function isApiServerDocument(value: Record<string, unknown>): boolean {
   return value['apiVersion'] === AUDIT_API_VERSION && (value['kind'] === 'Event' || value['kind'] === 'EventList');
 }
 
-/** One parsed JSON document of the log: an Event, an EventList, or something else. */
-export function readApiServerDocument(value: Record<string, unknown>): ApiServerDocument {
-  if (!isApiServerDocument(value)) return { kind: 'not-audit' };
+/** One parsed JSON document of the log: an Event, an EventList, or something else, which holds none. */
+export function readApiServerDocument(value: Record<string, unknown>): ApiServerEvents {
+  if (!isApiServerDocument(value)) return NO_EVENTS;
   if (value['kind'] === 'Event') {
     const read = readEvent(value);
-    return typeof read === 'string'
-      ? { kind: 'events', events: [], problems: [read] }
-      : { kind: 'events', events: [read], problems: [] };
+    return read.ok ? { events: [read.value], problems: [] } : { events: [], problems: [read.problem] };
   }
   const items = value['items'];
-  if (!Array.isArray(items)) return { kind: 'events', events: [], problems: ['an EventList without items'] };
+  if (!Array.isArray(items)) return { events: [], problems: ['an EventList without items'] };
   const events: RecordedEvent[] = [];
   const problems: string[] = [];
   items.forEach((item: unknown, index) => {
-    const read = isRecord(item) ? readEvent(item) : 'not a JSON object';
-    if (typeof read === 'string') problems.push(`items[${index}]: ${read}`);
-    else events.push(read);
+    const read = isRecord(item) ? readEvent(item) : failure('not a JSON object');
+    if (read.ok) events.push(read.value);
+    else problems.push(`items[${index}]: ${read.problem}`);
   });
-  return { kind: 'events', events, problems };
+  return { events, problems };
 }
 
 /** The event, or what is wrong with it. */
-function readEvent(value: Record<string, unknown>): RecordedEvent | string {
+function readEvent(value: Record<string, unknown>): Result<RecordedEvent> {
   const missing = REQUIRED_FIELDS.filter((field) => typeof value[field] !== 'string');
-  if (missing.length > 0) return `an event without ${missing.join(', ')}`;
+  if (missing.length > 0) return failure(`an event without ${missing.join(', ')}`);
   const objectRef = value['objectRef'];
   if (
     objectRef !== undefined &&
     !(isRecord(objectRef) && typeof objectRef['resource'] === 'string' && objectRef['resource'] !== '')
   ) {
-    return 'an objectRef without a resource';
+    return failure('an objectRef without a resource');
   }
   const annotations = isRecord(value['annotations']) ? value['annotations'] : {};
   const decision = annotations[DECISION_ANNOTATION];
   const verb = String(value['verb']);
   const requestObject = value['requestObject'];
-  return {
+  return success({
     auditId: String(value['auditID']),
     stage: String(value['stage']),
     level: optionalString(value['level']) ?? '',
@@ -107,7 +110,7 @@ function readEvent(value: Record<string, unknown>): RecordedEvent | string {
     deleteOptions: DELETE_VERBS.has(verb) && isRecord(requestObject) ? requestObject : undefined,
     receivedAt: optionalString(value['requestReceivedTimestamp']),
     stageAt: optionalString(value['stageTimestamp']),
-  };
+  });
 }
 
 export function readObjectRef(ref: Record<string, unknown>): ObjectRef {

@@ -12,7 +12,7 @@
 import type { RecordedEvent } from './apiserver-event.ts';
 import type { RecordedLogSummary } from './recorded-log.ts';
 import { learnRules } from './learn.ts';
-import { describe } from '../policy/policy.ts';
+import { describeRequest } from '../policy/policy.ts';
 import { plural, renderPolicyYaml, unlearnedLines, type LearnedRule } from './learn-render.ts';
 import { describeTarget, LearnedUse, tally, type Unlearned } from './learned-use.ts';
 import { decidedVerbs, resolveRecorded } from './recorded-request.ts';
@@ -43,11 +43,12 @@ export class ApiServerLearner {
       tally(this.#notLearned, recordedTarget(event), reason);
       return;
     }
-    const recorded = resolveRecorded(event);
-    if (!recorded.ok) {
-      tally(this.#notLearned, recordedTarget(event), `the ambassador refuses it with 400: ${recorded.problem}`);
+    const resolved = resolveRecorded(event);
+    if (!resolved.ok) {
+      tally(this.#notLearned, recordedTarget(event), `the ambassador refuses it with 400: ${resolved.problem}`);
       return;
     }
+    const recorded = resolved.value;
     const { attributes } = recorded.request;
     if (event.decision === 'forbid') {
       this.#use.deny(
@@ -78,7 +79,7 @@ export class ApiServerLearner {
 function recordedTarget(event: RecordedEvent): string {
   const ref = event.objectRef;
   if (ref !== undefined)
-    return describe({ isResourceRequest: true, verb: event.verb, apiPrefix: '', path: '', ...ref, name: '' });
+    return describeRequest({ isResourceRequest: true, verb: event.verb, apiPrefix: '', path: '', ...ref, name: '' });
   return `${event.verb} on ${JSON.stringify(event.requestUri.split('?', 1)[0] ?? '')}`;
 }
 

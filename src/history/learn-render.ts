@@ -1,7 +1,7 @@
 /** A learned policy as YAML a person reviews: a header of comments, then the rules. */
 import type { Unlearned } from './learned-use.ts';
 
-export interface ResourceRule {
+export interface LearnedResourceRule {
   readonly verbs: readonly string[];
   readonly apiGroups: readonly string[];
   readonly resources: readonly string[];
@@ -10,13 +10,13 @@ export interface ResourceRule {
   readonly requests: number;
 }
 
-export interface UrlRule {
+export interface LearnedUrlRule {
   readonly verbs: readonly string[];
   readonly nonResourceURLs: readonly string[];
   readonly requests: number;
 }
 
-export type LearnedRule = ResourceRule | UrlRule;
+export type LearnedRule = LearnedResourceRule | LearnedUrlRule;
 
 export function renderPolicyYaml(header: readonly string[], rules: readonly LearnedRule[]): string {
   const lines = header.map(comment);

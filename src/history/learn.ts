@@ -14,7 +14,7 @@
  */
 import { readObjectRef, type ObjectRef } from './apiserver-event.ts';
 import { AUDIT_ANNOTATIONS } from '../audit/event.ts';
-import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
+import { isStreamingSubresource, nonResourceAttributes, type RequestAttributes } from '../request/attributes.ts';
 import { mayCreateObject } from '../request/resolve.ts';
 import { parseRequestTarget } from '../request/target.ts';
 import { isRecord, POD_NAMESPACE_PLACEHOLDER } from '../config/document.ts';
@@ -23,8 +23,8 @@ import {
   renderPolicyYaml,
   unlearnedLines,
   type LearnedRule,
-  type ResourceRule,
-  type UrlRule,
+  type LearnedResourceRule,
+  type LearnedUrlRule,
 } from './learn-render.ts';
 import { LearnedUse, type ResourceUse, type Unlearned, type UrlUse } from './learned-use.ts';
 import { StageTally } from './stages.ts';
@@ -96,22 +96,9 @@ export function parseAuditLine(text: string): AuditLine {
 /** The attributes the ambassador decided the request on, read back from its event. */
 function attributesOf(event: AuditEvent): RequestAttributes {
   const parsed = parseRequestTarget(event.requestUri);
-  const path = parsed.ok ? parsed.target.decodedPath : (event.requestUri.split('?')[0] ?? '');
+  const path = parsed.ok ? parsed.value.decodedPath : (event.requestUri.split('?')[0] ?? '');
   const ref = event.objectRef;
-  if (ref === undefined) {
-    return {
-      isResourceRequest: false,
-      verb: event.verb,
-      apiPrefix: '',
-      apiGroup: '',
-      apiVersion: '',
-      namespace: '',
-      resource: '',
-      subresource: '',
-      name: '',
-      path,
-    };
-  }
+  if (ref === undefined) return nonResourceAttributes(event.verb, path);
   return { isResourceRequest: true, verb: event.verb, apiPrefix: ref.apiGroup === '' ? 'api' : 'apis', path, ...ref };
 }
 
@@ -241,7 +228,7 @@ export function learnRules(
   summary: Pick<AuditLogSummary, 'resources' | 'urls'>,
   podNamespace: string | undefined,
 ): LearnedRule[] {
-  let rules: ResourceRule[] = summary.resources.map((use) => ({
+  let rules: LearnedResourceRule[] = summary.resources.map((use) => ({
     verbs: sortVerbs(use.verbs),
     apiGroups: [use.apiGroup],
     resources: [use.resource],
@@ -257,8 +244,8 @@ export function learnRules(
   return [...rules, ...urlRules(summary.urls)];
 }
 
-function mergeAlong(rules: readonly ResourceRule[], dimension: Dimension): ResourceRule[] {
-  const merged = new Map<string, ResourceRule>();
+function mergeAlong(rules: readonly LearnedResourceRule[], dimension: Dimension): LearnedResourceRule[] {
+  const merged = new Map<string, LearnedResourceRule>();
   for (const rule of rules) {
     const key = JSON.stringify([
       rule.verbs,
@@ -280,7 +267,7 @@ function mergeAlong(rules: readonly ResourceRule[], dimension: Dimension): Resou
 }
 
 /** One rule per set of verbs, listing the URLs used with exactly those verbs. */
-function urlRules(urls: readonly Readonly<UrlUse>[]): UrlRule[] {
+function urlRules(urls: readonly Readonly<UrlUse>[]): LearnedUrlRule[] {
   const byVerbs = new Map<string, { verbs: string[]; urls: string[]; requests: number }>();
   for (const use of urls) {
     const verbs = sortVerbs(use.verbs);
@@ -320,7 +307,7 @@ const SORTS: Readonly<Record<Dimension, (values: Iterable<string>) => string[]>>
   apiGroups: sortText,
 };
 
-function compareResourceRules(a: ResourceRule, b: ResourceRule): number {
+function compareResourceRules(a: LearnedResourceRule, b: LearnedResourceRule): number {
   const [na = '', ga = '', ra = ''] = [a.namespaces[0], a.apiGroups[0], a.resources[0]];
   const [nb = '', gb = '', rb = ''] = [b.namespaces[0], b.apiGroups[0], b.resources[0]];
   return namespaceRank(na) - namespaceRank(nb) || compareText(na, nb) || compareText(ga, gb) || compareText(ra, rb);

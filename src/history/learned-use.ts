@@ -4,7 +4,8 @@
  * ambassador's audit log (learn.ts) and of kube-apiserver's (apiserver-learn.ts).
  */
 import type { RequestAttributes } from '../request/attributes.ts';
-import { compilePolicy, describe } from '../policy/policy.ts';
+import { compilePolicy } from '../policy/compile.ts';
+import { describeRequest } from '../policy/policy.ts';
 
 /** Resources with the verbs used on them, counted per (namespace, API group, resource[/subresource]). */
 export interface ResourceUse {
@@ -79,7 +80,7 @@ export class LearnedUse {
 
 /** A request as a policy sees it: without its name, which is never learned. */
 export function describeTarget(attributes: RequestAttributes): string {
-  return describe({ ...attributes, name: '' });
+  return describeRequest({ ...attributes, name: '' });
 }
 
 export function tally(unlearned: Map<string, Unlearned>, description: string, reason: string): void {
@@ -122,5 +123,5 @@ function whyInexpressible(attributes: RequestAttributes): string | undefined {
       }
     : { verbs: [attributes.verb], nonResourceURLs: [attributes.path] };
   const compiled = compilePolicy({ rules: [rule] }, 'the learned rule', undefined);
-  return compiled.ok ? undefined : compiled.problems.join('; ').replaceAll('rules[0].', '');
+  return compiled.ok ? undefined : compiled.problem.join('; ').replaceAll('rules[0].', '');
 }

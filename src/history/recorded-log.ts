@@ -113,7 +113,6 @@ export class RecordedLog {
 
   #readApiServerDocument(value: Record<string, unknown>): void {
     const document = readApiServerDocument(value);
-    if (document.kind !== 'events') return;
     for (const problem of document.problems) this.#malformed(problem);
     for (const event of document.events) this.#accept(event);
   }

@@ -8,19 +8,17 @@
  */
 import type { RecordedEvent } from './apiserver-event.ts';
 import { isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
+import { failure, success, type Result } from '../config/result.ts';
 import { resolveTarget, type RequestContent, type ResolvedRequest } from '../request/resolve.ts';
-import { describe } from '../policy/policy.ts';
+import { describeRequest } from '../policy/policy.ts';
 
-export type RecordedRequest =
-  | {
-      readonly ok: true;
-      readonly request: ResolvedRequest;
-      /** exec, attach or port-forward: decided for `create` too, as an upgrade is. */
-      readonly isUpgrade: boolean;
-      /** How the attributes resolved from requestURI differ from the event's verb and objectRef, if they do. */
-      readonly mismatch: string | undefined;
-    }
-  | { readonly ok: false; readonly problem: string };
+export interface RecordedRequest {
+  readonly request: ResolvedRequest;
+  /** exec, attach or port-forward: decided for `create` too, as an upgrade is. */
+  readonly isUpgrade: boolean;
+  /** How the attributes resolved from requestURI differ from the event's verb and objectRef, if they do. */
+  readonly mismatch: string | undefined;
+}
 
 const METHOD_OF_VERB: ReadonlyMap<string, string> = new Map([
   ['get', 'GET'],
@@ -41,19 +39,18 @@ export function methodOf(event: Pick<RecordedEvent, 'verb' | 'objectRef'>): stri
   return METHOD_OF_VERB.get(event.verb);
 }
 
-export function resolveRecorded(event: RecordedEvent): RecordedRequest {
+/** The request the event records, or why the ambassador would refuse it with 400. */
+export function resolveRecorded(event: RecordedEvent): Result<RecordedRequest> {
   const method = methodOf(event);
-  if (method === undefined)
-    return { ok: false, problem: `no HTTP method gives the verb ${JSON.stringify(event.verb)}` };
+  if (method === undefined) return failure(`no HTTP method gives the verb ${JSON.stringify(event.verb)}`);
   const resolved = resolveTarget(method, event.requestUri, contentOf(event));
-  if (!resolved.ok) return { ok: false, problem: resolved.problem };
-  const { attributes } = resolved.request;
-  return {
-    ok: true,
-    request: resolved.request,
-    isUpgrade: isStreamingSubresource(attributes),
-    mismatch: mismatchOf(event, attributes),
-  };
+  if (!resolved.ok) return failure(resolved.problem.message);
+  const request = resolved.value;
+  return success({
+    request,
+    isUpgrade: isStreamingSubresource(request.attributes),
+    mismatch: mismatchOf(event, request.attributes),
+  });
 }
 
 /** A delete's DeleteOptions, when the event holds them (level Request and above), as the JSON body they were. */
@@ -78,17 +75,14 @@ function mismatchOf(event: RecordedEvent, attributes: RequestAttributes): string
     ref === undefined
       ? { ...attributes, isResourceRequest: false, verb: event.verb }
       : { ...attributes, ...ref, isResourceRequest: true, verb: event.verb };
-  return `the API server recorded ${describe(recorded)}; the ambassador resolves ${describe(attributes)}`;
+  return `the API server recorded ${describeRequest(recorded)}; the ambassador resolves ${describeRequest(attributes)}`;
 }
 
 /**
  * The verbs `decideRequest` checks: the request's own, and `create` for an upgrade or a write
  * that may create its object. A learned rule must allow all of them.
  */
-export function decidedVerbs(recorded: {
-  readonly request: ResolvedRequest;
-  readonly isUpgrade: boolean;
-}): readonly string[] {
+export function decidedVerbs(recorded: Omit<RecordedRequest, 'mismatch'>): readonly string[] {
   const { verb } = recorded.request.attributes;
   return (recorded.isUpgrade || recorded.request.mayCreate) && verb !== 'create' ? [verb, 'create'] : [verb];
 }

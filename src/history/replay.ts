@@ -6,7 +6,7 @@
  */
 import type { RecordedEvent } from './apiserver-event.ts';
 import { resolveTarget } from '../request/resolve.ts';
-import { decideRequest, describe, type Decision, type Policy } from '../policy/policy.ts';
+import { decideRequest, describeRequest, type PolicyDecision, type Policy } from '../policy/policy.ts';
 import { resolveRecorded, type RecordedRequest } from './recorded-request.ts';
 
 export interface RefusedGroup {
@@ -91,8 +91,8 @@ export class Replayer {
 
   #decide(event: RecordedEvent): void {
     this.#decided++;
-    const recorded = resolveRecorded(event);
-    if (!recorded.ok) {
+    const resolved = resolveRecorded(event);
+    if (!resolved.ok) {
       const ref = event.objectRef;
       const resource =
         ref === undefined
@@ -104,11 +104,12 @@ export class Replayer {
         namespace: ref?.namespace ?? '',
         exampleUri: event.requestUri,
         rule: undefined,
-        condition: `refused with 400: ${recorded.problem}`,
+        condition: `refused with 400: ${resolved.problem}`,
         caveat: undefined,
       });
       return;
     }
+    const recorded = resolved.value;
     if (recorded.mismatch !== undefined) {
       this.#mismatched++;
       this.#firstMismatch ??= `${event.requestUri}: ${recorded.mismatch}`;
@@ -129,7 +130,7 @@ export class Replayer {
       namespace: attributes.namespace,
       exampleUri: event.requestUri,
       rule: decision.rule,
-      condition: failedCondition(this.#policy, recorded, decision),
+      condition: refusedCondition(this.#policy, recorded, decision),
       caveat,
     });
   }
@@ -155,11 +156,11 @@ function qualified(resource: string, subresource: string, apiGroup: string): str
 }
 
 /** The condition in a refusal's reason, which reads `rule R of SOURCE allows WHAT CONDITION`. */
-function failedCondition(policy: Policy, recorded: Extract<RecordedRequest, { ok: true }>, decision: Decision): string {
+function refusedCondition(policy: Policy, recorded: RecordedRequest, decision: PolicyDecision): string {
   if (decision.rule === undefined) return 'no rule allows it';
   const { attributes } = recorded.request;
   for (const verb of [attributes.verb, 'create']) {
-    const prefix = `rule ${decision.rule} of ${policy.source} allows ${describe(attributes, verb)} `;
+    const prefix = `rule ${decision.rule} of ${policy.source} allows ${describeRequest(attributes, verb)} `;
     if (decision.reason.startsWith(prefix)) return decision.reason.slice(prefix.length);
   }
   return decision.reason;
@@ -175,8 +176,8 @@ const APPLY_PATCH = 'application/apply-patch+yaml';
 function caveatOf(
   policy: Policy,
   event: RecordedEvent,
-  recorded: Extract<RecordedRequest, { ok: true }>,
-  decision: Decision,
+  recorded: RecordedRequest,
+  decision: PolicyDecision,
 ): Caveat | undefined {
   const { verb } = recorded.request.attributes;
   const isDelete = (verb === 'delete' || verb === 'deletecollection') && event.deleteOptions === undefined;
@@ -185,7 +186,7 @@ function caveatOf(
     ? { contentType: 'application/json', contentEncoding: undefined, bytes: DRY_RUN_DELETE_OPTIONS }
     : { contentType: APPLY_PATCH, contentEncoding: undefined };
   const other = resolveTarget(isDelete ? 'DELETE' : 'PATCH', event.requestUri, content);
-  if (!other.ok || decideRequest(policy, other.request, recorded.isUpgrade).allowed === decision.allowed)
+  if (!other.ok || decideRequest(policy, other.value, recorded.isUpgrade).allowed === decision.allowed)
     return undefined;
   return isDelete ? 'delete-body' : 'apply-patch';
 }

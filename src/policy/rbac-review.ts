@@ -6,14 +6,10 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { UserInfo } from '../cluster/credentials.ts';
+import { fieldOf } from '../config/document.ts';
 import type { Policy } from './policy.ts';
-import {
-  compareWithRbac,
-  namespacesToReview,
-  type NonResourceRule,
-  type ResourceRule,
-  type RulesReview,
-} from './rbac-check.ts';
+import { compareWithRbac, namespacesToReview } from './rbac-check.ts';
+import type { RbacNonResourceRule, RbacResourceRule, RulesReview } from './rbac-rules.ts';
 
 /** The part of Upstream used here: it adds Host and credentials. */
 export interface ReviewUpstream {
@@ -172,7 +168,7 @@ async function readText(response: IncomingMessage, path: string): Promise<string
 
 function statusMessage(text: string): string | undefined {
   try {
-    const message = field(JSON.parse(text), 'message');
+    const message = fieldOf(JSON.parse(text), 'message');
     return typeof message === 'string' && message !== '' ? message : undefined;
   } catch {
     return undefined;
@@ -181,11 +177,11 @@ function statusMessage(text: string): string | undefined {
 
 /** `status.userInfo` of a SelfSubjectReview, as the audit `user` is written: username, uid, groups. */
 export function userInfoOf(answer: unknown): UserInfo | undefined {
-  const userInfo = field(field(answer, 'status'), 'userInfo');
-  const username = field(userInfo, 'username');
+  const userInfo = fieldOf(fieldOf(answer, 'status'), 'userInfo');
+  const username = fieldOf(userInfo, 'username');
   if (typeof username !== 'string' || username === '') return undefined;
-  const uid = field(userInfo, 'uid');
-  const groups = strings(field(userInfo, 'groups'));
+  const uid = fieldOf(userInfo, 'uid');
+  const groups = strings(fieldOf(userInfo, 'groups'));
   return {
     username,
     ...(typeof uid === 'string' && uid !== '' ? { uid } : {}),
@@ -194,28 +190,22 @@ export function userInfoOf(answer: unknown): UserInfo | undefined {
 }
 
 function parseRulesReview(answer: unknown): RulesReview {
-  const status = field(answer, 'status');
-  const evaluationError = field(status, 'evaluationError');
+  const status = fieldOf(answer, 'status');
+  const evaluationError = fieldOf(status, 'evaluationError');
   return {
-    resourceRules: list(field(status, 'resourceRules')).map((rule): ResourceRule => ({
-      verbs: strings(field(rule, 'verbs')),
-      apiGroups: strings(field(rule, 'apiGroups')),
-      resources: strings(field(rule, 'resources')),
-      resourceNames: strings(field(rule, 'resourceNames')),
+    resourceRules: list(fieldOf(status, 'resourceRules')).map((rule): RbacResourceRule => ({
+      verbs: strings(fieldOf(rule, 'verbs')),
+      apiGroups: strings(fieldOf(rule, 'apiGroups')),
+      resources: strings(fieldOf(rule, 'resources')),
+      resourceNames: strings(fieldOf(rule, 'resourceNames')),
     })),
-    nonResourceRules: list(field(status, 'nonResourceRules')).map((rule): NonResourceRule => ({
-      verbs: strings(field(rule, 'verbs')),
-      nonResourceURLs: strings(field(rule, 'nonResourceURLs')),
+    nonResourceRules: list(fieldOf(status, 'nonResourceRules')).map((rule): RbacNonResourceRule => ({
+      verbs: strings(fieldOf(rule, 'verbs')),
+      nonResourceURLs: strings(fieldOf(rule, 'nonResourceURLs')),
     })),
-    incomplete: field(status, 'incomplete') === true,
+    incomplete: fieldOf(status, 'incomplete') === true,
     ...(typeof evaluationError === 'string' && evaluationError !== '' ? { evaluationError } : {}),
   };
-}
-
-function field(value: unknown, name: string): unknown {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)[name]
-    : undefined;
 }
 
 function list(value: unknown): unknown[] {

@@ -4,27 +4,15 @@
  * version that does not parse or validate is logged and ignored; the last good one stays in force.
  */
 import { readFile } from 'node:fs/promises';
-import { load as parseYaml } from 'js-yaml';
 import type { Logger } from 'pino';
-import { compilePolicy, type Policy, type PolicyCompile } from './policy.ts';
+import { readYamlFile } from '../config/document.ts';
+import { failure, success, type Result } from '../config/result.ts';
+import { compilePolicy, type CompiledPolicy } from './compile.ts';
+import type { Policy } from './policy.ts';
 
-export type YamlRead =
-  | { readonly ok: true; readonly document: unknown; readonly text: string }
-  | { readonly ok: false; readonly problems: readonly string[] };
-
-/** Reads and parses a YAML (or JSON) file. Never rejects. */
-export async function readYamlFile(file: string): Promise<YamlRead> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    return { ok: false, problems: [`cannot read ${file}: ${(error as Error).message}`] };
-  }
-  try {
-    return { ok: true, document: parseYaml(text), text };
-  } catch (error) {
-    return { ok: false, problems: [`${file} is not valid YAML: ${(error as Error).message}`] };
-  }
+/** A compiled policy and the text it was compiled from. */
+export interface PolicyFile extends CompiledPolicy {
+  readonly text: string;
 }
 
 /** Reads, parses (YAML or JSON) and compiles a policy file (see compilePolicy). Never rejects. */
@@ -32,9 +20,11 @@ export async function readPolicyFile(
   file: string,
   podNamespace: string | undefined,
   podNamespaceSources?: string,
-): Promise<PolicyCompile & { text?: string }> {
+): Promise<Result<PolicyFile, readonly string[]>> {
   const read = await readYamlFile(file);
-  return read.ok ? { ...compilePolicy(read.document, file, podNamespace, podNamespaceSources), text: read.text } : read;
+  if (!read.ok) return read;
+  const compiled = compilePolicy(read.value.document, file, podNamespace, podNamespaceSources);
+  return compiled.ok ? success({ ...compiled.value, text: read.value.text }) : failure(compiled.problem);
 }
 
 export class PolicyStore {
@@ -72,9 +62,10 @@ export class PolicyStore {
     log: Logger,
   ): Promise<PolicyStore> {
     const read = await readPolicyFile(file, podNamespace);
-    if (!read.ok) throw new Error(`invalid policy:\n  ${read.problems.join('\n  ')}`);
-    for (const warning of read.warnings) log.warn({ policy: file }, warning);
-    return new PolicyStore(read.policy, read.text ?? '', file, podNamespace, intervalMs, log);
+    if (!read.ok) throw new Error(`invalid policy:\n  ${read.problem.join('\n  ')}`);
+    const { policy, warnings, text } = read.value;
+    for (const warning of warnings) log.warn({ policy: file }, warning);
+    return new PolicyStore(policy, text, file, podNamespace, intervalMs, log);
   }
 
   get current(): Policy {
@@ -92,16 +83,17 @@ export class PolicyStore {
     }
     if (text === this.#text || text === this.#rejectedText) return;
     const read = await readPolicyFile(this.#file, this.#podNamespace);
-    if (!read.ok || read.text !== text) {
-      this.#reject(read.ok ? 'it changed while being read' : read.problems.join('; '), text);
+    if (!read.ok || read.value.text !== text) {
+      this.#reject(read.ok ? 'it changed while being read' : read.problem.join('; '), text);
       return;
     }
-    this.#current = read.policy;
+    const { policy, warnings } = read.value;
+    this.#current = policy;
     this.#text = text;
     this.#rejectedText = undefined;
     this.#lastProblem = undefined;
-    this.#log.info({ policy: this.#file, rules: read.policy.rules.length }, 'policy reloaded');
-    for (const warning of read.warnings) this.#log.warn({ policy: this.#file }, warning);
+    this.#log.info({ policy: this.#file, rules: policy.rules.length }, 'policy reloaded');
+    for (const warning of warnings) this.#log.warn({ policy: this.#file }, warning);
     for (const listener of this.#reloadListeners) listener(true);
   }
 

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { auditVerdict, type AuditPolicy } from '../audit/policy.ts';
 import type { PolicyMode } from '../config/options.ts';
-import { decideRequest, describe, type Decision as PolicyDecision } from '../policy/policy.ts';
+import { decideRequest, describeRequest, type PolicyDecision } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
 import { arrivalOf, type Arrival, type AuditVerdict, type Decision, type Tracing } from '../request/record.ts';
 import { isLongRunning, isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
@@ -110,16 +110,16 @@ function admit(
   const parsed = parseRequestTarget(requestTarget);
   if (!parsed.ok)
     return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
-  const { target } = parsed;
+  const target = parsed.value;
   const resolution = resolveRequest(method, target, contentOf(req, body));
   if (!resolution.ok)
     return {
-      status: badRequest(resolution.problem),
-      attributes: resolution.attributes,
+      status: badRequest(resolution.problem.message),
+      attributes: resolution.problem.attributes,
       query: target.query,
       dryRun: false,
     };
-  const { request } = resolution;
+  const request = resolution.value;
   const { attributes, query } = request;
 
   const refusal = pathRefusal(deps.filter, method, target.decodedPath);
@@ -173,7 +173,7 @@ function contentOf(req: IncomingMessage, bytes: Buffer | undefined): RequestCont
 
 /** A policy refusal: 403, or 400/415 when a rule could not be checked against an unreadable body. */
 function policyRefusal(verdict: PolicyDecision, attributes: RequestAttributes): ProxyStatus {
-  const message = `${describe(attributes)} is forbidden: ${verdict.reason}`;
+  const message = `${describeRequest(attributes)} is forbidden: ${verdict.reason}`;
   if (verdict.code === 415) return unsupportedMediaType(message);
   return verdict.code === 400 ? badRequest(message) : forbidden(message);
 }

@@ -51,10 +51,11 @@ const LONG_RUNNING_SUBRESOURCES = new Set(['attach', 'exec', 'proxy', 'log', 'po
 /** The subresources whose protocol is an HTTP upgrade (WebSocket or SPDY). */
 const STREAMING_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
 
-export function resolveAttributes(method: string, target: RequestTarget): RequestAttributes {
-  const nonResource: RequestAttributes = {
+/** The attributes of a request for a non-resource URL (/version, /healthz, discovery, …). */
+export function nonResourceAttributes(verb: string, path: string): RequestAttributes {
+  return {
     isResourceRequest: false,
-    verb: method.toLowerCase(),
+    verb,
     apiPrefix: '',
     apiGroup: '',
     apiVersion: '',
@@ -62,16 +63,22 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
     resource: '',
     subresource: '',
     name: '',
-    path: target.decodedPath,
+    path,
   };
+}
+
+/** RequestInfoFactory.NewRequestInfo, step by step. */
+export function resolveAttributes(method: string, target: RequestTarget): RequestAttributes {
   let parts = target.segments;
   const prefix = parts[0];
-  if (parts.length < 3 || prefix === undefined || !API_PREFIXES.has(prefix)) return nonResource;
-
+  if (parts.length < 3 || prefix === undefined || !API_PREFIXES.has(prefix)) {
+    return nonResourceAttributes(method.toLowerCase(), target.decodedPath);
+  }
   let apiGroup = '';
   parts = parts.slice(1);
   if (prefix !== GROUPLESS_PREFIX) {
-    if (parts.length < 3) return nonResource; // /apis/{group}/{version} is discovery
+    // /apis/{group}/{version} is discovery
+    if (parts.length < 3) return nonResourceAttributes(method.toLowerCase(), target.decodedPath);
     apiGroup = parts[0] ?? '';
     parts = parts.slice(1);
   }
@@ -81,7 +88,8 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
   let verb: string;
   const first = parts[0] ?? '';
   if (VERBS_IN_PATH.has(first)) {
-    if (parts.length < 2) return nonResource; // the API server answers this with an error
+    // the API server answers this with an error
+    if (parts.length < 2) return nonResourceAttributes(method.toLowerCase(), target.decodedPath);
     verb = first;
     parts = parts.slice(1);
   } else {
@@ -89,11 +97,9 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
   }
 
   let namespace = '';
-  if (parts[0] === 'namespaces') {
-    if (parts.length > 1) {
-      namespace = parts[1] ?? '';
-      if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2] ?? '')) parts = parts.slice(2);
-    }
+  if (parts[0] === 'namespaces' && parts.length > 1) {
+    namespace = parts[1] ?? '';
+    if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2] ?? '')) parts = parts.slice(2);
   }
 
   const subresource = parts.length >= 3 && verb !== 'proxy' ? (parts[2] ?? '') : '';
@@ -101,15 +107,13 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
   const resource = parts[0] ?? '';
 
   if (verb === 'get' && name === '') {
-    if (listOptionsDecode(target.query)) {
-      verb = isTrueQueryFlag(target.query, 'watch') ? 'watch' : 'list';
-      name = nameFromFieldSelector(queryValue(target.query, 'fieldSelector')) ?? '';
-    } else {
-      verb = isWatchAfterDecodeError(queryValue(target.query, 'watch')) ? 'watch' : 'list';
-    }
+    const decodes = listOptionsDecode(target.query);
+    verb = isCollectionWatch(target.query, decodes) ? 'watch' : 'list';
+    if (decodes) name = nameFromFieldSelector(queryValue(target.query, 'fieldSelector')) ?? '';
   }
   if (verb === 'delete' && name === '') verb = 'deletecollection';
 
+  const path = target.decodedPath;
   return {
     isResourceRequest: true,
     verb,
@@ -120,8 +124,13 @@ export function resolveAttributes(method: string, target: RequestTarget): Reques
     resource,
     subresource,
     name,
-    path: target.decodedPath,
+    path,
   };
+}
+
+/** Whether a GET of a collection is a watch: `watch` read as the API server reads it, after ListOptions decode or not. */
+function isCollectionWatch(query: string, listOptionsDecoded: boolean): boolean {
+  return listOptionsDecoded ? isTrueQueryFlag(query, 'watch') : isWatchAfterDecodeError(queryValue(query, 'watch'));
 }
 
 /**
@@ -166,7 +175,7 @@ export function nameFromFieldSelector(selector: string | undefined): string | un
   if (selector === undefined) return undefined;
   const parsed = parseFieldSelector(selector);
   if (!parsed.ok) return undefined;
-  const name = findExactFieldMatch(parsed.requirements, 'metadata.name');
+  const name = findExactFieldMatch(parsed.value, 'metadata.name');
   return name !== undefined && isValidPathSegmentName(name) ? name : undefined;
 }
 

@@ -5,15 +5,23 @@
  * body lets the options come from the query. The body is decoded by the serializer its
  * Content-Type names (JSON when absent); the ambassador reads JSON only, and says so for the rest.
  */
+import { isRecord } from '../config/document.ts';
+import { failure, success, type Result } from '../config/result.ts';
 import { queryValues } from './target.ts';
 
 /** DeleteOptions bodies are a few hundred bytes; kube-apiserver's own limit is 3 MB for any body. */
 export const DELETE_OPTIONS_BODY_LIMIT = 64 * 1024;
 
+/** Why the ambassador cannot read a DeleteOptions body, and the status the API server would answer. */
+export interface UnreadableBody {
+  readonly code: 400 | 415;
+  readonly message: string;
+}
+
 /** What the API server will read as DeleteOptions.dryRun, or why the ambassador cannot tell. */
-export type DeleteOptionsRead =
-  | { readonly ok: true; readonly dryRun: readonly string[]; readonly from: 'body' | 'query' }
-  | { readonly ok: false; readonly code: 400 | 415; readonly problem: string };
+export type DeleteOptionsRead = Result<readonly string[], UnreadableBody>;
+
+const NO_DRY_RUN: DeleteOptionsRead = success([]);
 
 const JSON_MEDIA_TYPE = 'application/json';
 const UTF8 = new TextDecoder('utf-8');
@@ -29,7 +37,7 @@ export function readDeleteOptions(
   contentType: string | undefined,
   contentEncoding: string | undefined,
 ): DeleteOptionsRead {
-  if (body === undefined || body.length === 0) return { ok: true, dryRun: queryValues(query, 'dryRun'), from: 'query' };
+  if (body === undefined || body.length === 0) return success(queryValues(query, 'dryRun'));
   if (contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== 'identity') {
     return unreadable(
       415,
@@ -49,22 +57,19 @@ export function readDeleteOptions(
   } catch {
     return unreadable(400, 'the DeleteOptions body is not valid JSON');
   }
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-    return unreadable(400, 'the DeleteOptions body must be a JSON object');
-  }
-  const record = document as Record<string, unknown>;
-  const kind = record['kind'];
+  if (!isRecord(document)) return unreadable(400, 'the DeleteOptions body must be a JSON object');
+  const kind = document['kind'];
   if (kind !== undefined && kind !== 'DeleteOptions') {
     return unreadable(400, `the body of a delete must be DeleteOptions, not ${JSON.stringify(kind)}`);
   }
-  const dryRun = record['dryRun'];
-  if (dryRun === undefined || dryRun === null) return { ok: true, dryRun: [], from: 'body' };
+  const dryRun = document['dryRun'];
+  if (dryRun === undefined || dryRun === null) return NO_DRY_RUN;
   if (!Array.isArray(dryRun) || !dryRun.every((value) => typeof value === 'string')) {
     return unreadable(400, 'dryRun in the DeleteOptions body must be a list of strings, such as ["All"]');
   }
-  return { ok: true, dryRun, from: 'body' };
+  return success(dryRun);
 }
 
-function unreadable(code: 400 | 415, problem: string): DeleteOptionsRead {
-  return { ok: false, code, problem };
+function unreadable(code: 400 | 415, message: string): DeleteOptionsRead {
+  return failure({ code, message });
 }

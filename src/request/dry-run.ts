@@ -4,6 +4,7 @@
  * only), from DeleteOptions for delete and deletecollection (`readDeleteOptions`), and only for
  * resources whose storage honours it.
  */
+import type { UnreadableBody } from './delete-options.ts';
 import type { ResolvedRequest } from './resolve.ts';
 import { queryValues } from './target.ts';
 
@@ -16,7 +17,7 @@ export type DryRun =
   | { readonly kind: 'dry-run' }
   | { readonly kind: 'real' }
   | { readonly kind: 'not-honoured'; readonly why: string }
-  | { readonly kind: 'unreadable'; readonly code: 400 | 415; readonly problem: string };
+  | ({ readonly kind: 'unreadable' } & UnreadableBody);
 
 export const WRITE_VERBS: ReadonlySet<string> = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 
@@ -67,8 +68,8 @@ export function dryRunOf(request: ResolvedRequest, verb: string = request.attrib
   const notHonoured = DRY_RUN_NOT_HONOURED.get(key);
   if (notHonoured !== undefined) return { kind: 'not-honoured', why: notHonoured };
   if (deleteOptions !== undefined && (verb === 'delete' || verb === 'deletecollection')) {
-    if (!deleteOptions.ok) return { kind: 'unreadable', code: deleteOptions.code, problem: deleteOptions.problem };
-    return isDryRunList(deleteOptions.dryRun) ? DRY_RUN : REAL;
+    if (!deleteOptions.ok) return { kind: 'unreadable', ...deleteOptions.problem };
+    return isDryRunList(deleteOptions.value) ? DRY_RUN : REAL;
   }
   return isDryRunList(queryValues(request.query, 'dryRun')) ? DRY_RUN : REAL;
 }

@@ -3,7 +3,8 @@
  * token for token: the same requirements, sorted by key, or Go's error message. Only
  * `selectors.ts` imports this module; callers use that one.
  */
-import { invalidValue, labelKeyErrors, newRequirement, type Problem } from './label-validation.ts';
+import { failure, success, type Result } from '../config/result.ts';
+import { invalidValue, labelKeyErrors, newRequirement } from './label-validation.ts';
 import { compareUtf8, type LabelOperator, type LabelRequirement, type SelectorParse } from './selector-types.ts';
 
 /** labels.Token, without ErrorToken: every special character is a token alone, so the lexer never yields it. */
@@ -75,8 +76,8 @@ export function parseLabelSelector(text: string): SelectorParse<LabelRequirement
       return failure(`found '${currentLiteral(parser)}', expected: !, identifier, or 'end of string'`);
     }
     const requirement = parseRequirement(parser);
-    if ('problem' in requirement) return failure(`unable to parse requirement: ${requirement.problem}`);
-    requirements.push(requirement);
+    if (!requirement.ok) return failure(`unable to parse requirement: ${requirement.problem}`);
+    requirements.push(requirement.value);
     const next = consume(parser, CONTEXT.values);
     if (next === TOKEN.end) break;
     if (next !== TOKEN.comma) return failure(`found '${previousLiteral(parser)}', expected: ',' or 'end of string'`);
@@ -87,87 +88,89 @@ export function parseLabelSelector(text: string): SelectorParse<LabelRequirement
   }
   // Go's sort.Sort(ByKey) is an insertion sort, so stable, up to 12 requirements; beyond that
   // the relative order of requirements sharing a key may differ from Go's.
-  return { ok: true, requirements: requirements.sort(compareKeys) };
+  return success(requirements.sort(compareKeys));
 }
 
 /** labels Parser.parseRequirement, then NewRequirement's checks. */
-function parseRequirement(parser: Parser): LabelRequirement | Problem {
+function parseRequirement(parser: Parser): Result<LabelRequirement> {
   const keyAndOperator = parseKeyAndInferOperator(parser);
-  if ('problem' in keyAndOperator) return keyAndOperator;
-  const { key, operator: unary } = keyAndOperator;
-  if (unary !== undefined) return { key, operator: unary, values: [] };
+  if (!keyAndOperator.ok) return keyAndOperator;
+  const { key, operator: unary } = keyAndOperator.value;
+  if (unary !== undefined) return success({ key, operator: unary, values: [] });
   const operator = parseOperator(parser);
-  if (typeof operator !== 'string') return operator;
-  const values = operator === 'in' || operator === 'notin' ? parseValues(parser) : parseExactValue(parser);
-  return 'problem' in values ? values : newRequirement(key, operator, values);
+  if (!operator.ok) return operator;
+  const values = operator.value === 'in' || operator.value === 'notin' ? parseValues(parser) : parseExactValue(parser);
+  return values.ok ? newRequirement(key, operator.value, values.value) : values;
 }
 
 /** Parser.parseKeyAndInferOperator: `exists` when the key ends the requirement; `!` stays `!` whatever follows. */
-function parseKeyAndInferOperator(parser: Parser): { key: string; operator: 'exists' | '!' | undefined } | Problem {
+function parseKeyAndInferOperator(parser: Parser): Result<{ key: string; operator: 'exists' | '!' | undefined }> {
   let token = consume(parser, CONTEXT.values);
   const isNegated = token === TOKEN.doesNotExist;
   if (isNegated) token = consume(parser, CONTEXT.values);
   const key = previousLiteral(parser);
-  if (token !== TOKEN.identifier) return { problem: `found '${key}', expected: identifier` };
+  if (token !== TOKEN.identifier) return failure(`found '${key}', expected: identifier`);
   const errors = labelKeyErrors(key);
   // Parse passes no field path, which Go prints as <nil>.
-  if (errors.length > 0) return { problem: invalidValue('<nil>', key, errors.join('; ')) };
-  if (isNegated) return { key, operator: '!' };
+  if (errors.length > 0) return failure(invalidValue('<nil>', key, errors.join('; ')));
+  if (isNegated) return success({ key, operator: '!' });
   const next = lookahead(parser, CONTEXT.values);
-  return { key, operator: next === TOKEN.end || next === TOKEN.comma ? 'exists' : undefined };
+  return success({ key, operator: next === TOKEN.end || next === TOKEN.comma ? 'exists' : undefined });
 }
 
 /** Parser.parseOperator. */
-function parseOperator(parser: Parser): LabelOperator | Problem {
+function parseOperator(parser: Parser): Result<LabelOperator> {
   const operator = BINARY_OPERATORS.get(consume(parser, CONTEXT.keyAndOperator));
-  return operator ?? { problem: `found '${previousLiteral(parser)}', expected: ${BINARY_OPERATOR_NAMES}` };
+  return operator === undefined
+    ? failure(`found '${previousLiteral(parser)}', expected: ${BINARY_OPERATOR_NAMES}`)
+    : success(operator);
 }
 
 /** Parser.parseValues: `(…)`; `()` is the one empty value. */
-function parseValues(parser: Parser): string[] | Problem {
+function parseValues(parser: Parser): Result<string[]> {
   if (consume(parser, CONTEXT.values) !== TOKEN.openPar) {
-    return { problem: `found '${previousLiteral(parser)}' expected: '('` };
+    return failure(`found '${previousLiteral(parser)}' expected: '('`);
   }
   const token = lookahead(parser, CONTEXT.values);
   if (token === TOKEN.closePar) {
     consume(parser, CONTEXT.values);
-    return [''];
+    return success(['']);
   }
   if (token !== TOKEN.identifier && token !== TOKEN.comma) {
-    return { problem: `found '${currentLiteral(parser)}', expected: ',', ')' or identifier` };
+    return failure(`found '${currentLiteral(parser)}', expected: ',', ')' or identifier`);
   }
   const values = parseIdentifiersList(parser);
-  if ('problem' in values) return values;
+  if (!values.ok) return values;
   consume(parser, CONTEXT.values); // the `)` that parseIdentifiersList stopped at
   return values;
 }
 
 /** Parser.parseIdentifiersList: a missing value between commas, or at either end, is `''`. */
-function parseIdentifiersList(parser: Parser): string[] | Problem {
+function parseIdentifiersList(parser: Parser): Result<string[]> {
   const values = new Set<string>();
   for (;;) {
     const token = consume(parser, CONTEXT.values);
     if (token === TOKEN.identifier) {
       values.add(previousLiteral(parser));
       const next = lookahead(parser, CONTEXT.values);
-      if (next === TOKEN.closePar) return sortedValues(values);
-      if (next !== TOKEN.comma) return { problem: `found '${currentLiteral(parser)}', expected: ',' or ')'` };
+      if (next === TOKEN.closePar) return success(sortedValues(values));
+      if (next !== TOKEN.comma) return failure(`found '${currentLiteral(parser)}', expected: ',' or ')'`);
     } else if (token === TOKEN.comma) {
       const next = lookahead(parser, CONTEXT.values);
       if (values.size === 0 || next === TOKEN.closePar || next === TOKEN.comma) values.add('');
-      if (next === TOKEN.closePar) return sortedValues(values);
+      if (next === TOKEN.closePar) return success(sortedValues(values));
     } else {
-      return { problem: `found '${previousLiteral(parser)}', expected: ',', or identifier` };
+      return failure(`found '${previousLiteral(parser)}', expected: ',', or identifier`);
     }
   }
 }
 
 /** Parser.parseExactValue: a missing value is `''`. */
-function parseExactValue(parser: Parser): string[] | Problem {
+function parseExactValue(parser: Parser): Result<string[]> {
   const next = lookahead(parser, CONTEXT.values);
-  if (next === TOKEN.end || next === TOKEN.comma) return [''];
-  if (consume(parser, CONTEXT.values) === TOKEN.identifier) return [previousLiteral(parser)];
-  return { problem: `found '${previousLiteral(parser)}', expected: identifier` };
+  if (next === TOKEN.end || next === TOKEN.comma) return success(['']);
+  if (consume(parser, CONTEXT.values) === TOKEN.identifier) return success([previousLiteral(parser)]);
+  return failure(`found '${previousLiteral(parser)}', expected: identifier`);
 }
 
 /** Parser.scan: every token up to and including the end. */
@@ -283,8 +286,4 @@ function sortedValues(values: ReadonlySet<string>): string[] {
 
 function compareKeys(a: LabelRequirement, b: LabelRequirement): number {
   return compareUtf8(a.key, b.key);
-}
-
-function failure(problem: string): { readonly ok: false; readonly problem: string } {
-  return { ok: false, problem };
 }

@@ -3,11 +3,8 @@
  * (pkg/labels/selector.go NewRequirement; pkg/api/validate/content kube.go, dns.go, errors.go;
  * pkg/util/validation/field errors.go). Lengths are counted in UTF-8 bytes, as Go does.
  */
+import { failure, success, type Result } from '../config/result.ts';
 import type { LabelOperator, LabelRequirement } from './selector-types.ts';
-
-export interface Problem {
-  readonly problem: string;
-}
 
 const LABEL_KEY_FORMAT = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
 const LABEL_KEY_MESSAGE =
@@ -49,7 +46,7 @@ const GO_ESCAPES: ReadonlyMap<number, string> = new Map([
  * NewRequirement's checks that parsed input can fail (the key is already checked and the value
  * counts always hold): gt/lt values are int64, every value is a label value.
  */
-export function newRequirement(key: string, operator: LabelOperator, values: string[]): LabelRequirement | Problem {
+export function newRequirement(key: string, operator: LabelOperator, values: string[]): Result<LabelRequirement> {
   let problems: string[] | undefined;
   if (operator === 'gt' || operator === 'lt') {
     for (let i = 0; i < values.length; i++) {
@@ -69,7 +66,7 @@ export function newRequirement(key: string, operator: LabelOperator, values: str
     problems ??= [];
     problems.push(invalidValue(`values[${String(i)}][${key}]`, value, errors.join('; ')));
   }
-  return problems === undefined ? { key, operator, values } : { problem: aggregate(problems) };
+  return problems === undefined ? success({ key, operator, values }) : failure(aggregate(problems));
 }
 
 /** content.IsLabelKey (alias validation.IsQualifiedName): `[DNS-1123 subdomain "/"] name`. */

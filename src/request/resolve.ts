@@ -4,6 +4,7 @@
  * the DeleteOptions a delete carries. Every decision reads this, and what is forwarded is what it
  * was built from.
  */
+import { failure, success, type Result } from '../config/result.ts';
 import { resolveAttributes, type RequestAttributes } from './attributes.ts';
 import { readDeleteOptions, type DeleteOptionsRead } from './delete-options.ts';
 import { parseFieldSelector, parseLabelSelector, type LabelRequirement } from './selectors.ts';
@@ -32,9 +33,13 @@ export interface ResolvedRequest {
   readonly mayCreate: boolean;
 }
 
-export type Resolution =
-  | { readonly ok: true; readonly request: ResolvedRequest; readonly attributes: RequestAttributes }
-  | { readonly ok: false; readonly attributes: RequestAttributes; readonly problem: string };
+/** Why a request cannot be resolved, with the attributes read before the problem (for the log). */
+export interface ResolveProblem<A extends RequestAttributes | undefined = RequestAttributes> {
+  readonly attributes: A;
+  readonly message: string;
+}
+
+export type Resolution = Result<ResolvedRequest, ResolveProblem>;
 
 /** The verbs whose handlers decode ListOptions, selectors included (handlers/get.go, delete.go). */
 const LIST_OPTIONS_VERBS: ReadonlySet<string> = new Set(['list', 'watch', 'deletecollection']);
@@ -70,13 +75,13 @@ export function resolveRequest(method: string, target: RequestTarget, content?: 
     const labels = queryValue(query, 'labelSelector');
     if (labels !== undefined) {
       const parsed = parseLabelSelector(labels);
-      if (!parsed.ok) return { ok: false, attributes, problem: `labelSelector: ${parsed.problem}` };
-      labelSelector = parsed.requirements;
+      if (!parsed.ok) return failure({ attributes, message: `labelSelector: ${parsed.problem}` });
+      labelSelector = parsed.value;
     }
     const fields = queryValue(query, 'fieldSelector');
     if (fields !== undefined) {
       const parsed = parseFieldSelector(fields);
-      if (!parsed.ok) return { ok: false, attributes, problem: `fieldSelector: ${parsed.problem}` };
+      if (!parsed.ok) return failure({ attributes, message: `fieldSelector: ${parsed.problem}` });
     }
   }
   const deleteOptions =
@@ -84,7 +89,7 @@ export function resolveRequest(method: string, target: RequestTarget, content?: 
       ? readDeleteOptions(query, content?.bytes, content?.contentType, content?.contentEncoding)
       : undefined;
   const mayCreate = mayCreateObject(attributes, content?.contentType);
-  return { ok: true, request: { attributes, query, labelSelector, deleteOptions, mayCreate }, attributes };
+  return success({ attributes, query, labelSelector, deleteOptions, mayCreate });
 }
 
 /** Whether the write may create the object it names (see `ResolvedRequest.mayCreate`). */
@@ -102,8 +107,8 @@ export function resolveTarget(
   method: string,
   rawTarget: string,
   content?: RequestContent,
-): Resolution | { readonly ok: false; readonly attributes: undefined; readonly problem: string } {
+): Result<ResolvedRequest, ResolveProblem<RequestAttributes | undefined>> {
   const parsed = parseRequestTarget(rawTarget);
-  if (!parsed.ok) return { ok: false, attributes: undefined, problem: parsed.problem };
-  return resolveRequest(method, parsed.target, content);
+  if (!parsed.ok) return failure({ attributes: undefined, message: parsed.problem });
+  return resolveRequest(method, parsed.value, content);
 }

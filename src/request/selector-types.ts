@@ -1,4 +1,5 @@
 /** The parsed forms of label and field selectors, and Go's string order, shared by their parsers. */
+import type { Result } from '../config/result.ts';
 
 /** The selection.Operator values a label selector can hold. */
 export type LabelOperator = 'in' | 'notin' | '=' | '==' | '!=' | 'exists' | '!' | 'gt' | 'lt';
@@ -20,9 +21,7 @@ export interface FieldRequirement {
   readonly value: string;
 }
 
-export type SelectorParse<Requirement> =
-  | { readonly ok: true; readonly requirements: readonly Requirement[] }
-  | { readonly ok: false; readonly problem: string };
+export type SelectorParse<Requirement> = Result<readonly Requirement[]>;
 
 /**
  * Go's string order, which is UTF-8 byte order, which is code point order. UTF-16 differs only

@@ -10,6 +10,7 @@
  * Field selectors: terms joined by `,`: `field=value`, `field==value`, `field!=value`, where `\`
  *   escapes `\`, `,` and `=` in the value; fields are not checked (the API server checks them per resource).
  */
+import { failure, success, type Result } from '../config/result.ts';
 import {
   compareUtf8,
   type FieldRequirement,
@@ -44,15 +45,16 @@ export function parseFieldSelector(text: string): SelectorParse<FieldRequirement
   for (const term of terms) {
     if (term === '') continue;
     const at = findTermOperator(term);
-    if (at === -1) return { ok: false, problem: `invalid selector: '${text}'; can't understand '${term}'` };
+    if (at === -1) return failure(`invalid selector: '${text}'; can't understand '${term}'`);
     const isNegated = term.charCodeAt(at) === BANG;
     const operatorLength = isNegated || term.charCodeAt(at + 1) === EQUALS ? 2 : 1;
     const value = unescapeFieldValue(term.slice(at + operatorLength));
-    if (typeof value !== 'string') return { ok: false, problem: value.problem };
+    if (!value.ok) return value;
     const field = term.slice(0, at);
-    if (field !== '' || value !== '') requirements.push({ field, operator: isNegated ? '!=' : '=', value });
+    if (field !== '' || value.value !== '')
+      requirements.push({ field, operator: isNegated ? '!=' : '=', value: value.value });
   }
-  return { ok: true, requirements };
+  return success(requirements);
 }
 
 /** fields splitTerms: split at each `,` that no `\` escapes; the escapes stay in the terms. */
@@ -84,26 +86,26 @@ function findTermOperator(term: string): number {
 }
 
 /** fields.UnescapeValue: `\\`, `\,` and `\=` are the only escapes; a bare `,` or `=` is refused. */
-function unescapeFieldValue(raw: string): string | { readonly problem: string } {
+function unescapeFieldValue(raw: string): Result<string> {
   let value = '';
   let start = 0;
   for (let i = 0; i < raw.length; i++) {
     const char = raw.charCodeAt(i);
     if (char === COMMA || char === EQUALS) {
       // Go prints the rune with %v, which is its number.
-      return { problem: `invalid field selector: unescaped character in value: ${String(char)}` };
+      return failure(`invalid field selector: unescaped character in value: ${String(char)}`);
     }
     if (char !== BACKSLASH) continue;
     const escaped = raw.codePointAt(i + 1);
     if (escaped !== BACKSLASH && escaped !== COMMA && escaped !== EQUALS) {
       const sequence = escaped === undefined ? '\\' : `\\${String.fromCodePoint(escaped)}`;
-      return { problem: `invalid field selector: invalid escape sequence: ${sequence}` };
+      return failure(`invalid field selector: invalid escape sequence: ${sequence}`);
     }
     value += raw.slice(start, i);
     start = i + 1;
     i++;
   }
-  return start === 0 ? raw : value + raw.slice(start);
+  return success(start === 0 ? raw : value + raw.slice(start));
 }
 
 /** fields.EscapeValue. */

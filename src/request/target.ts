@@ -9,6 +9,7 @@
  * The query is rebuilt from the pairs it was read as (see `canonicalQuery`), so the API server
  * parses exactly the pairs every decision here read.
  */
+import { failure, success, type Result } from '../config/result.ts';
 
 export interface RequestTarget {
   /** Canonical percent-encoded path; forwarded as is. */
@@ -23,8 +24,7 @@ export interface RequestTarget {
   readonly rawQuery: string;
 }
 
-export type TargetParse =
-  { readonly ok: true; readonly target: RequestTarget } | { readonly ok: false; readonly problem: string };
+export type TargetParse = Result<RequestTarget>;
 
 /** Characters RFC 3986 allows literally in a path segment: unreserved, sub-delims, `:` and `@`. */
 const SEGMENT_LITERAL = charTable("-._~!$&'()*+,;=:@");
@@ -54,13 +54,9 @@ function charTable(extra: string): Uint8Array {
   return table;
 }
 
-function refuse(problem: string): TargetParse {
-  return { ok: false, problem };
-}
-
 export function parseRequestTarget(raw: string): TargetParse {
   if (raw.charCodeAt(0) !== 0x2f) {
-    return refuse('the request target must be a path starting with "/" (origin-form)');
+    return failure('the request target must be a path starting with "/" (origin-form)');
   }
   const queryStart = raw.indexOf('?');
   const rawPath = queryStart === -1 ? raw : raw.slice(0, queryStart);
@@ -75,15 +71,17 @@ export function parseRequestTarget(raw: string): TargetParse {
     if (end === -1) end = rawPath.length;
     if (end === start) {
       if (end === rawPath.length) break; // one trailing "/", as in "/" or "/apis/"
-      return refuse('the path has an empty segment ("//")');
+      return failure('the path has an empty segment ("//")');
     }
-    const decoded = decodeSegment(rawPath, start, end);
-    if (typeof decoded !== 'string') return refuse(decoded.problem);
-    if (decoded === '.' || decoded === '..') {
-      return refuse('the path has a "." or ".." segment');
-    }
+    const problem = segmentProblem(rawPath, start, end);
+    if (problem !== undefined) return failure(problem);
     const rawSegment = rawPath.slice(start, end);
     const escaped = rawSegment.includes('%');
+    const decoded = escaped ? decodeEscapedSegment(rawSegment) : rawSegment;
+    if (decoded === undefined) return failure('the path has percent-escapes that are not valid UTF-8');
+    if (decoded === '.' || decoded === '..') {
+      return failure('the path has a "." or ".." segment');
+    }
     if (escaped) hasEscapes = true;
     segments.push(decoded);
     canonical += '/' + (escaped ? encodeSegment(decoded) : rawSegment);
@@ -91,48 +89,47 @@ export function parseRequestTarget(raw: string): TargetParse {
   }
   const trailingSlash = rawPath.length > 1 && rawPath.charCodeAt(rawPath.length - 1) === 0x2f;
   const queryProblem = checkQuery(query);
-  if (queryProblem !== undefined) return refuse(queryProblem);
+  if (queryProblem !== undefined) return failure(queryProblem);
 
   const path = hasEscapes ? canonical + (trailingSlash ? '/' : '') : rawPath;
   const decodedPath = '/' + segments.join('/') + (trailingSlash ? '/' : '');
-  return { ok: true, target: { path, decodedPath, segments, query: canonicalQuery(query), rawQuery: query } };
+  return success({ path, decodedPath, segments, query: canonicalQuery(query), rawQuery: query });
 }
 
-/** Decodes one segment once; returns the decoded text or why it was refused. */
-function decodeSegment(raw: string, start: number, end: number): string | { problem: string } {
-  let bytes: number[] | undefined;
+/** Why the segment at [start, end) is refused, or undefined when its characters and escapes are all allowed. */
+function segmentProblem(raw: string, start: number, end: number): string | undefined {
   for (let i = start; i < end; i++) {
     const c = raw.charCodeAt(i);
     if (c === PERCENT) {
       const byte = hexByte(raw, i + 1);
-      if (byte === -1) return { problem: 'the path has a malformed percent-escape' };
-      if (byte === 0x2f || byte === 0x5c || byte === 0x2e) {
-        return { problem: 'the path has a percent-encoded "/", "\\" or "."' };
-      }
-      if (byte < 0x20 || byte === 0x7f) {
-        return { problem: 'the path has a percent-encoded control character' };
-      }
-      bytes ??= asciiBytes(raw, start, i);
-      bytes.push(byte);
+      if (byte === -1) return 'the path has a malformed percent-escape';
+      if (byte === 0x2f || byte === 0x5c || byte === 0x2e) return 'the path has a percent-encoded "/", "\\" or "."';
+      if (byte < 0x20 || byte === 0x7f) return 'the path has a percent-encoded control character';
       i += 2;
-    } else if (c < 128 && SEGMENT_LITERAL[c] === 1) {
-      bytes?.push(c);
-    } else {
-      return { problem: `the path has a character that must be percent-encoded (${describeChar(c)})` };
+    } else if (!(c < 128 && SEGMENT_LITERAL[c] === 1)) {
+      return `the path has a character that must be percent-encoded (${describeChar(c)})`;
     }
   }
-  if (bytes === undefined) return raw.slice(start, end);
+  return undefined;
+}
+
+/** Decodes a segment that passed `segmentProblem` once; undefined when its escapes are not UTF-8. */
+function decodeEscapedSegment(segment: string): string | undefined {
+  const bytes: number[] = [];
+  for (let i = 0; i < segment.length; i++) {
+    const c = segment.charCodeAt(i);
+    if (c === PERCENT) {
+      bytes.push(hexByte(segment, i + 1));
+      i += 2;
+    } else {
+      bytes.push(c);
+    }
+  }
   try {
     return UTF8.decode(Uint8Array.from(bytes));
   } catch {
-    return { problem: 'the path has percent-escapes that are not valid UTF-8' };
+    return undefined;
   }
-}
-
-function asciiBytes(raw: string, start: number, end: number): number[] {
-  const bytes: number[] = [];
-  for (let i = start; i < end; i++) bytes.push(raw.charCodeAt(i));
-  return bytes;
 }
 
 function hexByte(raw: string, at: number): number {
@@ -302,7 +299,7 @@ export function isTrueQueryFlag(query: string, name: string): boolean {
 }
 
 /** `Convert_Slice_string_To_bool` on one value. */
-export function isTrueQueryValue(value: string): boolean {
+function isTrueQueryValue(value: string): boolean {
   return !(value === '0' || equalFoldFalse(value));
 }
 

@@ -11,7 +11,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isDryRun } from '../../src/request/dry-run.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
@@ -30,8 +31,8 @@ beforeAll(async () => {
   const policyFile = join(cluster.dir, 'policy.yaml');
   await writeFile(policyFile, TABLE_POLICY);
   const compiled = compilePolicy(parseYaml(TABLE_POLICY), 'policy.yaml', 'team-a');
-  if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-  policy = compiled.policy;
+  if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+  policy = compiled.value.policy;
   ambassador = await startAmbassador(
     [...cluster.ambassadorArgs, '--policy', policyFile],
     cleanEnv({ POD_NAMESPACE: 'team-a' }),
@@ -83,8 +84,9 @@ function resolvedOnArrival(arrived: RecordedRequest) {
   const contentType = arrived.headers['content-type'];
   const contentEncoding = arrived.headers['content-encoding'];
   const resolved = resolveTarget(arrived.method, arrived.url, { contentType, contentEncoding, bytes: arrived.body });
-  if (!resolved.ok) throw new Error(`the API server received a request the ambassador refuses: ${resolved.problem}`);
-  return resolved.request;
+  if (!resolved.ok)
+    throw new Error(`the API server received a request the ambassador refuses: ${resolved.problem.message}`);
+  return resolved.value;
 }
 
 describe('the decision table, end to end', () => {

@@ -18,7 +18,8 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/config/parse-options.ts';
-import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 import {
   BUDGETED_NODE_FLAGS,
@@ -66,14 +67,14 @@ function grants(
 
 function compiledPolicy(text: string): Policy {
   const compiled = compilePolicy(load(text), 'ambassador-policy/policy.yaml', POD_NAMESPACE);
-  if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-  return compiled.policy;
+  if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+  return compiled.value.policy;
 }
 
 function verdict(policy: Policy, method: string, target: string): 'allow' | 'deny' {
   const resolved = resolveTarget(method, target);
-  if (!resolved.ok) throw new Error(resolved.problem);
-  return decideRequest(policy, resolved.request, false).allowed ? 'allow' : 'deny';
+  if (!resolved.ok) throw new Error(resolved.problem.message);
+  return decideRequest(policy, resolved.value, false).allowed ? 'allow' : 'deny';
 }
 
 let base: KubeObject[];

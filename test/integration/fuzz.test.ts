@@ -7,7 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { resolveTarget, type ResolvedRequest } from '../../src/request/resolve.ts';
 import { cleanEnv, startAmbassador, stopClusterAndAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -27,8 +28,8 @@ beforeAll(async () => {
   const file = join(cluster.dir, 'policy.json');
   await writeFile(file, JSON.stringify({ rules: RULES }));
   const compiled = compilePolicy({ rules: RULES }, file, undefined);
-  if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-  policy = compiled.policy;
+  if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+  policy = compiled.value.policy;
   ambassador = await startAmbassador([...cluster.ambassadorArgs, '--policy', file], cleanEnv());
 });
 
@@ -151,7 +152,7 @@ const target = fc
 /** What the proxy decides on for a target, or undefined when it refuses the target as ambiguous. */
 function decidedOn(method: string, raw: string): ResolvedRequest | undefined {
   const resolved = resolveTarget(method, raw);
-  return resolved.ok ? resolved.request : undefined;
+  return resolved.ok ? resolved.value : undefined;
 }
 
 it('forwards only what it decided on, and nothing the policy denies', async () => {

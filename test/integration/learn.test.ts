@@ -14,7 +14,8 @@ import { cleanEnv, NODE_FLAGS, runAmbassador, startAmbassador, type RunningAmbas
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
-import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
@@ -120,8 +121,8 @@ beforeAll(async () => {
   learned = await runAmbassador(['policy', 'learn', '--pod-namespace', POD_NAMESPACE, auditFile]);
   const compiled = compilePolicy(parseYaml(learned.stdout), 'learned.yaml', POD_NAMESPACE);
   if (!compiled.ok)
-    throw new Error(`the learned policy does not compile: ${compiled.problems.join('; ')}\n${learned.stdout}`);
-  policy = compiled.policy;
+    throw new Error(`the learned policy does not compile: ${compiled.problem.join('; ')}\n${learned.stdout}`);
+  policy = compiled.value.policy;
 }, 60_000);
 
 afterAll(async () => {
@@ -147,8 +148,8 @@ async function auditEvents(file: string): Promise<AuditEvent[]> {
 
 function decides(method: string, target: string, isUpgrade = false): boolean {
   const resolved = resolveTarget(method, target);
-  if (!resolved.ok) throw new Error(resolved.problem);
-  return decideRequest(policy, resolved.request, isUpgrade).allowed;
+  if (!resolved.ok) throw new Error(resolved.problem.message);
+  return decideRequest(policy, resolved.value, isUpgrade).allowed;
 }
 
 describe('--policy-mode log with rules: []', () => {
@@ -272,7 +273,7 @@ describe('the learned policy allows exactly the recorded requests', () => {
       const method = event.objectRef === undefined ? event.verb.toUpperCase() : (METHOD_OF_VERB[event.verb] ?? '');
       const parsed = parseRequestTarget(event.requestURI);
       if (!parsed.ok) throw new Error(parsed.problem);
-      const attributes = resolveAttributes(method, parsed.target);
+      const attributes = resolveAttributes(method, parsed.value);
       expect(attributes.verb, event.requestURI).toBe(event.verb);
       expect(
         decides(method, event.requestURI, isStreamingSubresource(attributes)),

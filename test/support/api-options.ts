@@ -91,7 +91,7 @@ export function labelSelector(query: URLSearchParams): (labels: Readonly<Record<
   const parsed = parseLabelSelector(text);
   if (!parsed.ok)
     throw new ApiError({ code: 400, reason: 'BadRequest', message: `unable to parse requirement: ${parsed.problem}` });
-  const { requirements } = parsed;
+  const requirements = parsed.value;
   return (labels) => requirements.every((requirement) => matches(requirement, labels));
 }
 

@@ -90,8 +90,8 @@ export function apiServerLine(spec: EventSpec): string {
 /** The verb kube-apiserver records for METHOD TARGET, and its objectRef (from its requestinfo.go, as resolve.ts mirrors it). */
 export function recordedAs(method: string, uri: string): Pick<EventSpec, 'verb' | 'uri' | 'objectRef'> {
   const resolved = resolveTarget(method, uri);
-  if (resolved.attributes === undefined) throw new Error(`${uri} does not parse`);
-  const { attributes } = resolved;
+  const attributes = resolved.ok ? resolved.value.attributes : resolved.problem.attributes;
+  if (attributes === undefined) throw new Error(`${uri} does not parse`);
   if (!attributes.isResourceRequest) return { verb: attributes.verb, uri };
   const fields = ['resource', 'namespace', 'name', 'apiGroup', 'apiVersion', 'subresource'] as const;
   const objectRef = Object.fromEntries(

@@ -20,7 +20,7 @@ export function completedRequest(
   options: CompletedRequestOptions = {},
 ): CompletedRequest {
   const parsed = uri === undefined ? undefined : parseRequestTarget(uri);
-  const attributes = parsed?.ok === true ? resolveAttributes(method, parsed.target) : undefined;
+  const attributes = parsed?.ok === true ? resolveAttributes(method, parsed.value) : undefined;
   return {
     arrival: {
       method,
@@ -34,7 +34,7 @@ export function completedRequest(
       ...options.arrival,
     },
     attributes,
-    query: parsed?.ok === true ? parsed.target.query : '',
+    query: parsed?.ok === true ? parsed.value.query : '',
     dryRun: false,
     contentType: undefined,
     statusCode: 200,

@@ -5,7 +5,7 @@ import { parseRequestTarget } from '../../src/request/target.ts';
 /** The attributes of `method raw`, as the request path resolves them; undefined for a target it refuses. */
 export function attributesOf(method: string, raw: string): RequestAttributes | undefined {
   const parsed = parseRequestTarget(raw);
-  return parsed.ok ? resolveAttributes(method, parsed.target) : undefined;
+  return parsed.ok ? resolveAttributes(method, parsed.value) : undefined;
 }
 
 /** A JWT-shaped token with these claims and no real signature: enough for the claims the ambassador reads. */

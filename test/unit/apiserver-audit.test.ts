@@ -221,14 +221,14 @@ describe("kube-apiserver's audit events, read and resolved", () => {
     expect(methodOf(read)).toBe(method);
     const recorded = resolveRecorded(read);
     if (!recorded.ok) throw new Error(recorded.problem);
-    const a = recorded.request.attributes;
+    const a = recorded.value.request.attributes;
     expect(
       a.isResourceRequest
         ? `${a.verb} ${a.apiGroup}/${a.resource}${a.subresource === '' ? '' : `/${a.subresource}`} ${a.namespace} ${a.name}`.trimEnd()
         : `${a.verb} ${a.path}`,
     ).toBe(resolved.trimEnd());
-    expect(recorded.mismatch).toBeUndefined();
-    expect(decidedVerbs(recorded)).toEqual(verbs);
+    expect(recorded.value.mismatch).toBeUndefined();
+    expect(decidedVerbs(recorded.value)).toEqual(verbs);
   });
 
   it("hands on only --user's requests, and counts every user's", () => {
@@ -338,10 +338,9 @@ describe("kube-apiserver's audit events, read and resolved", () => {
     ]);
     expect(events[0]?.deleteOptions).toEqual(deleteOptions);
     const recorded = events[0] === undefined ? undefined : resolveRecorded(events[0]);
-    expect(recorded?.ok === true ? recorded.request.deleteOptions : undefined).toEqual({
+    expect(recorded?.ok === true ? recorded.value.request.deleteOptions : undefined).toEqual({
       ok: true,
-      dryRun: ['All'],
-      from: 'body',
+      value: ['All'],
     });
   });
 
@@ -387,8 +386,10 @@ describe('a recorded request the ambassador resolves otherwise', () => {
     const recorded = event === undefined ? undefined : resolveRecorded(event);
     expect(recorded).toMatchObject({
       ok: true,
-      mismatch:
-        'the API server recorded get on resource "pods" named "web-0" in API group "" in the namespace "team-b"; the ambassador resolves get on resource "pods" named "web-0" in API group "" in the namespace "team-a"',
+      value: {
+        mismatch:
+          'the API server recorded get on resource "pods" named "web-0" in API group "" in the namespace "team-b"; the ambassador resolves get on resource "pods" named "web-0" in API group "" in the namespace "team-a"',
+      },
     });
   });
 

@@ -20,7 +20,7 @@ import { parseRequestTarget } from '../../src/request/target.ts';
 function resolve(method: string, raw: string): RequestAttributes {
   const parsed = parseRequestTarget(raw);
   if (!parsed.ok) throw new Error(`test target ${raw} was refused: ${parsed.problem}`);
-  return resolveAttributes(method, parsed.target);
+  return resolveAttributes(method, parsed.value);
 }
 
 /** [method, url, verb, apiPrefix, apiGroup, apiVersion, namespace, resource, subresource, name] */

@@ -4,15 +4,16 @@
  */
 import { load as parseYaml } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, decideRequest } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest } from '../../src/policy/policy.ts';
 import { DELETE_OPTIONS_BODY_LIMIT } from '../../src/request/delete-options.ts';
 import { isDryRun } from '../../src/request/dry-run.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 import { DECISION_ROWS, TABLE_POLICY, type DecisionRow, type Expected } from '../support/decision-table.ts';
 
 const compiled = compilePolicy(parseYaml(TABLE_POLICY), 'policy.yaml', 'team-a');
-if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-const policy = compiled.policy;
+if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+const policy = compiled.value.policy;
 
 function contentOf(row: DecisionRow) {
   return {
@@ -27,7 +28,7 @@ function decided(row: DecisionRow): Expected {
     return 413;
   const resolved = resolveTarget(row.method, row.target, contentOf(row));
   if (!resolved.ok) return 400;
-  const decision = decideRequest(policy, resolved.request, false);
+  const decision = decideRequest(policy, resolved.value, false);
   return decision.allowed ? 'allow' : decision.code;
 }
 
@@ -49,9 +50,9 @@ describe('the decision model, row by row', () => {
     expect(decided(row)).toBe(row.expected);
     if (row.verb === undefined && row.dryRun === undefined && row.forwardedQuery === undefined) return;
     const resolved = resolveTarget(row.method, row.target, contentOf(row));
-    if (!resolved.ok) throw new Error(resolved.problem);
-    if (row.verb !== undefined) expect(resolved.request.attributes.verb).toBe(row.verb);
-    if (row.dryRun !== undefined) expect(isDryRun(resolved.request)).toBe(row.dryRun);
-    if (row.forwardedQuery !== undefined) expect(resolved.request.query).toBe(row.forwardedQuery);
+    if (!resolved.ok) throw new Error(resolved.problem.message);
+    if (row.verb !== undefined) expect(resolved.value.attributes.verb).toBe(row.verb);
+    if (row.dryRun !== undefined) expect(isDryRun(resolved.value)).toBe(row.dryRun);
+    if (row.forwardedQuery !== undefined) expect(resolved.value.query).toBe(row.forwardedQuery);
   });
 });

@@ -226,7 +226,7 @@ describe('pathRefusal sees the decoded canonical path', () => {
   ])('%s %s', (method, raw, expected) => {
     const parsed = parseRequestTarget(raw);
     if (!parsed.ok) throw new Error(parsed.problem);
-    expect(pathRefusal(DEFAULT_FILTER, method, parsed.target.decodedPath)).toBe(expected);
+    expect(pathRefusal(DEFAULT_FILTER, method, parsed.value.decodedPath)).toBe(expected);
   });
 });
 

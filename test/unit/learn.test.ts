@@ -9,7 +9,8 @@ import {
   type AuditLogSummary,
 } from '../../src/history/learn.ts';
 import type { LearnedRule } from '../../src/history/learn-render.ts';
-import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
@@ -29,7 +30,7 @@ let nextId = 0;
 /** An audit event line for METHOD TARGET, with the attributes the ambassador resolves for it. */
 function event(method: string, target: string, spec: EventSpec = {}): string {
   const parsed = parseRequestTarget(target);
-  const attributes = parsed.ok ? resolveAttributes(method, parsed.target) : undefined;
+  const attributes = parsed.ok ? resolveAttributes(method, parsed.value) : undefined;
   const at = spec.at ?? '2026-11-22T03:41:12.104000Z';
   const objectRef =
     attributes?.isResourceRequest === true
@@ -71,14 +72,14 @@ function learn(lines: readonly string[], podNamespace?: string): LearnedRule[] {
 
 function compiled(yaml: string, podNamespace = 'team-a'): Policy {
   const result = compilePolicy(parseYaml(yaml), 'learned.yaml', podNamespace);
-  if (!result.ok) throw new Error(result.problems.join('\n'));
-  return result.policy;
+  if (!result.ok) throw new Error(result.problem.join('\n'));
+  return result.value.policy;
 }
 
 function allows(policy: Policy, method: string, target: string, isUpgrade = false): boolean {
   const resolved = resolveTarget(method, target);
-  if (!resolved.ok) throw new Error(resolved.problem);
-  return decideRequest(policy, resolved.request, isUpgrade).allowed;
+  if (!resolved.ok) throw new Error(resolved.problem.message);
+  return decideRequest(policy, resolved.value, isUpgrade).allowed;
 }
 
 const rule = (
@@ -324,13 +325,13 @@ describe('the learned policy allows exactly the recorded requests (property-base
             recorded.map(([method, target]) => {
               const parsed = parseRequestTarget(target);
               if (!parsed.ok) throw new Error(parsed.problem);
-              return decisionKey(resolveAttributes(method, parsed.target));
+              return decisionKey(resolveAttributes(method, parsed.value));
             }),
           );
           for (const [method, target] of universe) {
             const parsed = parseRequestTarget(target);
             if (!parsed.ok) throw new Error(parsed.problem);
-            const attributes = resolveAttributes(method, parsed.target);
+            const attributes = resolveAttributes(method, parsed.value);
             expect(allows(policy, method, target, isStreamingSubresource(attributes)), `${method} ${target}`).toBe(
               seen.has(decisionKey(attributes)),
             );

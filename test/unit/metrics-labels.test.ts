@@ -90,8 +90,8 @@ describe("the dry_run label: the API server's reading of dryRun (query, or a del
     ['POST', '/api/v1/namespaces/a/serviceaccounts/x/token?dryRun=All', undefined, ''],
   ])('%s %s %j → "%s"', (method, target, body, label) => {
     const resolved = resolveTarget(method, target, body);
-    if (!resolved.ok) throw new Error(resolved.problem);
-    expect(metricsDryRun(isDryRun(resolved.request))).toBe(label);
+    if (!resolved.ok) throw new Error(resolved.problem.message);
+    expect(metricsDryRun(isDryRun(resolved.value))).toBe(label);
   });
 });
 

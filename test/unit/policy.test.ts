@@ -1,19 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, decideRequest, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 
 function policyOf(rules: unknown[], podNamespace = 'team-a'): Policy {
   const compiled = compilePolicy({ rules }, 'policy.yaml', podNamespace);
-  if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-  return compiled.policy;
+  if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+  return compiled.value.policy;
 }
 
 function verdict(policy: Policy, method: string, raw: string, isUpgrade = false): 'allow' | 'deny' | 'bad request' {
   const resolved = resolveTarget(method, raw);
   if (!resolved.ok) return 'bad request';
-  return decideRequest(policy, resolved.request, isUpgrade).allowed ? 'allow' : 'deny';
+  return decideRequest(policy, resolved.value, isUpgrade).allowed ? 'allow' : 'deny';
 }
 
 const JOB_LAUNCHER = policyOf([
@@ -190,8 +191,8 @@ describe('conditions', () => {
       { name: 'dry-run-writes', verbs: ['create'], apiGroups: [''], resources: ['pods'], when: { dryRun: true } },
     ]);
     const resolved = resolveTarget('POST', '/api/v1/namespaces/x/pods');
-    if (!resolved.ok) throw new Error(resolved.problem);
-    expect(decideRequest(policy, resolved.request, false)).toEqual({
+    if (!resolved.ok) throw new Error(resolved.problem.message);
+    expect(decideRequest(policy, resolved.value, false)).toEqual({
       allowed: false,
       rule: '"dry-run-writes" (rules[0])',
       reason:
@@ -303,7 +304,7 @@ describe('compilePolicy reports every problem, naming the rule and field', () =>
       ],
     ],
   ])('%j', (document, problems) => {
-    expect(compilePolicy(document, 'policy.yaml', undefined)).toEqual({ ok: false, problems });
+    expect(compilePolicy(document, 'policy.yaml', undefined)).toEqual({ ok: false, problem: problems });
   });
 
   it("names the caller's way of giving $(POD_NAMESPACE) when it has none", () => {
@@ -312,7 +313,7 @@ describe('compilePolicy reports every problem, naming the rule and field', () =>
     };
     expect(compilePolicy(document, 'policy.yaml', undefined, '--pod-namespace NS')).toEqual({
       ok: false,
-      problems: ['rules[0].namespaces: $(POD_NAMESPACE) needs --pod-namespace NS'],
+      problem: ['rules[0].namespaces: $(POD_NAMESPACE) needs --pod-namespace NS'],
     });
   });
 });
@@ -363,8 +364,8 @@ describe('compilePolicy warns about verbs no request has, and keeps them (RBAC a
     ],
   ])('%s', (_, rule, warnings) => {
     const compiled = compilePolicy({ rules: [rule] }, 'policy.yaml', 'team-a');
-    expect(compiled.ok && compiled.warnings).toEqual(warnings);
-    expect(compiled.ok && compiled.policy.rules[0]?.verbs).toEqual(new Set(rule['verbs'] as string[]));
+    expect(compiled.ok && compiled.value.warnings).toEqual(warnings);
+    expect(compiled.ok && compiled.value.policy.rules[0]?.verbs).toEqual(new Set(rule['verbs'] as string[]));
   });
 });
 
@@ -434,14 +435,14 @@ describe('no spelling of a denied request gets through (property-based)', () => 
         const parsed = parseRequestTarget(target);
         if (!parsed.ok) return;
         // How Go's net/url (the API server) reads the forwarded path: split on "/", unescape each segment.
-        const asGoReadsIt = parsed.target.path
+        const asGoReadsIt = parsed.value.path
           .split('/')
           .slice(1)
           .filter((s, i, all) => s !== '' || i < all.length - 1)
           .map((s) => decodeURIComponent(s));
-        expect(asGoReadsIt).toEqual(parsed.target.segments);
+        expect(asGoReadsIt).toEqual(parsed.value.segments);
         const decision = verdict(readOwnPods, 'GET', target);
-        const isOwnPods = parsed.target.segments.join('/') === ALLOWED_SEGMENTS.join('/');
+        const isOwnPods = parsed.value.segments.join('/') === ALLOWED_SEGMENTS.join('/');
         expect(decision).toBe(isOwnPods ? 'allow' : 'deny');
       }),
       { numRuns: 5000 },

@@ -1,22 +1,18 @@
 import type { UserInfo } from '../../src/cluster/credentials.ts';
 import { userInfoOf } from '../../src/policy/rbac-review.ts';
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, type Policy } from '../../src/policy/policy.ts';
-import {
-  compareWithRbac,
-  namespacesToReview,
-  type NonResourceRule,
-  type ResourceRule,
-  type RulesReview,
-} from '../../src/policy/rbac-check.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { type Policy } from '../../src/policy/policy.ts';
+import { compareWithRbac, namespacesToReview } from '../../src/policy/rbac-check.ts';
+import type { RbacNonResourceRule, RbacResourceRule, RulesReview } from '../../src/policy/rbac-rules.ts';
 
 function policyOf(rules: unknown[], podNamespace: string | undefined = 'team-a'): Policy {
   const compiled = compilePolicy({ rules }, 'policy.yaml', podNamespace);
-  if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-  return compiled.policy;
+  if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+  return compiled.value.policy;
 }
 
-function review(resourceRules: ResourceRule[], nonResourceRules: NonResourceRule[] = []): RulesReview {
+function review(resourceRules: RbacResourceRule[], nonResourceRules: RbacNonResourceRule[] = []): RulesReview {
   return { resourceRules, nonResourceRules };
 }
 
@@ -25,7 +21,7 @@ const NONE = ", but the service account's RBAC allows none of it: requests will 
 const NARROW = 'which the policy never uses: narrow the Role or ClusterRole';
 
 const GET_PODS = { verbs: ['get'], apiGroups: [''], resources: ['pods'], namespaces: ['team-a'] };
-const RBAC_GET_PODS: ResourceRule = { verbs: ['get'], apiGroups: [''], resources: ['pods'] };
+const RBAC_GET_PODS: RbacResourceRule = { verbs: ['get'], apiGroups: [''], resources: ['pods'] };
 
 interface Case {
   readonly rules: unknown[];

@@ -5,7 +5,8 @@ import { auditVerdict, compileAuditPolicy } from '../../src/audit/policy.ts';
 import type { AuditLevel } from '../../src/config/kinds.ts';
 import { renderHelp } from '../../src/config/help.ts';
 import { envName } from '../../src/config/options.ts';
-import { compilePolicy, decideRequest } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { decideRequest } from '../../src/policy/policy.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 import { resolveAttributes } from '../../src/request/attributes.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
@@ -69,10 +70,10 @@ describe('the policy examples of the README and docs/policy.md', () => {
 
   function decides(example: string, method: string, raw: string): boolean {
     const compiled = compilePolicy(parseYaml(examples.get(example) ?? ''), 'README', 'team-a');
-    if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
+    if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
     const resolved = resolveTarget(method, raw);
-    if (!resolved.ok) throw new Error(resolved.problem);
-    return decideRequest(compiled.policy, resolved.request, false).allowed;
+    if (!resolved.ok) throw new Error(resolved.problem.message);
+    return decideRequest(compiled.value.policy, resolved.value, false).allowed;
   }
 
   it.each<[string, string, string, boolean]>([
@@ -141,9 +142,9 @@ describe("docs/audit.md's audit policy", () => {
     ['POST', '/api/v1/namespaces/team-b/configmaps', 'Metadata'],
     ['GET', '/api/v1/namespaces/team-a/pods', 'Metadata'],
   ])('%s %s: %s', (method, raw, level) => {
-    if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
+    if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
     const target = parseRequestTarget(raw);
     if (!target.ok) throw new Error(target.problem);
-    expect(auditVerdict(compiled.policy, resolveAttributes(method, target.target), undefined).level).toBe(level);
+    expect(auditVerdict(compiled.value, resolveAttributes(method, target.value), undefined).level).toBe(level);
   });
 });

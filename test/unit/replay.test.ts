@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/history/apiserver-event.ts';
 import { RecordedLog, type RecordedLogSummary } from '../../src/history/recorded-log.ts';
 import { ApiServerLearner, renderApiServerPolicy } from '../../src/history/apiserver-learn.ts';
-import { compilePolicy, type Policy } from '../../src/policy/policy.ts';
+import { compilePolicy } from '../../src/policy/compile.ts';
+import { type Policy } from '../../src/policy/policy.ts';
 import { Replayer, type ReplayResult } from '../../src/history/replay.ts';
 import { chooseUser } from '../../src/cli/audit-input.ts';
 import {
@@ -35,8 +36,8 @@ function learn(lines: readonly string[]): string {
 
 function policyOf(yaml: string): Policy {
   const compiled = compilePolicy(parseYaml(yaml), 'policy.yaml', 'team-a');
-  if (!compiled.ok) throw new Error(compiled.problems.join('\n'));
-  return compiled.policy;
+  if (!compiled.ok) throw new Error(compiled.problem.join('\n'));
+  return compiled.value.policy;
 }
 
 function replay(policy: Policy, lines: readonly string[], user = SERVICE_ACCOUNT): ReplayResult {
@@ -316,11 +317,13 @@ describe("replaying the ambassador's own log", () => {
     const replayer = new Replayer(policyOf('rules: [{ verbs: [list], apiGroups: [""], resources: [pods] }]'));
     const summary = readLog(lines, undefined, (event) => replayer.replay(event));
     expect(replayer.finish()).toMatchObject({ decided: 3, allowed: 1, refused: 2, recordedRefused: 1 });
-    expect(chooseUser(summary, undefined, 'audit.log')).toEqual({ ok: true, user: '' });
+    expect(chooseUser(summary, undefined, 'audit.log')).toEqual({ ok: true, value: '' });
     expect(chooseUser(summary, SERVICE_ACCOUNT, 'audit.log')).toMatchObject({
       ok: false,
-      exit: 2,
-      message: expect.stringContaining("--user chooses a user in kube-apiserver's audit log") as unknown,
+      problem: {
+        exit: 2,
+        message: expect.stringContaining("--user chooses a user in kube-apiserver's audit log") as unknown,
+      },
     });
   });
 });

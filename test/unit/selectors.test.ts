@@ -237,7 +237,7 @@ describe('parseLabelSelector (labels.Parse)', () => {
   it.each(LABEL_ROWS)('%j → %j (%s)', (input, expected) => {
     const parsed = parseLabelSelector(input);
     if (typeof expected === 'string') expect(parsed).toEqual({ ok: false, problem: expected });
-    else expect(parsed).toEqual({ ok: true, requirements: expected });
+    else expect(parsed).toEqual({ ok: true, value: expected });
   });
 });
 
@@ -256,7 +256,7 @@ describe('formatLabelSelector (labels Selector.String)', () => {
     ['x in (c,a,b,a)', 'x in (a,b,c)'],
   ])('%j → %j', (input, canonical) => {
     const parsed = parseLabelSelector(input);
-    expect(parsed.ok && formatLabelSelector(parsed.requirements)).toBe(canonical);
+    expect(parsed.ok && formatLabelSelector(parsed.value)).toBe(canonical);
   });
 });
 
@@ -316,7 +316,7 @@ describe('parseFieldSelector (fields.ParseSelector)', () => {
   it.each(FIELD_ROWS)('%j → %j (%s)', (input, expected) => {
     const parsed = parseFieldSelector(input);
     if (typeof expected === 'string') expect(parsed).toEqual({ ok: false, problem: expected });
-    else expect(parsed).toEqual({ ok: true, requirements: expected });
+    else expect(parsed).toEqual({ ok: true, value: expected });
   });
 
   it.each<[string, string]>([
@@ -342,7 +342,7 @@ describe('selectsEverything, pinsLabelKey, findExactFieldMatch', () => {
     ['!app', false],
   ])('label selector %j selects everything: %s (internalSelector.Empty)', (input, expected) => {
     const parsed = parseLabelSelector(input);
-    expect(parsed.ok && selectsEverything(parsed.requirements)).toBe(expected);
+    expect(parsed.ok && selectsEverything(parsed.value)).toBe(expected);
   });
 
   it.each<[string, boolean]>([
@@ -363,7 +363,7 @@ describe('selectsEverything, pinsLabelKey, findExactFieldMatch', () => {
     ['example.com/app=web', false], // a prefixed key is another key
   ])('%j pins app or team: %s', (input, expected) => {
     const parsed = parseLabelSelector(input);
-    expect(parsed.ok && pinsLabelKey(parsed.requirements, keys)).toBe(expected);
+    expect(parsed.ok && pinsLabelKey(parsed.value, keys)).toBe(expected);
   });
 
   it.each<[string, string | undefined]>([
@@ -375,7 +375,7 @@ describe('selectsEverything, pinsLabelKey, findExactFieldMatch', () => {
     ['', undefined],
   ])('field selector %j requires metadata.name %j (RequiresExactMatch)', (input, expected) => {
     const parsed = parseFieldSelector(input);
-    expect(parsed.ok ? findExactFieldMatch(parsed.requirements, 'metadata.name') : 'parse failed').toBe(expected);
+    expect(parsed.ok ? findExactFieldMatch(parsed.value, 'metadata.name') : 'parse failed').toBe(expected);
   });
 });
 
@@ -408,7 +408,7 @@ describe('properties', () => {
       fc.property(labelSelectorText, (text) => {
         const parsed = parseLabelSelector(text);
         if (!parsed.ok) return;
-        const canonical = formatLabelSelector(parsed.requirements);
+        const canonical = formatLabelSelector(parsed.value);
         expect(parseLabelSelector(canonical)).toEqual(parsed);
       }),
       { numRuns: 2000 },
@@ -420,12 +420,12 @@ describe('properties', () => {
       fc.property(fieldSelectorText, (text) => {
         const parsed = parseFieldSelector(text);
         if (!parsed.ok) return;
-        const again = parseFieldSelector(formatFieldSelector(parsed.requirements));
+        const again = parseFieldSelector(formatFieldSelector(parsed.value));
         // Go's String() writes `==` as `=` and re-escapes values, which can reorder terms that the
         // sort saw in another spelling; the set of requirements is the same.
-        expect(again.ok && [...again.requirements].sort(byText)).toEqual([...parsed.requirements].sort(byText));
+        expect(again.ok && [...again.value].sort(byText)).toEqual([...parsed.value].sort(byText));
         if (!again.ok) return;
-        expect(parseFieldSelector(formatFieldSelector(again.requirements))).toEqual(again);
+        expect(parseFieldSelector(formatFieldSelector(again.value))).toEqual(again);
       }),
       { numRuns: 2000 },
     );
@@ -436,7 +436,7 @@ describe('properties', () => {
       fc.property(fc.string({ unit: 'binary' }), (value) => {
         expect(parseFieldSelector(`f=${escapeFieldValue(value)}`)).toEqual({
           ok: true,
-          requirements: [term('f', '=', value)],
+          value: [term('f', '=', value)],
         });
       }),
     );

@@ -10,7 +10,7 @@ function ok(
   rawQuery = query,
 ): TargetParse {
   const target: RequestTarget = { path, decodedPath, segments, query, rawQuery };
-  return { ok: true, target };
+  return { ok: true, value: target };
 }
 
 function refused(problem: string): TargetParse {
