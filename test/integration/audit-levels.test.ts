@@ -12,6 +12,7 @@ import { EPHEMERAL_PORTS, spawnAmbassador, startAmbassador, type RunningAmbassad
 import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
+import { release } from '../support/teardown.ts';
 
 type AuditEvent = Record<string, unknown> & {
   stage: string;
@@ -83,9 +84,7 @@ beforeAll(async () => {
   api.script((method, url) => method === 'POST' && url === '/apis/authentication.k8s.io/v1/tokenreviews', echo(201));
 });
 
-afterAll(async () => {
-  await cluster?.close();
-});
+afterAll(() => release(cluster));
 
 async function auditedAmbassador(
   name: string,

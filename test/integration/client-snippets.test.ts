@@ -17,6 +17,7 @@ import {
   type RunningAmbassador,
 } from '../support/ambassador.ts';
 import type { TestCluster } from '../support/cluster.ts';
+import { release } from '../support/teardown.ts';
 
 const GUIDE = new URL('../../docs/clients.md', import.meta.url).pathname;
 const SNIPPET_DIR = new URL('../../docs/snippets/', import.meta.url).pathname;
@@ -61,7 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await execAmbassador?.stop();
+  await release(execAmbassador);
   await stopClusterAndAmbassador({ cluster, ambassador });
 });
 

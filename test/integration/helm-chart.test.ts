@@ -9,7 +9,7 @@
  * the library's values.yaml is shown to reach the output.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,6 +35,7 @@ import {
   schemaProblems,
   type KubeObject,
 } from '../support/kubernetes-schemas.ts';
+import { release, removeDirectory } from '../support/teardown.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const LIBRARY_DIR = join(root, 'charts/kube-api-ambassador');
@@ -196,8 +197,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await helm?.close();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
+  await release(helm);
+  await removeDirectory(work);
 });
 
 // --- the tests ----------------------------------------------------------------------------------
