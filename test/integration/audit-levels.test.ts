@@ -536,9 +536,10 @@ describe('a sink that stops reading or fails', () => {
     );
     // Writes go out in batches (8 KiB, or each second): keep the requests coming until one has failed.
     let served = 0;
-    let seen = false;
-    void failed.then(() => (seen = true));
-    while (!seen && served < 5_000) {
+    // A field, not a let: the callback sets it, which the loop's narrowing of a local would not see.
+    const logged = { failure: false };
+    void failed.then(() => (logged.failure = true));
+    while (!logged.failure && served < 5_000) {
       expect((await send(ambassador.port, 'GET', '/version', { headers: { 'user-agent': 'full-disk' } })).status).toBe(
         200,
       );
