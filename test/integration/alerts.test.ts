@@ -48,6 +48,7 @@ async function promtool(args: readonly string[], cwd: string): Promise<PromtoolR
     if (failed.code === 'ENOENT')
       throw new Error(
         "promtool is not installed: it comes with Debian's prometheus package (apt-get install prometheus), as .ci/run does",
+        { cause: error },
       );
     if (typeof failed.code !== 'number') throw error;
     return { code: failed.code, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
