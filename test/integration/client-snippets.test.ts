@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   cleanEnv,
   startAmbassador,
@@ -300,19 +300,12 @@ describe("what the guide says about client-node's in-cluster shortcut", () => {
 
   /** Runs `load` with the in-cluster variables set, restoring them after. */
   function withServiceEnv(host: string, port: string, load: () => void): void {
-    const saved = { host: process.env['KUBERNETES_SERVICE_HOST'], port: process.env['KUBERNETES_SERVICE_PORT'] };
-    process.env['KUBERNETES_SERVICE_HOST'] = host;
-    process.env['KUBERNETES_SERVICE_PORT'] = port;
+    vi.stubEnv('KUBERNETES_SERVICE_HOST', host);
+    vi.stubEnv('KUBERNETES_SERVICE_PORT', port);
     try {
       load();
     } finally {
-      for (const [name, value] of [
-        ['KUBERNETES_SERVICE_HOST', saved.host],
-        ['KUBERNETES_SERVICE_PORT', saved.port],
-      ] as const) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
+      vi.unstubAllEnvs();
     }
   }
 
