@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 // A suite's `let`s are typed as `beforeAll` assigns them, but when `beforeAll` fails part way the later ones are
 // still undefined when `afterAll` runs. These take `undefined` in their types so that the check is not lost.
 
-type Started = { stop(): Promise<void> } | { close(): Promise<void> };
+type Started = { stop(): Promise<unknown> } | { close(): Promise<unknown> };
 
 /** Stops or closes each of `started` in order, skipping those `beforeAll` never got to. */
 export async function release(...started: readonly (Started | undefined)[]): Promise<void> {
