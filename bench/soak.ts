@@ -12,7 +12,7 @@
  * Exits 1 when any answer was wrong or a connection failed, when memory or descriptors grew past the bounds,
  * when requests were still in flight once the load stopped, or when the ambassador did not exit 0 on SIGTERM.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { cpus } from 'node:os';
@@ -573,8 +573,12 @@ ${markdownTable(
 
 /** The commit the ambassador was built from, and whether the working tree differed from it. */
 function sourceVersion(): string {
-  const git = (args: readonly string[]): string =>
-    spawnSync('git', args, { cwd: new URL('../', import.meta.url).pathname, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const git = (args: readonly string[]): string => {
+    const cwd = new URL('../', import.meta.url).pathname;
+    // Partial: without git there is no stdout, though @types/node types it as a string.
+    const run = spawnSync('git', args, { cwd, encoding: 'utf8' }) as Partial<SpawnSyncReturns<string>>;
+    return run.stdout?.trim() ?? '';
+  };
   const commit = git(['rev-parse', '--short', 'HEAD']) || 'an unknown commit';
   return git(['status', '--porcelain', '--', 'src']) === ''
     ? `commit ${commit}`

@@ -107,7 +107,7 @@ async function launch(prefix: string, port: number, options: NginxOptions, asRoo
   } catch (error) {
     await running.stop();
     const log = await readFile(join(prefix, 'error.log'), 'utf8').catch(() => '');
-    throw new Error(`${(error as Error).message}\nnginx error.log:\n${log}`);
+    throw new Error(`${(error as Error).message}\nnginx error.log:\n${log}`, { cause: error });
   }
   return running;
 }

@@ -2,7 +2,7 @@
  * The markdown report of a comparison: how it was run, every contender against the direct path,
  * and the two contenders the comparison is about, head to head.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { ApiDocument } from './api-documents.ts';
@@ -97,7 +97,10 @@ export function formatBytes(bytes: number): string {
 
 /** nginx -v and wrk -v print their version on stderr; wrk then exits 1. */
 function toolVersion(command: string, args: readonly string[], pattern: RegExp): string {
-  const { stdout, stderr } = spawnSync(command, args, { encoding: 'utf8', timeout: 5_000 });
+  // Partial: a command that is not installed leaves no stdout or stderr, though @types/node types them as strings.
+  const { stdout, stderr } = spawnSync(command, args, { encoding: 'utf8', timeout: 5_000 }) as Partial<
+    SpawnSyncReturns<string>
+  >;
   return pattern.exec(`${stdout ?? ''}${stderr ?? ''}`)?.[1] ?? 'unknown';
 }
 

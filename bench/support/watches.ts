@@ -129,7 +129,7 @@ export async function measureWatches(
   settings: WatchSettings,
 ): Promise<WatchRun[]> {
   const { access: upstream, port } = await startWatchUpstream(workspace);
-  const starts: StartContender[] = [async (access) => directContender(access), ...forwarders];
+  const starts: StartContender[] = [(access) => Promise.resolve(directContender(access)), ...forwarders];
   const runs: WatchRun[] = [];
   for (let repeat = 0; repeat < settings.repeats; repeat++) {
     for (const start of rotated(starts, repeat)) {

@@ -4,13 +4,14 @@
  * each alert shown to be held by those tests: one that never fires, or always fires, fails them.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderKustomize } from '../support/kubernetes-schemas.ts';
+import { removeDirectory } from '../support/teardown.ts';
 
 const execFileAsync = promisify(execFile);
 const MONITORING = new URL('../../manifests/monitoring/', import.meta.url).pathname;
@@ -47,6 +48,7 @@ async function promtool(args: readonly string[], cwd: string): Promise<PromtoolR
     if (failed.code === 'ENOENT')
       throw new Error(
         "promtool is not installed: it comes with Debian's prometheus package (apt-get install prometheus), as .ci/run does",
+        { cause: error },
       );
     if (typeof failed.code !== 'number') throw error;
     return { code: failed.code, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
@@ -81,9 +83,7 @@ beforeAll(async () => {
   await copyFile(join(MONITORING, TEST_FILE), join(dir, TEST_FILE));
 });
 
-afterAll(async () => {
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => removeDirectory(dir));
 
 describe('manifests/monitoring/prometheusrule.yaml', () => {
   it('is part of the monitoring kustomization, a PrometheusRule next to the PodMonitor', async () => {

@@ -8,6 +8,7 @@ import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
+import { release } from '../support/teardown.ts';
 
 type AuditEvent = Record<string, unknown> & { auditID: string; stage: string; requestURI: string; userAgent?: string };
 
@@ -35,10 +36,7 @@ beforeAll(async () => {
   cluster.api.putPod('team-a', 'web');
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => release(ambassador, cluster));
 
 async function events(): Promise<AuditEvent[]> {
   const text = await readFile(auditFile, 'utf8').catch(() => '');

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   cleanEnv,
   startAmbassador,
@@ -17,6 +17,7 @@ import {
   type RunningAmbassador,
 } from '../support/ambassador.ts';
 import type { TestCluster } from '../support/cluster.ts';
+import { release } from '../support/teardown.ts';
 
 const GUIDE = new URL('../../docs/clients.md', import.meta.url).pathname;
 const SNIPPET_DIR = new URL('../../docs/snippets/', import.meta.url).pathname;
@@ -61,7 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await execAmbassador?.stop();
+  await release(execAmbassador);
   await stopClusterAndAmbassador({ cluster, ambassador });
 });
 
@@ -299,19 +300,12 @@ describe("what the guide says about client-node's in-cluster shortcut", () => {
 
   /** Runs `load` with the in-cluster variables set, restoring them after. */
   function withServiceEnv(host: string, port: string, load: () => void): void {
-    const saved = { host: process.env['KUBERNETES_SERVICE_HOST'], port: process.env['KUBERNETES_SERVICE_PORT'] };
-    process.env['KUBERNETES_SERVICE_HOST'] = host;
-    process.env['KUBERNETES_SERVICE_PORT'] = port;
+    vi.stubEnv('KUBERNETES_SERVICE_HOST', host);
+    vi.stubEnv('KUBERNETES_SERVICE_PORT', port);
     try {
       load();
     } finally {
-      for (const [name, value] of [
-        ['KUBERNETES_SERVICE_HOST', saved.host],
-        ['KUBERNETES_SERVICE_PORT', saved.port],
-      ] as const) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
+      vi.unstubAllEnvs();
     }
   }
 

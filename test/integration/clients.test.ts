@@ -109,6 +109,7 @@ describe('@kubernetes/client-node pointed at the ambassador', () => {
     const core = kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespacedPod({
       namespace: 'default',
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- client-node's models are data-only classes, serialized field by field; its own examples pass plain objects
       body: { metadata: { name: 'from-node' }, spec: { containers: [{ name: 'main', image: 'busybox' }] } },
     });
     const list = await core.listNamespacedPod({ namespace: 'default' });

@@ -20,6 +20,7 @@ import type { RecordedRequest } from '../support/api-server.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { DECISION_ROWS, TABLE_POLICY, type DecisionRow } from '../support/decision-table.ts';
 import { parseRawResponse, sendRaw } from '../support/http.ts';
+import { release } from '../support/teardown.ts';
 
 let cluster: TestCluster;
 let ambassador: RunningAmbassador;
@@ -44,10 +45,7 @@ beforeAll(async () => {
   cluster.api.putPod('team-a', 'other', { metadata: { labels: { app: 'x' } } });
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => release(ambassador, cluster));
 
 interface Sent {
   readonly marker: string;

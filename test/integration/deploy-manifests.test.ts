@@ -42,6 +42,7 @@ import {
   type KubeObject,
 } from '../support/kubernetes-schemas.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { release } from '../support/teardown.ts';
 
 const execFileAsync = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
@@ -358,8 +359,8 @@ describe('manifests/network-policy', () => {
 });
 
 describe('analytics.py through an ambassador enforcing the rendered policy', () => {
-  let cluster: TestCluster | undefined;
-  let ambassador: RunningAmbassador | undefined;
+  let cluster: TestCluster;
+  let ambassador: RunningAmbassador;
 
   beforeAll(async () => {
     cluster = await startTestCluster();
@@ -406,38 +407,34 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
     );
   });
 
-  afterAll(async () => {
-    await ambassador?.stop();
-    await cluster?.close();
-  });
+  afterAll(() => release(ambassador, cluster));
 
   it("starts with the policy, which agrees with the Role, and serves the sidecar's probe paths", async () => {
-    const running = ambassador!;
-    await running.waitForLog((line) => line.msg === "the policy agrees with the service account's RBAC");
+    await ambassador.waitForLog((line) => line.msg === "the policy agrees with the service account's RBAC");
     const spec = podSpec(find(base, Deployment.is, APP));
     const sidecar = container(spec.initContainers, SIDECAR);
     for (const probe of [sidecar.startupProbe, sidecar.livenessProbe, sidecar.readinessProbe]) {
-      const response = await fetch(new URL(probe?.httpGet?.path ?? '/missing', running.adminUrl));
+      const response = await fetch(new URL(probe?.httpGet?.path ?? '/missing', ambassador.adminUrl));
       expect({ path: probe?.httpGet?.path, status: response.status }).toEqual({
         path: probe?.httpGet?.path,
         status: 200,
       });
     }
-    const refused = await fetch(`${running.url}/api/v1/namespaces/${POD_NAMESPACE}/secrets`);
+    const refused = await fetch(`${ambassador.url}/api/v1/namespaces/${POD_NAMESPACE}/secrets`);
     expect(refused.status).toBe(403);
     // Waited for, so the next test's count of denials starts after it.
-    await running.waitForLog((line) => line.msg === 'request denied by policy' && line['resource'] === 'secrets');
+    await ambassador.waitForLog((line) => line.msg === 'request denied by policy' && line['resource'] === 'secrets');
   });
 
   it('creates a Job, follows it and prints its name and status, every request allowed', async () => {
-    const api = cluster!.api;
+    const api = cluster.api;
     const seenBefore = api.requests.length;
-    const loggedBefore = ambassador!.logs.length;
+    const loggedBefore = ambassador.logs.length;
     const { stdout, stderr } = await execFileAsync(
       '/usr/bin/python3',
       [join(root, 'manifests/base/app/analytics.py'), '--max-wait-seconds', '1.5', '--poll-seconds', '0.5'],
       {
-        env: cleanEnv({ KUBERNETES_API: ambassador!.url, POD_NAMESPACE, PYTHONDONTWRITEBYTECODE: '1' }),
+        env: cleanEnv({ KUBERNETES_API: ambassador.url, POD_NAMESPACE, PYTHONDONTWRITEBYTECODE: '1' }),
         timeout: 60_000,
       },
     );
@@ -452,9 +449,7 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
       new Set([`POST ${jobs}`, `GET ${jobs}/${name}`, `GET /api/v1/namespaces/${POD_NAMESPACE}/pods`]),
     );
     expect(
-      ambassador!.logs
-        .slice(loggedBefore)
-        .filter((line) => typeof line.msg === 'string' && line.msg.includes('denied')),
+      ambassador.logs.slice(loggedBefore).filter((line) => typeof line.msg === 'string' && line.msg.includes('denied')),
     ).toEqual([]);
 
     // The Job the example creates is itself a valid object.
@@ -463,7 +458,7 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
   });
 
   it("prints a finished Job's outcome and its pod's log", async () => {
-    const api = cluster!.api;
+    const api = cluster.api;
     // The fake API server's Jobs never finish by themselves: answer reads of a report Job as complete.
     const complete = {
       apiVersion: 'batch/v1',
@@ -491,7 +486,7 @@ describe('analytics.py through an ambassador enforcing the rendered policy', () 
     api.appendLog(POD_NAMESPACE, 'report-pod', 'report done');
     try {
       const { stdout } = await execFileAsync('/usr/bin/python3', [join(root, 'manifests/base/app/analytics.py')], {
-        env: cleanEnv({ KUBERNETES_API: ambassador!.url, POD_NAMESPACE, PYTHONDONTWRITEBYTECODE: '1' }),
+        env: cleanEnv({ KUBERNETES_API: ambassador.url, POD_NAMESPACE, PYTHONDONTWRITEBYTECODE: '1' }),
         timeout: 60_000,
       });
       expect(stdout).toMatch(

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
+import { release } from '../support/teardown.ts';
 
 const DRY_RUN_ONLY = `
 rules:
@@ -50,10 +51,7 @@ beforeAll(async () => {
   kubeconfig = await writeProxyKubeconfig(cluster.dir, ambassador.url);
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => release(ambassador, cluster));
 
 function deletesOf(name: string) {
   return cluster.api.requests.filter((request) => request.method === 'DELETE' && request.url.includes(`/pods/${name}`));

@@ -11,6 +11,7 @@ import { startAmbassador, type RunningAmbassador } from '../support/ambassador.t
 import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send, sendRaw } from '../support/http.ts';
+import { release } from '../support/teardown.ts';
 
 /** Another identity's token, as a browser-based client would put it in Sec-WebSocket-Protocol. */
 const STOLEN_TOKEN = Buffer.from('token-of-another-identity').toString('base64url');
@@ -110,10 +111,7 @@ describe.each(['h2', 'h1'] as const)('request headers, with an API server speaki
     ]);
   });
 
-  afterAll(async () => {
-    await ambassador?.stop();
-    await cluster?.close();
-  });
+  afterAll(() => release(ambassador, cluster));
 
   describe('a bearer token offered as a WebSocket subprotocol never reaches the API server', () => {
     it.each([

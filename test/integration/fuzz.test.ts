@@ -93,6 +93,7 @@ const spelled = (segment: string): fc.Arbitrary<string> =>
   fc
     .array(fc.constantFrom('keep', 'upper', 'lower'), { minLength: segment.length, maxLength: segment.length })
     .map((choices) =>
+      // eslint-disable-next-line @typescript-eslint/no-misused-spread -- segments are ASCII path words, one code unit per character, as charCodeAt below assumes
       [...segment]
         .map((ch, i) => {
           if (choices[i] === 'keep') return ch;

@@ -330,7 +330,7 @@ describe('a request body that stalls', () => {
       expect(event).toMatchObject({
         responseStatus: {
           code: 504,
-          message: expect.stringContaining('the API server stopped taking the request body'),
+          message: expect.stringContaining('the API server stopped taking the request body') as unknown,
         },
       });
       client.destroy();
@@ -534,8 +534,8 @@ describe('a client that leaves mid-upgrade', () => {
   });
 
   it.each([
-    ['closes its connection (FIN)', (socket: Duplex) => socket.end()],
-    ['resets its connection (RST)', (socket: Duplex) => (socket as Socket).resetAndDestroy()],
+    ['closes its connection (FIN)', (socket: Socket) => socket.end()],
+    ['resets its connection (RST)', (socket: Socket) => socket.resetAndDestroy()],
   ])('after the 101, mid-session: the client %s and the upstream connection closes', async (how, leave) => {
     const pid = ambassador.child.pid ?? 0;
     const filesBefore = openFiles(pid);
@@ -555,7 +555,7 @@ describe('a client that leaves mid-upgrade', () => {
     const upstreamClosed = closed(await arriving);
 
     // The WebSocket's own TCP connection, left without a closing handshake.
-    const socket = (session as WebSocket & { _socket: Duplex })._socket;
+    const socket = (session as WebSocket & { _socket: Socket })._socket;
     leave(socket);
     await within(upstreamClosed, 10_000, "the API server's end of the session is still open");
     await expect.poll(() => openFiles(pid), { timeout: 10_000 }).toBeLessThanOrEqual(filesBefore);

@@ -322,7 +322,9 @@ describe('HTTP/2 to the API server', () => {
         'the 20 pod requests did not complete while one stream was stalled',
       );
       expect(pods.map((reply) => reply.status)).toEqual(Array.from({ length: 20 }, () => 200));
-      expect(pods.every((reply) => reply.json<{ metadata: { name: string } }>().metadata.name === 'web')).toBe(true);
+      expect(pods.every((reply) => (reply.json() as { metadata: { name: string } }).metadata.name === 'web')).toBe(
+        true,
+      );
       const flowing = await within(
         send(ambassador.port, 'GET', flowingPath),
         15_000,
@@ -489,6 +491,6 @@ describe('HTTP/2 to the API server', () => {
     cluster.api.putPod('default', 'after-rotation');
     await until('the event on the old connection', () => watch.received().includes('after-rotation'));
     watch.close();
-    await until('the old connection closed once idle', () => cluster?.api.openHttp2Sessions() === 1);
+    await until('the old connection closed once idle', () => cluster.api.openHttp2Sessions() === 1);
   });
 });

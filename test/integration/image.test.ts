@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EPHEMERAL_PORTS, spawnAmbassadorProcess } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
+import { release } from '../support/teardown.ts';
 
 const execFileAsync = promisify(execFile);
 const repository = new URL('../../', import.meta.url).pathname;
@@ -83,7 +84,7 @@ beforeAll(async () => {
   for (const file of [cluster.pki.caFile, cluster.tokenFile]) await chmod(file, 0o644);
 });
 
-afterAll(() => cluster?.close());
+afterAll(() => release(cluster));
 
 it('builds and runs as the Dockerfile says: non-root, read-only, proxying', async () => {
   const dockerfile = parseDockerfile(await readFile(join(repository, 'Dockerfile'), 'utf8'));

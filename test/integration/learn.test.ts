@@ -14,6 +14,7 @@ import { cleanEnv, NODE_FLAGS, runAmbassador, startAmbassador, type RunningAmbas
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
+import { release } from '../support/teardown.ts';
 import { compilePolicy } from '../../src/policy/compile.ts';
 import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes } from '../../src/request/attributes.ts';
@@ -125,10 +126,7 @@ beforeAll(async () => {
   policy = compiled.value.policy;
 }, 60_000);
 
-afterAll(async () => {
-  await recorder?.stop();
-  await cluster?.close();
-});
+afterAll(() => release(recorder, cluster));
 
 /** Opens a watch, resolves with its status once the head arrives, and closes it. */
 function watchStatus(port: number, target: string): Promise<number> {

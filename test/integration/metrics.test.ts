@@ -12,6 +12,7 @@ import {
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { promtoolCheckMetrics, startPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
+import { release } from '../support/teardown.ts';
 
 let cluster: TestCluster;
 let ambassador: RunningAmbassador;
@@ -243,9 +244,7 @@ describe('a real Prometheus scraping the ambassador', () => {
 
   afterAll(async () => {
     openWatch?.destroy();
-    await prometheus?.stop();
-    await target?.stop();
-    await realCluster?.close();
+    await release(prometheus, target, realCluster);
   });
 
   it("answers the README's questions with the right numbers", async () => {

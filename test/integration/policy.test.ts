@@ -9,6 +9,7 @@ import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { curl, send } from '../support/http.ts';
 import { kubectl, writeProxyKubeconfig } from '../support/kubectl.ts';
 import { JOB_LAUNCHER_POLICY } from '../support/policies.ts';
+import { release } from '../support/teardown.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -43,10 +44,7 @@ beforeAll(async () => {
   await ambassador.waitForLog((line) => /^(acting as|cannot check the policy against RBAC)/.test(String(line.msg)));
 });
 
-afterAll(async () => {
-  await ambassador?.stop();
-  await cluster?.close();
-});
+afterAll(() => release(ambassador, cluster));
 
 /** The status of a response that does not end (a watch), read from its head; the request is then closed. */
 function streamStatus(path: string): Promise<number> {

@@ -5,6 +5,7 @@ import { cleanEnv, startAmbassador, type LogLine, type RunningAmbassador } from 
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { JOB_LAUNCHER_POLICY } from '../support/policies.ts';
+import { release } from '../support/teardown.ts';
 
 /** The job launcher of policy.test.ts. */
 
@@ -29,9 +30,7 @@ beforeAll(async () => {
   cluster.api.setRbacRules('team-a', TEAM_A_RBAC);
 });
 
-afterAll(async () => {
-  await cluster?.close();
-});
+afterAll(() => release(cluster));
 
 async function startWithPolicy(name: string, policy: string): Promise<RunningAmbassador> {
   const file = join(cluster.dir, `${name}.yaml`);

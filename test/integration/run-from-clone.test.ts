@@ -4,7 +4,7 @@
  * sources, with the project's node_modules, so the work tree's dist/ is left alone.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cleanEnv, EPHEMERAL_PORTS, spawnAmbassadorProcess } from '../support/ambassador.ts';
 import { startTestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
+import { removeDirectory } from '../support/teardown.ts';
 
 const execFileAsync = promisify(execFile);
 const repository = new URL('../../', import.meta.url).pathname;
@@ -35,9 +36,7 @@ beforeAll(async () => {
   await execFileAsync('npm', ['run', 'build'], { cwd: clone, env: shellEnv(), timeout: 170_000 });
 }, 180_000);
 
-afterAll(async () => {
-  if (clone !== undefined) await rm(clone, { recursive: true, force: true });
-});
+afterAll(() => removeDirectory(clone));
 
 it('npm run build leaves dist/main.js executable, a node script', async () => {
   expect((await stat(join(clone, 'dist/main.js'))).mode & 0o111).toBe(0o111);

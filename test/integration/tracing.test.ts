@@ -12,6 +12,7 @@ import { cleanEnv, startAmbassador, type LogLine, type RunningAmbassador } from 
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { send } from '../support/http.ts';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.ts';
+import { release } from '../support/teardown.ts';
 
 const PROBE = new URL('../support/module-probe.ts', import.meta.url).pathname;
 /** The preloaded probe writes each OpenTelemetry module the process resolves to stderr. */
@@ -47,9 +48,8 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await Promise.all([traced?.stop(), sampleAll?.stop(), untraced?.stop()]);
-  await receiver?.close();
-  await cluster?.close();
+  await Promise.all([release(traced), release(sampleAll), release(untraced)]);
+  await release(receiver, cluster);
 });
 
 interface ClientContext {

@@ -344,6 +344,7 @@ class FakeApiServer implements ApiServer {
   }
 
   async #authenticate(req: IncomingMessage): Promise<string | undefined> {
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- both servers are TLS-only: Node gives each request a TLSSocket (over HTTP/2, a proxy to the session's)
     const socket = req.socket as TLSSocket;
     if (socket.authorized) return commonName(socket); // only true for a certificate signed by clientCaPem
     const presented = bearerToken(req.headers.authorization);

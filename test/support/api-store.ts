@@ -245,6 +245,7 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return patch;
   const result: JsonObject = isObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a JSON object member, removed as RFC 7386 says; the document must stay a plain object
     if (value === null) delete result[key];
     else result[key] = mergePatch(result[key], value);
   }
@@ -335,6 +336,7 @@ export function removeMember(parent: JsonObject | unknown[], key: string, path: 
     parent.splice(arrayIndex(parent, key, path, false), 1);
   } else {
     if (!Object.hasOwn(parent, key)) throw pathNotFound(path);
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- JSON Patch remove (RFC 6902) on the member the pointer names, inside a plain-object document
     delete parent[key];
   }
 }

@@ -4,6 +4,7 @@
  * groups and extra, sourceIPs, userAgent, objectRef, responseStatus, microsecond timestamps and the
  * authorization filter's annotations.
  */
+import type { RequestAttributes } from '../../src/request/attributes.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
 
 export const SERVICE_ACCOUNT = 'system:serviceaccount:team-a:analytics';
@@ -93,9 +94,14 @@ export function recordedAs(method: string, uri: string): Pick<EventSpec, 'verb' 
   const attributes = resolved.ok ? resolved.value.attributes : resolved.problem.attributes;
   if (attributes === undefined) throw new Error(`${uri} does not parse`);
   if (!attributes.isResourceRequest) return { verb: attributes.verb, uri };
-  const fields = ['resource', 'namespace', 'name', 'apiGroup', 'apiVersion', 'subresource'] as const;
-  const objectRef = Object.fromEntries(
-    fields.map((field) => [field, attributes[field]]).filter(([, value]) => value !== ''),
+  return { verb: attributes.verb, uri, objectRef: objectRefOf(attributes) };
+}
+
+const OBJECT_REF_FIELDS = ['resource', 'namespace', 'name', 'apiGroup', 'apiVersion', 'subresource'] as const;
+
+/** A resource request's objectRef: the fields of its attributes that are set, under the names audit.ObjectReference gives them. */
+export function objectRefOf(attributes: RequestAttributes): Record<string, string> {
+  return Object.fromEntries(
+    OBJECT_REF_FIELDS.map((field): [string, string] => [field, attributes[field]]).filter(([, value]) => value !== ''),
   );
-  return { verb: attributes.verb, uri, objectRef };
 }

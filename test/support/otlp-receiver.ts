@@ -75,7 +75,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       const seen = spans.find(predicate);
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const waiter = { predicate, resolve: (span: ReceivedSpan) => (clearTimeout(timer), resolve(span)) };
+        const waiter = {
+          predicate,
+          resolve: (span: ReceivedSpan) => {
+            clearTimeout(timer);
+            resolve(span);
+          },
+        };
         const timer = setTimeout(() => {
           waiters.delete(waiter);
           reject(new Error(`no matching span within ${timeoutMs}ms; received: ${JSON.stringify(spans)}`));

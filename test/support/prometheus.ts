@@ -100,7 +100,7 @@ export async function promtoolCheckMetrics(
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   // promtool may exit before reading all of stdin (a parse error); that EPIPE is not our failure.
-  child.stdin.on('error', () => {});
+  child.stdin.on('error', () => undefined);
   child.stdin.end(exposition);
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
@@ -163,7 +163,7 @@ function spawnPrometheus(configFile: string, dataDir: string, port: number): Pro
   const child = spawn('prometheus', args, { env: minimalEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exited = false;
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exitedPromise = new Promise<void>((resolve) => {
     const onEnd = (): void => {
       exited = true;
@@ -336,7 +336,7 @@ function hasBeenScraped(target: string, active: readonly ActiveTarget[]): boolea
 function scrapedAfter(timeMs: number): TargetCheck {
   return (target, active, stored) => {
     const state = findTarget(target, active);
-    if (state === undefined || state.health !== 'up') return false;
+    if (state?.health !== 'up') return false;
     return Date.parse(state.lastScrape) > timeMs && (stored.get(target) ?? 0) > timeMs;
   };
 }

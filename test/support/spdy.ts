@@ -320,6 +320,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       return;
     }
     const reply = await this.#deflater.process(EMPTY_HEADER_BLOCK);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() or the teardown may run during the await; TypeScript keeps the narrowing from before it
     if (this.#ending) return;
     this.#write(controlFrame(FrameType.SynReply, 0, Buffer.concat([uint32s(id), reply])));
     const open = this.#open(id, headers);

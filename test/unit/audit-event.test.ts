@@ -4,6 +4,7 @@ import { auditPolicyForLevel, auditVerdict } from '../../src/audit/policy.ts';
 import type { AuditLevel, AuditStage } from '../../src/config/kinds.ts';
 import { BodyCapture } from '../../src/request/body-capture.ts';
 import type { Arrival, CompletedRequest } from '../../src/request/record.ts';
+import { parseAuditEvent } from '../support/audit-schema.ts';
 import { completedRequest } from '../support/completed-request.ts';
 
 const RECEIVED = Date.UTC(2026, 10, 22, 3, 41, 12, 104);
@@ -23,6 +24,17 @@ function completed(
     auditLevel: 'Metadata',
     user: USER,
   });
+}
+
+/** The fields of an Event these tests read. */
+interface EventFields {
+  readonly level: string;
+  readonly user: unknown;
+  readonly requestReceivedTimestamp: string;
+  readonly stageTimestamp: string;
+  readonly requestObject?: unknown;
+  readonly responseObject?: unknown;
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 const BASE = {
@@ -124,7 +136,7 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
   ])(
     'writes timestamps to the microsecond, across seconds (%i + %i ms)',
     (received, elapsed, receivedText, stageText) => {
-      const event = JSON.parse(
+      const event = parseAuditEvent<EventFields>(
         auditLine(
           'ResponseComplete',
           completed('GET', '/version', {}, { receivedAt: received }),
@@ -137,7 +149,9 @@ describe('auditLine: one audit.k8s.io/v1 Event per line', () => {
   );
 
   it('names an unknown user when the credentials do not say who they are', () => {
-    expect(JSON.parse(auditLine('ResponseComplete', completed('GET', '/version'), undefined, NOW)).user).toEqual({
+    expect(
+      parseAuditEvent<EventFields>(auditLine('ResponseComplete', completed('GET', '/version'), undefined, NOW)).user,
+    ).toEqual({
       username: 'unknown',
     });
   });
@@ -155,7 +169,7 @@ describe('auditLine: bodies at the Request levels', () => {
   };
 
   it('puts the objects in requestObject and responseObject, and the level in level', () => {
-    const event = JSON.parse(
+    const event = parseAuditEvent<EventFields>(
       auditLine(
         'ResponseComplete',
         create('RequestResponse', {
@@ -173,7 +187,7 @@ describe('auditLine: bodies at the Request levels', () => {
   });
 
   it('says why a body is left out, and marks the event truncated once', () => {
-    const event = JSON.parse(
+    const event = parseAuditEvent<EventFields>(
       auditLine(
         'ResponseComplete',
         create('RequestResponse', { requestBody: body('{"a":"12345"}', 4), responseBody: body('{"b":"12345"}', 4) }),
@@ -198,7 +212,9 @@ describe('auditLine: bodies at the Request levels', () => {
       tracestate: undefined,
       end: () => undefined,
     };
-    const event = JSON.parse(auditLine('ResponseComplete', completed('GET', '/version', {}, { span }), USER, NOW));
+    const event = parseAuditEvent<EventFields>(
+      auditLine('ResponseComplete', completed('GET', '/version', {}, { span }), USER, NOW),
+    );
     expect(event.annotations).toEqual({
       'kube-api-ambassador/decision': 'allow',
       'kube-api-ambassador/trace-id': '0af7651916cd43dd8448eb211c80319c',
@@ -206,7 +222,7 @@ describe('auditLine: bodies at the Request levels', () => {
   });
 
   it('writes the Panic stage with its 500', () => {
-    const event = JSON.parse(
+    const event = parseAuditEvent<EventFields>(
       auditLine(
         'Panic',
         create('Metadata', { statusCode: 500, reason: 'the ambassador failed', panicked: true }),

@@ -31,9 +31,8 @@ function logged(method: string, raw: string, body: unknown, omitManagedFields = 
   return JSON.parse(result.json);
 }
 
-const SECRET = {
-  kind: 'Secret',
-  apiVersion: 'v1',
+/** A Secret as a SecretList's items carry it: without kind and apiVersion. */
+const SECRET_WITHOUT_TYPE = {
   metadata: {
     name: 'db',
     namespace: 'team-a',
@@ -45,15 +44,15 @@ const SECRET = {
   stringData: { extra: 'password-123' },
 };
 
-const REDACTED_SECRET = {
-  ...SECRET,
-  metadata: { ...SECRET.metadata, annotations: { [LAST_APPLIED]: REDACTED, owner: 'team-a' } },
+const REDACTED_WITHOUT_TYPE = {
+  ...SECRET_WITHOUT_TYPE,
+  metadata: { ...SECRET_WITHOUT_TYPE.metadata, annotations: { [LAST_APPLIED]: REDACTED, owner: 'team-a' } },
   data: { password: REDACTED, user: REDACTED },
   stringData: { extra: REDACTED },
 };
 
-const { kind: _kind, apiVersion: _apiVersion, ...SECRET_WITHOUT_TYPE } = SECRET;
-const { kind: _kind2, apiVersion: _apiVersion2, ...REDACTED_WITHOUT_TYPE } = REDACTED_SECRET;
+const SECRET = { kind: 'Secret', apiVersion: 'v1', ...SECRET_WITHOUT_TYPE };
+const REDACTED_SECRET = { kind: 'Secret', apiVersion: 'v1', ...REDACTED_WITHOUT_TYPE };
 
 describe('loggedBody: secret values never reach the log', () => {
   it.each<[string, string, string, unknown, unknown]>([

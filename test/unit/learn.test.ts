@@ -14,6 +14,7 @@ import { decideRequest, type Policy } from '../../src/policy/policy.ts';
 import { isStreamingSubresource, resolveAttributes, type RequestAttributes } from '../../src/request/attributes.ts';
 import { parseRequestTarget } from '../../src/request/target.ts';
 import { resolveTarget } from '../../src/request/resolve.ts';
+import { objectRefOf } from '../support/apiserver-audit.ts';
 
 type Decision = 'allow' | 'deny' | 'would_deny' | 'invalid' | 'throttled';
 
@@ -32,14 +33,7 @@ function event(method: string, target: string, spec: EventSpec = {}): string {
   const parsed = parseRequestTarget(target);
   const attributes = parsed.ok ? resolveAttributes(method, parsed.value) : undefined;
   const at = spec.at ?? '2026-11-22T03:41:12.104000Z';
-  const objectRef =
-    attributes?.isResourceRequest === true
-      ? Object.fromEntries(
-          (['resource', 'namespace', 'name', 'apiGroup', 'apiVersion', 'subresource'] as const)
-            .map((field) => [field, attributes[field]])
-            .filter(([, value]) => value !== ''),
-        )
-      : undefined;
+  const objectRef = attributes?.isResourceRequest === true ? objectRefOf(attributes) : undefined;
   return JSON.stringify({
     kind: 'Event',
     apiVersion: 'audit.k8s.io/v1',

@@ -381,6 +381,7 @@ describe('no spelling of a denied request gets through (property-based)', () => 
     fc
       .array(fc.tuple(fc.boolean(), fc.boolean()), { minLength: segment.length, maxLength: segment.length })
       .map((choices) =>
+        // eslint-disable-next-line @typescript-eslint/no-misused-spread -- segments are ASCII path words, one code unit per character, as charCodeAt below assumes
         [...segment]
           .map((ch, i) => {
             const [encode, lower] = choices[i] ?? [false, false];
