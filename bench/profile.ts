@@ -249,7 +249,9 @@ front of nginx over HTTPS (HTTP/2). wrk \`-t${Math.min(THREADS, connections)} -c
 ${warmupSeconds} s warm-up, then ${durationSeconds} s measured; only the profile's samples in the measured run count.
 Each run is a fresh process. Frames without a script (V8 builtins, native functions) are charged to their nearest
 JavaScript caller. The profiler samples wall-clock time, so each category is its share of the samples that were not
-idle times the main thread's CPU time (/proc): the rows down to *(program)* add up to that. wrk, nginx and the
+idle times the main thread's CPU time (/proc): the rows down to *(program)* add up to that. Where the main thread
+gives up its core (waking a thread-pool thread for a file write, a blocking system call), samples pile up faster than
+CPU time does, so on a busy machine those spots read high. wrk, nginx and the
 ambassador share the machine's cores: expect ±10% between runs.
 
 ${markdownTable(
