@@ -78,8 +78,8 @@ export function auditLine(
 ): string {
   const { attributes, arrival, audit } = request;
   let line =
-    `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"${audit.level}","auditID":` +
-    JSON.stringify(arrival.auditId) +
+    // The audit ID is the ambassador's own UUID: nothing in it to escape.
+    `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"${audit.level}","auditID":"${arrival.auditId}"` +
     `,"stage":"${stage}","requestURI":` +
     JSON.stringify(arrival.requestUri) +
     ',"verb":' +
