@@ -4,12 +4,12 @@
  * be seen, so the request path is assembled in this process (as src/main.ts assembles it) with one
  * of its parts made to throw; everything else is real, down to the test API server over TLS.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { auditPolicyForLevel } from '../../src/audit/policy.ts';
 import { CredentialStore } from '../../src/cluster/credentials.ts';
@@ -45,6 +45,7 @@ const filter = {
 };
 
 let cluster: TestCluster;
+let credentials: CredentialStore;
 let server: Server;
 let port: number;
 let audit: AuditLog;
@@ -64,7 +65,7 @@ beforeAll(async () => {
     }),
   );
   const ca = await readFile(cluster.pki.caFile);
-  const credentials = await CredentialStore.open(
+  credentials = await CredentialStore.open(
     async () => ({
       authorization: `Bearer ${(await readFile(cluster.tokenFile, 'utf8')).trim()}`,
       impersonateUser: undefined,
@@ -99,9 +100,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server?.close();
-  await audit?.close();
-  await cluster?.close();
+  server.close();
+  await audit.close();
+  await cluster.close();
 });
 
 async function eventsFor(userAgent: string): Promise<Record<string, unknown>[]> {
@@ -167,5 +168,27 @@ describe('Panic: the ambassador failing while it handles a request', () => {
     });
     expect(parseRawResponse(raw)).toMatchObject({ status: 500, body: { reason: 'InternalError' } });
     await expect.poll(async () => (await eventsFor('panic-upgrade')).map((e) => e['stage'])).toEqual(['Panic']);
+  });
+
+  it('in the retry after a 401: a 500 Status and a Panic event, never an unhandled rejection', async () => {
+    const token = await readFile(cluster.tokenFile, 'utf8');
+    // The API server now takes another token, and re-reading the ambassador's own fails unexpectedly.
+    await writeFile(cluster.tokenFile, 'a-token-the-ambassador-does-not-have\n');
+    const refresh = vi
+      .spyOn(credentials, 'refreshAfterUnauthorized')
+      .mockRejectedValueOnce(new Error('injected fault re-reading the credentials'));
+    const failed = await send(port, 'GET', '/api/v1/namespaces/team-a/pods', {
+      headers: { 'user-agent': 'panic-retry' },
+    }).finally(async () => {
+      refresh.mockRestore();
+      await writeFile(cluster.tokenFile, token);
+    });
+    expect(failed.status).toBe(500);
+    expect(failed.json()).toMatchObject({ kind: 'Status', reason: 'InternalError', code: 500 });
+    await expect.poll(async () => (await eventsFor('panic-retry')).map((e) => e['stage'])).toEqual(['Panic']);
+    expect(operationalLog.some((line) => line.includes('injected fault re-reading the credentials'))).toBe(true);
+    expect(
+      (await send(port, 'GET', '/api/v1/namespaces/team-a/pods', { headers: { 'user-agent': 'after-retry' } })).status,
+    ).toBe(200);
   });
 });
