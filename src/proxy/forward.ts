@@ -195,14 +195,8 @@ export class Exchange implements CompletedRequest, CallOwner, Expiring {
   expire(): void {
     const bodyStalled = this.phase === 'sending';
     if (!this.#enter('deadline')) return;
-    this.deps.recorder.upstreamError('timeout');
     if (bodyStalled) this.#bodyTimedOut();
-    else
-      this.#answer(
-        gatewayTimeout(
-          `the API server did not start answering within ${this.deps.upstreamTimeoutMs / 1000}s (--upstream-timeout)`,
-        ),
-      );
+    else this.#headerTimedOut();
   }
 
   /**
@@ -211,8 +205,15 @@ export class Exchange implements CompletedRequest, CallOwner, Expiring {
    */
   #bodyTimedOut(): void {
     const stall = bodyStall(this.req.complete, this.call.needsDrain);
+    if (stall === 'upstream') this.deps.recorder.upstreamError('timeout');
     this.res.shouldKeepAlive = false;
     this.#answer(bodyTimeout(stall, this.deps.requestBodyTimeoutMs));
+  }
+
+  #headerTimedOut(): void {
+    this.deps.recorder.upstreamError('timeout');
+    const seconds = this.deps.upstreamTimeoutMs / 1000;
+    this.#answer(gatewayTimeout(`the API server did not start answering within ${seconds}s (--upstream-timeout)`));
   }
 
   /** The ambassador answers for the API server, which is asked no more. */
