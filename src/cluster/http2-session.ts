@@ -4,7 +4,16 @@
  * functions that find their Session through a symbol.
  */
 import { constants as http2Constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import type { Upstream } from './upstream.ts';
+
+/** What a connection reports to: the Upstream that opened it. */
+export interface SessionOwner {
+  releaseStream(session: Session): void;
+  sessionConnected(session: Session): void;
+  setStreamLimit(session: Session, limit: number): void;
+  retire(session: Session): void;
+  forget(session: Session): void;
+  logSessionEnd(level: 'debug' | 'warn', fields: Record<string, unknown>, message: string): void;
+}
 
 /** Streams assumed allowed on a new connection until its SETTINGS say otherwise (nghttp2's own assumption). */
 const INITIAL_STREAM_LIMIT = 100;
@@ -23,7 +32,7 @@ const SESSION = Symbol('kube-api-ambassador.session');
 
 /** One HTTP/2 connection, the streams open on it and its liveness check. */
 export class Session {
-  readonly upstream: Upstream;
+  readonly upstream: SessionOwner;
   readonly session: ClientHttp2Session;
   readonly pingTimeoutMs: number;
   active = 0;
@@ -33,7 +42,7 @@ export class Session {
   pingTimer: NodeJS.Timeout | undefined;
   pongTimer: NodeJS.Timeout | undefined;
 
-  constructor(upstream: Upstream, session: ClientHttp2Session, keepAliveMs: number) {
+  constructor(upstream: SessionOwner, session: ClientHttp2Session, keepAliveMs: number) {
     this.upstream = upstream;
     this.session = session;
     this.pingTimeoutMs = Math.min(MAX_PING_TIMEOUT_MS, keepAliveMs);
@@ -43,7 +52,7 @@ export class Session {
 type Tagged<T> = T & { [SESSION]?: Session };
 
 /** Wraps a new connection: its events go to `upstream`, and it is PINGed every `keepAliveMs` (0: never). */
-export function openSession(upstream: Upstream, h2: ClientHttp2Session, keepAliveMs: number): Session {
+export function openSession(upstream: SessionOwner, h2: ClientHttp2Session, keepAliveMs: number): Session {
   const session = new Session(upstream, h2, keepAliveMs);
   (h2 as Tagged<ClientHttp2Session>)[SESSION] = session;
   h2.on('connect', onSessionConnect);

@@ -11,23 +11,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { Logger } from 'pino';
-import type { CredentialStore } from '../cluster/credentials.ts';
 import { UpstreamCall, type CallOwner } from '../cluster/upstream-call.ts';
-import type { Upstream } from '../cluster/upstream.ts';
-import {
-  CLIENT_CLOSED_REQUEST,
-  type Arrival,
-  type AuditVerdict,
-  type CompletedRequest,
-  type Decision,
-  type Recorder,
-} from '../request/record.ts';
-import { longRunningKind, type RequestAttributes } from '../request/attributes.ts';
+import { CLIENT_CLOSED_REQUEST, type CompletedRequest } from '../request/record.ts';
+import { longRunningKind } from '../request/attributes.ts';
 import { BodyCapture } from '../request/body-capture.ts';
+import { AdmittedRequest, type Admitted, type ForwardDeps } from './admitted.ts';
 import { requestDeadlines, type Expiring } from './deadlines.ts';
 import { clientResponseHeaders } from './headers.ts';
-import type { InFlight } from './in-flight.ts';
 import { nextExchangePhase, type ExchangeEvent, type ExchangePhase } from './phases.ts';
 import { hasBody } from './read-body.ts';
 import {
@@ -40,92 +30,35 @@ import {
   type ProxyStatus,
 } from './status.ts';
 
-export interface ForwardDeps {
-  readonly upstream: Upstream;
-  readonly credentials: CredentialStore;
-  readonly inFlight: InFlight;
-  readonly upstreamTimeoutMs: number;
-  /** Longest an ordinary request's body may go without moving (`--request-body-timeout`). */
-  readonly requestBodyTimeoutMs: number;
-  readonly log: Logger;
-  readonly recorder: Recorder;
-  /** At the Request levels, bodies longer than this are not logged. */
-  readonly auditBodyLimit: number;
-}
-
-/** A request that passed every check, with what it was decided on and what will be sent. */
-export interface Admitted {
-  readonly attributes: RequestAttributes;
-  readonly query: string;
-  /** Canonical path plus the original query: what is forwarded. */
-  readonly pathAndQuery: string;
-  readonly headers: string[];
-  readonly decision: Decision;
-  /** Why the policy would have refused it (in log mode). */
-  readonly reason: string | undefined;
-  /** The body, when it was read whole to decide on it (a delete's DeleteOptions): sent as it is. */
-  readonly body: Buffer | undefined;
-  /** Whether the API server will carry the request out as a dry run. */
-  readonly dryRun: boolean;
-}
-
 const EXCHANGE = Symbol('kube-api-ambassador.exchange');
 type Tagged<T> = T & { [EXCHANGE]?: Exchange };
 
 /** One client request and its upstream call; also what the recorder reads when it ends. */
-export class Exchange implements CompletedRequest, CallOwner, Expiring {
-  readonly deps: ForwardDeps;
+export class Exchange extends AdmittedRequest implements CompletedRequest, CallOwner, Expiring {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  readonly arrival: Arrival;
-  readonly attributes: RequestAttributes;
-  readonly query: string;
   readonly pathAndQuery: string;
-  readonly decision: Decision;
-  readonly dryRun: boolean;
-  /** Why the policy would refuse it (log mode), or why the ambassador answered with an error. */
-  reason: string | undefined;
   /** Set for watches, logs and other long-running requests: they get no timeout. */
   readonly longRunningKind: string | undefined;
   /** The body streams from the client (it was not read whole to decide on it). */
   readonly streamsBody: boolean;
-  readonly audit: AuditVerdict;
   readonly requestBody: BodyCapture | undefined;
   readonly call: UpstreamCall;
   phase: ExchangePhase = 'admitted';
   responseBody: BodyCapture | undefined;
-  panicked = false;
-  bytesFromClient = 0;
-  bytesToClient = 0;
-  /** When the body or header deadline passes, on the coarse clock (`deadlines.ts`). */
-  deadline = 0;
   /** The client's socket while it is corked, until the I/O that produced the pending chunks is done (`batchWrites`). */
   corkedSocket: Socket | undefined;
 
-  constructor(
-    deps: ForwardDeps,
-    req: IncomingMessage,
-    res: ServerResponse,
-    admitted: Admitted,
-    arrival: Arrival,
-    audit: AuditVerdict,
-  ) {
-    this.deps = deps;
+  constructor(deps: ForwardDeps, admitted: Admitted, req: IncomingMessage, res: ServerResponse) {
+    super(deps, admitted);
     this.req = req;
     this.res = res;
-    this.arrival = arrival;
-    this.attributes = admitted.attributes;
-    this.query = admitted.query;
     this.pathAndQuery = admitted.pathAndQuery;
-    this.decision = admitted.decision;
-    this.dryRun = admitted.dryRun;
-    this.reason = admitted.reason;
     this.longRunningKind = longRunningKind(admitted.attributes);
     const withBody = hasBody(req);
     this.streamsBody = withBody && admitted.body === undefined;
-    this.audit = audit;
     this.requestBody =
-      withBody && this.longRunningKind === undefined && audit.level !== 'None' && audit.level !== 'Metadata'
+      withBody && this.longRunningKind === undefined && this.audit.level !== 'None' && this.audit.level !== 'Metadata'
         ? new BodyCapture(deps.auditBodyLimit, req.headers['content-type'], req.headers['content-encoding'])
         : undefined;
     if (admitted.body !== undefined) this.requestBody?.add(admitted.body);
@@ -134,7 +67,7 @@ export class Exchange implements CompletedRequest, CallOwner, Expiring {
       deps.upstream,
       deps.credentials,
       this,
-      arrival.method,
+      admitted.arrival.method,
       admitted.pathAndQuery,
       admitted.headers,
       body,
@@ -274,11 +207,6 @@ export class Exchange implements CompletedRequest, CallOwner, Expiring {
     this.call.cancel();
     this.res.end();
   }
-}
-
-/** Starts forwarding an admitted request. */
-export function forward(exchange: Exchange): void {
-  exchange.forward();
 }
 
 const ACCOUNTED = Symbol('kube-api-ambassador.accounted-bytes');

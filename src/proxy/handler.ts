@@ -17,13 +17,14 @@ import { isDryRun } from '../request/dry-run.ts';
 import { resolveRequest, type RequestContent, type ResolvedRequest } from '../request/resolve.ts';
 import { parseRequestTarget, type RequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
-import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
+import type { Admitted, ForwardDeps } from './admitted.ts';
+import { Exchange, takeConnectionBytes } from './forward.ts';
 import { replaceTraceContext, upstreamRequestHeaders } from './headers.ts';
 import type { TokenBucket } from './rate-limit.ts';
 import type { InFlight } from './in-flight.ts';
 import type { MemoryGate } from './memory-budget.ts';
 import { hasBody, readBoundedBody } from './read-body.ts';
-import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
+import { Tunnel, upgradeProtocol } from './upgrade.ts';
 import {
   badRequest,
   forbidden,
@@ -144,6 +145,8 @@ function admit(
     reason: verdict.reason,
     body,
     dryRun: isDryRun(request),
+    arrival,
+    audit: auditOf(deps, attributes),
   });
 }
 
@@ -310,9 +313,8 @@ export class ProxyHandler {
         recordRefusal(this.#deps, req, admission.problem, arrival);
         return;
       }
-      const admitted = admission.value;
-      exchange = new Exchange(this.#deps, req, res, admitted, arrival, auditOf(this.#deps, admitted.attributes));
-      forward(exchange);
+      exchange = new Exchange(this.#deps, admission.value, req, res);
+      exchange.forward();
     } catch (error) {
       // Once forwarding began, the exchange answers, and records itself when the response closes.
       if (exchange !== undefined) {
@@ -337,8 +339,7 @@ export class ProxyHandler {
         recordRefusal(this.#deps, req, admission.problem, arrival);
         return;
       }
-      const admitted = admission.value;
-      forwardUpgrade(this.#deps, socket, head, admitted, arrival, auditOf(this.#deps, admitted.attributes));
+      new Tunnel(this.#deps, admission.value, socket, head).start();
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling an upgrade');
       const status = internalError('the ambassador failed to handle the upgrade; see its log');

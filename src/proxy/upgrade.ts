@@ -9,16 +9,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { UpstreamCall, type CallOwner } from '../cluster/upstream-call.ts';
-import { type RequestAttributes } from '../request/attributes.ts';
-import {
-  CLIENT_CLOSED_REQUEST,
-  type Arrival,
-  type AuditVerdict,
-  type CompletedRequest,
-  type Decision,
-} from '../request/record.ts';
+import { CLIENT_CLOSED_REQUEST, type CompletedRequest } from '../request/record.ts';
+import { AdmittedRequest, type Admitted, type ForwardDeps } from './admitted.ts';
 import { requestDeadlines, type Expiring } from './deadlines.ts';
-import type { Admitted, ForwardDeps } from './forward.ts';
 import { clientResponseHeaders, rawResponseHead } from './headers.ts';
 import { nextTunnelPhase, type TunnelEvent, type TunnelPhase } from './phases.ts';
 import {
@@ -52,56 +45,30 @@ const TUNNEL = Symbol('kube-api-ambassador.tunnel');
 type Tagged<T> = T & { [TUNNEL]?: Tunnel };
 
 /** One upgrade: the client's connection, its upstream call, and what the recorder reads once it is done. */
-export class Tunnel implements CompletedRequest, CallOwner, Expiring {
-  readonly deps: ForwardDeps;
+export class Tunnel extends AdmittedRequest implements CompletedRequest, CallOwner, Expiring {
   readonly client: Duplex;
   /** Bytes the client sent after its request head, for the API server once joined. */
   readonly head: Buffer;
-  readonly arrival: Arrival;
-  readonly attributes: RequestAttributes;
-  readonly query: string;
-  readonly dryRun: boolean;
-  readonly decision: Decision;
-  readonly audit: AuditVerdict;
   readonly contentType = undefined;
   readonly call: UpstreamCall;
   phase: TunnelPhase = 'awaiting';
   statusCode = CLIENT_CLOSED_REQUEST;
-  reason: string | undefined;
-  panicked = false;
-  bytesFromClient = 0;
-  bytesToClient = 0;
-  deadline = 0;
   /** The API server's socket once joined. */
   upstreamSocket: Socket | undefined;
   /** A refusal's body, gathered to be relayed whole. */
   refusalChunks: Buffer[] = [];
   refusalBytes = 0;
 
-  constructor(
-    deps: ForwardDeps,
-    client: Duplex,
-    head: Buffer,
-    admitted: Admitted,
-    arrival: Arrival,
-    audit: AuditVerdict,
-  ) {
-    this.deps = deps;
+  constructor(deps: ForwardDeps, admitted: Admitted, client: Duplex, head: Buffer) {
+    super(deps, admitted);
     this.client = client;
     this.head = head;
-    this.arrival = arrival;
-    this.attributes = admitted.attributes;
-    this.query = admitted.query;
-    this.dryRun = admitted.dryRun;
-    this.decision = admitted.decision;
-    this.reason = admitted.reason;
-    this.audit = audit;
     const { upstream, credentials } = deps;
     this.call = new UpstreamCall(
       upstream,
       credentials,
       this,
-      arrival.method,
+      admitted.arrival.method,
       admitted.pathAndQuery,
       admitted.headers,
       undefined,
@@ -247,17 +214,6 @@ export class Tunnel implements CompletedRequest, CallOwner, Expiring {
     this.bytesToClient = socket.bytesRead;
     this.#enter('closed');
   }
-}
-
-export function forwardUpgrade(
-  deps: ForwardDeps,
-  client: Duplex,
-  head: Buffer,
-  admitted: Admitted,
-  arrival: Arrival,
-  audit: AuditVerdict,
-): void {
-  new Tunnel(deps, client, head, admitted, arrival, audit).start();
 }
 
 /** Early bytes go back to the client stream for the tunnel, and reading stops: nothing more is buffered. */
