@@ -286,12 +286,14 @@ export class ProxyHandler {
     const arrival = arrivalOf(req, this.#deps.tracing);
     if (req.method === 'DELETE' && hasBody(req)) {
       // kube-apiserver reads a delete's options from its body: read it whole before deciding.
-      void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body').then(
-        (body) => {
+      readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body')
+        .then((body) => {
           if (body instanceof ProxyStatus) this.#refuseUnread(req, res, body, arrival);
           else this.#serve(req, res, arrival, body);
-        },
-      );
+        })
+        .catch((error: unknown) => {
+          this.#panic(req, res, arrival, error);
+        });
       return;
     }
     this.#serve(req, res, arrival, undefined);
@@ -317,15 +319,17 @@ export class ProxyHandler {
       exchange.forward();
     } catch (error) {
       // Once forwarding began, the exchange answers, and records itself when the response closes.
-      if (exchange !== undefined) {
-        exchange.onFailure(error);
-        return;
-      }
-      this.#deps.log.error({ err: error }, 'unexpected error handling a request');
-      const status = internalError('the ambassador failed to handle the request; see its log');
-      writeStatus(res, status);
-      recordRefusal(this.#deps, req, refusal(status), arrival, true);
+      if (exchange === undefined) this.#panic(req, res, arrival, error);
+      else exchange.onFailure(error);
     }
+  }
+
+  /** The ambassador failed before an exchange took the request over: a 500 Status and the audit stage Panic. */
+  #panic(req: IncomingMessage, res: ServerResponse, arrival: Arrival, error: unknown): void {
+    this.#deps.log.error({ err: error }, 'unexpected error handling a request');
+    const status = internalError('the ambassador failed to handle the request; see its log');
+    writeStatus(res, status);
+    recordRefusal(this.#deps, req, refusal(status), arrival, true);
   }
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
