@@ -119,9 +119,9 @@ export class Exchange extends AdmittedRequest implements CompletedRequest, CallO
 
   /** The whole request is up: the body deadline, if any, gives way to the upstream timeout (a resend keeps it). */
   onSent(): void {
-    if (!this.#enter('requestSent')) return;
-    if (this.longRunningKind === undefined) requestDeadlines.watch(this, this.deps.upstreamTimeoutMs);
-    else requestDeadlines.unwatch(this);
+    if (this.#enter('requestSent') && this.longRunningKind === undefined) {
+      requestDeadlines.watch(this, this.deps.upstreamTimeoutMs);
+    }
   }
 
   /** A deadline passed: the body's while it is sent, else the API server's to start answering. */
