@@ -10,52 +10,16 @@
 import type { UpstreamProtocol } from '../config/kinds.ts';
 import type { CredentialStore, TlsMaterial } from './credentials.ts';
 import { Agent, request as httpsRequest } from 'node:https';
-import {
-  connect as http2Connect,
-  constants as http2Constants,
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-} from 'node:http2';
+import { connect as http2Connect, type ClientHttp2Stream } from 'node:http2';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ClientRequest } from 'node:http';
 import type { Logger } from 'pino';
+import { openSession, STREAM_WINDOW, trackStream, type Session } from './http2-session.ts';
+
+export { STREAM_WINDOW } from './http2-session.ts';
 
 /** Idle connections kept for reuse; beyond this, a freed connection is closed. */
 const MAX_IDLE_CONNECTIONS = 64;
-
-/** Streams assumed allowed on a new connection until its SETTINGS say otherwise (nghttp2's own assumption). */
-const INITIAL_STREAM_LIMIT = 100;
-/**
- * Flow-control windows. A stream's bounds what one client that stops reading can make the proxy
- * buffer, and holds back only that stream: Node returns connection credit as DATA arrives, not as
- * it is read. The connection's is as large as Go's (1 GiB) so it never limits a stream. A larger
- * stream window (1 and 4 MiB tried with npm run bench) made lists no cheaper.
- */
-const CONNECTION_WINDOW = 1 << 30;
-export const STREAM_WINDOW = 256 * 1024;
-/** Longest wait for a PING's answer before the connection is taken for dead (client-go's PingTimeout). */
-const MAX_PING_TIMEOUT_MS = 15_000;
-
-const SESSION = Symbol('kube-api-ambassador.session');
-
-/** One HTTP/2 connection, the streams open on it and its liveness check. */
-class Session {
-  readonly upstream: Upstream;
-  readonly session: ClientHttp2Session;
-  active = 0;
-  limit = INITIAL_STREAM_LIMIT;
-  /** No new streams go here: it received GOAWAY, failed, or belongs to a retired TLS generation. */
-  retired = false;
-  pingTimer: NodeJS.Timeout | undefined;
-  pongTimer: NodeJS.Timeout | undefined;
-
-  constructor(upstream: Upstream, session: ClientHttp2Session) {
-    this.upstream = upstream;
-    this.session = session;
-  }
-}
-
-type Tagged<T> = T & { [SESSION]?: Session };
 
 export class Upstream {
   readonly server: URL;
@@ -66,7 +30,6 @@ export class Upstream {
   readonly #basePath: string;
   readonly #credentials: CredentialStore;
   readonly #keepAliveMs: number;
-  readonly #pingTimeoutMs: number;
   readonly #protocol: UpstreamProtocol;
   readonly #log: Logger | undefined;
   #agent: Agent;
@@ -97,7 +60,6 @@ export class Upstream {
     this.#basePath = server.pathname.replace(/\/+$/, '');
     this.#credentials = credentials;
     this.#keepAliveMs = keepAliveMs;
-    this.#pingTimeoutMs = Math.min(MAX_PING_TIMEOUT_MS, keepAliveMs);
     this.#protocol = protocol;
     this.#log = log;
     this.#negotiated = protocol === 'http2' ? 'h2' : protocol === 'http1.1' ? 'http/1.1' : undefined;
@@ -113,20 +75,21 @@ export class Upstream {
 
   /**
    * Starts an HTTP/1.1 request. `headers` is a flat `[name, value, …]` list without Host and
-   * credentials, which are added here; the caller ends or pipes the request.
+   * credentials, which are added to a copy: the caller's list is not changed, and can be sent again.
+   * The caller ends or pipes the request.
    */
-  request(method: string, pathAndQuery: string, headers: string[]): ClientRequest {
+  request(method: string, pathAndQuery: string, headers: readonly string[]): ClientRequest {
     const { authorization, impersonateUser } = this.#credentials.current;
-    headers.push('host', this.hostHeader);
-    if (authorization !== undefined) headers.push('authorization', authorization);
-    if (impersonateUser !== undefined) headers.push('impersonate-user', impersonateUser);
+    const sent = [...headers, 'host', this.hostHeader];
+    if (authorization !== undefined) sent.push('authorization', authorization);
+    if (impersonateUser !== undefined) sent.push('impersonate-user', impersonateUser);
     return httpsRequest({
       agent: this.#agent,
       host: this.#hostname,
       port: this.#port,
       method,
       path: this.#basePath + pathAndQuery,
-      headers,
+      headers: sent,
     });
   }
 
@@ -166,11 +129,10 @@ export class Upstream {
     }
     if (authorization !== undefined) h2Headers.push('authorization', authorization);
     if (impersonateUser !== undefined) h2Headers.push('impersonate-user', impersonateUser);
-    const stream: Tagged<ClientHttp2Stream> = session.session.request(h2Headers, { endStream });
+    const stream = session.session.request(h2Headers, { endStream });
     session.active++;
     if (session.active >= session.limit) this.#withdraw(session);
-    stream[SESSION] = session;
-    stream.once('close', onStreamClose);
+    trackStream(session, stream);
     return stream;
   }
 
@@ -214,17 +176,7 @@ export class Upstream {
       createConnection: () => tlsSocket,
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
     });
-    const session = new Session(this, h2);
-    (h2 as Tagged<ClientHttp2Session>)[SESSION] = session;
-    h2.on('connect', onSessionConnect);
-    h2.on('remoteSettings', onRemoteSettings);
-    h2.on('goaway', onGoaway);
-    h2.on('error', onSessionError);
-    h2.on('close', onSessionClose);
-    if (this.#keepAliveMs > 0) {
-      session.pingTimer = setInterval(ping, this.#keepAliveMs, session);
-      session.pingTimer.unref();
-    }
+    const session = openSession(this, h2, this.#keepAliveMs);
     this.#sessions.push(session);
     this.#open.add(session);
     return session;
@@ -305,17 +257,11 @@ export class Upstream {
 
   forget(session: Session): void {
     this.retire(session);
-    clearInterval(session.pingTimer);
-    clearTimeout(session.pongTimer);
     this.#open.delete(session);
   }
 
   logSessionEnd(level: 'debug' | 'warn', fields: Record<string, unknown>, message: string): void {
     this.#log?.[level](fields, message);
-  }
-
-  get pingTimeoutMs(): number {
-    return this.#pingTimeoutMs;
   }
 
   #createAgent(): Agent {
@@ -354,78 +300,4 @@ export class Upstream {
  */
 function secureContextOf(tls: TlsMaterial): SecureContext {
   return createSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key });
-}
-
-function onStreamClose(this: Tagged<ClientHttp2Stream>): void {
-  const session = this[SESSION];
-  if (session !== undefined) session.upstream.releaseStream(session);
-}
-
-function onSessionConnect(this: Tagged<ClientHttp2Session>): void {
-  const session = this[SESSION];
-  if (session === undefined) return;
-  this.setLocalWindowSize(CONNECTION_WINDOW);
-  session.upstream.sessionConnected(session);
-}
-
-function onRemoteSettings(this: Tagged<ClientHttp2Session>): void {
-  const session = this[SESSION];
-  const limit = this.remoteSettings.maxConcurrentStreams;
-  if (session !== undefined && limit !== undefined) session.upstream.setStreamLimit(session, limit);
-}
-
-/** GOAWAY: new streams go to a new connection; Node lets the accepted ones finish here. */
-function onGoaway(this: Tagged<ClientHttp2Session>, code: number, lastStreamId: number): void {
-  const session = this[SESSION];
-  if (session === undefined) return;
-  session.upstream.retire(session);
-  session.upstream.logSessionEnd(
-    code === http2Constants.NGHTTP2_NO_ERROR ? 'debug' : 'warn',
-    { goawayCode: code, lastStreamId, streams: session.active },
-    'the API server closes an HTTP/2 connection (GOAWAY)',
-  );
-}
-
-function onSessionError(this: Tagged<ClientHttp2Session>, error: NodeJS.ErrnoException): void {
-  const session = this[SESSION];
-  if (session === undefined) return;
-  session.upstream.retire(session);
-  session.upstream.logSessionEnd(
-    'warn',
-    { code: error.code, streams: session.active },
-    'an HTTP/2 connection to the API server failed',
-  );
-}
-
-function onSessionClose(this: Tagged<ClientHttp2Session>): void {
-  const session = this[SESSION];
-  if (session !== undefined) session.upstream.forget(session);
-}
-
-/**
- * Liveness, as client-go's ReadIdleTimeout and PingTimeout: a PING every --keepalive; without its
- * answer in time the connection is dead (a half-open connection carrying watches would otherwise
- * wait forever), so it is destroyed and its streams end.
- */
-function ping(session: Session): void {
-  const { session: h2 } = session;
-  if (h2.destroyed || session.pongTimer !== undefined) return;
-  if (!h2.connecting) {
-    session.pongTimer = setTimeout(onPingTimeout, session.upstream.pingTimeoutMs, session);
-    session.pongTimer.unref();
-    // A closure per --keepalive per connection, not per request. An error means the session is
-    // closing, which its own events handle.
-    h2.ping(() => {
-      clearTimeout(session.pongTimer);
-      session.pongTimer = undefined;
-    });
-  }
-}
-
-function onPingTimeout(session: Session): void {
-  session.pongTimer = undefined;
-  const error: NodeJS.ErrnoException = new Error('the API server did not answer an HTTP/2 PING in time');
-  error.code = 'ERR_HTTP2_PING_TIMEOUT';
-  session.upstream.retire(session);
-  session.session.destroy(error, http2Constants.NGHTTP2_CANCEL);
 }

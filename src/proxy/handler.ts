@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { auditVerdict, type AuditPolicy } from '../audit/policy.ts';
 import type { PolicyMode } from '../config/options.ts';
+import { failure, success, type Failure, type Result } from '../config/result.ts';
 import { decideRequest, describeRequest, type PolicyDecision } from '../policy/policy.ts';
 import type { PolicyStore } from '../policy/store.ts';
 import { arrivalOf, type Arrival, type AuditVerdict, type Decision, type Tracing } from '../request/record.ts';
@@ -16,13 +17,14 @@ import { isDryRun } from '../request/dry-run.ts';
 import { resolveRequest, type RequestContent, type ResolvedRequest } from '../request/resolve.ts';
 import { parseRequestTarget, type RequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
-import { Exchange, forward, takeConnectionBytes, type Admitted, type ForwardDeps } from './forward.ts';
+import type { Admitted, ForwardDeps } from './admitted.ts';
+import { Exchange, takeConnectionBytes } from './forward.ts';
 import { replaceTraceContext, upstreamRequestHeaders } from './headers.ts';
 import type { TokenBucket } from './rate-limit.ts';
 import type { InFlight } from './in-flight.ts';
 import type { MemoryGate } from './memory-budget.ts';
 import { hasBody, readBoundedBody } from './read-body.ts';
-import { forwardUpgrade, upgradeProtocol } from './upgrade.ts';
+import { Tunnel, upgradeProtocol } from './upgrade.ts';
 import {
   badRequest,
   forbidden,
@@ -34,7 +36,7 @@ import {
   unsupportedMediaType,
   writeStatus,
   writeStatusToSocket,
-  type ProxyStatus,
+  ProxyStatus,
 } from './status.ts';
 
 export interface PolicyGate {
@@ -76,18 +78,14 @@ interface Refusal {
   readonly dryRun: boolean;
 }
 
-function refuse(status: ProxyStatus, request?: ResolvedRequest): Refusal {
+function refusal(status: ProxyStatus, request?: ResolvedRequest): Refusal {
   return request === undefined
     ? { status, attributes: undefined, query: '', dryRun: false }
     : { status, attributes: request.attributes, query: request.query, dryRun: isDryRun(request) };
 }
 
-function isRefusal(value: Admitted | Refusal): value is Refusal {
-  return 'status' in value;
-}
-
-function isStatus(value: unknown): value is ProxyStatus {
-  return typeof value === 'object' && value !== null && 'reason' in value;
+function refuse(status: ProxyStatus, request?: ResolvedRequest): Failure<Refusal> {
+  return failure(refusal(status, request));
 }
 
 /**
@@ -100,7 +98,7 @@ function admit(
   upgrade: string | undefined,
   arrival: Arrival,
   body?: Buffer,
-): Admitted | Refusal {
+): Result<Admitted, Refusal> {
   const method = req.method ?? '';
   const hostProblem = hostRefusal(deps.filter, req.headers.host, req.headers.origin);
   if (hostProblem !== undefined) return refuse(forbidden(hostProblem));
@@ -112,13 +110,15 @@ function admit(
     return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
   const target = parsed.value;
   const resolution = resolveRequest(method, target, contentOf(req, body));
-  if (!resolution.ok)
-    return {
+  if (!resolution.ok) {
+    const { attributes } = resolution.problem;
+    return failure({
       status: badRequest(resolution.problem.message),
-      attributes: resolution.problem.attributes,
+      attributes,
       query: target.query,
       dryRun: false,
-    };
+    });
+  }
   const request = resolution.value;
   const { attributes, query } = request;
 
@@ -127,22 +127,8 @@ function admit(
   if (upgrade !== undefined && !isStreamingSubresource(attributes)) {
     return refuse(badRequest('only exec, attach and portforward on a pod can be upgraded'), request);
   }
-  let decision: Decision = 'allow';
-  let reason: string | undefined;
-  if (deps.policy !== undefined) {
-    const verdict = decideRequest(deps.policy.store.current, request, upgrade !== undefined);
-    if (!verdict.allowed) {
-      const { mode } = deps.policy;
-      deps.recorder.policyDenied(verdict.rule, mode);
-      deps.log.info(
-        { ...attributes, query, rule: verdict.rule, mode, reason: verdict.reason },
-        'request denied by policy',
-      );
-      if (mode === 'enforce') return refuse(policyRefusal(verdict, attributes), request);
-      decision = 'would_deny';
-      reason = verdict.reason;
-    }
-  }
+  const verdict = policyVerdict(deps, request, upgrade !== undefined);
+  if (verdict instanceof ProxyStatus) return refuse(verdict, request);
 
   const overLimit =
     limitRefusal(deps, upgrade !== undefined || isLongRunning(attributes)) ??
@@ -151,21 +137,42 @@ function admit(
   if (overLimit !== undefined) return refuse(overLimit, request);
 
   const headers = upstreamRequestHeaders(req.rawHeaders, upgrade);
-  if (isStatus(headers)) return refuse(headers, request);
+  if (headers instanceof ProxyStatus) return refuse(headers, request);
   // kube-apiserver adopts a request's Audit-ID as its own: the two audit logs join on it.
   headers.push('audit-id', arrival.auditId);
   if (arrival.span !== undefined) replaceTraceContext(headers, arrival.span.traceparent, arrival.span.tracestate);
-  return {
+  return success({
     attributes,
     query,
     pathAndQuery: forwardedTarget(target, request),
     headers,
-    decision,
-    reason,
+    decision: verdict.decision,
+    reason: verdict.reason,
     body,
     dryRun: isDryRun(request),
-  };
+    arrival,
+    audit: auditOf(deps, attributes),
+  });
 }
+
+/** What the allow-list makes of a request: allowed, allowed though it would deny it (log mode), or the Status refusing it. */
+function policyVerdict(
+  deps: ProxyDeps,
+  request: ResolvedRequest,
+  upgrade: boolean,
+): { readonly decision: Decision; readonly reason: string | undefined } | ProxyStatus {
+  if (deps.policy === undefined) return ALLOWED;
+  const verdict = decideRequest(deps.policy.store.current, request, upgrade);
+  if (verdict.allowed) return ALLOWED;
+  const { mode } = deps.policy;
+  const { attributes, query } = request;
+  deps.recorder.policyDenied(verdict.rule, mode);
+  deps.log.info({ ...attributes, query, rule: verdict.rule, mode, reason: verdict.reason }, 'request denied by policy');
+  if (mode === 'enforce') return policyRefusal(verdict, attributes);
+  return { decision: 'would_deny', reason: verdict.reason };
+}
+
+const ALLOWED = { decision: 'allow', reason: undefined } as const;
 
 function contentOf(req: IncomingMessage, bytes: Buffer | undefined): RequestContent {
   return { contentType: req.headers['content-type'], contentEncoding: req.headers['content-encoding'], bytes };
@@ -284,12 +291,14 @@ export class ProxyHandler {
     const arrival = arrivalOf(req, this.#deps.tracing);
     if (req.method === 'DELETE' && hasBody(req)) {
       // kube-apiserver reads a delete's options from its body: read it whole before deciding.
-      void readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body').then(
-        (body) => {
-          if (isStatus(body)) this.#refuseUnread(req, res, body, arrival);
+      readBoundedBody(req, DELETE_OPTIONS_BODY_LIMIT, this.#deps.requestBodyTimeoutMs, 'DeleteOptions body')
+        .then((body) => {
+          if (body instanceof ProxyStatus) this.#refuseUnread(req, res, body, arrival);
           else this.#serve(req, res, arrival, body);
-        },
-      );
+        })
+        .catch((error: unknown) => {
+          this.#panic(req, res, arrival, error);
+        });
       return;
     }
     this.#serve(req, res, arrival, undefined);
@@ -299,31 +308,33 @@ export class ProxyHandler {
   #refuseUnread(req: IncomingMessage, res: ServerResponse, status: ProxyStatus, arrival: Arrival): void {
     res.shouldKeepAlive = false;
     writeStatus(res, status);
-    recordRefusal(this.#deps, req, refuse(status), arrival);
+    recordRefusal(this.#deps, req, refusal(status), arrival);
   }
 
   #serve(req: IncomingMessage, res: ServerResponse, arrival: Arrival, body: Buffer | undefined): void {
     let exchange: Exchange | undefined;
     try {
-      const admitted = admit(this.#deps, req, undefined, arrival, body);
-      if (isRefusal(admitted)) {
-        writeStatus(res, admitted.status);
-        recordRefusal(this.#deps, req, admitted, arrival);
+      const admission = admit(this.#deps, req, undefined, arrival, body);
+      if (!admission.ok) {
+        writeStatus(res, admission.problem.status);
+        recordRefusal(this.#deps, req, admission.problem, arrival);
         return;
       }
-      exchange = new Exchange(this.#deps, req, res, admitted, arrival, auditOf(this.#deps, admitted.attributes));
-      forward(exchange);
+      exchange = new Exchange(this.#deps, admission.value, req, res);
+      exchange.forward();
     } catch (error) {
-      this.#deps.log.error({ err: error }, 'unexpected error handling a request');
-      const status = internalError('the ambassador failed to handle the request; see its log');
-      if (exchange !== undefined) {
-        exchange.panicked = true;
-        exchange.reason = status.message;
-      }
-      writeStatus(res, status);
-      // Once forwarding began, the exchange records itself when the response closes.
-      if (exchange === undefined) recordRefusal(this.#deps, req, refuse(status), arrival, true);
+      // Once forwarding began, the exchange answers, and records itself when the response closes.
+      if (exchange === undefined) this.#panic(req, res, arrival, error);
+      else exchange.onFailure(error);
     }
+  }
+
+  /** The ambassador failed before an exchange took the request over: a 500 Status and the audit stage Panic. */
+  #panic(req: IncomingMessage, res: ServerResponse, arrival: Arrival, error: unknown): void {
+    this.#deps.log.error({ err: error }, 'unexpected error handling a request');
+    const status = internalError('the ambassador failed to handle the request; see its log');
+    writeStatus(res, status);
+    recordRefusal(this.#deps, req, refusal(status), arrival, true);
   }
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -331,18 +342,18 @@ export class ProxyHandler {
     const arrival = arrivalOf(req, this.#deps.tracing);
     try {
       const protocol = upgradeProtocol(req.method ?? '', req.headers.upgrade);
-      const admitted = isStatus(protocol) ? refuse(protocol) : admit(this.#deps, req, protocol, arrival);
-      if (isRefusal(admitted)) {
-        writeStatusToSocket(socket, admitted.status);
-        recordRefusal(this.#deps, req, admitted, arrival);
+      const admission = protocol instanceof ProxyStatus ? refuse(protocol) : admit(this.#deps, req, protocol, arrival);
+      if (!admission.ok) {
+        writeStatusToSocket(socket, admission.problem.status);
+        recordRefusal(this.#deps, req, admission.problem, arrival);
         return;
       }
-      forwardUpgrade(this.#deps, socket, head, admitted, arrival, auditOf(this.#deps, admitted.attributes));
+      new Tunnel(this.#deps, admission.value, socket, head).start();
     } catch (error) {
       this.#deps.log.error({ err: error }, 'unexpected error handling an upgrade');
       const status = internalError('the ambassador failed to handle the upgrade; see its log');
       writeStatusToSocket(socket, status);
-      recordRefusal(this.#deps, req, refuse(status), arrival, true);
+      recordRefusal(this.#deps, req, refusal(status), arrival, true);
     }
   };
 

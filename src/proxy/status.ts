@@ -20,46 +20,47 @@ export type StatusReason =
   | 'Timeout'
   | 'TooManyRequests';
 
-export interface ProxyStatus {
+/** An answer the ambassador gives itself; a class, so a `T | ProxyStatus` is told apart with `instanceof`. */
+export class ProxyStatus {
   readonly code: number;
   readonly reason: StatusReason;
   readonly message: string;
   /** Sent as `Retry-After` and `details.retryAfterSeconds`, as kube-apiserver does. */
-  readonly retryAfterSeconds?: number;
+  readonly retryAfterSeconds?: number | undefined;
+
+  constructor(code: number, reason: StatusReason, message: string, retryAfterSeconds?: number) {
+    this.code = code;
+    this.reason = reason;
+    this.message = message;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
 }
 
-export function badRequest(message: string): ProxyStatus {
-  return { code: 400, reason: 'BadRequest', message };
+/** The factory of every Status with this code and reason. */
+function statusWith(code: number, reason: StatusReason): (message: string) => ProxyStatus {
+  return (message) => new ProxyStatus(code, reason, message);
 }
 
-export function forbidden(message: string): ProxyStatus {
-  return { code: 403, reason: 'Forbidden', message };
-}
-
-export function notFound(message: string): ProxyStatus {
-  return { code: 404, reason: 'NotFound', message };
-}
-
-export function payloadTooLarge(message: string): ProxyStatus {
-  return { code: 413, reason: 'RequestEntityTooLarge', message };
-}
-
-export function unsupportedMediaType(message: string): ProxyStatus {
-  return { code: 415, reason: 'UnsupportedMediaType', message };
-}
-
-/** Past a concurrency limit, like kube-apiserver's max-in-flight filter. */
-export function tooManyRequests(message: string, retryAfterSeconds: number): ProxyStatus {
-  return { code: 429, reason: 'TooManyRequests', message, retryAfterSeconds };
-}
-
+export const badRequest = statusWith(400, 'BadRequest');
+export const forbidden = statusWith(403, 'Forbidden');
+export const notFound = statusWith(404, 'NotFound');
+export const payloadTooLarge = statusWith(413, 'RequestEntityTooLarge');
+export const unsupportedMediaType = statusWith(415, 'UnsupportedMediaType');
 /**
  * The client did not send its request in time: headers trickled (slowloris), or a body that stopped.
  * 408 is HTTP's code for it (RFC 9110 §15.5.9). metav1 has no reason of its own for 408; `Timeout`
  * makes apimachinery's `apierrors.IsTimeout` true, as for the API server's own 504 (`NewTimeoutError`).
  */
-export function requestTimeout(message: string): ProxyStatus {
-  return { code: 408, reason: 'Timeout', message };
+export const requestTimeout = statusWith(408, 'Timeout');
+export const internalError = statusWith(500, 'InternalError');
+/** The API server could not be reached, or its identity could not be verified. */
+export const serviceUnavailable = statusWith(503, 'ServiceUnavailable');
+/** The API server took longer than the upstream timeout to start answering. */
+export const gatewayTimeout = statusWith(504, 'Timeout');
+
+/** Past a concurrency limit, like kube-apiserver's max-in-flight filter. */
+export function tooManyRequests(message: string, retryAfterSeconds: number): ProxyStatus {
+  return new ProxyStatus(429, 'TooManyRequests', message, retryAfterSeconds);
 }
 
 /** Which side stopped a request body from moving: the client stopped sending, or the API server stopped taking it. */
@@ -84,25 +85,7 @@ export function bodyTimeout(stall: BodyStall, timeoutMs: number): ProxyStatus {
 }
 
 export function headersTooLarge(): ProxyStatus {
-  return {
-    code: 431,
-    reason: 'RequestHeaderFieldsTooLarge',
-    message: 'request headers are larger than the ambassador accepts',
-  };
-}
-
-export function internalError(message: string): ProxyStatus {
-  return { code: 500, reason: 'InternalError', message };
-}
-
-/** The API server could not be reached, or its identity could not be verified. */
-export function serviceUnavailable(message: string): ProxyStatus {
-  return { code: 503, reason: 'ServiceUnavailable', message };
-}
-
-/** The API server took longer than the upstream timeout to start answering. */
-export function gatewayTimeout(message: string): ProxyStatus {
-  return { code: 504, reason: 'Timeout', message };
+  return new ProxyStatus(431, 'RequestHeaderFieldsTooLarge', 'request headers are larger than the ambassador accepts');
 }
 
 const TLS_VERIFY_CODES = new Set([
@@ -182,15 +165,24 @@ function statusBody(status: ProxyStatus): string {
   });
 }
 
-/** The headers of every Status answer, the same on a response and on a raw socket. */
-function statusHeaders(status: ProxyStatus, body: string): [string, string][] {
-  const headers: [string, string][] = [
-    ['content-type', 'application/json'],
-    ['content-length', String(Buffer.byteLength(body))],
-    ['x-content-type-options', 'nosniff'],
-    ['cache-control', 'no-store'],
+/** The status line's text: the same on a response and on a raw socket (Node's own table, as `writeHead` uses). */
+function statusText(code: number): string {
+  return STATUS_CODES[code] ?? 'unknown';
+}
+
+/** The headers of every Status answer, flat, the same on a response and on a raw socket. */
+function statusHeaders(status: ProxyStatus, body: string): string[] {
+  const headers = [
+    'content-type',
+    'application/json',
+    'content-length',
+    String(Buffer.byteLength(body)),
+    'x-content-type-options',
+    'nosniff',
+    'cache-control',
+    'no-store',
   ];
-  if (status.retryAfterSeconds !== undefined) headers.push(['retry-after', String(status.retryAfterSeconds)]);
+  if (status.retryAfterSeconds !== undefined) headers.push('retry-after', String(status.retryAfterSeconds));
   return headers;
 }
 
@@ -201,7 +193,7 @@ export function writeStatus(res: ServerResponse, status: ProxyStatus): void {
     return;
   }
   const body = statusBody(status);
-  res.writeHead(status.code, statusHeaders(status, body).flat());
+  res.writeHead(status.code, statusText(status.code), statusHeaders(status, body));
   res.end(body);
 }
 
@@ -212,7 +204,8 @@ export function writeStatusToSocket(socket: Duplex, status: ProxyStatus): void {
     return;
   }
   const body = statusBody(status);
-  let head = `HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? status.reason}\r\n`;
-  for (const [name, value] of statusHeaders(status, body)) head += `${name}: ${value}\r\n`;
+  const headers = statusHeaders(status, body);
+  let head = `HTTP/1.1 ${status.code} ${statusText(status.code)}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   socket.end(`${head}connection: close\r\n\r\n${body}`);
 }

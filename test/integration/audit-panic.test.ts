@@ -4,12 +4,13 @@
  * be seen, so the ambassador runs in this process (createAmbassador, as src/main.ts runs it) with one
  * of its parts made to throw; everything else is real, down to the test API server over TLS.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAmbassador, type Ambassador, type Environment } from '../../src/app/ambassador.ts';
+import { CredentialStore } from '../../src/cluster/credentials.ts';
 import { parseOptions } from '../../src/config/parse-options.ts';
 import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
@@ -135,5 +136,27 @@ describe('Panic: the ambassador failing while it handles a request', () => {
     });
     expect(parseRawResponse(raw)).toMatchObject({ status: 500, body: { reason: 'InternalError' } });
     await expect.poll(async () => (await eventsFor('panic-upgrade')).map((e) => e['stage'])).toEqual(['Panic']);
+  });
+
+  it('in the retry after a 401: a 500 Status and a Panic event, never an unhandled rejection', async () => {
+    const token = await readFile(cluster.tokenFile, 'utf8');
+    // The API server now takes another token, and re-reading the ambassador's own fails unexpectedly.
+    await writeFile(cluster.tokenFile, 'a-token-the-ambassador-does-not-have\n');
+    const refresh = vi
+      .spyOn(CredentialStore.prototype, 'refreshAfterUnauthorized')
+      .mockRejectedValueOnce(new Error('injected fault re-reading the credentials'));
+    const failed = await send(port, 'GET', '/api/v1/namespaces/team-a/pods', {
+      headers: { 'user-agent': 'panic-retry' },
+    }).finally(async () => {
+      refresh.mockRestore();
+      await writeFile(cluster.tokenFile, token);
+    });
+    expect(failed.status).toBe(500);
+    expect(failed.json()).toMatchObject({ kind: 'Status', reason: 'InternalError', code: 500 });
+    await expect.poll(async () => (await eventsFor('panic-retry')).map((e) => e['stage'])).toEqual(['Panic']);
+    expect(operationalLog.some((line) => line.includes('injected fault re-reading the credentials'))).toBe(true);
+    expect(
+      (await send(port, 'GET', '/api/v1/namespaces/team-a/pods', { headers: { 'user-agent': 'after-retry' } })).status,
+    ).toBe(200);
   });
 });

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vit
 import { unsignedJwt } from '../support/requests.ts';
 import { startAmbassador, type RunningAmbassador } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
-import { send } from '../support/http.ts';
+import { send, sendRaw } from '../support/http.ts';
 import { singleContextKubeconfig } from '../support/kubectl.ts';
 import { createPki, issueClientCert } from '../support/pki.ts';
 
@@ -50,6 +50,20 @@ describe('token rotation', () => {
     expect(res.status).toBe(200);
     const attempts = cluster.api.requests.filter((r) => r.url.endsWith('?after=rotation'));
     expect(attempts.map((r) => r.headers.authorization)).toEqual(['Bearer first-token', 'Bearer second-token']);
+  });
+
+  it('retries an upgrade (exec) after a 401 the same way, so the session starts with the rotated token', async () => {
+    const ambassador = await ambassadorWith('--reject-paths', '');
+    await cluster.rotateToken('upgrade-token');
+    const target = '/api/v1/namespaces/default/pods/web/exec?command=date&stdout=true&rotated=1';
+    const raw = await sendRaw(
+      ambassador.port,
+      `GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n',
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 101 /);
+    const attempts = cluster.api.requests.filter((r) => r.url === target);
+    expect(attempts.map((r) => r.headers.authorization)).toEqual(['Bearer first-token', 'Bearer upgrade-token']);
   });
 
   it('re-reads the token file on its timer, off the request path', async () => {
