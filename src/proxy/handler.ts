@@ -14,7 +14,7 @@ import { arrivalOf, type Arrival, type AuditVerdict, type Decision, type Tracing
 import { isLongRunning, isStreamingSubresource, type RequestAttributes } from '../request/attributes.ts';
 import { DELETE_OPTIONS_BODY_LIMIT } from '../request/delete-options.ts';
 import { isDryRun } from '../request/dry-run.ts';
-import { resolveRequest, type RequestContent, type ResolvedRequest } from '../request/resolve.ts';
+import { resolveRequest, type RequestContent, type ResolvedRequest, type ResolveProblem } from '../request/resolve.ts';
 import { parseRequestTarget, type RequestTarget } from '../request/target.ts';
 import { hostRefusal, pathRefusal, type RequestFilter } from './filter.ts';
 import type { Admitted, ForwardDeps } from './admitted.ts';
@@ -88,6 +88,11 @@ function refuse(status: ProxyStatus, request?: ResolvedRequest): Failure<Refusal
   return failure(refusal(status, request));
 }
 
+/** A request whose options cannot be read as the API server would read them: a 400 naming what it read. */
+function unresolvable({ attributes, message }: ResolveProblem, query: string): Failure<Refusal> {
+  return failure({ status: badRequest(message), attributes, query, dryRun: false });
+}
+
 /**
  * Everything a request must pass before anything is sent upstream. `body` is the body already read
  * whole (a delete's), which is then what is forwarded.
@@ -110,15 +115,7 @@ function admit(
     return refuse(badRequest(`${parsed.problem}; the ambassador only forwards unambiguous request targets`));
   const target = parsed.value;
   const resolution = resolveRequest(method, target, contentOf(req, body));
-  if (!resolution.ok) {
-    const { attributes } = resolution.problem;
-    return failure({
-      status: badRequest(resolution.problem.message),
-      attributes,
-      query: target.query,
-      dryRun: false,
-    });
-  }
+  if (!resolution.ok) return unresolvable(resolution.problem, target.query);
   const request = resolution.value;
   const { attributes, query } = request;
 
