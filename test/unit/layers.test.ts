@@ -4,20 +4,30 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { LAYERS } from '../support/layers.ts';
 import { sourceFiles } from '../support/source-files.ts';
 
 const SRC = new URL('../../src/', import.meta.url).pathname;
 
-const IMPORT = /^(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm;
+/**
+ * The relative modules a file imports, as TypeScript reads them: `import … from`, `export … from`,
+ * side-effect `import '…'`, `import type`, and dynamic `import('…')`.
+ */
+export function relativeImports(text: string): string[] {
+  return ts
+    .preProcessFile(text, true, true)
+    .importedFiles.map((file) => file.fileName)
+    .filter((name) => name.startsWith('./') || name.startsWith('../'));
+}
 
 /** `src`-relative path → the `src`-relative paths it imports. */
 export function importGraph(root: string): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of sourceFiles(root)) {
-    const imports = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) =>
-      relative(root, resolve(dirname(file), match[1] ?? '')),
+    const imports = relativeImports(readFileSync(file, 'utf8')).map((name) =>
+      relative(root, resolve(dirname(file), name)),
     );
     graph.set(relative(root, file), imports);
   }
@@ -79,6 +89,18 @@ describe('the layers of src/', () => {
 
   it('has no import cycles between files', () => {
     expect(importCycles(graph)).toEqual([]);
+  });
+
+  it('reads every form of import', () => {
+    const text = [
+      "import { a } from './a.ts';",
+      "import type { B } from '../b.ts';",
+      "import '../c.ts';",
+      "export { d } from './d.ts';",
+      "const e = await import('../e.ts');",
+      "import { pino } from 'pino';",
+    ].join('\n');
+    expect(relativeImports(text)).toEqual(['./a.ts', '../b.ts', '../c.ts', './d.ts', '../e.ts']);
   });
 
   it('would catch an upward import, a sideways one and a cycle', () => {
