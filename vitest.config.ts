@@ -13,8 +13,10 @@ export default defineConfig({
       include: ['src/**/*.ts'],
       reporter: ['text-summary'],
       // Code run by the test processes; the ambassadors the integration tests spawn are not
-      // counted. Set from the figures of the whole suite (npm test); raise them, never lower.
-      thresholds: { statements: 0, branches: 0, functions: 0, lines: 0 },
+      // counted. The whole suite measured 77.8% statements, 74.9% branches, 74.2% functions and
+      // 78.7% lines on 2026-12-03; each threshold is the whole percent below, with one more for
+      // functions, where a timing-dependent path or two is 0.2%. Raise them, never lower.
+      thresholds: { statements: 77, branches: 74, functions: 73, lines: 78 },
     },
   },
 });
