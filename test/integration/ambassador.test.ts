@@ -10,21 +10,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAmbassador, type Environment } from '../../src/app/ambassador.ts';
+import { createAmbassador } from '../../src/app/ambassador.ts';
 import { StartupError } from '../../src/app/startup-error.ts';
 import type { Config } from '../../src/config/options.ts';
 import { parseOptions } from '../../src/config/parse-options.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { TEST_ENVIRONMENT } from '../support/environment.ts';
 import { send } from '../support/http.ts';
-
-const ENVIRONMENT: Environment = {
-  env: {},
-  homeDir: '/nonexistent',
-  constrainedMemoryBytes: 0,
-  totalMemoryBytes: 2 ** 34,
-  sampleMemory: () => ({ rssBytes: 0, heapUsedBytes: 0, heapLimitBytes: 2 ** 31 }),
-  version: 'test',
-};
 
 let cluster: TestCluster;
 let logLines: string[];
@@ -72,7 +64,7 @@ async function startupError(promise: Promise<unknown>): Promise<StartupError> {
 
 describe('createAmbassador', () => {
   it('starts, serves the API, warns as main.ts would, and stops', async () => {
-    const ambassador = await createAmbassador(config('--disable-filter'), ENVIRONMENT, log);
+    const ambassador = await createAmbassador(config('--disable-filter'), TEST_ENVIRONMENT, log);
     const { proxy, admin } = await ambassador.start();
     expect(proxy).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(admin).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -86,7 +78,7 @@ describe('createAmbassador', () => {
 
   it('cannot load the credentials: a configuration problem naming where they were looked for', async () => {
     const missing = join(cluster.dir, 'absent');
-    const error = await startupError(createAmbassador(config('--token-file', missing), ENVIRONMENT, log));
+    const error = await startupError(createAmbassador(config('--token-file', missing), TEST_ENVIRONMENT, log));
     expect(error.stage).toBe('configuration');
     expect(error.problems).toHaveLength(1);
     expect(error.message).toMatch(/^cannot load credentials from the --server flag \(token .*absent.*ENOENT/);
@@ -95,7 +87,7 @@ describe('createAmbassador', () => {
   it('an invalid audit policy: every problem, under the file name', async () => {
     const file = join(cluster.dir, 'audit-policy.yaml');
     await writeFile(file, 'rules:\n  - verb: get\n  - level: Loud\n');
-    const error = await startupError(createAmbassador(config('--audit-policy', file), ENVIRONMENT, log));
+    const error = await startupError(createAmbassador(config('--audit-policy', file), TEST_ENVIRONMENT, log));
     expect(error.stage).toBe('configuration');
     expect(error.problems.length).toBeGreaterThan(1);
     expect(error.message).toBe(`${file}: invalid audit policy:\n${error.problems.map((p) => `  ${p}`).join('\n')}`);
@@ -106,7 +98,7 @@ describe('createAmbassador', () => {
     await writeFile(auditPolicy, 'rules: []\nextra: 1\n');
     const policy = join(cluster.dir, 'missing-policy.yaml');
     const flags = ['--token-file', join(cluster.dir, 'absent'), '--policy', policy, '--audit-policy', auditPolicy];
-    const error = await startupError(createAmbassador(config(...flags), ENVIRONMENT, log));
+    const error = await startupError(createAmbassador(config(...flags), TEST_ENVIRONMENT, log));
     expect(error.stage).toBe('configuration');
     expect(error.problems).toHaveLength(3);
     expect(error.problems[0]).toMatch(/^cannot load credentials from the --server flag/);
@@ -123,7 +115,7 @@ describe('createAmbassador', () => {
       const socket = join(cluster.dir, 'proxy.sock');
       const ambassador = await createAmbassador(
         configWith(['--unix-socket', socket, '--admin-port', String(takenPort)]),
-        ENVIRONMENT,
+        TEST_ENVIRONMENT,
         log,
       );
       const error = await startupError(ambassador.start());

@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createAmbassador, type Ambassador, type Environment } from '../../src/app/ambassador.ts';
+import { createAmbassador, type Ambassador } from '../../src/app/ambassador.ts';
 import { CredentialStore } from '../../src/cluster/credentials.ts';
 import { parseOptions } from '../../src/config/parse-options.ts';
 import { parseAuditEvent } from '../support/audit-schema.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { TEST_ENVIRONMENT } from '../support/environment.ts';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
 
 /** Which part of the request path throws. */
@@ -26,15 +27,6 @@ class FaultyPattern extends RegExp {
     return super.test(text);
   }
 }
-
-const ENVIRONMENT: Environment = {
-  env: {},
-  homeDir: '/nonexistent',
-  constrainedMemoryBytes: 0,
-  totalMemoryBytes: 2 ** 34,
-  sampleMemory: () => ({ rssBytes: 0, heapUsedBytes: 0, heapLimitBytes: 2 ** 31 }),
-  version: 'test',
-};
 
 let cluster: TestCluster;
 let ambassador: Ambassador;
@@ -58,7 +50,7 @@ beforeAll(async () => {
   const parsed = parseOptions([...cluster.ambassadorArgs, ...flags], {});
   if (parsed.kind !== 'run') throw new Error(`test options refused: ${JSON.stringify(parsed)}`);
   const config = { ...parsed.config, acceptHosts: [new FaultyPattern('^localhost$'), /^127\.0\.0\.1$/] };
-  ambassador = await createAmbassador(config, ENVIRONMENT, log);
+  ambassador = await createAmbassador(config, TEST_ENVIRONMENT, log);
   const add = ambassador.inFlight.add.bind(ambassador.inFlight);
   vi.spyOn(ambassador.inFlight, 'add').mockImplementation((exchange) => {
     if (fault.inForwarding) throw new Error('injected fault while forwarding');
