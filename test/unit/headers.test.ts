@@ -5,7 +5,7 @@ import {
   replaceTraceContext,
   upstreamRequestHeaders,
 } from '../../src/proxy/headers.ts';
-import type { ProxyStatus } from '../../src/proxy/status.ts';
+import { ProxyStatus } from '../../src/proxy/status.ts';
 
 /** Another identity's token, as browser clients offer it in Sec-WebSocket-Protocol. */
 const TOKEN_PROTOCOL = 'base64url.bearer.authorization.k8s.io.dG9rZW4tb2YtYW5vdGhlci1pZGVudGl0eQ';
@@ -13,19 +13,15 @@ const UPGRADE_TAIL = ['connection', 'Upgrade', 'upgrade', 'websocket'];
 const SPDY_TAIL = ['connection', 'Upgrade', 'upgrade', 'SPDY/3.1'];
 
 function impersonationRefused(name: string): ProxyStatus {
-  return {
-    code: 403,
-    reason: 'Forbidden',
-    message: `the ${name} header is not allowed: the ambassador does not forward impersonation, so requests always act as its own identity`,
-  };
+  return new ProxyStatus(
+    403,
+    'Forbidden',
+    `the ${name} header is not allowed: the ambassador does not forward impersonation, so requests always act as its own identity`,
+  );
 }
 
 function overrideRefused(name: string): ProxyStatus {
-  return {
-    code: 400,
-    reason: 'BadRequest',
-    message: `the ${name} header is not allowed: send the real HTTP method instead`,
-  };
+  return new ProxyStatus(400, 'BadRequest', `the ${name} header is not allowed: send the real HTTP method instead`);
 }
 
 describe('upstreamRequestHeaders: allow-listed headers, lower-cased, in order', () => {
@@ -407,11 +403,8 @@ describe("upstreamRequestHeaders rebuilds an upgrade's protocol offers from the 
 });
 
 describe('upstreamRequestHeaders refuses a repeated single-value header (400), whichever protocol goes upstream', () => {
-  const repeated = (name: string): ProxyStatus => ({
-    code: 400,
-    reason: 'BadRequest',
-    message: `the ${name} header is repeated: send it once, with the one value meant`,
-  });
+  const repeated = (name: string): ProxyStatus =>
+    new ProxyStatus(400, 'BadRequest', `the ${name} header is repeated: send it once, with the one value meant`);
   it.each<[string, readonly string[], string | undefined, ProxyStatus]>([
     [
       'Content-Type',
