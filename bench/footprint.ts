@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { createInterface } from 'node:readline';
-import { NODE_FLAGS } from '../test/support/ambassador.ts';
+import { EPHEMERAL_PORTS, NODE_FLAGS } from '../test/support/ambassador.ts';
 import { startTestCluster } from '../test/support/cluster.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -65,19 +65,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < 20; i++) cluster.api.putPod('default', `pod-${i}`);
   const child = spawn(
     process.execPath,
-    [
-      ...NODE_FLAGS,
-      `${ROOT}dist/main.js`,
-      ...cluster.ambassadorArgs,
-      '--port',
-      '0',
-      '--admin-address',
-      '127.0.0.1',
-      '--admin-port',
-      '0',
-      '--audit-level',
-      'None',
-    ],
+    [...NODE_FLAGS, `${ROOT}dist/main.js`, ...cluster.ambassadorArgs, ...EPHEMERAL_PORTS, '--audit-level', 'None'],
     {
       env: { PATH: process.env['PATH'] ?? '' },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -19,7 +19,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { BUDGET_ARGS, BUDGETED_NODE_FLAGS } from '../test/support/ambassador.ts';
+import { BUDGET_ARGS, BUDGETED_NODE_FLAGS, EPHEMERAL_PORTS } from '../test/support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../test/support/cluster.ts';
 import { buildAmbassador } from './support/build.ts';
 import { get } from './support/http.ts';
@@ -615,12 +615,7 @@ async function soak(settings: Settings, workspace: Workspace, cluster: TestClust
       main,
       ...cluster.ambassadorArgs,
       ...BUDGET_ARGS,
-      '--port',
-      '0',
-      '--admin-address',
-      '127.0.0.1',
-      '--admin-port',
-      '0',
+      ...EPHEMERAL_PORTS,
       '--policy',
       policyFile,
       '--audit-log-path',

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUDGET_ARGS, BUDGETED_NODE_FLAGS } from '../../test/support/ambassador.ts';
+import { BUDGET_ARGS, BUDGETED_NODE_FLAGS, EPHEMERAL_PORTS } from '../../test/support/ambassador.ts';
 import { singleContextKubeconfig } from '../../test/support/kubectl.ts';
 import { startChild, type RunningChild } from './processes.ts';
 import { listeningProcess } from './sockets.ts';
@@ -91,12 +91,7 @@ export async function startAmbassador(
       upstream.caFile,
       '--token-file',
       upstream.tokenFile,
-      '--port',
-      '0',
-      '--admin-address',
-      '127.0.0.1',
-      '--admin-port',
-      '0',
+      ...EPHEMERAL_PORTS,
       '--log-level',
       'info',
       ...BUDGET_ARGS,

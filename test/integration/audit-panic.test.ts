@@ -13,6 +13,7 @@ import { createAmbassador, type Ambassador } from '../../src/app/ambassador.ts';
 import { CredentialStore } from '../../src/cluster/credentials.ts';
 import { parseOptions } from '../../src/config/parse-options.ts';
 import { parseAuditEvent } from '../support/audit-schema.ts';
+import { EPHEMERAL_PORTS } from '../support/ambassador.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { TEST_ENVIRONMENT } from '../support/environment.ts';
 import { parseRawResponse, send, sendRaw } from '../support/http.ts';
@@ -46,7 +47,7 @@ beforeAll(async () => {
       },
     }),
   );
-  const flags = ['--port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', '--audit-log-path', auditFile];
+  const flags = [...EPHEMERAL_PORTS, '--audit-log-path', auditFile];
   const parsed = parseOptions([...cluster.ambassadorArgs, ...flags], {});
   if (parsed.kind !== 'run') throw new Error(`test options refused: ${JSON.stringify(parsed)}`);
   const config = { ...parsed.config, acceptHosts: [new FaultyPattern('^localhost$'), /^127\.0\.0\.1$/] };
